@@ -1,0 +1,32 @@
+"""s3lync: use Amazon S3 like a local file system, and keep S3 <-> local mappings in sync."""
+
+from __future__ import annotations
+
+from .config import Config
+from .errors import (
+    HashMismatchError,
+    InvalidURIError,
+    ManifestError,
+    S3lyncError,
+    S3ObjectError,
+    SyncError,
+)
+from .plan import Direction, Mapping, Plan
+from .s3object import S3Object
+
+__version__ = "1.0.0.dev0"
+
+__all__ = [
+    "Config",
+    "Direction",
+    "HashMismatchError",
+    "InvalidURIError",
+    "ManifestError",
+    "Mapping",
+    "Plan",
+    "S3Object",
+    "S3ObjectError",
+    "S3lyncError",
+    "SyncError",
+    "__version__",
+]

@@ -1,0 +1,89 @@
+"""Config: the one place s3lync reads its environment variables and derives its defaults."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+_TRUE = {"1", "true", "yes", "on"}
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+DEFAULT_MAX_WORKERS = 16
+DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024
+DEFAULT_MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+def _int_env(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        logging.getLogger("s3lync").warning("ignoring %s=%r: not a whole number", name, raw)
+        return default
+    return max(minimum, value)
+
+
+class Config:
+    """Settings read from the environment (``S3LYNC_*``, ``AWS_*``, ``XDG_CACHE_HOME``)."""
+
+    @staticmethod
+    def get_aws_region() -> str | None:
+        """The region from ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else None (boto3 decides)."""
+        return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+    @staticmethod
+    def is_debug_enabled() -> bool:
+        """True when ``S3LYNC_DEBUG`` is 1/true/yes."""
+        return os.environ.get("S3LYNC_DEBUG", "").strip().lower() in _TRUE
+
+    @staticmethod
+    def get_log_level() -> str:
+        """``S3LYNC_LOG_LEVEL`` (DEBUG..CRITICAL); DEBUG when debug is on; WARNING otherwise."""
+        level = os.environ.get("S3LYNC_LOG_LEVEL", "").strip().upper()
+        if level in _LEVELS:
+            return level
+        return "DEBUG" if Config.is_debug_enabled() else "WARNING"
+
+    @staticmethod
+    def get_cache_dir() -> Path:
+        """``$XDG_CACHE_HOME/s3lync``, else ``~/.cache/s3lync``, on every platform."""
+        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+        base = Path(xdg) if xdg else Path.home() / ".cache"
+        return base / "s3lync"
+
+    @staticmethod
+    def get_state_path() -> Path:
+        """The SQLite hash cache; bucket names cannot start with '.', so it never shadows a bucket."""
+        return Config.get_cache_dir() / ".s3lync-state.sqlite3"
+
+    @staticmethod
+    def get_max_workers() -> int:
+        """Concurrent transfers: ``S3LYNC_MAX_WORKERS``, default 16."""
+        return _int_env("S3LYNC_MAX_WORKERS", DEFAULT_MAX_WORKERS)
+
+    @staticmethod
+    def get_multipart_threshold() -> int:
+        """Size from which transfers go multipart: ``S3LYNC_MULTIPART_THRESHOLD``, default 8 MiB."""
+        return _int_env("S3LYNC_MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD)
+
+    @staticmethod
+    def get_multipart_chunksize() -> int:
+        """Multipart part size: ``S3LYNC_MULTIPART_CHUNKSIZE``, default 8 MiB (S3's minimum is 5 MiB)."""
+        return _int_env("S3LYNC_MULTIPART_CHUNKSIZE", DEFAULT_MULTIPART_CHUNKSIZE)
+
+    @staticmethod
+    def get_max_attempts() -> int:
+        """Total attempts per S3 request (first try included): ``S3LYNC_MAX_ATTEMPTS``/``AWS_MAX_ATTEMPTS``."""
+        return _int_env("S3LYNC_MAX_ATTEMPTS", _int_env("AWS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+
+
+def configure_logging() -> None:
+    """Apply ``S3LYNC_LOG_LEVEL``/``S3LYNC_DEBUG`` to the ``s3lync`` logger (never to the root)."""
+    logger = logging.getLogger("s3lync")
+    level = Config.get_log_level()
+    if os.environ.get("S3LYNC_LOG_LEVEL") or Config.is_debug_enabled():
+        logger.setLevel(level)

@@ -1,0 +1,296 @@
+"""The one entry both faces use: snapshot both sides of a mapping, plan, execute."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+
+from . import local, planner
+from .config import Config
+from .errors import (
+    LocalPathNotFoundError,
+    RemoteNotFoundError,
+    S3ObjectError,
+    SyncError,
+    UnsafeKeyError,
+)
+from .executor import Executor, MappingResult, Subscriber
+from .hashing import Digest, digest_file
+from .plan import Direction, Mapping, MappingPlan, Plan, Problem
+from .remote import ObjectInfo, Remote, RemoteObject, make_client
+from .state import HashCache
+from .uri import parse_s3_uri
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """Plans and executes mappings over shared clients, one hash cache and one worker count."""
+
+    def __init__(
+        self,
+        *,
+        client: Any = None,
+        max_workers: int | None = None,
+        cache: HashCache | None = None,
+        subscribers: Sequence[Subscriber] = (),
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+    ) -> None:
+        self.max_workers = max_workers or Config.get_max_workers()
+        self.subscribers = list(subscribers)
+        self._client = client
+        self._cache = cache
+        self._remotes: dict[tuple[str | None, str | None, str | None], Remote] = {}
+        self._lock = threading.Lock()
+        # Overrides (CLI --region/--endpoint-url/--profile) win over each mapping's own settings.
+        self._override = (region, endpoint_url, profile)
+
+    # -- shared resources ---------------------------------------------------------------
+
+    @property
+    def cache(self) -> HashCache:
+        """The persistent hash cache (opened on first use)."""
+        if self._cache is None:
+            self._cache = HashCache(Config.get_state_path())
+        return self._cache
+
+    def remote(self, mapping: Mapping) -> Remote:
+        """One Remote per (region, endpoint, profile), reused across mappings."""
+        region = self._override[0] or mapping.region or Config.get_aws_region()
+        endpoint = self._override[1] or mapping.endpoint_url
+        profile = self._override[2] or mapping.profile
+        key = (region, endpoint, profile)
+        with self._lock:
+            r = self._remotes.get(key)
+            if r is None:
+                client = self._client or make_client(region, endpoint, profile, self.max_workers)
+                r = Remote(client, self.max_workers)
+                self._remotes[key] = r
+            return r
+
+    def close(self) -> None:
+        """Release transfer threads and the cache connection."""
+        for r in self._remotes.values():
+            r.close()
+        self._remotes.clear()
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- planning -----------------------------------------------------------------------
+
+    def plan_mapping(
+        self,
+        mapping: Mapping,
+        *,
+        missing_ok: bool = True,
+        allow_empty_source: bool = False,
+        verbose: bool = False,
+    ) -> MappingPlan:
+        """Snapshot both sides of one mapping and diff them into a plan (changes nothing)."""
+        uri = parse_s3_uri(mapping.s3_uri)
+        remote = self.remote(mapping)
+        local_root = local.as_abs(mapping.local)
+        problems: list[Problem] = []
+        metadata_md5: dict[str, str | None] = {}
+        objects: list[RemoteObject]
+
+        if mapping.direction is Direction.DOWNLOAD:
+            listed = list(remote.list_objects(uri.bucket, uri.key))
+            if uri.is_prefix:
+                is_dir, root_key, objects = True, uri.key, listed
+            else:
+                exact = [o for o in listed if o.key == uri.key]
+                children = [o for o in listed if o.key.startswith(uri.key + "/")]
+                if children:
+                    is_dir, root_key, objects = True, uri.key + "/", children
+                    if exact:
+                        problems.append(
+                            Problem(
+                                key=uri.key,
+                                message=f"s3://{uri.bucket}/{uri.key} is both an object and a "
+                                "prefix; syncing the prefix (add a trailing '/' to say so)",
+                                fatal=False,
+                            )
+                        )
+                else:
+                    is_dir, root_key, objects = False, uri.key, exact
+            if not objects:
+                msg = f"nothing found at {uri}"
+                if not missing_ok or not is_dir:
+                    raise RemoteNotFoundError(f"download {uri}: no such object or prefix")
+                problems.append(Problem(key=uri.key, message=msg, fatal=False))
+            if not is_dir and os.path.isdir(local_root):
+                local_root = os.path.join(local_root, uri.key.rsplit("/", 1)[-1])
+        else:
+            st = local.stat_path(local_root)
+            if st is None:
+                raise LocalPathNotFoundError(
+                    f"upload to {uri}: local path {local_root} does not exist"
+                )
+            is_dir = os.path.isdir(local_root)
+            if is_dir:
+                root_key = uri.dir_prefix
+                objects = list(remote.list_objects(uri.bucket, root_key))
+            else:
+                root_key = uri.key + os.path.basename(local_root) if uri.is_prefix else uri.key
+                objects = []
+                info = self._head_or_none(remote, uri.bucket, root_key)
+                if info is not None:
+                    objects = [RemoteObject(root_key, info.size, info.etag)]
+                    metadata_md5[""] = info.metadata_md5
+
+        if is_dir and os.path.exists(local_root) and not os.path.isdir(local_root):
+            raise S3ObjectError(
+                f"{mapping.direction.value} {uri}: local path {local_root} is a file, but the "
+                "remote side is a folder"
+            )
+        snap = local.scan(local_root, planner.exclude_matcher(mapping.exclude) if is_dir else None)
+        if not is_dir:
+            _clean_stale_temps(local_root)
+        pairing = planner.pair(mapping, uri.bucket, root_key, is_dir, snap, objects)
+        pairing.problems.extend(problems)
+        digests = self._digests(pairing)
+        for rel in planner.undecided(pairing, digests, metadata_md5):
+            info = remote.head(uri.bucket, pairing.remote[rel].key)
+            metadata_md5[rel] = info.metadata_md5
+        return planner.decide(
+            pairing,
+            digests,
+            metadata_md5,
+            allow_empty_source=allow_empty_source,
+            verbose=verbose,
+        )
+
+    def plan(
+        self,
+        mappings: Iterable[Mapping],
+        *,
+        manifest: str | None = None,
+        allow_empty_source: bool = False,
+        verbose: bool = False,
+    ) -> Plan:
+        """Plan several mappings (each listing once) into one Plan."""
+        plans = tuple(
+            self.plan_mapping(
+                m, missing_ok=True, allow_empty_source=allow_empty_source, verbose=verbose
+            )
+            for m in mappings
+        )
+        return Plan(
+            mappings=plans,
+            manifest=manifest,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+
+    @staticmethod
+    def _head_or_none(remote: Remote, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            return remote.head(bucket, key)
+        except RemoteNotFoundError:
+            return None
+
+    def _digests(self, pairing: planner.Pairing) -> dict[str, Digest]:
+        """Digests of the local files that need comparing: from the cache, else hashed once."""
+        need = pairing.needs_digest()
+        out: dict[str, Digest] = {}
+        misses: list[tuple[str, list[int]]] = []
+        for rel, parts in need.items():
+            lf = pairing.local[rel]
+            d = self.cache.get(lf.path, lf.fingerprint)
+            if d is not None and all(ps in d.etags for ps in parts):
+                out[rel] = d
+            else:
+                misses.append((rel, parts))
+        if not misses:
+            return out
+        log.debug("hashing %d local file(s)", len(misses))
+
+        def work(item: tuple[str, list[int]]) -> tuple[str, Digest]:
+            rel, parts = item
+            return rel, digest_file(pairing.local[rel].path, parts)
+
+        workers = min(len(misses), os.cpu_count() or 2, 8)
+        try:
+            if workers > 1:
+                with ThreadPoolExecutor(workers, thread_name_prefix="s3lync-hash") as pool:
+                    computed = list(pool.map(work, misses))
+            else:
+                computed = [work(m) for m in misses]
+        except OSError as exc:
+            raise S3ObjectError(f"cannot read local file: {exc}") from exc
+        rows = []
+        for rel, d in computed:
+            old = self.cache.get(pairing.local[rel].path, pairing.local[rel].fingerprint)
+            if old is not None:
+                d.seen_etags |= old.seen_etags
+            out[rel] = d
+            lf = pairing.local[rel]
+            rows.append((lf.path, lf.fingerprint, d))
+        self.cache.put_many(rows)
+        return out
+
+    # -- execution ----------------------------------------------------------------------
+
+    def execute(self, mplan: MappingPlan) -> MappingResult:
+        """Execute one mapping's plan."""
+        ex = Executor(
+            self.remote(mplan.mapping),
+            self.cache,
+            max_workers=self.max_workers,
+            subscribers=self.subscribers,
+        )
+        return ex.execute(mplan)
+
+    def sync(self, mapping: Mapping, *, missing_ok: bool = False) -> MappingResult:
+        """Plan and execute one mapping (what ``S3Object.download``/``upload`` do)."""
+        return self.execute(self.plan_mapping(mapping, missing_ok=missing_ok))
+
+
+def raise_for_result(result: MappingResult, action: str) -> None:
+    """Raise the failure of a mapping run as one exception (first failure's class, all named)."""
+    failed = result.failed
+    fatal = [p for p in result.plan.problems if p.fatal]
+    if not failed and not fatal:
+        return
+    if failed:
+        first = failed[0]
+        exc = first.exception
+        if len(failed) == 1 and not fatal and isinstance(exc, SyncError | S3ObjectError):
+            raise exc
+        names = "; ".join(f"{r.op.key}: {r.error}" for r in failed[:5])
+        more = f" (+{len(failed) - 5} more)" if len(failed) > 5 else ""
+        cls = type(exc) if isinstance(exc, SyncError | S3ObjectError) else SyncError
+        total = len(result.results)
+        raise cls(f"{action}: {len(failed)} of {total} operation(s) failed: {names}{more}") from exc
+    keys = ", ".join(repr(p.key) for p in fatal[:5])
+    cls2: type[S3ObjectError] = (
+        UnsafeKeyError if all("refused" in p.message for p in fatal) else S3ObjectError
+    )
+    raise cls2(f"{action}: refused {len(fatal)} key(s): {keys} ({fatal[0].message})")
+
+
+def _clean_stale_temps(target: str) -> None:
+    """Remove dead runs' temporaries of one file (a directory scan does this for folders)."""
+    parent, name = os.path.split(target)
+    prefix = f".{name}{local.TEMP_MARK}"
+    try:
+        with os.scandir(parent or ".") as it:
+            for e in it:
+                if e.name.startswith(prefix):
+                    local.remove_if_stale(e.path, e.name)
+    except OSError:
+        pass

@@ -1,0 +1,51 @@
+"""The s3lync exception hierarchy: one root, each error also inheriting the matching builtin."""
+
+from __future__ import annotations
+
+
+class S3lyncError(Exception):
+    """Root of every error s3lync raises on purpose."""
+
+
+class InvalidURIError(S3lyncError, ValueError):
+    """An ``s3://`` URI that cannot be parsed or names an invalid bucket."""
+
+
+class S3ObjectError(S3lyncError):
+    """Bad local state or input: a missing local path, an unsafe key, a wrong argument."""
+
+
+class LocalPathNotFoundError(S3ObjectError, FileNotFoundError):
+    """The local file or folder to upload does not exist."""
+
+
+class UnsafeKeyError(S3ObjectError):
+    """One or more remote keys would land outside the local root and were refused."""
+
+
+class ManifestError(S3lyncError, ValueError):
+    """An ``s3lync.yaml`` that cannot be loaded; ``errors`` holds every problem found."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[str] = list(errors) if errors else [message]
+
+
+class SyncError(S3lyncError):
+    """A transfer or S3 call failed (network, AccessDenied, NoSuchBucket); the cause is chained."""
+
+
+class RemoteNotFoundError(SyncError, FileNotFoundError):
+    """The bucket, object or prefix does not exist on the remote side."""
+
+
+class HashMismatchError(SyncError):
+    """An integrity check failed: the bytes do not match the MD5/ETag they should have."""
+
+
+class PlanStaleError(S3lyncError):
+    """A saved plan no longer matches the world it is applied to."""
+
+
+class ApplyRefusedError(S3lyncError):
+    """An apply was refused before anything changed (deletion limits, confirmation, empty source)."""

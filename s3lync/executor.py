@@ -1,0 +1,275 @@
+"""Runs a MappingPlan: concurrent verified transfers, then deletions only if every transfer worked.
+
+Progress goes to subscribers (``on_start``, ``on_done``, each taking ``**kwargs``); this module never
+prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import local
+from .errors import HashMismatchError, S3lyncError, SyncError, UnsafeKeyError
+from .hashing import Digest, compare, digest_file, needed_part_sizes
+from .plan import Direction, MappingPlan, Operation, OpKind
+from .remote import Remote, translate
+from .state import HashCache, fingerprint
+from .uri import check_rel
+
+log = logging.getLogger(__name__)
+
+
+class Subscriber(Protocol):
+    """Receives progress events; every method takes ``**kwargs`` so new fields never break it."""
+
+    def on_start(self, *, op: Operation, mapping: MappingPlan, **kwargs: Any) -> None:
+        """An operation began."""
+
+    def on_done(
+        self, *, op: Operation, mapping: MappingPlan, error: str | None, **kwargs: Any
+    ) -> None:
+        """An operation ended; ``error`` is None on success."""
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """How one operation ended."""
+
+    op: Operation
+    error: str | None = None
+    error_type: str | None = None
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when the operation succeeded."""
+        return self.error is None
+
+
+@dataclass
+class MappingResult:
+    """What executing one MappingPlan did."""
+
+    plan: MappingPlan
+    results: list[OpResult] = field(default_factory=list)
+    exceptions: list[S3lyncError] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[OpResult]:
+        """Operations that failed (deletions skipped after a failure count here too)."""
+        return [r for r in self.results if not r.ok]
+
+    def done(self, *kinds: OpKind) -> list[OpResult]:
+        """Successful operations of these kinds."""
+        return [r for r in self.results if r.ok and r.op.kind in kinds]
+
+    @property
+    def transferred(self) -> int:
+        """Files created or updated."""
+        return len(self.done(OpKind.CREATE, OpKind.UPDATE))
+
+    @property
+    def transferred_bytes(self) -> int:
+        """Bytes moved."""
+        return sum(r.op.size for r in self.done(OpKind.CREATE, OpKind.UPDATE))
+
+    @property
+    def deleted(self) -> int:
+        """Files deleted on the target side."""
+        return len(self.done(OpKind.DELETE))
+
+
+class Executor:
+    """Executes plans over one Remote, one hash cache and one worker pool size."""
+
+    def __init__(
+        self,
+        remote: Remote,
+        cache: HashCache,
+        *,
+        max_workers: int,
+        subscribers: Sequence[Subscriber] = (),
+    ) -> None:
+        self.remote = remote
+        self.cache = cache
+        self.max_workers = max(1, max_workers)
+        self.subscribers = list(subscribers)
+        self._cache_rows: list[tuple[str, tuple[int, int, int], Digest]] = []
+        self._rows_lock = threading.Lock()
+
+    def _emit(self, event: str, **kwargs: Any) -> None:
+        for s in self.subscribers:
+            fn = getattr(s, event, None)
+            if fn is not None:
+                try:
+                    fn(**kwargs)
+                except Exception:  # a broken progress bar must not break a sync
+                    log.exception("subscriber %r failed in %s", s, event)
+
+    def execute(self, mplan: MappingPlan) -> MappingResult:
+        """Run one mapping's plan: mkdirs, transfers (concurrently), then deletes if all went well."""
+        result = MappingResult(plan=mplan)
+        fatal = [p for p in mplan.problems if p.fatal]
+        mkdirs = [o for o in mplan.operations if o.kind is OpKind.MKDIR]
+        transfers = list(mplan.transfers)
+        deletes = list(mplan.deletes)
+        for op in mkdirs:
+            result.results.append(self._run(mplan, op))
+        if transfers:
+            workers = min(self.max_workers, len(transfers))
+            if workers == 1:
+                result.results.extend(self._run(mplan, op) for op in transfers)
+            else:
+                with ThreadPoolExecutor(workers, thread_name_prefix="s3lync") as pool:
+                    # Largest first so a big file does not start last and stretch the tail.
+                    ordered = sorted(transfers, key=lambda o: -o.size)
+                    result.results.extend(pool.map(lambda o: self._run(mplan, o), ordered))
+        self._flush_cache()
+        if deletes:
+            if result.failed or fatal:
+                why = "an earlier operation failed" if result.failed else "a problem was reported"
+                for op in deletes:
+                    result.results.append(
+                        OpResult(op, f"deletion skipped: {why}", "SkippedDeletion")
+                    )
+            else:
+                result.results.extend(self._delete(mplan, deletes))
+        for r in result.results:
+            if not r.ok:
+                log.error("%s %s: %s", r.op.kind.value, r.op.key, r.error)
+        return result
+
+    def _run(self, mplan: MappingPlan, op: Operation) -> OpResult:
+        self._emit("on_start", op=op, mapping=mplan)
+        error: S3lyncError | None = None
+        try:
+            if op.kind is OpKind.MKDIR:
+                self._guard(mplan, op)
+                local.ensure_dir(op.local_path)
+            elif mplan.mapping.direction is Direction.DOWNLOAD:
+                self._download(mplan, op)
+            else:
+                self._upload(mplan, op)
+        except S3lyncError as exc:
+            error = exc
+        except Exception as exc:  # never let one file's surprise stop the others
+            error = translate(exc, mplan.bucket, op.key, op.kind.value)
+        res = (
+            OpResult(op) if error is None else OpResult(op, str(error), type(error).__name__, error)
+        )
+        self._emit("on_done", op=op, mapping=mplan, error=res.error)
+        return res
+
+    def _guard(self, mplan: MappingPlan, op: Operation) -> None:
+        """Last check before a local write or delete: the path stays inside the mapping root."""
+        if not mplan.is_dir:
+            return
+        check_rel(op.rel, op.key)
+        root = mplan.mapping.local
+        if not local.in_root(root, op.local_path):
+            raise UnsafeKeyError(f"refused key {op.key!r}: it resolves outside {root}")
+
+    def _download(self, mplan: MappingPlan, op: Operation) -> None:
+        self._guard(mplan, op)
+        local.ensure_parent(op.local_path)
+        tmp = local.temp_path_for(op.local_path)
+        try:
+            res = self.remote.download(mplan.bucket, op.key, tmp, op.size)
+            info = res.info
+            check = mplan.mapping.check_hash
+            parts = needed_part_sizes(op.size, info.etag)
+            digest: Digest | None
+            if res.md5 is not None and not parts:
+                digest = Digest(size=op.size, md5=res.md5)
+            elif check or res.md5 is not None:
+                # Multipart ETags need the part layout recomputed: one more read of the temp file.
+                digest = digest_file(tmp, parts)
+            else:
+                digest = None
+            if check and digest is not None:
+                verdict = compare(digest, info.etag, info.metadata_md5)
+                if verdict is False:
+                    raise HashMismatchError(
+                        f"download s3://{mplan.bucket}/{op.key}: content MD5 {digest.md5} does not "
+                        f"match ETag {info.etag}"
+                        + (f" / md5chksum {info.metadata_md5}" if info.metadata_md5 else "")
+                        + "; the local file was left as it was"
+                    )
+                if verdict is None:
+                    log.debug("cannot verify s3://%s/%s (ETag %s)", mplan.bucket, op.key, info.etag)
+            st = local.replace(tmp, op.local_path)
+        except BaseException:
+            local.discard(tmp)
+            raise
+        if digest is not None:
+            if info.etag:
+                digest.seen_etags.add(info.etag)
+            self._remember(op.local_path, fingerprint(st), digest)
+
+    def _upload(self, mplan: MappingPlan, op: Operation) -> None:
+        st = local.stat_path(op.local_path)
+        if st is None:
+            raise SyncError(f"upload {op.local_path}: the file disappeared since it was planned")
+        parts = [self.remote.chunksize] if st.st_size >= self.remote.threshold else []
+        digest = self.cache.get(op.local_path, fingerprint(st))
+        if digest is None or any(ps not in digest.etags for ps in parts):
+            digest = digest_file(op.local_path, parts)
+        info = self.remote.upload(op.local_path, mplan.bucket, op.key, digest.size, digest.md5)
+        if mplan.mapping.check_hash:
+            # The metadata we just sent proves nothing about what was stored, so only the
+            # stored ETag (and, after multipart, the HEADed metadata) count.
+            meta_md5 = info.metadata_md5 if st.st_size >= self.remote.threshold else None
+            verdict = compare(digest, info.etag, meta_md5)
+            if verdict is False:
+                raise HashMismatchError(
+                    f"upload s3://{mplan.bucket}/{op.key}: stored ETag {info.etag} does not match "
+                    f"local MD5 {digest.md5}"
+                )
+            if verdict is None:
+                log.debug("cannot verify upload of s3://%s/%s", mplan.bucket, op.key)
+        if info.etag:
+            digest.seen_etags.add(info.etag)
+        self._remember(op.local_path, fingerprint(st), digest)
+
+    def _delete(self, mplan: MappingPlan, deletes: list[Operation]) -> list[OpResult]:
+        out: list[OpResult] = []
+        if mplan.mapping.direction is Direction.UPLOAD:
+            for op in deletes:
+                self._emit("on_start", op=op, mapping=mplan)
+            failed = self.remote.delete_many(mplan.bucket, [o.key for o in deletes])
+            for op in deletes:
+                msg = failed.get(op.key)
+                out.append(OpResult(op, msg, "SyncError" if msg else None))
+                self._emit("on_done", op=op, mapping=mplan, error=msg)
+            return out
+        for op in deletes:
+            self._emit("on_start", op=op, mapping=mplan)
+            err: str | None = None
+            etype: str | None = None
+            try:
+                self._guard(mplan, op)
+                local.remove_file(op.local_path)
+            except FileNotFoundError:
+                pass
+            except S3lyncError as exc:
+                err, etype = str(exc), type(exc).__name__
+            except OSError as exc:
+                err, etype = f"delete {op.local_path}: {exc.strerror or exc}", "S3ObjectError"
+            out.append(OpResult(op, err, etype))
+            self._emit("on_done", op=op, mapping=mplan, error=err)
+        return out
+
+    def _remember(self, path: str, fp: tuple[int, int, int], digest: Digest) -> None:
+        with self._rows_lock:
+            self._cache_rows.append((os.path.abspath(path), fp, digest))
+
+    def _flush_cache(self) -> None:
+        with self._rows_lock:
+            rows, self._cache_rows = self._cache_rows, []
+        self.cache.put_many(rows)

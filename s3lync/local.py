@@ -1,0 +1,194 @@
+"""Every local file-system touch: scanning, temporary files, atomic replacement, removal."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TEMP_MARK = ".s3lync-tmp-"
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """One regular file (or symlink to one) found under a local root."""
+
+    rel: str
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @property
+    def fingerprint(self) -> tuple[int, int, int]:
+        """(size, mtime_ns, inode), the hash cache's validity key."""
+        return (self.size, self.mtime_ns, self.inode)
+
+
+@dataclass
+class LocalSnapshot:
+    """What a scan of a local root found; ``errors`` non-empty means the listing is incomplete."""
+
+    root: str
+    exists: bool
+    is_dir: bool
+    files: dict[str, LocalFile] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+
+def is_temp_name(name: str) -> bool:
+    """True for s3lync's own download temporaries (and s3transfer's temporaries of them)."""
+    return TEMP_MARK in name
+
+
+def temp_path_for(target: str) -> str:
+    """A unique temporary name beside ``target``, carrying our pid so stale ones can be found."""
+    head, tail = os.path.split(target)
+    return os.path.join(head, f".{tail}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_if_stale(path: str, name: str) -> None:
+    """Delete a temporary whose owning process is gone."""
+    tail = name.split(TEMP_MARK, 1)[1]
+    pid_text = tail.split("-", 1)[0]
+    pid = int(pid_text) if pid_text.isdigit() else -1
+    if pid > 0 and _pid_alive(pid):
+        return
+    try:
+        os.unlink(path)
+        log.info("removed stale temporary file %s", path)
+    except OSError as exc:
+        log.debug("could not remove stale temporary %s: %s", path, exc)
+
+
+def scan(root: str, exclude: Callable[[str], bool] | None = None) -> LocalSnapshot:
+    """Walk ``root`` with ``os.scandir``; follow symlinks to files, never loop through folder links."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return LocalSnapshot(root=root, exists=False, is_dir=False)
+    except OSError as exc:
+        return LocalSnapshot(root=root, exists=False, is_dir=False, errors=[f"{root}: {exc}"])
+    if not stat.S_ISDIR(st.st_mode):
+        f = LocalFile("", root, st.st_size, st.st_mtime_ns, st.st_ino)
+        return LocalSnapshot(root=root, exists=True, is_dir=False, files={"": f})
+    snap = LocalSnapshot(root=root, exists=True, is_dir=True)
+    seen_dirs = {(st.st_dev, st.st_ino)}
+    stack: list[tuple[str, str]] = [(root, "")]
+    while stack:
+        dir_path, dir_rel = stack.pop()
+        try:
+            it = os.scandir(dir_path)
+        except OSError as exc:
+            snap.errors.append(f"{dir_path}: {exc.strerror or exc}")
+            continue
+        with it:
+            for entry in it:
+                name = entry.name
+                rel = f"{dir_rel}/{name}" if dir_rel else name
+                if is_temp_name(name):
+                    remove_if_stale(entry.path, name)
+                    continue
+                try:
+                    est = entry.stat(follow_symlinks=True)
+                except FileNotFoundError:
+                    if entry.is_symlink():
+                        log.warning("skipping dangling symlink %s", entry.path)
+                    continue
+                except OSError as exc:
+                    snap.errors.append(f"{entry.path}: {exc.strerror or exc}")
+                    continue
+                if stat.S_ISDIR(est.st_mode):
+                    key = (est.st_dev, est.st_ino)
+                    if key in seen_dirs:
+                        log.warning("skipping %s: folder symlink loop", entry.path)
+                        continue
+                    if exclude is not None and exclude(rel + "/"):
+                        continue
+                    seen_dirs.add(key)
+                    snap.dirs.add(rel)
+                    stack.append((entry.path, rel))
+                elif stat.S_ISREG(est.st_mode):
+                    if exclude is not None and exclude(rel):
+                        continue
+                    snap.files[rel] = LocalFile(
+                        rel, entry.path, est.st_size, est.st_mtime_ns, est.st_ino
+                    )
+    return snap
+
+
+def ensure_parent(path: str) -> None:
+    """Create the folders above ``path``."""
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+
+
+def ensure_dir(path: str) -> None:
+    """Create a folder (and its parents)."""
+    os.makedirs(path, exist_ok=True)
+
+
+def replace(tmp: str, target: str) -> os.stat_result:
+    """Atomically move a verified temporary onto ``target``; returns the new file's stat."""
+    if os.path.isdir(target) and not os.path.islink(target):
+        raise IsADirectoryError(errno.EISDIR, "a folder stands where the file should go", target)
+    os.replace(tmp, target)
+    return os.stat(target)
+
+
+def discard(path: str) -> None:
+    """Remove a temporary, ignoring a missing one."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def remove_file(path: str) -> None:
+    """Delete one local file (a mirror deletion)."""
+    os.unlink(path)
+
+
+def in_root(root: str, path: str) -> bool:
+    """True when ``path`` resolves inside ``root`` (the last guard before any write or delete)."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.dirname(path))
+    return real == real_root or real.startswith(real_root + os.sep)
+
+
+def stat_path(path: str) -> os.stat_result | None:
+    """``os.stat`` or None when missing."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def as_abs(path: str | os.PathLike[str]) -> str:
+    """Absolute, user-expanded, normalised path."""
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def path_exists(path: str) -> bool:
+    """True when something is at ``path``."""
+    return Path(path).exists()

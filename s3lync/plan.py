@@ -1,0 +1,253 @@
+"""Plain data for the engine: a Mapping (what to sync), Operations and the Plan, with a JSON round trip."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import S3lyncError
+
+PLAN_FORMAT_VERSION = 1
+
+
+class Direction(str, enum.Enum):
+    """Which side is the source of truth for a mapping."""
+
+    DOWNLOAD = "download"
+    UPLOAD = "upload"
+
+
+class OpKind(str, enum.Enum):
+    """What an operation does to the target side; the value is its diff symbol's name."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    MKDIR = "mkdir"
+
+    @property
+    def symbol(self) -> str:
+        """The one-character diff symbol (``+``, ``~``, ``-``)."""
+        return {"create": "+", "update": "~", "delete": "-", "mkdir": "+"}[self.value]
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One declared S3 <-> local mapping: the unit the engine plans and executes."""
+
+    s3_uri: str
+    local: str
+    direction: Direction
+    name: str | None = None
+    exclude: tuple[str, ...] = ()
+    force_sync: bool = False
+    delete: bool = False
+    check_hash: bool = True
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+    @property
+    def label(self) -> str:
+        """A short human name: the mapping's name, else its S3 URI."""
+        return self.name or self.s3_uri
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        d = asdict(self)
+        d["direction"] = self.direction.value
+        d["exclude"] = list(self.exclude)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Mapping:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["direction"] = Direction(d["direction"])
+        d["exclude"] = tuple(d.get("exclude") or ())
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One change to the target side.
+
+    ``rel`` is the path relative to the mapping root with ``/`` separators (``""`` for a single-file
+    mapping). ``source_etag`` / ``source_md5`` fingerprint the source as it was when planned, so a saved
+    plan can tell whether the world has changed since.
+    """
+
+    kind: OpKind
+    rel: str
+    key: str
+    local_path: str
+    size: int
+    reason: str
+    source_etag: str | None = None
+    source_md5: str | None = None
+    source_mtime_ns: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        d = asdict(self)
+        d["kind"] = self.kind.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Operation:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["kind"] = OpKind(d["kind"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the planner refused or could not decide; ``fatal`` problems fail the run."""
+
+    key: str
+    message: str
+    fatal: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MappingPlan:
+    """The operations for one mapping, plus what was left unchanged and what was refused."""
+
+    mapping: Mapping
+    bucket: str
+    root_key: str
+    is_dir: bool
+    operations: tuple[Operation, ...] = ()
+    unchanged: int = 0
+    unchanged_bytes: int = 0
+    unchanged_paths: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def transfers(self) -> tuple[Operation, ...]:
+        """Operations that move bytes (create and update)."""
+        return tuple(o for o in self.operations if o.kind in (OpKind.CREATE, OpKind.UPDATE))
+
+    @property
+    def deletes(self) -> tuple[Operation, ...]:
+        """Operations that delete on the target side."""
+        return tuple(o for o in self.operations if o.kind is OpKind.DELETE)
+
+    @property
+    def bytes_to_transfer(self) -> int:
+        """Total size of the transfers."""
+        return sum(o.size for o in self.transfers)
+
+    def count(self, kind: OpKind) -> int:
+        """How many operations of this kind."""
+        return sum(1 for o in self.operations if o.kind is kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "mapping": self.mapping.to_dict(),
+            "bucket": self.bucket,
+            "root_key": self.root_key,
+            "is_dir": self.is_dir,
+            "operations": [o.to_dict() for o in self.operations],
+            "unchanged": self.unchanged,
+            "unchanged_bytes": self.unchanged_bytes,
+            "unchanged_paths": list(self.unchanged_paths),
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MappingPlan:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            mapping=Mapping.from_dict(d["mapping"]),
+            bucket=d["bucket"],
+            root_key=d["root_key"],
+            is_dir=bool(d["is_dir"]),
+            operations=tuple(Operation.from_dict(o) for o in d["operations"]),
+            unchanged=int(d["unchanged"]),
+            unchanged_bytes=int(d.get("unchanged_bytes", 0)),
+            unchanged_paths=tuple(d.get("unchanged_paths", ())),
+            problems=tuple(Problem(**p) for p in d.get("problems", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A whole plan: one MappingPlan per mapping, in manifest order."""
+
+    mappings: tuple[MappingPlan, ...] = ()
+    manifest: str | None = None
+    created_at: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        """Every operation of every mapping."""
+        return tuple(o for m in self.mappings for o in m.operations)
+
+    @property
+    def has_changes(self) -> bool:
+        """True when applying would change anything."""
+        return any(m.operations for m in self.mappings)
+
+    def count(self, kind: OpKind) -> int:
+        """How many operations of this kind across mappings."""
+        return sum(m.count(kind) for m in self.mappings)
+
+    @property
+    def unchanged(self) -> int:
+        """Files left alone across mappings."""
+        return sum(m.unchanged for m in self.mappings)
+
+    @property
+    def bytes_to_transfer(self) -> int:
+        """Bytes the transfers will move."""
+        return sum(m.bytes_to_transfer for m in self.mappings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the saved-plan format, versioned)."""
+        return {
+            "format_version": PLAN_FORMAT_VERSION,
+            "manifest": self.manifest,
+            "created_at": self.created_at,
+            "meta": self.meta,
+            "mappings": [m.to_dict() for m in self.mappings],
+        }
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Plan:
+        """Inverse of :meth:`to_dict`; refuses unknown format versions."""
+        version = d.get("format_version")
+        if version != PLAN_FORMAT_VERSION:
+            raise S3lyncError(
+                f"unsupported plan format_version {version!r} (expected {PLAN_FORMAT_VERSION})"
+            )
+        return cls(
+            mappings=tuple(MappingPlan.from_dict(m) for m in d["mappings"]),
+            manifest=d.get("manifest"),
+            created_at=d.get("created_at"),
+            meta=dict(d.get("meta") or {}),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """Parse a saved plan."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise S3lyncError(f"not a plan file: {exc}") from exc
+        if not isinstance(data, dict):
+            raise S3lyncError("not a plan file: top level is not an object")
+        return cls.from_dict(data)

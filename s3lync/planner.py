@@ -1,0 +1,322 @@
+"""Pure diffing: (mapping, local snapshot, remote listing, digests) -> MappingPlan.
+
+Planning is two steps so that no hashing or HEAD happens here: :func:`pair` lines both sides up and
+says which files need a local digest (same size on both sides), the engine fetches digests (from the
+cache, or by hashing) and HEADs the few objects a listing cannot decide, then :func:`decide` builds
+the plan.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Iterable
+from collections.abc import Mapping as TMapping
+from dataclasses import dataclass, field
+
+from .errors import UnsafeKeyError
+from .hashing import Digest, compare, needed_part_sizes
+from .local import LocalFile, LocalSnapshot
+from .plan import Direction, Mapping, MappingPlan, Operation, OpKind, Problem
+from .remote import RemoteObject
+from .uri import is_folder_marker, key_to_rel
+
+
+def exclude_matcher(patterns: Iterable[str]) -> Callable[[str], bool] | None:
+    """One predicate for all exclude regexes (``re.search`` on the ``/``-separated relative path)."""
+    compiled = [re.compile(p) for p in patterns if p]
+    if not compiled:
+        return None
+    return lambda rel: any(c.search(rel) for c in compiled)
+
+
+@dataclass
+class RemoteSide:
+    """A listing mapped to relative paths, with what could not be mapped."""
+
+    files: dict[str, RemoteObject] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def map_remote(
+    objects: Iterable[RemoteObject],
+    prefix: str,
+    exclude: Callable[[str], bool] | None = None,
+) -> RemoteSide:
+    """Turn listed keys under ``prefix`` into relative paths; refuse unsafe keys, find conflicts."""
+    side = RemoteSide()
+    for obj in objects:
+        if obj.key == prefix:
+            continue  # the root's own folder marker
+        try:
+            rel = key_to_rel(obj.key, prefix)
+        except UnsafeKeyError as exc:
+            side.problems.append(Problem(key=obj.key, message=str(exc), fatal=True))
+            continue
+        if exclude is not None and exclude(rel + "/" if is_folder_marker(obj.key) else rel):
+            continue
+        if is_folder_marker(obj.key):
+            side.dirs.add(rel)
+        else:
+            side.files[rel] = obj
+    implied: set[str] = set(side.dirs)
+    for rel in side.files:
+        parent = posixpath.dirname(rel)
+        while parent and parent not in implied:
+            implied.add(parent)
+            parent = posixpath.dirname(parent)
+    for rel in sorted(set(side.files) & implied):
+        obj = side.files.pop(rel)
+        side.problems.append(
+            Problem(
+                key=obj.key,
+                message=f"key {obj.key!r} is both a file and a folder prefix; the folder wins "
+                "and the file is skipped",
+                fatal=False,
+            )
+        )
+    side.dirs = implied
+    return side
+
+
+@dataclass
+class Pairing:
+    """Both sides lined up by relative path, ready for digests."""
+
+    mapping: Mapping
+    bucket: str
+    root_key: str
+    is_dir: bool
+    local_root: str
+    local: dict[str, LocalFile]
+    local_dirs: set[str]
+    remote: dict[str, RemoteObject]
+    remote_dirs: set[str]
+    problems: list[Problem]
+    listing_complete: bool
+
+    def needs_digest(self) -> dict[str, list[int]]:
+        """Local files whose content must be compared: rel -> multipart part sizes to compute."""
+        if self.mapping.force_sync:
+            return {}
+        out: dict[str, list[int]] = {}
+        for rel, lf in self.local.items():
+            ro = self.remote.get(rel)
+            if ro is not None and ro.size == lf.size:
+                out[rel] = needed_part_sizes(lf.size, ro.etag)
+        return out
+
+
+def pair(
+    mapping: Mapping,
+    bucket: str,
+    root_key: str,
+    is_dir: bool,
+    local: LocalSnapshot,
+    remote_objects: Iterable[RemoteObject],
+) -> Pairing:
+    """Line up a local snapshot and a remote listing under one mapping."""
+    exclude = exclude_matcher(mapping.exclude)
+    problems: list[Problem] = [
+        Problem(key=e, message=f"cannot read local path {e}", fatal=True) for e in local.errors
+    ]
+    if is_dir:
+        side = map_remote(remote_objects, root_key, exclude)
+        problems.extend(side.problems)
+        remote_files, remote_dirs = side.files, side.dirs
+    else:
+        remote_files = {}
+        for o in remote_objects:
+            if o.key == root_key:
+                remote_files[""] = o
+        remote_dirs = set()
+    return Pairing(
+        mapping=mapping,
+        bucket=bucket,
+        root_key=root_key,
+        is_dir=is_dir,
+        local_root=local.root,
+        local=dict(local.files),
+        local_dirs=set(local.dirs),
+        remote=remote_files,
+        remote_dirs=remote_dirs,
+        problems=problems,
+        listing_complete=not local.errors,
+    )
+
+
+def undecided(
+    pairing: Pairing, digests: TMapping[str, Digest], metadata_md5: TMapping[str, str | None]
+) -> list[str]:
+    """Relative paths a listing cannot decide (multipart ETag, no match): candidates for one HEAD."""
+    out = []
+    for rel in pairing.needs_digest():
+        d = digests.get(rel)
+        ro = pairing.remote[rel]
+        if d is not None and rel not in metadata_md5 and compare(d, ro.etag) is None:
+            out.append(rel)
+    return out
+
+
+def _local_path(p: Pairing, rel: str) -> str:
+    return p.local_root if rel == "" else posixpath.join(p.local_root, rel)
+
+
+def _key(p: Pairing, rel: str) -> str:
+    return p.root_key if rel == "" else p.root_key + rel
+
+
+def decide(
+    p: Pairing,
+    digests: TMapping[str, Digest],
+    metadata_md5: TMapping[str, str | None] | None = None,
+    *,
+    allow_empty_source: bool = False,
+    verbose: bool = False,
+) -> MappingPlan:
+    """Build the plan: what to create, update and delete, and why."""
+    m = p.mapping
+    meta = metadata_md5 or {}
+    download = m.direction is Direction.DOWNLOAD
+    source: dict[str, LocalFile] | dict[str, RemoteObject] = p.remote if download else p.local
+    target: dict[str, LocalFile] | dict[str, RemoteObject] = p.local if download else p.remote
+    ops: list[Operation] = []
+    problems = list(p.problems)
+    unchanged: list[str] = []
+    unchanged_bytes = 0
+
+    for rel in sorted(source):
+        src = source[rel]
+        ro = p.remote[rel] if download else p.remote.get(rel)
+        lf = p.local.get(rel)
+        tgt = target.get(rel)
+
+        facts = (rel, src.size, ro, lf, digests, download)
+        if tgt is None:
+            if download and rel in p.local_dirs:
+                problems.append(
+                    Problem(
+                        key=_key(p, rel),
+                        message=f"local folder {rel!r} stands where a file should be downloaded",
+                    )
+                )
+                continue
+            ops.append(
+                _source_op(
+                    p, OpKind.CREATE, *facts, f"missing {'locally' if download else 'remotely'}"
+                )
+            )
+            continue
+        if m.force_sync:
+            ops.append(_source_op(p, OpKind.UPDATE, *facts, "force_sync"))
+            continue
+        if tgt.size != src.size:
+            ops.append(
+                _source_op(
+                    p, OpKind.UPDATE, *facts, f"size differs ({tgt.size} -> {src.size} bytes)"
+                )
+            )
+            continue
+        d = digests.get(rel)
+        verdict = None
+        if d is not None and ro is not None:
+            verdict = compare(d, ro.etag, meta.get(rel))
+        if verdict is True:
+            unchanged.append(rel)
+            unchanged_bytes += src.size
+            continue
+        reason = "content differs (MD5)" if verdict is False else "cannot compare content"
+        ops.append(_source_op(p, OpKind.UPDATE, *facts, reason))
+
+    if download and p.is_dir:
+        for rel in sorted(p.remote_dirs - p.local_dirs):
+            if rel in p.local:
+                problems.append(
+                    Problem(
+                        key=_key(p, rel) + "/",
+                        message=f"local file {rel!r} stands where a folder should be created",
+                    )
+                )
+                continue
+            if any(r.startswith(rel + "/") for r in p.remote):
+                continue  # created implicitly by the files inside it
+            ops.append(
+                Operation(
+                    kind=OpKind.MKDIR,
+                    rel=rel,
+                    key=_key(p, rel) + "/",
+                    local_path=_local_path(p, rel),
+                    size=0,
+                    reason="folder marker",
+                )
+            )
+
+    if (m.force_sync or m.delete) and p.is_dir:
+        extra = sorted(set(target) - set(source))
+        fatal = [x for x in problems if x.fatal and x.message.startswith("cannot read")]
+        if extra and (fatal or not p.listing_complete):
+            problems.append(
+                Problem(
+                    key=p.root_key,
+                    message=f"{len(extra)} deletion(s) skipped because a listing was incomplete",
+                )
+            )
+        elif extra and not source and not allow_empty_source:
+            problems.append(
+                Problem(
+                    key=p.root_key,
+                    message=f"the source side is empty; refusing to delete {len(extra)} target "
+                    "file(s) (allow an empty source explicitly to mirror it)",
+                )
+            )
+        else:
+            for rel in extra:
+                t = target[rel]
+                ops.append(
+                    Operation(
+                        kind=OpKind.DELETE,
+                        rel=rel,
+                        key=_key(p, rel),
+                        local_path=_local_path(p, rel),
+                        size=t.size,
+                        reason=f"only {'locally' if download else 'remotely'}",
+                    )
+                )
+
+    return MappingPlan(
+        mapping=m,
+        bucket=p.bucket,
+        root_key=p.root_key,
+        is_dir=p.is_dir,
+        operations=tuple(ops),
+        unchanged=len(unchanged),
+        unchanged_bytes=unchanged_bytes,
+        unchanged_paths=tuple(unchanged) if verbose else (),
+        problems=tuple(problems),
+    )
+
+
+def _source_op(
+    p: Pairing,
+    kind: OpKind,
+    rel: str,
+    size: int,
+    ro: RemoteObject | None,
+    lf: LocalFile | None,
+    digests: TMapping[str, Digest],
+    download: bool,
+    reason: str,
+) -> Operation:
+    """An operation that copies the source's ``rel``, fingerprinting the source as planned."""
+    return Operation(
+        kind=kind,
+        rel=rel,
+        key=_key(p, rel),
+        local_path=_local_path(p, rel),
+        size=size,
+        reason=reason,
+        source_etag=ro.etag if (download and ro is not None) else None,
+        source_md5=digests[rel].md5 if (not download and rel in digests) else None,
+        source_mtime_ns=lf.mtime_ns if (not download and lf is not None) else None,
+    )

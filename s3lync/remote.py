@@ -1,0 +1,331 @@
+"""The only module that touches boto3: client creation, listing, HEAD, GET, PUT, batched deletes.
+
+boto3/botocore are imported lazily so ``import s3lync`` and ``s3lync --help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .errors import HashMismatchError, RemoteNotFoundError, S3ObjectError, SyncError
+from .hashing import md5_from_metadata, md5_to_metadata, normalize_etag
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1024 * 1024
+_DELETE_BATCH = 1000  # S3's DeleteObjects limit
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteObject:
+    """One listed object: key, size, normalised ETag (no quotes)."""
+
+    key: str
+    size: int
+    etag: str | None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a HEAD or GET told about one object."""
+
+    etag: str | None
+    size: int
+    metadata_md5: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """A finished download into a temporary file: the served ETag/metadata and the bytes' MD5."""
+
+    info: ObjectInfo
+    md5: str | None
+
+
+def _s3(bucket: str, key: str | None) -> str:
+    return f"s3://{bucket}/{key}" if key is not None else f"s3://{bucket}"
+
+
+def translate(exc: BaseException, bucket: str, key: str | None, action: str) -> SyncError:
+    """Turn a botocore/s3transfer exception into a one-line SyncError naming bucket and key."""
+    import botocore.exceptions as bex
+
+    where = _s3(bucket, key)
+    if isinstance(exc, SyncError):
+        return exc
+    if isinstance(exc, bex.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", "Unknown"))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        msg = str(err.get("Message") or "").strip()
+        if code == "NoSuchBucket":
+            return RemoteNotFoundError(f"{action} {where}: bucket '{bucket}' does not exist")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return RemoteNotFoundError(f"{action} {where}: no such key")
+        if (
+            code
+            in (
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+                "InvalidToken",
+                "ExpiredToken",
+                "AccessDenied",
+                "403",
+            )
+            or status == 403
+        ):
+            return SyncError(
+                f"{action} {where}: access denied ({code}); check the credentials, profile "
+                "and permissions"
+            )
+        detail = f": {msg}" if msg else ""
+        return SyncError(f"{action} {where} failed: {code} (HTTP {status}){detail}")
+    if isinstance(exc, bex.FlexibleChecksumError):
+        return HashMismatchError(f"{action} {where}: response checksum mismatch ({exc})")
+    if isinstance(exc, (bex.NoCredentialsError, bex.PartialCredentialsError)):
+        return SyncError(
+            f"{action} {where}: no AWS credentials found (set AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a credentials file)"
+        )
+    if isinstance(exc, (bex.EndpointConnectionError, bex.ConnectTimeoutError)):
+        return SyncError(f"{action} {where}: cannot reach the S3 endpoint ({exc})")
+    if isinstance(exc, bex.BotoCoreError):
+        return SyncError(f"{action} {where} failed: {exc}")
+    text = str(exc).replace("\n", " ")
+    name = type(exc).__name__
+    if "NoSuchBucket" in text:
+        return RemoteNotFoundError(f"{action} {where}: bucket '{bucket}' does not exist")
+    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+        return SyncError(f"{action} {where} failed locally: {exc.strerror or text}")
+    return SyncError(f"{action} {where} failed: {name}: {text}")
+
+
+def make_client(
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    max_workers: int | None = None,
+) -> Any:
+    """A boto3 S3 client whose connection pool fits the workers, with standard retries."""
+    import boto3
+    import botocore.config
+    import botocore.exceptions as bex
+
+    workers = max_workers or Config.get_max_workers()
+    try:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+    except bex.ProfileNotFound as exc:
+        raise S3ObjectError(f"AWS profile '{profile}' not found ({exc})") from exc
+    custom_endpoint = (
+        endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    cfg = botocore.config.Config(
+        max_pool_connections=workers * 2 + 4,
+        retries={"mode": "standard", "total_max_attempts": Config.get_max_attempts()},
+        connect_timeout=10,
+        read_timeout=60,
+        tcp_keepalive=True,
+        # S3-compatible stores (rclone, MinIO, older Ceph) reject botocore's default CRC trailers;
+        # integrity is ours to check: Content-MD5 on PUT and MD5/ETag verification on GET.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path" if custom_endpoint else "auto"},
+    )
+    return session.client("s3", endpoint_url=endpoint_url or None, config=cfg)
+
+
+class Remote:
+    """S3 primitives over one shared client and one shared s3transfer manager."""
+
+    def __init__(self, client: Any, max_workers: int | None = None) -> None:
+        self.client = client
+        self.max_workers = max_workers or Config.get_max_workers()
+        self.threshold = Config.get_multipart_threshold()
+        self.chunksize = max(5 * 1024 * 1024, Config.get_multipart_chunksize())
+        self._tm: Any = None
+        self._tm_lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint URL the client talks to."""
+        return str(getattr(self.client.meta, "endpoint_url", ""))
+
+    def _manager(self) -> Any:
+        with self._tm_lock:
+            if self._tm is None:
+                from s3transfer.manager import TransferConfig, TransferManager
+
+                cfg = TransferConfig(
+                    multipart_threshold=self.threshold,
+                    multipart_chunksize=self.chunksize,
+                    max_request_concurrency=self.max_workers,
+                )
+                self._tm = TransferManager(self.client, cfg)
+            return self._tm
+
+    def close(self) -> None:
+        """Shut the transfer manager down."""
+        with self._tm_lock:
+            if self._tm is not None:
+                self._tm.shutdown()
+                self._tm = None
+
+    # -- listing -------------------------------------------------------------------------
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[RemoteObject]:
+        """Every object under ``prefix``: one paginated ListObjectsV2, no recursion, no HEAD."""
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for c in page.get("Contents", ()):
+                    lm = c.get("LastModified")
+                    yield RemoteObject(
+                        key=c["Key"],
+                        size=int(c.get("Size", 0)),
+                        etag=normalize_etag(c.get("ETag")),
+                        last_modified=lm.isoformat() if lm is not None else None,
+                    )
+        except Exception as exc:
+            raise translate(exc, bucket, prefix or None, "list") from exc
+
+    def head(self, bucket: str, key: str) -> ObjectInfo:
+        """HEAD one object (only where a listing cannot decide)."""
+        try:
+            resp = self.client.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            raise translate(exc, bucket, key, "head") from exc
+        return _info(resp)
+
+    def bucket_exists(self, bucket: str) -> None:
+        """Raise RemoteNotFoundError/SyncError unless the bucket is reachable."""
+        try:
+            self.client.head_bucket(Bucket=bucket)
+        except Exception as exc:
+            err = translate(exc, bucket, None, "open bucket")
+            if "(HTTP 404)" in str(err) or "NotFound" in str(exc) or "404" in str(exc):
+                err = RemoteNotFoundError(
+                    f"open bucket s3://{bucket}: bucket '{bucket}' does not exist"
+                )
+            raise err from exc
+
+    # -- transfers -----------------------------------------------------------------------
+
+    def download(self, bucket: str, key: str, dest: str, size: int) -> DownloadResult:
+        """Fetch one object into ``dest`` (a temporary); small ones are hashed while streaming."""
+        if size >= self.threshold:
+            return self._download_multipart(bucket, key, dest, size)
+        try:
+            resp = self.client.get_object(Bucket=bucket, Key=key)
+            md5 = hashlib.md5()
+            body = resp["Body"]
+            with open(dest, "wb") as f:
+                while True:
+                    chunk = body.read(_CHUNK)
+                    if not chunk:
+                        break
+                    md5.update(chunk)
+                    f.write(chunk)
+        except Exception as exc:
+            raise translate(exc, bucket, key, "download") from exc
+        return DownloadResult(info=_info(resp), md5=md5.hexdigest())
+
+    def _download_multipart(self, bucket: str, key: str, dest: str, size: int) -> DownloadResult:
+        # One HEAD per large object gives ETag and md5chksum metadata for verification; IfMatch
+        # pins every ranged GET to that version so parts of two versions are never mixed.
+        info = self.head(bucket, key)
+        extra: dict[str, Any] = {}
+        if info.etag:
+            extra["IfMatch"] = f'"{info.etag}"'
+        try:
+            fut = self._manager().download(
+                bucket, key, dest, extra_args=extra, subscribers=[_SizeProvider(info.size)]
+            )
+            fut.result()
+        except Exception as exc:
+            raise translate(exc, bucket, key, "download") from exc
+        return DownloadResult(info=info, md5=None)
+
+    def upload(self, path: str, bucket: str, key: str, size: int, md5_hex: str) -> ObjectInfo:
+        """Upload one file with its MD5 in ``md5chksum`` metadata; returns the stored ETag."""
+        b64 = md5_to_metadata(md5_hex)
+        meta = {"md5chksum": b64}
+        if size >= self.threshold:
+            try:
+                fut = self._manager().upload(path, bucket, key, extra_args={"Metadata": meta})
+                fut.result()
+            except Exception as exc:
+                raise translate(exc, bucket, key, "upload") from exc
+            return self.head(bucket, key)
+        try:
+            with open(path, "rb") as f:
+                # Content-MD5 makes the server refuse a body damaged in flight.
+                resp = self.client.put_object(
+                    Bucket=bucket,
+                    Key=key,
+                    Body=f,
+                    ContentMD5=b64,
+                    Metadata=meta,
+                    ContentLength=size,
+                )
+        except Exception as exc:
+            raise translate(exc, bucket, key, "upload") from exc
+        return ObjectInfo(
+            etag=normalize_etag(resp.get("ETag")),
+            size=size,
+            metadata_md5=md5_hex,
+            metadata=meta,
+        )
+
+    def delete_many(self, bucket: str, keys: list[str]) -> dict[str, str]:
+        """Delete keys in batches of 1000; returns {key: error} for the ones that failed."""
+        failed: dict[str, str] = {}
+        for i in range(0, len(keys), _DELETE_BATCH):
+            batch = keys[i : i + _DELETE_BATCH]
+            try:
+                resp = self.client.delete_objects(
+                    Bucket=bucket,
+                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                )
+            except Exception as exc:
+                err = translate(exc, bucket, batch[0] if len(batch) == 1 else None, "delete")
+                for k in batch:
+                    failed[k] = str(err)
+                continue
+            for e in resp.get("Errors", ()):
+                failed[e.get("Key", "?")] = f"{e.get('Code')}: {e.get('Message', '')}".strip()
+        return failed
+
+
+class _SizeProvider:
+    """An s3transfer subscriber that hands over the size we know, so it skips its own HEAD."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self.size)
+
+    def on_progress(self, **kwargs: Any) -> None:
+        """Unused."""
+
+    def on_done(self, **kwargs: Any) -> None:
+        """Unused."""
+
+
+def _info(resp: dict[str, Any]) -> ObjectInfo:
+    metadata = {str(k).lower(): str(v) for k, v in (resp.get("Metadata") or {}).items()}
+    return ObjectInfo(
+        etag=normalize_etag(resp.get("ETag")),
+        size=int(resp.get("ContentLength", 0)),
+        metadata_md5=md5_from_metadata(metadata),
+        metadata=metadata,
+    )
