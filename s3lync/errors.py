@@ -43,6 +43,10 @@ class HashMismatchError(SyncError):
     """An integrity check failed: the bytes do not match the MD5/ETag they should have."""
 
 
+class TransferCancelledError(SyncError):
+    """A transfer stopped because the run was interrupted."""
+
+
 class PlanStaleError(S3lyncError):
     """A saved plan no longer matches the world it is applied to."""
 

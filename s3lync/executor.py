@@ -101,6 +101,8 @@ class Executor:
         self.max_workers = max(1, max_workers)
         self.subscribers = list(subscribers)
         self._cache_rows: list[tuple[str, tuple[int, int, int], Digest]] = []
+        # Set on interruption: in-flight downloads stop at their next chunk and discard their temp.
+        self.cancel = threading.Event()
         self._rows_lock = threading.Lock()
 
     def _emit(self, event: str, **kwargs: Any) -> None:
@@ -122,14 +124,9 @@ class Executor:
         for op in mkdirs:
             result.results.append(self._run(mplan, op))
         if transfers:
-            workers = min(self.max_workers, len(transfers))
-            if workers == 1:
-                result.results.extend(self._run(mplan, op) for op in transfers)
-            else:
-                with ThreadPoolExecutor(workers, thread_name_prefix="s3lync") as pool:
-                    # Largest first so a big file does not start last and stretch the tail.
-                    ordered = sorted(transfers, key=lambda o: -o.size)
-                    result.results.extend(pool.map(lambda o: self._run(mplan, o), ordered))
+            # Largest first so a big file does not start last and stretch the tail.
+            ordered = sorted(transfers, key=lambda o: -o.size)
+            result.results.extend(self._run_all(mplan, ordered))
         self._flush_cache()
         if deletes:
             if result.failed or fatal:
@@ -144,6 +141,23 @@ class Executor:
             if not r.ok:
                 log.error("%s %s: %s", r.op.kind.value, r.op.key, r.error)
         return result
+
+    def _run_all(self, mplan: MappingPlan, ops: list[Operation]) -> list[OpResult]:
+        """Run transfers on the worker pool; on Ctrl-C cancel what has not started and abort streams."""
+        workers = min(self.max_workers, len(ops))
+        if workers == 1:
+            return [self._run(mplan, op) for op in ops]
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="s3lync")
+        try:
+            futures = [pool.submit(self._run, mplan, op) for op in ops]
+            return [f.result() for f in futures]
+        except BaseException:
+            self.cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._flush_cache()
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
     def _run(self, mplan: MappingPlan, op: Operation) -> OpResult:
         self._emit("on_start", op=op, mapping=mplan)
@@ -180,7 +194,7 @@ class Executor:
         local.ensure_parent(op.local_path)
         tmp = local.temp_path_for(op.local_path)
         try:
-            res = self.remote.download(mplan.bucket, op.key, tmp, op.size)
+            res = self.remote.download(mplan.bucket, op.key, tmp, op.size, cancel=self.cancel)
             info = res.info
             check = mplan.mapping.check_hash
             parts = needed_part_sizes(op.size, info.etag)

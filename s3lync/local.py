@@ -192,3 +192,52 @@ def as_abs(path: str | os.PathLike[str]) -> str:
 def path_exists(path: str) -> bool:
     """True when something is at ``path``."""
     return Path(path).exists()
+
+
+class LockBusyError(Exception):
+    """Raised by :class:`FileLock` when another process holds the lock past the timeout."""
+
+    def __init__(self, path: str, holder: str) -> None:
+        super().__init__(path, holder)
+        self.path = path
+        self.holder = holder
+
+
+class FileLock:
+    """An exclusive advisory lock on a file (``flock``), released on exit or process death."""
+
+    def __init__(self, path: str, timeout: float = 0.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def __enter__(self) -> FileLock:
+        import time
+
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory locks, run unlocked
+            log.debug("file locks unavailable on this platform; %s not locked", self.path)
+            return self
+        ensure_parent(self.path)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + max(0.0, self.timeout)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                    os.close(fd)
+                    raise LockBusyError(self.path, holder) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None

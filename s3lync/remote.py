@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Config
-from .errors import HashMismatchError, RemoteNotFoundError, S3ObjectError, SyncError
+from .errors import (
+    HashMismatchError,
+    RemoteNotFoundError,
+    S3ObjectError,
+    SyncError,
+    TransferCancelledError,
+)
 from .hashing import md5_from_metadata, md5_to_metadata, normalize_etag
 
 log = logging.getLogger(__name__)
@@ -219,7 +225,14 @@ class Remote:
 
     # -- transfers -----------------------------------------------------------------------
 
-    def download(self, bucket: str, key: str, dest: str, size: int) -> DownloadResult:
+    def download(
+        self,
+        bucket: str,
+        key: str,
+        dest: str,
+        size: int,
+        cancel: threading.Event | None = None,
+    ) -> DownloadResult:
         """Fetch one object into ``dest`` (a temporary); small ones are hashed while streaming."""
         if size >= self.threshold:
             return self._download_multipart(bucket, key, dest, size)
@@ -229,11 +242,15 @@ class Remote:
             body = resp["Body"]
             with open(dest, "wb") as f:
                 while True:
+                    if cancel is not None and cancel.is_set():
+                        raise TransferCancelledError(f"download s3://{bucket}/{key}: cancelled")
                     chunk = body.read(_CHUNK)
                     if not chunk:
                         break
                     md5.update(chunk)
                     f.write(chunk)
+        except TransferCancelledError:
+            raise
         except Exception as exc:
             raise translate(exc, bucket, key, "download") from exc
         return DownloadResult(info=_info(resp), md5=md5.hexdigest())

@@ -1,0 +1,167 @@
+"""The ``s3lync`` command line (click): parses arguments and dispatches to ``commands``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, commands
+from .config import configure_logging
+
+_CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _color(stream: Any) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _run(fn: Callable[[commands.Context], int]) -> None:
+    ctx: commands.Context = click.get_current_context().obj
+    try:
+        code = fn(ctx)
+    except KeyboardInterrupt as exc:
+        code = commands.handle_error(ctx, exc)
+    except Exception as exc:
+        code = commands.handle_error(ctx, exc)
+    sys.exit(code)
+
+
+@click.group(context_settings=_CTX)
+@click.option(
+    "-f",
+    "--file",
+    "manifest",
+    default="s3lync.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The manifest to read.",
+)
+@click.option("--profile", default=None, help="AWS profile (overrides the manifest).")
+@click.option("--endpoint-url", default=None, help="S3 endpoint URL (overrides the manifest).")
+@click.option("--region", default=None, help="AWS region (overrides the manifest).")
+@click.version_option(__version__, prog_name="s3lync")
+@click.pass_context
+def cli(
+    cctx: click.Context,
+    manifest: Path,
+    profile: str | None,
+    endpoint_url: str | None,
+    region: str | None,
+) -> None:
+    """Keep S3 and local folders in sync from a declarative s3lync.yaml (plan, then apply)."""
+    configure_logging()
+    cctx.obj = commands.Context(
+        manifest=manifest,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        region=region,
+        color=_color(sys.stdout),
+        confirm=lambda q: click.confirm(q, default=False, err=True),
+        interactive=sys.stdin.isatty(),
+    )
+
+
+@cli.command()
+def validate() -> None:
+    """Check the manifest against its schema and semantic rules (exit 0 or 1)."""
+    _run(commands.validate)
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--out", "out_file", default=None, help="Save the plan as JSON for `apply PLAN`.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 on error."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Also list unchanged files.")
+@click.option("--allow-empty-source", is_flag=True, help="Let an empty source delete the target.")
+def plan(
+    names: tuple[str, ...],
+    out_file: str | None,
+    as_json: bool,
+    detailed_exitcode: bool,
+    verbose: bool,
+    allow_empty_source: bool,
+) -> None:
+    """Show what apply would change, without changing anything."""
+    _run(
+        lambda c: commands.plan(
+            c,
+            names,
+            out_file=out_file,
+            as_json=as_json,
+            detailed_exitcode=detailed_exitcode,
+            verbose=verbose,
+            allow_empty_source=allow_empty_source,
+        )
+    )
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Allow deletions without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--max-delete", default=None, help="Refuse plans deleting more than N or N% files.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None, help="Parallel transfers.")
+@click.option("--allow-empty-source", is_flag=True, help="Let an empty source delete the target.")
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another apply of the same manifest to finish.",
+)
+def apply(
+    targets: tuple[str, ...],
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    max_delete: str | None,
+    jobs: int | None,
+    allow_empty_source: bool,
+    lock_timeout: float,
+) -> None:
+    """Apply the manifest (or a saved PLAN.json): transfer, then delete what the plan says."""
+    plan_file = None
+    names = list(targets)
+    if names and names[-1].endswith(".json"):
+        plan_file = names.pop()
+
+    def go(c: commands.Context) -> int:
+        c.jobs = jobs
+        return commands.apply(
+            c,
+            names,
+            plan_file=plan_file,
+            dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
+            max_delete=max_delete,
+            allow_empty_source=allow_empty_source,
+            progress_tty=sys.stderr.isatty(),
+            lock_timeout=lock_timeout,
+        )
+
+    _run(go)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+def init(force: bool) -> None:
+    """Write a commented starter s3lync.yaml."""
+    _run(lambda c: commands.init(c, force=force))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="s3lync")

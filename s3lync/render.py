@@ -1,0 +1,147 @@
+"""Plans and results as text (terraform-style diff, summary) and as versioned JSON documents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .executor import MappingResult
+from .plan import OpKind, Plan
+
+JSON_SCHEMA_VERSION = 1
+
+_COLORS = {"+": "32", "~": "33", "-": "31", "!": "31", "?": "33", "#": "1"}
+
+
+def format_size(n: int) -> str:
+    """Human size in binary units: ``0 B``, ``512 B``, ``1.5 KiB``, ``45.6 MiB``."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _paint(text: str, symbol: str, color: bool) -> str:
+    code = _COLORS.get(symbol)
+    return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
+
+
+def summary_line(plan: Plan) -> str:
+    """``Plan: A to add, C to change, D to delete, U unchanged (X to transfer).``"""
+    add = plan.count(OpKind.CREATE) + plan.count(OpKind.MKDIR)
+    return (
+        f"Plan: {add} to add, {plan.count(OpKind.UPDATE)} to change, "
+        f"{plan.count(OpKind.DELETE)} to delete, {plan.unchanged} unchanged "
+        f"({format_size(plan.bytes_to_transfer)} to transfer)."
+    )
+
+
+def render_plan(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
+    """The human diff: a header per mapping, one line per operation, problems, then the summary."""
+    lines: list[str] = []
+    for mp in plan.mappings:
+        m = mp.mapping
+        arrow = "->" if m.direction.value == "download" else "<-"
+        root = f"s3://{mp.bucket}/{mp.root_key}"
+        header = f"# {m.label}: {root} {arrow} {m.local} ({m.direction.value}"
+        flags = [f for f in ("force_sync", "delete") if getattr(m, f)]
+        header += (", " + ", ".join(flags) if flags else "") + ")"
+        lines.append(_paint(header, "#", color))
+        for op in mp.operations:
+            name = op.rel or (mp.root_key.rsplit("/", 1)[-1] if op.kind is not OpKind.MKDIR else "")
+            if op.kind is OpKind.MKDIR:
+                name += "/"
+            detail = format_size(op.size) if op.kind is not OpKind.MKDIR else "folder"
+            sym = op.kind.symbol
+            lines.append(_paint(f"  {sym} {name}  ({detail}, {op.reason})", sym, color))
+        for prob in mp.problems:
+            sym = "!" if prob.fatal else "?"
+            lines.append(_paint(f"  {sym} {prob.key}: {prob.message}", sym, color))
+        if verbose:
+            lines.extend(f"    {rel or mp.root_key}" for rel in mp.unchanged_paths)
+        if mp.unchanged:
+            lines.append(f"  ({mp.unchanged} unchanged, {format_size(mp.unchanged_bytes)})")
+        if not mp.operations and not mp.problems and not mp.unchanged:
+            lines.append("  (empty)")
+        lines.append("")
+    lines.append(summary_line(plan) if plan.has_changes else f"No changes. {summary_line(plan)}")
+    return "\n".join(lines)
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The ``--json`` document for ``plan`` (see docs/json-output.md)."""
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "kind": "plan",
+        "summary": _plan_summary(plan),
+        "plan": plan.to_dict(),
+    }
+
+
+def _plan_summary(plan: Plan) -> dict[str, Any]:
+    return {
+        "add": plan.count(OpKind.CREATE) + plan.count(OpKind.MKDIR),
+        "change": plan.count(OpKind.UPDATE),
+        "delete": plan.count(OpKind.DELETE),
+        "unchanged": plan.unchanged,
+        "bytes_to_transfer": plan.bytes_to_transfer,
+        "has_changes": plan.has_changes,
+        "problems": sum(len(m.problems) for m in plan.mappings),
+    }
+
+
+def apply_counts(results: Sequence[MappingResult]) -> dict[str, int]:
+    """Totals over mapping results: transferred, bytes, skipped (unchanged), deleted, failed."""
+    return {
+        "transferred": sum(r.transferred for r in results),
+        "transferred_bytes": sum(r.transferred_bytes for r in results),
+        "skipped": sum(r.plan.unchanged for r in results),
+        "deleted": sum(r.deleted for r in results),
+        "failed": sum(len(r.failed) for r in results),
+    }
+
+
+def apply_summary(results: Sequence[MappingResult]) -> str:
+    """``Apply complete: 3 transferred (1.2 MiB), 120 skipped, 2 deleted, 0 failed.``"""
+    c = apply_counts(results)
+    head = "Apply complete" if not c["failed"] else "Apply finished with errors"
+    return (
+        f"{head}: {c['transferred']} transferred ({format_size(c['transferred_bytes'])}), "
+        f"{c['skipped']} skipped, {c['deleted']} deleted, {c['failed']} failed."
+    )
+
+
+def apply_document(
+    plan: Plan, results: Sequence[MappingResult], *, dry_run: bool = False
+) -> dict[str, Any]:
+    """The ``--json`` document for ``apply`` (see docs/json-output.md)."""
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "kind": "apply",
+        "dry_run": dry_run,
+        "summary": {**_plan_summary(plan), **apply_counts(results)},
+        "plan": plan.to_dict(),
+        "results": [
+            {
+                "mapping": r.plan.mapping.label,
+                "operations": [
+                    {
+                        "kind": o.op.kind.value,
+                        "rel": o.op.rel,
+                        "key": o.op.key,
+                        "local_path": o.op.local_path,
+                        "size": o.op.size,
+                        "ok": o.ok,
+                        "error": o.error,
+                        "error_type": o.error_type,
+                    }
+                    for o in r.results
+                ],
+            }
+            for r in results
+        ],
+    }
