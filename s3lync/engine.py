@@ -158,7 +158,11 @@ class Engine:
                 f"{mapping.direction.value} {uri}: local path {local_root} is a file, but the "
                 "remote side is a folder"
             )
-        snap = local.scan(local_root, planner.exclude_matcher(mapping.exclude) if is_dir else None)
+        snap = local.scan(
+            local_root,
+            planner.exclude_matcher(mapping.exclude) if is_dir else None,
+            follow_outside=mapping.follow_symlinks,
+        )
         if not is_dir:
             _clean_stale_temps(local_root)
         pairing = planner.pair(mapping, uri.bucket, root_key, is_dir, snap, objects)

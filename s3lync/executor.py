@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from . import local
 from .errors import HashMismatchError, S3lyncError, SyncError, UnsafeKeyError
-from .hashing import Digest, compare, digest_file, needed_part_sizes
+from .hashing import Digest, compare, digest_file, mismatch_detail, needed_part_sizes
 from .plan import Direction, MappingPlan, Operation, OpKind
 from .remote import Remote, translate
 from .state import HashCache, fingerprint
@@ -139,7 +139,8 @@ class Executor:
                 result.results.extend(self._delete(mplan, deletes))
         for r in result.results:
             if not r.ok:
-                log.error("%s %s: %s", r.op.kind.value, r.op.key, r.error)
+                # The faces report failures (exception or CLI lines); this is for debugging only.
+                log.debug("%s %s failed: %s", r.op.kind.value, r.op.key, r.error)
         return result
 
     def _run_all(self, mplan: MappingPlan, ops: list[Operation]) -> list[OpResult]:
@@ -210,10 +211,9 @@ class Executor:
                 verdict = compare(digest, info.etag, info.metadata_md5)
                 if verdict is False:
                     raise HashMismatchError(
-                        f"download s3://{mplan.bucket}/{op.key}: content MD5 {digest.md5} does not "
-                        f"match ETag {info.etag}"
-                        + (f" / md5chksum {info.metadata_md5}" if info.metadata_md5 else "")
-                        + "; the local file was left as it was"
+                        f"download s3://{mplan.bucket}/{op.key}: "
+                        f"{mismatch_detail(digest, info.etag, info.metadata_md5)}; "
+                        "the local file was left as it was"
                     )
                 if verdict is None:
                     log.debug("cannot verify s3://%s/%s (ETag %s)", mplan.bucket, op.key, info.etag)
@@ -242,8 +242,8 @@ class Executor:
             verdict = compare(digest, info.etag, meta_md5)
             if verdict is False:
                 raise HashMismatchError(
-                    f"upload s3://{mplan.bucket}/{op.key}: stored ETag {info.etag} does not match "
-                    f"local MD5 {digest.md5}"
+                    f"upload s3://{mplan.bucket}/{op.key}: stored object differs: "
+                    f"{mismatch_detail(digest, info.etag, meta_md5)}"
                 )
             if verdict is None:
                 log.debug("cannot verify upload of s3://%s/%s", mplan.bucket, op.key)

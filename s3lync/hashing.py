@@ -182,3 +182,16 @@ def needed_part_sizes(size: int, remote_etag: str | None) -> list[int]:
     """Part sizes whose multipart ETag must be computed locally to compare with ``remote_etag``."""
     parts = multipart_parts(remote_etag)
     return candidate_part_sizes(size, parts) if parts is not None else []
+
+
+def mismatch_detail(
+    digest: Digest, remote_etag: str | None, remote_metadata_md5: str | None
+) -> str:
+    """Which of the integrity checks disagree, for an error message."""
+    bad = []
+    etag = normalize_etag(remote_etag)
+    if remote_metadata_md5 and remote_metadata_md5.lower() != digest.md5:
+        bad.append(f"md5chksum metadata {remote_metadata_md5}")
+    if etag is not None and is_plain_md5_etag(etag) and etag != digest.md5:
+        bad.append(f"ETag {etag}")
+    return f"content MD5 {digest.md5} does not match " + (" and ".join(bad) or f"ETag {etag}")

@@ -82,8 +82,16 @@ def remove_if_stale(path: str, name: str) -> None:
         log.debug("could not remove stale temporary %s: %s", path, exc)
 
 
-def scan(root: str, exclude: Callable[[str], bool] | None = None) -> LocalSnapshot:
-    """Walk ``root`` with ``os.scandir``; follow symlinks to files, never loop through folder links."""
+def scan(
+    root: str,
+    exclude: Callable[[str], bool] | None = None,
+    follow_outside: bool = False,
+) -> LocalSnapshot:
+    """Walk ``root`` with ``os.scandir``; follow symlinks, never loop through folder links.
+
+    Symlinks that resolve outside ``root`` are skipped (with a warning) unless ``follow_outside``,
+    so a stray link cannot publish ``~/.ssh`` to a bucket.
+    """
     try:
         st = os.stat(root)
     except FileNotFoundError:
@@ -94,6 +102,7 @@ def scan(root: str, exclude: Callable[[str], bool] | None = None) -> LocalSnapsh
         f = LocalFile("", root, st.st_size, st.st_mtime_ns, st.st_ino)
         return LocalSnapshot(root=root, exists=True, is_dir=False, files={"": f})
     snap = LocalSnapshot(root=root, exists=True, is_dir=True)
+    real_root = os.path.realpath(root)
     seen_dirs = {(st.st_dev, st.st_ino)}
     stack: list[tuple[str, str]] = [(root, "")]
     while stack:
@@ -109,6 +118,17 @@ def scan(root: str, exclude: Callable[[str], bool] | None = None) -> LocalSnapsh
                 rel = f"{dir_rel}/{name}" if dir_rel else name
                 if is_temp_name(name):
                     remove_if_stale(entry.path, name)
+                    continue
+                if (
+                    not follow_outside
+                    and entry.is_symlink()
+                    and not _inside(real_root, os.path.realpath(entry.path))
+                ):
+                    log.warning(
+                        "skipping %s: symlink resolves outside %s (set follow_symlinks to follow)",
+                        entry.path,
+                        root,
+                    )
                     continue
                 try:
                     est = entry.stat(follow_symlinks=True)
@@ -136,6 +156,10 @@ def scan(root: str, exclude: Callable[[str], bool] | None = None) -> LocalSnapsh
                         rel, entry.path, est.st_size, est.st_mtime_ns, est.st_ino
                     )
     return snap
+
+
+def _inside(real_root: str, real: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def ensure_parent(path: str) -> None:
@@ -171,9 +195,7 @@ def remove_file(path: str) -> None:
 
 def in_root(root: str, path: str) -> bool:
     """True when ``path`` resolves inside ``root`` (the last guard before any write or delete)."""
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(os.path.dirname(path))
-    return real == real_root or real.startswith(real_root + os.sep)
+    return _inside(os.path.realpath(root), os.path.realpath(os.path.dirname(path)))
 
 
 def stat_path(path: str) -> os.stat_result | None:

@@ -45,6 +45,7 @@ class Mapping:
     force_sync: bool = False
     delete: bool = False
     check_hash: bool = True
+    follow_symlinks: bool = False
     region: str | None = None
     endpoint_url: str | None = None
     profile: str | None = None
@@ -67,7 +68,8 @@ class Mapping:
         d = dict(d)
         d["direction"] = Direction(d["direction"])
         d["exclude"] = tuple(d.get("exclude") or ())
-        return cls(**d)
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass(frozen=True)

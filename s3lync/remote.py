@@ -256,15 +256,13 @@ class Remote:
         return DownloadResult(info=_info(resp), md5=md5.hexdigest())
 
     def _download_multipart(self, bucket: str, key: str, dest: str, size: int) -> DownloadResult:
-        # One HEAD per large object gives ETag and md5chksum metadata for verification; IfMatch
-        # pins every ranged GET to that version so parts of two versions are never mixed.
+        # One HEAD per large object gives the ETag and md5chksum metadata to verify against.
+        # s3transfer refuses IfMatch on downloads, so a version change mid-download is caught by
+        # that verification instead (the temp file is then discarded, the target left intact).
         info = self.head(bucket, key)
-        extra: dict[str, Any] = {}
-        if info.etag:
-            extra["IfMatch"] = f'"{info.etag}"'
         try:
             fut = self._manager().download(
-                bucket, key, dest, extra_args=extra, subscribers=[_SizeProvider(info.size)]
+                bucket, key, dest, subscribers=[_SizeProvider(info.size)]
             )
             fut.result()
         except Exception as exc:

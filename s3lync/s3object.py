@@ -35,6 +35,7 @@ class S3Object:
         profile: str | None = None,
         client: Any = None,
         max_workers: int | None = None,
+        follow_symlinks: bool = False,
     ) -> None:
         configure_logging()
         self._uri: S3Uri = parse_s3_uri(s3_uri)
@@ -49,6 +50,7 @@ class S3Object:
         self.profile = profile
         self._client = client
         self._max_workers = max_workers
+        self.follow_symlinks = follow_symlinks
 
     def __repr__(self) -> str:
         return f"S3Object({self.s3_uri!r}, local_path={self._local_path!r})"
@@ -71,6 +73,7 @@ class S3Object:
             exclude=(exclude,) if exclude else (),
             force_sync=force_sync,
             check_hash=check_hash,
+            follow_symlinks=self.follow_symlinks,
             region=self.region_name,
             endpoint_url=self.endpoint_url,
             profile=self.profile,

@@ -1,0 +1,621 @@
+"""Load ``s3lync.yaml``: YAML with line numbers, ``${VAR}`` filling, schema and semantic checks -> Mappings."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.resources
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping as StrMapping
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import InvalidURIError, ManifestError
+from .plan import Direction, Mapping
+from .uri import S3Uri, parse_s3_uri
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_VERSION = 1
+SCHEMA_URL = "https://s3lync.dev/schemas/s3lync.schema.json"
+
+STARTER_MANIFEST = f"""\
+# yaml-language-server: $schema={SCHEMA_URL}
+#
+# s3lync manifest: S3 <-> local mappings kept in sync with plan/apply.
+#   s3lync validate   # check this file
+#   s3lync plan       # show what would change (changes nothing)
+#   s3lync apply      # make the changes
+# Any string may use ${{VAR}} or ${{VAR:-default}} from the environment; write $${{ for a literal ${{.
+version: 1
+
+# Inherited by every mapping unless the mapping sets its own; exclude lists are added together.
+defaults:
+  region: ${{AWS_REGION:-us-east-1}}
+  # endpoint_url: http://127.0.0.1:9000   # MinIO, R2, Ceph or a local test server
+  # profile: dev
+  check_hash: true
+
+mappings:
+  # Download a prefix into a folder beside this file.
+  - name: datasets
+    s3: s3://my-bucket/datasets/
+    local: data/datasets        # relative to this file's folder
+    direction: download         # download (S3 -> local) | upload (local -> S3)
+    exclude: '.*\\.tmp$'         # one regex or a list, searched in the path relative to the mapping root
+    force_sync: false           # true: transfer everything and delete target-only files
+    delete: false               # true: mirror, deleting target-only files (unchanged files still skipped)
+
+  # Upload a folder to a prefix.
+  # - name: reports
+  #   s3: s3://my-bucket/reports/
+  #   local: reports
+  #   direction: upload
+  #   exclude:
+  #     - '(^|/)\\.'            # dot files
+"""
+
+# YAML tags of the nodes we accept; anything else (!Ref, !!python/..., !!set) is refused.
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# Aliases can expand a small file into a huge tree ("billion laughs"); a real manifest is far below these.
+_MAX_NODES = 100_000
+_MAX_DEPTH = 64
+
+_BOOL_FIELDS = frozenset({"check_hash", "force_sync", "delete", "follow_symlinks"})
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+_REF_RE = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TYPE_WORDS = {
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "an integer",
+    "number": "a number",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+_Path = tuple[str | int, ...]
+_Loc = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A loaded, validated manifest: its absolute path, version and mappings in file order."""
+
+    path: Path
+    version: int
+    mappings: tuple[Mapping, ...]
+
+    def select(self, names: Sequence[str]) -> tuple[Mapping, ...]:
+        """The mappings named (by name, or S3 URI for unnamed ones), in file order; none named -> all."""
+        if not names:
+            return self.mappings
+        wanted = set(names)
+        unknown = [n for n in dict.fromkeys(names) if all(n != m.label for m in self.mappings)]
+        if unknown:
+            known = [m.name for m in self.mappings if m.name]
+            hint = f"known: {', '.join(known)}" if known else "no mapping has a name; add `name:`"
+            errors = [f"{self.path}: unknown mapping {n!r} ({hint})" for n in unknown]
+            raise ManifestError(errors[0] if len(errors) == 1 else "\n".join(errors), errors)
+        return tuple(m for m in self.mappings if m.label in wanted)
+
+
+@dataclass(frozen=True, order=True)
+class _Problem:
+    line: int
+    col: int
+    path: str
+    message: str
+    about_key: bool = field(default=False, compare=False)  # true: the key is wrong, not its value
+
+
+@dataclass(frozen=True)
+class _Pos:
+    key: _Loc  # where the key naming this value sits (the value itself for list items and the root)
+    value: _Loc
+
+
+class _Fatal(Exception):
+    """A problem after which nothing else can be checked (the file is not a manifest at all)."""
+
+    def __init__(self, loc: _Loc, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def load_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema, as shipped inside the package."""
+    return dict(_schema())
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    resource = importlib.resources.files("s3lync") / "schemas" / "s3lync.schema.json"
+    loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
+    return loaded
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(_schema())
+
+
+def load_manifest(
+    path: str | os.PathLike[str], environ: StrMapping[str, str] | None = None
+) -> Manifest:
+    """Read and validate a manifest file; raise ManifestError listing every problem found."""
+    shown = os.fspath(path)
+    try:
+        text = Path(shown).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(f"{shown}: no such file (create one with `s3lync init`)") from None
+    except IsADirectoryError:
+        raise ManifestError(f"{shown}: is a folder, not a manifest file") from None
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ManifestError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    return validate_document(text, shown, Path(os.path.abspath(shown)).parent, environ)
+
+
+def validate_document(
+    text: str, filename: str, base_dir: Path, environ: StrMapping[str, str] | None = None
+) -> Manifest:
+    """Validate manifest text; ``filename`` is shown in errors, ``base_dir`` anchors relative paths."""
+    env = os.environ if environ is None else environ
+    base_dir = Path(os.path.abspath(base_dir))
+    try:
+        data, builder = _parse(text)
+        data = _fill(data, (), env, builder)
+        _check_version(data, builder.positions)
+        later = _schema_problems(data, builder.positions)
+        later += _semantic_problems(data, base_dir, builder.positions)
+    except _Fatal as exc:
+        line, col = exc.loc
+        raise ManifestError(f"{filename}:{line}:{col}: {exc}") from None
+    # A value that could not be read or filled is reported once, not again by every later check.
+    problems = builder.problems + [p for p in later if p.about_key or p.path not in builder.bad]
+    errors = [f"{filename}:{p.line}:{p.col}: {p.path}: {p.message}" for p in sorted(set(problems))]
+    if errors:
+        if len(errors) == 1:
+            raise ManifestError(errors[0], errors)
+        raise ManifestError(f"{len(errors)} error(s) in {filename}:\n" + "\n".join(errors), errors)
+    manifest = Manifest(
+        path=base_dir / Path(filename).name,
+        version=SUPPORTED_VERSION,
+        mappings=_to_mappings(data, base_dir),
+    )
+    log.debug("loaded %s: %d mapping(s)", manifest.path, len(manifest.mappings))
+    return manifest
+
+
+# --- YAML -> plain data, remembering where every key and value sits -------------------------------
+
+
+def _loc(node: Node) -> _Loc:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _short_tag(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
+def _format_path(path: _Path) -> str:
+    if not path:
+        return "<root>"
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENT_RE.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+class _Builder:
+    """Turns a composed YAML node tree into dicts/lists/scalars, recording positions and problems."""
+
+    def __init__(self) -> None:
+        self.positions: dict[_Path, _Pos] = {}
+        self.problems: list[_Problem] = []
+        self.bad: set[str] = set()  # formatted paths whose value could not be read
+        self._constructor = SafeConstructor()
+        self._count = 0
+        self._active: set[int] = set()  # ids of collection nodes being built, to catch alias cycles
+
+    def problem(self, loc: _Loc, path: _Path, message: str, *, bad: bool = False) -> None:
+        self.problems.append(_Problem(loc[0], loc[1], _format_path(path), message))
+        if bad:
+            self.bad.add(_format_path(path))
+
+    def build(self, node: Node, path: _Path, key_loc: _Loc | None) -> Any:
+        self._count += 1
+        loc = _loc(node)
+        if self._count > _MAX_NODES or len(path) > _MAX_DEPTH:
+            raise _Fatal(loc, "document is too large or nested too deeply (alias expansion?)")
+        self.positions[path] = _Pos(key_loc or loc, loc)
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path, loc)
+        if id(node) in self._active:
+            self.problem(loc, path, "recursive YAML alias", bad=True)
+            return None
+        if node.tag not in (_MAP_TAG, _SEQ_TAG):
+            self.problem(loc, path, f"unsupported YAML tag {_short_tag(node.tag)!r}", bad=True)
+            return None
+        self._active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.build(item, (*path, i), None) for i, item in enumerate(node.value)]
+            assert isinstance(node, MappingNode)
+            return self._mapping(node, path)
+        finally:
+            self._active.discard(id(node))
+
+    def _scalar(self, node: ScalarNode, path: _Path, loc: _Loc) -> Any:
+        # Timestamps stay text: no field wants a date, and editors (YAML 1.2) read them as strings.
+        if node.tag in (_STR_TAG, _TIMESTAMP_TAG):
+            return node.value
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            message = f"cannot read {node.value!r}: {exc.problem}"
+            if node.tag not in self._constructor.yaml_constructors:
+                message = f"unsupported YAML tag {_short_tag(node.tag)!r}"
+            self.problem(loc, path, message, bad=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            self.problem(loc, path, f"cannot read {node.value!r}: {exc}", bad=True)
+        return None
+
+    def _pairs(self, node: MappingNode, path: _Path) -> list[tuple[Node, Node, bool]]:
+        """Key/value node pairs with ``<<`` merges flattened; explicit pairs first, as YAML requires."""
+        self._count += len(node.value)
+        if self._count > _MAX_NODES:
+            raise _Fatal(_loc(node), "document is too large (alias expansion?)")
+        explicit: list[tuple[Node, Node, bool]] = []
+        merged: list[tuple[Node, Node, bool]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                explicit.append((key_node, value_node, True))
+                continue
+            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for source in sources:
+                if id(source) in self._active:
+                    self.problem(_loc(source), path, "recursive YAML alias")
+                    continue
+                if not isinstance(source, MappingNode):
+                    self.problem(_loc(source), path, "'<<' must merge a mapping (or list of them)")
+                    continue
+                self._active.add(id(source))
+                try:
+                    merged.extend((k, v, False) for k, v, _ in self._pairs(source, path))
+                finally:
+                    self._active.discard(id(source))
+        return explicit + merged
+
+    def _mapping(self, node: MappingNode, path: _Path) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        key_lines: dict[str, int] = {}
+        for key_node, value_node, explicit in self._pairs(node, path):
+            key_loc = _loc(key_node)
+            if not (isinstance(key_node, ScalarNode) and key_node.tag == _STR_TAG):
+                if isinstance(key_node, ScalarNode):
+                    kind = key_node.tag.rsplit(":", 1)[-1]
+                    message = f"key {key_node.value!r} is read as {kind}, not a string; quote it"
+                else:
+                    message = "a key must be a string, not a list or mapping"
+                self.problem(key_loc, path, message)
+                continue
+            key = key_node.value
+            if key in result:
+                if explicit:  # a merged key is meant to be overridden; a repeated one is a mistake
+                    message = f"duplicate key {key!r} (first on line {key_lines[key]})"
+                    self.problem(key_loc, (*path, key), message)
+                continue
+            key_lines[key] = key_loc[0]
+            result[key] = self.build(value_node, (*path, key), key_loc)
+        return result
+
+
+def _parse(text: str) -> tuple[Any, _Builder]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        detail = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            detail = f"{exc.problem} ({exc.context})"
+        raise _Fatal(where, f"invalid YAML: {detail}") from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        where = (before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1)
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise _Fatal(where, f"invalid YAML: unacceptable character {char}: {exc.reason}") from None
+    except yaml.YAMLError as exc:
+        raise _Fatal((1, 1), f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise _Fatal((1, 1), "invalid YAML: nested too deeply") from None
+    if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
+        raise _Fatal((1, 1), "<root>: file is empty; expected `version: 1` and `mappings:`")
+    if not isinstance(node, MappingNode):
+        kind = "a list" if isinstance(node, SequenceNode) else f"the value {node.value!r}"
+        message = f"<root>: top level must be a mapping with `version` and `mappings`, not {kind}"
+        raise _Fatal(_loc(node), message)
+    builder = _Builder()
+    return builder.build(node, (), None), builder
+
+
+# --- ${VAR} filling --------------------------------------------------------------------------------
+
+
+def _fill(value: Any, path: _Path, env: StrMapping[str, str], builder: _Builder) -> Any:
+    """Fill ``${VAR}`` / ``${VAR:-default}`` in every string value (keys are left alone)."""
+    if isinstance(value, dict):
+        return {k: _fill(v, (*path, k), env, builder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, (*path, i), env, builder) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+    missing: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        name, default = match.group(1), match.group(2)
+        if name is None:
+            missing.append("malformed '${': write ${NAME} or ${NAME:-default}; $${ is a literal ${")
+            return match.group(0)
+        found = env.get(name)
+        if default is not None and not found:  # shell semantics: unset or empty takes the default
+            return default
+        if found is None:
+            missing.append(f"environment variable {name} is not set")
+            return match.group(0)
+        return found
+
+    filled = _REF_RE.sub(substitute, value)
+    loc = _value_loc(builder.positions, path)
+    for message in dict.fromkeys(missing):
+        builder.problem(loc, path, message, bad=True)
+    # `check_hash: ${CHECK:-true}` should work in CI, so a filled boolean field is read as a boolean.
+    if path and path[-1] in _BOOL_FIELDS and filled.lower() in _BOOL_WORDS and filled != value:
+        return _BOOL_WORDS[filled.lower()]
+    return filled
+
+
+# --- schema ------------------------------------------------------------------------------------------
+
+
+def _value_loc(positions: dict[_Path, _Pos], path: _Path, *, key: bool = False) -> _Loc:
+    while path not in positions and path:
+        path = path[:-1]
+    pos = positions.get(path)
+    if pos is None:
+        return 1, 1
+    return pos.key if key else pos.value
+
+
+def _check_version(data: Any, positions: dict[_Path, _Pos]) -> None:
+    # A newer format may legitimately use keys this s3lync does not know, so say only that.
+    version = data.get("version", SUPPORTED_VERSION)
+    if isinstance(version, int) and not isinstance(version, bool) and version != SUPPORTED_VERSION:
+        loc = _value_loc(positions, ("version",))
+        message = f"version: unsupported version {version}; this s3lync reads version 1"
+        raise _Fatal(loc, message)
+
+
+def _type_words(types: Any) -> str:
+    names = [types] if isinstance(types, str) else list(types)
+    return " or ".join(_TYPE_WORDS.get(t, t) for t in names)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _schema_problems(data: Any, positions: dict[_Path, _Pos]) -> list[_Problem]:
+    problems: list[_Problem] = []
+    typed: set[_Path] = set()  # paths with a type error: their other errors would only repeat it
+    errors = list(_validator().iter_errors(data))
+    for err in sorted(errors, key=lambda e: e.validator != "type"):
+        path: _Path = tuple(err.absolute_path)
+        schema = err.schema if isinstance(err.schema, dict) else {}
+        kind, expected, instance = err.validator, err.validator_value, err.instance
+        at = _value_loc(positions, path)
+        if path in typed:
+            continue
+        if kind == "additionalProperties":
+            allowed = list(schema.get("properties", {}))
+            for key in instance:
+                if key not in allowed:
+                    close = difflib.get_close_matches(key, allowed, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    message = f"unknown key {key!r} ({hint}allowed: {', '.join(allowed)})"
+                    key_at = _value_loc(positions, (*path, key), key=True)
+                    problems.append(_Problem(*key_at, _format_path((*path, key)), message, True))
+            continue
+        if kind == "required":
+            for key in expected:
+                if key not in instance:
+                    hint = " (add `version: 1`)" if key == "version" and not path else ""
+                    message = f"missing required key {key!r}{hint}"
+                    problems.append(_Problem(*at, _format_path(path), message))
+            continue
+        if kind == "type":
+            typed.add(path)
+            message = f"must be {_type_words(expected)}, not {_describe(instance)}"
+        elif kind == "const" and path == ("version",):
+            message = f"must be {SUPPORTED_VERSION}, not {_describe(instance)}"
+        elif kind == "const":
+            message = f"must be {json.dumps(expected)}"
+        elif kind == "enum":
+            close = difflib.get_close_matches(str(instance), [str(v) for v in expected], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            choices = ", ".join(str(v) for v in expected)
+            message = f"must be one of: {choices} (not {_describe(instance)}{hint})"
+        elif kind == "minLength":
+            message = "must not be empty"
+        elif kind == "minItems" and path == ("mappings",):
+            message = "must list at least one mapping"
+        elif kind == "minItems":
+            message = f"must list at least {expected} item{'s' if expected != 1 else ''}"
+        elif kind == "pattern":
+            message = str(schema.get("patternErrorMessage") or f"must match {expected}")
+            message += f" (not {_describe(instance)})"
+        else:
+            message = err.message
+        problems.append(_Problem(*at, _format_path(path), message))
+    return problems
+
+
+# --- semantic checks and the Mapping objects -----------------------------------------------------
+
+
+def _excludes(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _regex_problems(value: Any, path: _Path, positions: dict[_Path, _Pos]) -> list[_Problem]:
+    items = [(path, value)] if isinstance(value, str) else []
+    if isinstance(value, list):
+        items = [((*path, i), v) for i, v in enumerate(value) if isinstance(v, str)]
+    problems = []
+    for where, pattern in items:
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError, ValueError) as exc:
+            message = f"invalid regular expression {pattern!r}: {exc}"
+            problems.append(_Problem(*_value_loc(positions, where), _format_path(where), message))
+    return problems
+
+
+def _setting(item: dict[str, Any], defaults: dict[str, Any], key: str) -> Any:
+    # An empty string (e.g. `${AWS_REGION:-}`) means "not set here", so the default still applies.
+    value = item.get(key)
+    if value is None or value == "":
+        value = defaults.get(key)
+    return None if value == "" else value
+
+
+def _resolve_local(local: str, base_dir: Path) -> str:
+    return os.path.abspath(os.path.join(base_dir, os.path.expanduser(local)))
+
+
+def _nested_paths(a: str, b: str) -> bool:
+    a, b = os.path.normcase(a), os.path.normcase(b)
+    return os.path.commonpath([a, b]) in (a, b)
+
+
+def _overlap(mine: str, theirs: str, label: str) -> str:
+    if mine == theirs:
+        return f"writes the same target as {label}: {mine}"
+    if len(mine) > len(theirs):
+        return f"writes inside the target of {label}: {mine} is inside {theirs}"
+    return f"writes around the target of {label}: {theirs} is inside {mine}"
+
+
+def _label(index: int, item: dict[str, Any]) -> str:
+    name = item.get("name")
+    return f"mappings[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
+
+
+def _semantic_problems(data: Any, base_dir: Path, positions: dict[_Path, _Pos]) -> list[_Problem]:
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    items = data.get("mappings") if isinstance(data.get("mappings"), list) else []
+    problems = _regex_problems(defaults.get("exclude"), ("defaults", "exclude"), positions)
+    names: dict[str, int] = {}
+    # (index, item, kind of target, target) for every mapping whose target could be worked out
+    targets: list[tuple[int, dict[str, Any], str, Any]] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        here: _Path = ("mappings", i)
+
+        def problem(key: str, message: str, here: _Path = here) -> None:
+            where = (*here, key)
+            problems.append(_Problem(*_value_loc(positions, where), _format_path(where), message))
+
+        name = item.get("name")
+        if isinstance(name, str):
+            if name in names:
+                problem("name", f"duplicate name {name!r} (also mappings[{names[name]}])")
+            names.setdefault(name, i)
+        problems.extend(_regex_problems(item.get("exclude"), (*here, "exclude"), positions))
+        s3, local, direction = item.get("s3"), item.get("local"), item.get("direction")
+        uri: S3Uri | None = None
+        if isinstance(s3, str) and s3.startswith("s3://"):
+            try:
+                uri = parse_s3_uri(s3)
+            except InvalidURIError as exc:
+                problem("s3", str(exc))
+        if direction == "download" and isinstance(local, str) and local:
+            target: Any = _resolve_local(local, base_dir)
+            for j, other, kind, seen in targets:
+                if kind == "local" and _nested_paths(target, seen):
+                    problem("local", _overlap(target, seen, _label(j, other)))
+                    break
+            targets.append((i, item, "local", target))
+        elif direction == "upload" and uri is not None:
+            target = (_setting(item, defaults, "endpoint_url"), uri.bucket, uri.dir_prefix)
+            for j, other, kind, seen in targets:
+                if kind == "s3" and seen[:2] == target[:2]:
+                    mine, theirs = target[2], seen[2]
+                    if mine.startswith(theirs) or theirs.startswith(mine):
+                        bucket = f"s3://{uri.bucket}/"
+                        problem("s3", _overlap(bucket + mine, bucket + theirs, _label(j, other)))
+                        break
+            targets.append((i, item, "s3", target))
+    return problems
+
+
+def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
+    """Build Mappings from a document that passed every check: defaults inherited, paths resolved."""
+    defaults: dict[str, Any] = data.get("defaults") or {}
+    shared = _excludes(defaults.get("exclude"))
+    result = []
+    for item in data["mappings"]:
+        check_hash = _setting(item, defaults, "check_hash")
+        result.append(
+            Mapping(
+                s3_uri=item["s3"],
+                local=_resolve_local(item["local"], base_dir),
+                direction=Direction(item["direction"]),
+                name=item.get("name"),
+                exclude=tuple(dict.fromkeys([*shared, *_excludes(item.get("exclude"))])),
+                force_sync=bool(item.get("force_sync", False)),
+                delete=bool(item.get("delete", False)),
+                check_hash=True if check_hash is None else bool(check_hash),
+                follow_symlinks=bool(item.get("follow_symlinks", False)),
+                region=_setting(item, defaults, "region"),
+                endpoint_url=_setting(item, defaults, "endpoint_url"),
+                profile=_setting(item, defaults, "profile"),
+            )
+        )
+    return tuple(result)
