@@ -139,9 +139,7 @@ def apply(
 
     def go(c: commands.Context) -> int:
         c.jobs = jobs
-        return commands.apply(
-            c,
-            names,
+        opts = commands.ApplyOptions(
             plan_file=plan_file,
             dry_run=dry_run,
             yes=yes,
@@ -151,6 +149,7 @@ def apply(
             progress_tty=sys.stderr.isatty(),
             lock_timeout=lock_timeout,
         )
+        return commands.apply(c, names, opts)
 
     _run(go)
 

@@ -229,34 +229,27 @@ class Progress:
             self.stream.flush()
 
 
-def apply(
-    ctx: Context,
-    names: Sequence[str] = (),
-    *,
-    plan_file: str | None = None,
-    dry_run: bool = False,
-    yes: bool = False,
-    as_json: bool = False,
-    max_delete: str | None = None,
-    allow_empty_source: bool = False,
-    progress_tty: bool = False,
-    lock_timeout: float = 0.0,
-) -> int:
+@dataclass(frozen=True)
+class ApplyOptions:
+    """Flags of ``s3lync apply``."""
+
+    plan_file: str | None = None
+    dry_run: bool = False
+    yes: bool = False
+    as_json: bool = False
+    max_delete: str | None = None
+    allow_empty_source: bool = False
+    progress_tty: bool = False
+    lock_timeout: float = 0.0
+
+
+def apply(ctx: Context, names: Sequence[str] = (), opts: ApplyOptions | None = None) -> int:
     """Plan (or load a saved plan), check the safety rules, execute, summarise."""
-    lock_path = _lock_path(ctx, plan_file)
+    opts = opts or ApplyOptions()
+    lock_path = _lock_path(ctx, opts.plan_file)
     try:
-        with FileLock(lock_path, lock_timeout):
-            return _apply_locked(
-                ctx,
-                names,
-                plan_file=plan_file,
-                dry_run=dry_run,
-                yes=yes,
-                as_json=as_json,
-                max_delete=max_delete,
-                allow_empty_source=allow_empty_source,
-                progress_tty=progress_tty,
-            )
+        with FileLock(lock_path, opts.lock_timeout):
+            return _apply_locked(ctx, names, opts)
     except LockBusyError as exc:
         raise S3lyncError(
             f"another s3lync apply holds the lock for {ctx.manifest} ({exc.holder or 'unknown'}, "
@@ -278,18 +271,8 @@ def _lock_path(ctx: Context, plan_file: str | None) -> str:
     return str(Config.get_cache_dir() / "locks" / f"{digest}.lock")
 
 
-def _apply_locked(
-    ctx: Context,
-    names: Sequence[str],
-    *,
-    plan_file: str | None,
-    dry_run: bool,
-    yes: bool,
-    as_json: bool,
-    max_delete: str | None,
-    allow_empty_source: bool,
-    progress_tty: bool,
-) -> int:
+def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int:
+    plan_file, as_json = opts.plan_file, opts.as_json
     if plan_file:
         try:
             text = Path(plan_file).read_text(encoding="utf-8")
@@ -306,7 +289,7 @@ def _apply_locked(
 
     with ctx.engine() as engine:
         the_plan = engine.plan(
-            mappings, manifest=manifest_path, allow_empty_source=allow_empty_source
+            mappings, manifest=manifest_path, allow_empty_source=opts.allow_empty_source
         )
         if saved is not None:
             diffs = [
@@ -325,15 +308,15 @@ def _apply_locked(
         if not as_json:
             ctx.echo(render.render_plan(the_plan, color=ctx.color))
         fatal = [p for m in the_plan.mappings for p in m.problems if p.fatal]
-        check_delete_limits(the_plan, max_delete)
+        check_delete_limits(the_plan, opts.max_delete)
         deletes = the_plan.count(OpKind.DELETE)
-        if dry_run:
+        if opts.dry_run:
             if as_json:
                 ctx.echo(json.dumps(render.apply_document(the_plan, [], dry_run=True), indent=2))
             else:
                 ctx.echo("\nDry run: nothing was changed.")
             return EXIT_ERROR if fatal else EXIT_OK
-        if deletes and not yes:
+        if deletes and not opts.yes:
             question = f"The plan deletes {deletes} file(s). Apply it?"
             if ctx.interactive and ctx.confirm is not None:
                 if not ctx.confirm(question):
@@ -347,7 +330,7 @@ def _apply_locked(
             ctx.err,
             sum(len(m.operations) for m in the_plan.mappings),
             the_plan.bytes_to_transfer,
-            progress_tty,
+            opts.progress_tty,
         )
         engine.subscribers.append(progress)
         results: list[MappingResult] = []
