@@ -20,7 +20,7 @@ echo "scratch" > "$work/s3/quickstart/datasets/v3/upload.tmp"
 RCLONE_CONFIG="$work/rclone.conf" "$rclone" serve s3 --addr "127.0.0.1:$port" \
   --auth-key quickstart,quickstart-secret "$work/s3" >"$work/rclone.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do
   (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
