@@ -22,7 +22,7 @@ from .errors import (
 from .executor import Executor, MappingResult, Subscriber
 from .hashing import Digest, digest_file
 from .plan import Direction, Mapping, MappingPlan, Plan, Problem
-from .remote import ObjectInfo, Remote, RemoteObject, make_client
+from .remote import ObjectInfo, Remote, RemoteObject, get_client
 from .state import HashCache
 from .uri import parse_s3_uri
 
@@ -70,7 +70,7 @@ class Engine:
         with self._lock:
             r = self._remotes.get(key)
             if r is None:
-                client = self._client or make_client(region, endpoint, profile, self.max_workers)
+                client = self._client or get_client(region, endpoint, profile, self.max_workers)
                 r = Remote(client, self.max_workers)
                 self._remotes[key] = r
             return r

@@ -1,0 +1,266 @@
+"""Integrity: atomic downloads, hash mismatches keep the previous file, multipart verification."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s3lync import HashMismatchError, SyncError
+
+MiB = 1024 * 1024
+TEMP_MARK = ".s3lync-tmp"
+
+
+def _temps(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if TEMP_MARK in p.name]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def _metadata(head: dict[str, Any]) -> dict[str, str]:
+    return {k.lower(): v for k, v in head.get("Metadata", {}).items()}
+
+
+def _multipart_put(s3: Any, bucket: str, key: str, data: bytes, part: int, **extra: Any) -> str:
+    """Upload ``data`` in ``part``-sized parts with plain boto3; returns the ETag."""
+    mp = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)
+    parts = []
+    for n, off in enumerate(range(0, len(data), part), 1):
+        r = s3.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=mp["UploadId"],
+            PartNumber=n,
+            Body=data[off : off + part],
+        )
+        parts.append({"ETag": r["ETag"], "PartNumber": n})
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=mp["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    return str(done["ETag"])
+
+
+# --------------------------------------------------------------------------- atomic downloads
+
+
+def test_download_leaves_no_temporaries(
+    s3: Any, bucket: str, make_obj: Any, tmp_path: Path
+) -> None:
+    for i in range(6):
+        s3.put_object(Bucket=bucket, Key=f"d/sub{i % 2}/f{i}.bin", Body=os.urandom(1000 + i))
+    target = tmp_path / "out"
+
+    make_obj(f"s3://{bucket}/d/", local_path=target).download()
+
+    assert len([p for p in target.rglob("*") if p.is_file()]) == 6
+    assert _temps(tmp_path) == []
+
+
+def test_stale_temporaries_are_removed(s3: Any, bucket: str, make_obj: Any, tmp_path: Path) -> None:
+    s3.put_object(Bucket=bucket, Key="d/sub/f.txt", Body=b"content")
+    target = tmp_path / "out"
+    (target / "sub").mkdir(parents=True)
+    pid = _dead_pid()
+    stale = [
+        target / f".f.txt{TEMP_MARK}-{pid}-deadbeef",
+        target / "sub" / f".f.txt{TEMP_MARK}-{pid}-cafebabe",
+    ]
+    for p in stale:
+        p.write_bytes(b"partial")
+
+    make_obj(f"s3://{bucket}/d/", local_path=target).download()
+
+    assert (target / "sub" / "f.txt").read_bytes() == b"content"
+    assert _temps(tmp_path) == []
+
+
+def test_stale_temporaries_are_not_uploaded(
+    bucket: str, make_obj: Any, remote_keys: Any, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "real.txt").write_bytes(b"real")
+    (src / f".real.txt{TEMP_MARK}-{_dead_pid()}-0123abcd").write_bytes(b"partial")
+
+    make_obj(f"s3://{bucket}/up/", local_path=src).upload()
+
+    assert remote_keys(bucket) == ["up/real.txt"]
+
+
+def test_failed_download_keeps_previous_file(bucket: str, make_obj: Any, tmp_path: Path) -> None:
+    target = tmp_path / "keep.txt"
+    target.write_bytes(b"previous version")
+    obj = make_obj(f"s3://{bucket}/missing.txt", local_path=target)
+
+    with pytest.raises(SyncError):
+        obj.download()
+
+    assert target.read_bytes() == b"previous version"
+    assert _temps(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- hash mismatch
+
+
+def test_hash_mismatch_keeps_previous_file(
+    s3_server: Any, s3: Any, bucket: str, make_obj: Any, tmp_path: Path
+) -> None:
+    if s3_server.name != "moto":
+        pytest.skip(
+            "rclone lists the whole-file MD5 as the ETag, so the object verifies by its listing "
+            "and the wrong metadata is never consulted"
+        )
+    data = os.urandom(5 * MiB + 1024)
+    wrong = _md5_b64(b"something else entirely")
+    etag = _multipart_put(s3, bucket, "big.bin", data, 5 * MiB, Metadata={"md5chksum": wrong})
+    assert etag.strip('"').endswith("-2")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "big.bin"
+    target.write_bytes(b"previous local version")
+
+    with pytest.raises(HashMismatchError) as info:
+        make_obj(f"s3://{bucket}/big.bin", local_path=target).download()
+
+    assert isinstance(info.value, SyncError)
+    assert "big.bin" in str(info.value)
+    assert target.read_bytes() == b"previous local version"
+    assert _temps(tmp_path) == []
+    assert sorted(p.name for p in folder.iterdir()) == ["big.bin"]
+
+
+def test_hash_mismatch_in_prefix_download_keeps_other_files(
+    s3_server: Any, s3: Any, bucket: str, make_obj: Any, tmp_path: Path
+) -> None:
+    if s3_server.name != "moto":
+        pytest.skip(
+            "rclone's listing ETag is the real MD5; wrong md5chksum metadata is not consulted"
+        )
+    data = os.urandom(5 * MiB + 10)
+    _multipart_put(
+        s3, bucket, "p/bad.bin", data, 5 * MiB, Metadata={"md5chksum": _md5_b64(b"nope")}
+    )
+    s3.put_object(Bucket=bucket, Key="p/good.txt", Body=b"good")
+    target = tmp_path / "out"
+
+    with pytest.raises(HashMismatchError) as info:
+        make_obj(f"s3://{bucket}/p/", local_path=target).download()
+
+    assert "bad.bin" in str(info.value)
+    assert (target / "good.txt").read_bytes() == b"good"
+    assert not (target / "bad.bin").exists()
+    assert _temps(tmp_path) == []
+
+
+def test_check_hash_false_skips_verification(
+    s3_server: Any, s3: Any, bucket: str, make_obj: Any, tmp_path: Path
+) -> None:
+    if s3_server.name != "moto":
+        pytest.skip("needs a multipart ETag in the listing (moto) to reach the metadata check")
+    data = os.urandom(5 * MiB + 10)
+    _multipart_put(s3, bucket, "big.bin", data, 5 * MiB, Metadata={"md5chksum": _md5_b64(b"x")})
+    target = tmp_path / "big.bin"
+
+    make_obj(f"s3://{bucket}/big.bin", local_path=target).download(check_hash=False)
+
+    assert target.read_bytes() == data
+
+
+# --------------------------------------------------------------------------- multipart
+
+
+@pytest.mark.parametrize("part_mib", [5, 8])
+def test_plain_boto3_multipart_object_is_verified_and_not_refetched(
+    s3_server: Any,
+    s3: Any,
+    bucket: str,
+    make_obj: Any,
+    request_counter: Any,
+    tmp_path: Path,
+    part_mib: int,
+) -> None:
+    data = os.urandom(11 * MiB)
+    etag = _multipart_put(s3, bucket, "mp.bin", data, part_mib * MiB)
+    if s3_server.name == "moto":
+        assert etag.strip('"').endswith(f"-{-(-11 // part_mib)}")
+    client = s3_server.client()
+    log = request_counter(client)
+    target = tmp_path / "mp.bin"
+    obj = make_obj(f"s3://{bucket}/mp.bin", local_path=target, client=client)
+
+    obj.download()
+    assert hashlib.md5(target.read_bytes()).digest() == hashlib.md5(data).digest()
+    assert _temps(tmp_path) == []
+    assert log.object_gets(), "the object was not downloaded at all"
+    log.clear()
+
+    obj.download()
+    assert log.object_gets() == []
+    # Deciding "unchanged" must come from the listing (a HEAD at most), never a re-download.
+    assert [m for m in log.methods() if m not in ("GET", "HEAD")] == []
+
+
+def test_s3lync_multipart_upload_stores_md5chksum(
+    s3_server: Any,
+    s3: Any,
+    bucket: str,
+    make_obj: Any,
+    request_counter: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * MiB))
+    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * MiB))
+    data = os.urandom(11 * MiB)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    client = s3_server.client()
+    log = request_counter(client)
+    obj = make_obj(f"s3://{bucket}/big.bin", local_path=src, client=client)
+
+    obj.upload()
+
+    parts = [u for u in log.object_writes() if "partNumber=" in u]
+    assert len(parts) == 3, log.requests
+    head = s3.head_object(Bucket=bucket, Key="big.bin")
+    assert _metadata(head).get("md5chksum") == _md5_b64(data)
+    if s3_server.name == "moto":
+        assert head["ETag"].strip('"').endswith("-3")
+    log.clear()
+
+    obj.upload()  # unchanged: nothing is sent again
+    assert log.object_writes() == []
+
+    back = tmp_path / "back.bin"
+    fresh = make_obj(f"s3://{bucket}/big.bin", local_path=back, client=client)
+    fresh.download()
+    assert back.read_bytes() == data
+    log.clear()
+    fresh.download()
+    assert log.object_gets() == []
+
+
+def test_small_upload_stores_md5chksum(s3: Any, bucket: str, make_obj: Any, tmp_path: Path) -> None:
+    src = tmp_path / "small.txt"
+    src.write_bytes(b"small file")
+
+    make_obj(f"s3://{bucket}/small.txt", local_path=src).upload()
+
+    head = s3.head_object(Bucket=bucket, Key="small.txt")
+    assert _metadata(head).get("md5chksum") == _md5_b64(b"small file")
+    assert head["ETag"].strip('"') == hashlib.md5(b"small file").hexdigest()
