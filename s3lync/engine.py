@@ -15,6 +15,7 @@ from .config import Config
 from .errors import (
     LocalPathNotFoundError,
     RemoteNotFoundError,
+    S3lyncError,
     S3ObjectError,
     SyncError,
     UnsafeKeyError,
@@ -265,26 +266,37 @@ class Engine:
 
 
 def raise_for_result(result: MappingResult, action: str) -> None:
-    """Raise the failure of a mapping run as one exception (first failure's class, all named)."""
+    """Raise a mapping run's failures as one exception naming every failed or refused key.
+
+    A single failed operation is re-raised as it was; otherwise the first failure's class is used
+    (refused keys alone give UnsafeKeyError), and the message names failures and refusals both.
+    """
     failed = result.failed
     fatal = [p for p in result.plan.problems if p.fatal]
     if not failed and not fatal:
         return
+    first = failed[0].exception if failed else None
+    if len(failed) == 1 and not fatal and isinstance(first, S3lyncError):
+        raise first
+    parts = [f"{r.op.key}: {r.error}" for r in failed[:5]]
+    if len(failed) > 5:
+        parts.append(f"(+{len(failed) - 5} more failed)")
+    parts += [f"refused {p.key!r}: {p.message}" for p in fatal[:5]]
+    if len(fatal) > 5:
+        parts.append(f"(+{len(fatal) - 5} more refused)")
+    cls: type[S3lyncError]
+    if isinstance(first, SyncError | S3ObjectError):
+        cls = type(first)
+    elif failed:
+        cls = SyncError
+    else:
+        cls = UnsafeKeyError if all("refused" in p.message for p in fatal) else S3ObjectError
+    counts = []
     if failed:
-        first = failed[0]
-        exc = first.exception
-        if len(failed) == 1 and not fatal and isinstance(exc, SyncError | S3ObjectError):
-            raise exc
-        names = "; ".join(f"{r.op.key}: {r.error}" for r in failed[:5])
-        more = f" (+{len(failed) - 5} more)" if len(failed) > 5 else ""
-        cls = type(exc) if isinstance(exc, SyncError | S3ObjectError) else SyncError
-        total = len(result.results)
-        raise cls(f"{action}: {len(failed)} of {total} operation(s) failed: {names}{more}") from exc
-    keys = ", ".join(repr(p.key) for p in fatal[:5])
-    cls2: type[S3ObjectError] = (
-        UnsafeKeyError if all("refused" in p.message for p in fatal) else S3ObjectError
-    )
-    raise cls2(f"{action}: refused {len(fatal)} key(s): {keys} ({fatal[0].message})")
+        counts.append(f"{len(failed)} of {len(result.results)} operation(s) failed")
+    if fatal:
+        counts.append(f"{len(fatal)} key(s) refused")
+    raise cls(f"{action}: {' and '.join(counts)}: " + "; ".join(parts)) from first
 
 
 def _clean_stale_temps(target: str) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -276,23 +278,41 @@ class Remote:
         """Fetch one object into ``dest`` (a temporary); small ones are hashed while streaming."""
         if size >= self.threshold:
             return self._download_multipart(bucket, key, dest, size)
-        try:
-            resp = self.client.get_object(Bucket=bucket, Key=key)
-            md5 = hashlib.md5()
-            body = resp["Body"]
-            with open(dest, "wb") as f:
-                while True:
-                    if cancel is not None and cancel.is_set():
-                        raise TransferCancelledError(f"download s3://{bucket}/{key}: cancelled")
-                    chunk = body.read(_CHUNK)
-                    if not chunk:
-                        break
-                    md5.update(chunk)
-                    f.write(chunk)
-        except TransferCancelledError:
-            raise
-        except Exception as exc:
-            raise translate(exc, bucket, key, "download") from exc
+        from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
+
+        attempts = Config.get_max_attempts()
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._get_streamed(bucket, key, dest, cancel)
+            except TransferCancelledError:
+                raise
+            except S3_RETRYABLE_DOWNLOAD_ERRORS as exc:
+                # botocore retries the request, not the body read that follows it; a reset or
+                # stall mid-body lands here, so the whole GET is retried like s3transfer does.
+                if attempt == attempts:
+                    raise translate(exc, bucket, key, "download") from exc
+                delay = min(2.0, 0.1 * 2**attempt) * (0.5 + random.random() / 2)
+                log.debug("retrying s3://%s/%s after %s (attempt %d)", bucket, key, exc, attempt)
+                time.sleep(delay)
+            except Exception as exc:
+                raise translate(exc, bucket, key, "download") from exc
+        raise AssertionError("unreachable")
+
+    def _get_streamed(
+        self, bucket: str, key: str, dest: str, cancel: threading.Event | None
+    ) -> DownloadResult:
+        resp = self.client.get_object(Bucket=bucket, Key=key)
+        md5 = hashlib.md5()
+        body = resp["Body"]
+        with open(dest, "wb") as f:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise TransferCancelledError(f"download s3://{bucket}/{key}: cancelled")
+                chunk = body.read(_CHUNK)
+                if not chunk:
+                    break
+                md5.update(chunk)
+                f.write(chunk)
         return DownloadResult(info=_info(resp), md5=md5.hexdigest())
 
     def _download_multipart(self, bucket: str, key: str, dest: str, size: int) -> DownloadResult:

@@ -51,7 +51,12 @@ def parse_s3_uri(uri: str) -> S3Uri:
         )
     if "\x00" in key:
         raise InvalidURIError(f"invalid S3 URI {uri!r}: key contains a NUL character")
-    if len(key.encode("utf-8")) > _MAX_KEY_BYTES:
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        # os.fsdecode turns undecodable bytes into lone surrogates; S3 keys must be UTF-8.
+        raise InvalidURIError(f"invalid S3 URI {uri!r}: key is not valid UTF-8") from None
+    if len(encoded) > _MAX_KEY_BYTES:
         raise InvalidURIError(f"invalid S3 URI {uri!r}: key is longer than {_MAX_KEY_BYTES} bytes")
     return S3Uri(bucket=bucket, key=key)
 
