@@ -212,6 +212,8 @@ class Engine:
         """Digests of the local files that need comparing: from the cache, else hashed once."""
         need = pairing.needs_digest()
         out: dict[str, Digest] = {}
+        if len(need) > 1:
+            self.cache.preload(pairing.local_root)
         misses: list[tuple[str, list[int]]] = []
         for rel, parts in need.items():
             lf = pairing.local[rel]

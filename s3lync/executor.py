@@ -103,6 +103,9 @@ class Executor:
         self._cache_rows: list[tuple[str, tuple[int, int, int], Digest]] = []
         # Set on interruption: in-flight downloads stop at their next chunk and discard their temp.
         self.cancel = threading.Event()
+        # Per-folder memo of "made and inside the root": 1000 files in one folder cost one
+        # realpath and one makedirs, not 1000 of each.
+        self._safe_dirs: set[str] = set()
         self._rows_lock = threading.Lock()
 
     def _emit(self, event: str, **kwargs: Any) -> None:
@@ -181,18 +184,27 @@ class Executor:
         self._emit("on_done", op=op, mapping=mplan, error=res.error)
         return res
 
-    def _guard(self, mplan: MappingPlan, op: Operation) -> None:
+    def _guard(self, mplan: MappingPlan, op: Operation, create: bool = False) -> None:
         """Last check before a local write or delete: the path stays inside the mapping root."""
         if not mplan.is_dir:
+            if create:
+                local.ensure_parent(op.local_path)
             return
         check_rel(op.rel, op.key)
+        parent = os.path.dirname(op.local_path)
+        if parent in self._safe_dirs:
+            return
         root = mplan.mapping.local
+        # realpath resolves the existing part of a not-yet-created path, so a symlinked folder
+        # that leads outside is caught before makedirs could create anything through it.
         if not local.in_root(root, op.local_path):
             raise UnsafeKeyError(f"refused key {op.key!r}: it resolves outside {root}")
+        if create:
+            local.ensure_parent(op.local_path)
+            self._safe_dirs.add(parent)
 
     def _download(self, mplan: MappingPlan, op: Operation) -> None:
-        self._guard(mplan, op)
-        local.ensure_parent(op.local_path)
+        self._guard(mplan, op, create=True)
         tmp = local.temp_path_for(op.local_path)
         try:
             res = self.remote.download(mplan.bucket, op.key, tmp, op.size, cancel=self.cancel)

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 from .hashing import Digest
 
@@ -42,6 +43,8 @@ class HashCache:
         self.path = path
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._preloaded: dict[str, tuple[Any, ...]] = {}
+        self._preloaded_roots: list[str] = []
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,13 +59,34 @@ class HashCache:
                 log.warning("hash cache %s unavailable (%s); hashing without a cache", path, exc)
                 self._conn = None
 
-    def get(self, path: str, fp: Fingerprint) -> Digest | None:
-        """The cached digest of ``path`` if its fingerprint still matches."""
+    def preload(self, root: str) -> None:
+        """Read every row under ``root`` in one query: a 20 000-file plan then does no per-file I/O."""
+        if self._conn is None:
+            return
+        prefix = root.rstrip(os.sep) + os.sep
+        with self._lock:
+            try:
+                rows = self._conn.execute(
+                    "SELECT path, size, mtime_ns, inode, md5, etags, seen, version FROM digests "
+                    "WHERE path = ? OR (path >= ? AND path < ?)",
+                    (root, prefix, prefix[:-1] + chr(ord(os.sep) + 1)),
+                ).fetchall()
+            except sqlite3.Error as exc:
+                log.debug("hash cache read failed: %s", exc)
+                return
+            for r in rows:
+                self._preloaded[r[0]] = r[1:]
+            self._preloaded_roots.append(prefix)
+
+    def _row(self, path: str) -> tuple[Any, ...] | None:
+        row = self._preloaded.get(path)
+        if row is not None or any(path.startswith(r) for r in self._preloaded_roots):
+            return row
         if self._conn is None:
             return None
         with self._lock:
             try:
-                row = self._conn.execute(
+                found = self._conn.execute(
                     "SELECT size, mtime_ns, inode, md5, etags, seen, version FROM digests "
                     "WHERE path = ?",
                     (path,),
@@ -70,6 +94,11 @@ class HashCache:
             except sqlite3.Error as exc:
                 log.debug("hash cache read failed: %s", exc)
                 return None
+        return tuple(found) if found is not None else None
+
+    def get(self, path: str, fp: Fingerprint) -> Digest | None:
+        """The cached digest of ``path`` if its fingerprint still matches."""
+        row = self._row(path)
         if row is None or (row[0], row[1], row[2]) != fp or row[6] != SCHEMA_VERSION:
             return None
         etags = {int(k): str(v) for k, v in json.loads(row[4]).items()}
@@ -93,6 +122,8 @@ class HashCache:
             for path, fp, d in rows
         ]
         with self._lock:
+            for row in data:
+                self._preloaded[row[0]] = row[1:]
             try:
                 self._conn.executemany(
                     "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?, ?)", data
