@@ -52,7 +52,8 @@ class Config:
     def get_cache_dir() -> Path:
         """``$XDG_CACHE_HOME/s3lync``, else ``~/.cache/s3lync``, on every platform."""
         xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-        base = Path(xdg) if xdg else Path.home() / ".cache"
+        # The XDG spec says a relative value is invalid and must be ignored.
+        base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
         return base / "s3lync"
 
     @staticmethod

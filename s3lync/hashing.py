@@ -81,6 +81,9 @@ def candidate_part_sizes(size: int, parts: int) -> list[int]:
     """Part sizes that would cut ``size`` bytes into exactly ``parts`` parts, most likely first."""
     if parts < 1 or size < 0:
         return []
+    if parts == 1:
+        # One part holds the whole file whatever the part size: md5(md5(content))-1.
+        return [max(size, 1)]
     out: list[int] = []
     guesses = list(COMMON_PART_SIZES)
     if parts > 1:

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import secrets
 import stat
 from collections.abc import Callable
@@ -15,6 +16,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 TEMP_MARK = ".s3lync-tmp-"
+# Exactly what temp_path_for makes (plus the 8-character suffix s3transfer adds to its own
+# temporary of it): a user file that merely contains TEMP_MARK must never be taken for one.
+_TEMP_RE = re.compile(r"^\..+\.s3lync-tmp-(\d{1,10})-[0-9a-f]{8}(\.[0-9A-Fa-f]{8})?$", re.S)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class LocalSnapshot:
 
 def is_temp_name(name: str) -> bool:
     """True for s3lync's own download temporaries (and s3transfer's temporaries of them)."""
-    return TEMP_MARK in name
+    return TEMP_MARK in name and _TEMP_RE.match(name) is not None
 
 
 def temp_path_for(target: str) -> str:
@@ -61,19 +65,19 @@ def _pid_alive(pid: int) -> bool:
         return True
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
-    except (PermissionError, OSError):
-        return True
+    except OSError:
+        return True  # e.g. EPERM: the process exists but is someone else's
     return True
 
 
 def remove_if_stale(path: str, name: str) -> None:
     """Delete a temporary whose owning process is gone."""
-    tail = name.split(TEMP_MARK, 1)[1]
-    pid_text = tail.split("-", 1)[0]
-    pid = int(pid_text) if pid_text.isdigit() else -1
-    if pid > 0 and _pid_alive(pid):
+    m = _TEMP_RE.match(name)
+    if m is None:
+        return
+    if _pid_alive(int(m.group(1))):
         return
     try:
         os.unlink(path)

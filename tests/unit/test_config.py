@@ -157,3 +157,10 @@ def test_max_workers_garbage_is_default(monkeypatch: pytest.MonkeyPatch, value: 
 def test_max_workers_never_below_one(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("S3LYNC_MAX_WORKERS", value)
     assert Config.get_max_workers() >= 1
+
+
+def test_relative_xdg_cache_home_is_ignored(monkeypatch, tmp_path):
+    """The XDG base-directory spec: relative paths in XDG_* variables are invalid."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert Config.get_cache_dir() == tmp_path / ".cache" / "s3lync"

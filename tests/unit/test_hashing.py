@@ -307,3 +307,19 @@ def test_real_multipart_file_compares_true(tmp_path: Path) -> None:
 
 def test_metadata_key_constant() -> None:
     assert hashing.METADATA_MD5_KEY == "md5chksum"
+
+
+def test_one_part_multipart_etag_is_decidable_for_any_size(tmp_path):
+    """A `-1` ETag is md5(md5(content)) whatever the part size, even for files over 100 MiB."""
+    import hashlib
+
+    from s3lync.hashing import candidate_part_sizes, compare, digest_file
+
+    for size in (0, 7, 200 * 1024 * 1024):
+        assert candidate_part_sizes(size, 1) == [max(size, 1)]
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"hello world")
+    etag = hashlib.md5(hashlib.md5(b"hello world").digest()).hexdigest() + "-1"
+    d = digest_file(p, candidate_part_sizes(11, 1))
+    assert compare(d, etag) is True
+    assert compare(d, hashlib.md5(hashlib.md5(b"other").digest()).hexdigest() + "-1") is None

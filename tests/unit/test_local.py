@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from s3lync.local import (
     TEMP_MARK,
+    LocalSnapshot,
     in_root,
     is_temp_name,
     replace,
@@ -167,7 +169,12 @@ def test_scan_does_not_loop_on_folder_symlink_to_parent(tmp_path: Path) -> None:
     _write(root, {"a/f.txt": b"f", "g.txt": b"g"})
     (root / "a" / "up").symlink_to("..")  # a/up -> root: a loop
     (root / "self").symlink_to(".")  # root/self -> root: a loop
-    snap = scan(str(root))
+    result: list[LocalSnapshot] = []
+    worker = threading.Thread(target=lambda: result.append(scan(str(root))), daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert result, "scan did not finish: it follows the folder symlink loop"
+    snap = result[0]
     assert set(snap.files) == {"a/f.txt", "g.txt"}
     assert all(not rel.startswith(("self", "a/up")) for rel in snap.files)
 
@@ -249,3 +256,21 @@ def test_in_root(tmp_path: Path) -> None:
     # A sibling whose name merely starts with the root's name is outside.
     (tmp_path / "root2").mkdir()
     assert not in_root(str(root), str(tmp_path / "root2" / "f.txt"))
+
+
+def test_scan_does_not_delete_user_file_that_only_looks_like_a_temporary(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    user_file = root / f"report{TEMP_MARK}final.txt"  # no numeric pid: not one of ours
+    user_file.write_bytes(b"precious")
+    scan(str(root))
+    assert user_file.exists()
+
+
+def test_scan_survives_temporary_with_out_of_range_pid(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / f".f{TEMP_MARK}99999999999-ab").write_bytes(b"x")
+    (root / "ok.txt").write_bytes(b"ok")
+    snap = scan(str(root))
+    assert "ok.txt" in snap.files
