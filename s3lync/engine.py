@@ -23,7 +23,7 @@ from .errors import (
 from .executor import Executor, MappingResult, Subscriber
 from .hashing import Digest, digest_file
 from .plan import Direction, Mapping, MappingPlan, Plan, Problem
-from .remote import ObjectInfo, Remote, RemoteObject, get_client
+from .remote import ObjectInfo, Remote, RemoteObject, get_client, get_lean
 from .state import HashCache
 from .uri import parse_s3_uri
 
@@ -71,8 +71,16 @@ class Engine:
         with self._lock:
             r = self._remotes.get(key)
             if r is None:
-                client = self._client or get_client(region, endpoint, profile, self.max_workers)
-                r = Remote(client, self.max_workers)
+                if self._client is not None:
+                    # A caller's own client carries its own settings: use it for everything.
+                    r = Remote(self._client, self.max_workers)
+                else:
+                    workers = self.max_workers
+                    r = Remote(
+                        max_workers=workers,
+                        client_factory=lambda: get_client(region, endpoint, profile, workers),
+                        lean=get_lean(region, endpoint, profile, workers),
+                    )
                 self._remotes[key] = r
             return r
 

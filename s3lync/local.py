@@ -107,10 +107,13 @@ def scan(
         return LocalSnapshot(root=root, exists=True, is_dir=False, files={"": f})
     snap = LocalSnapshot(root=root, exists=True, is_dir=True)
     real_root = os.path.realpath(root)
-    seen_dirs = {(st.st_dev, st.st_ino)}
-    stack: list[tuple[str, str]] = [(root, "")]
+    # A folder link is a loop only when it points at one of its own ancestors; a second path to
+    # a folder elsewhere in the tree is an alias and is walked like any other folder.
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+        (root, "", frozenset({(st.st_dev, st.st_ino)}))
+    ]
     while stack:
-        dir_path, dir_rel = stack.pop()
+        dir_path, dir_rel, ancestors = stack.pop()
         try:
             it = os.scandir(dir_path)
         except OSError as exc:
@@ -145,14 +148,13 @@ def scan(
                     continue
                 if stat.S_ISDIR(est.st_mode):
                     key = (est.st_dev, est.st_ino)
-                    if key in seen_dirs:
+                    if key in ancestors:
                         log.warning("skipping %s: folder symlink loop", entry.path)
                         continue
                     if exclude is not None and exclude(rel + "/"):
                         continue
-                    seen_dirs.add(key)
                     snap.dirs.add(rel)
-                    stack.append((entry.path, rel))
+                    stack.append((entry.path, rel, ancestors | {key}))
                 elif stat.S_ISREG(est.st_mode):
                     if exclude is not None and exclude(rel):
                         continue

@@ -11,7 +11,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,14 @@ from .errors import (
     TransferCancelledError,
 )
 from .hashing import md5_from_metadata, md5_to_metadata, normalize_etag
+from .lean import (
+    LeanCancelled,
+    LeanClient,
+    LeanExhausted,
+    LeanFallback,
+    env_allows_lean,
+    env_credentials,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +165,54 @@ def get_client(
         return client
 
 
+_leans: dict[tuple[Any, ...], LeanClient] = {}
+
+
+def get_lean(
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    max_workers: int | None = None,
+) -> LeanClient | None:
+    """The lean client when the environment fully determines endpoint, region and credentials.
+
+    That is: static keys in the environment and no profile; anything else (profiles, SSO, IMDS,
+    proxies, FIPS) stays with botocore, which knows how to resolve it.
+    """
+    if not env_allows_lean() or profile or os.environ.get("AWS_PROFILE"):
+        return None
+    creds = env_credentials()
+    if creds is None:
+        return None
+    endpoint = (
+        endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    region = region or Config.get_aws_region()
+    if endpoint:
+        region, virtual = region or "us-east-1", False
+    elif region:
+        endpoint, virtual = f"https://s3.{region}.amazonaws.com", True
+    else:
+        return None
+    workers = max_workers or Config.get_max_workers()
+    attempts = Config.get_max_attempts()
+    key = (region, endpoint, virtual, workers, attempts, creds, os.environ.get("AWS_CA_BUNDLE"))
+    with _clients_lock:
+        lean = _leans.get(key)
+        if lean is None:
+            lean = LeanClient(
+                endpoint,
+                region,
+                lambda: creds,
+                virtual_host=virtual,
+                pool_size=workers * 2 + 4,
+                max_attempts=attempts,
+                ca_bundle=os.environ.get("AWS_CA_BUNDLE") or None,
+            )
+            _leans[key] = lean
+        return lean
+
+
 def make_client(
     region: str | None = None,
     endpoint_url: str | None = None,
@@ -194,8 +250,17 @@ def make_client(
 class Remote:
     """S3 primitives over one shared client and one shared s3transfer manager."""
 
-    def __init__(self, client: Any, max_workers: int | None = None) -> None:
-        self.client = client
+    def __init__(
+        self,
+        client: Any = None,
+        max_workers: int | None = None,
+        *,
+        client_factory: Callable[[], Any] | None = None,
+        lean: LeanClient | None = None,
+    ) -> None:
+        self._client = client
+        self._client_factory = client_factory
+        self.lean = lean
         self.max_workers = max_workers or Config.get_max_workers()
         self.threshold = Config.get_multipart_threshold()
         self.chunksize = max(5 * 1024 * 1024, Config.get_multipart_chunksize())
@@ -203,9 +268,13 @@ class Remote:
         self._tm_lock = threading.Lock()
 
     @property
-    def endpoint(self) -> str:
-        """The endpoint URL the client talks to."""
-        return str(getattr(self.client.meta, "endpoint_url", ""))
+    def client(self) -> Any:
+        """The boto3 client, created on first use (a lean-only run never imports boto3)."""
+        if self._client is None:
+            if self._client_factory is None:
+                raise SyncError("no S3 client configured")
+            self._client = self._client_factory()
+        return self._client
 
     def _manager(self) -> Any:
         with self._tm_lock:
@@ -231,6 +300,20 @@ class Remote:
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[RemoteObject]:
         """Every object under ``prefix``: one paginated ListObjectsV2, no recursion, no HEAD."""
+        if self.lean is not None:
+            try:
+                # Collected whole so a fallback half-way never yields a key twice.
+                found = [
+                    RemoteObject(o.key, o.size, o.etag, o.last_modified)
+                    for o in self.lean.list_objects(bucket, prefix)
+                ]
+            except LeanExhausted as exc:
+                raise SyncError(str(exc)) from exc
+            except LeanFallback as exc:
+                log.debug("list s3://%s/%s: %s; repeating through botocore", bucket, prefix, exc)
+            else:
+                yield from found
+                return
         try:
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
@@ -278,6 +361,25 @@ class Remote:
         """Fetch one object into ``dest`` (a temporary); small ones are hashed while streaming."""
         if size >= self.threshold:
             return self._download_multipart(bucket, key, dest, size)
+        if self.lean is not None:
+            try:
+                got = self.lean.get_to_file(bucket, key, dest, cancel)
+            except LeanCancelled:
+                raise TransferCancelledError(f"download s3://{bucket}/{key}: cancelled") from None
+            except LeanExhausted as exc:
+                raise SyncError(str(exc)) from exc
+            except LeanFallback as exc:
+                log.debug("download s3://%s/%s: %s; repeating through botocore", bucket, key, exc)
+            except OSError as exc:
+                raise translate(exc, bucket, key, "download") from exc
+            else:
+                info = ObjectInfo(
+                    etag=got.etag,
+                    size=got.size,
+                    metadata_md5=md5_from_metadata(got.metadata),
+                    metadata=got.metadata,
+                )
+                return DownloadResult(info=info, md5=got.md5)
         from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
 
         attempts = Config.get_max_attempts()
@@ -340,6 +442,19 @@ class Remote:
             except Exception as exc:
                 raise translate(exc, bucket, key, "upload") from exc
             return self.head(bucket, key)
+        if self.lean is not None:
+            try:
+                with open(path, "rb") as f:
+                    body = f.read()
+                etag = self.lean.put_file(bucket, key, body, b64)
+            except LeanExhausted as exc:
+                raise SyncError(str(exc)) from exc
+            except LeanFallback as exc:
+                log.debug("upload s3://%s/%s: %s; repeating through botocore", bucket, key, exc)
+            except OSError as exc:
+                raise translate(exc, bucket, key, "upload") from exc
+            else:
+                return ObjectInfo(etag=etag, size=size, metadata_md5=md5_hex, metadata=meta)
         try:
             with open(path, "rb") as f:
                 # Content-MD5 makes the server refuse a body damaged in flight.

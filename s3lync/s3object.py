@@ -13,7 +13,7 @@ from .config import Config, configure_logging
 from .engine import Engine, raise_for_result
 from .errors import RemoteNotFoundError, S3ObjectError, SyncError
 from .plan import Direction, Mapping
-from .uri import S3Uri, parse_s3_uri
+from .uri import S3Uri, check_rel, parse_s3_uri
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,10 @@ class S3Object:
         if local_path is None:
             key = self._uri.key.rstrip("/")
             default = Config.get_cache_dir() / self._uri.bucket
+            if key:
+                # The key becomes a path under the cache: the same rules as any synced key, so
+                # 's3://b//etc/passwd' or '../' segments can never point outside the cache.
+                check_rel(key, self._uri.key)
             local_path = default / key if key else default
         self._local_path = local.as_abs(local_path)
         self.region_name = region_name or Config.get_aws_region()
