@@ -1,0 +1,127 @@
+"""The lean client's SigV4 signer and listing parser (pure; no network)."""
+
+from __future__ import annotations
+
+import calendar
+
+import pytest
+
+from s3lync.lean import Credentials, LeanClient, LeanFallback, _parse_list, dns_compatible
+
+# AWS's worked examples for S3 SigV4 header auth (docs: sig-v4-header-based-auth.html).
+AK = "AKIAIOSFODNN7EXAMPLE"
+SK = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+WHEN = calendar.timegm((2013, 5, 24, 0, 0, 0))
+EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def client() -> LeanClient:
+    return LeanClient(
+        "https://s3.amazonaws.com", "us-east-1", lambda: Credentials(AK, SK), virtual_host=True
+    )
+
+
+def signature(headers: dict[str, str]) -> str:
+    return headers["authorization"].rsplit("Signature=", 1)[1]
+
+
+def test_get_object_example() -> None:
+    h = client().sign(
+        "GET",
+        "examplebucket.s3.amazonaws.com",
+        "/test.txt",
+        {},
+        {"Range": "bytes=0-9"},
+        EMPTY,
+        now=WHEN,
+    )
+    assert signature(h) == "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+    assert "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date" in h["authorization"]
+
+
+def test_put_object_example_with_special_characters_in_key() -> None:
+    payload = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"
+    h = client().sign(
+        "PUT",
+        "examplebucket.s3.amazonaws.com",
+        "/test%24file.text",
+        {},
+        {"Date": "Fri, 24 May 2013 00:00:00 GMT", "x-amz-storage-class": "REDUCED_REDUNDANCY"},
+        payload,
+        now=WHEN,
+    )
+    assert signature(h) == "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
+
+
+def test_list_objects_example_with_query() -> None:
+    h = client().sign(
+        "GET",
+        "examplebucket.s3.amazonaws.com",
+        "/",
+        {"max-keys": "2", "prefix": "J"},
+        {},
+        EMPTY,
+        now=WHEN,
+    )
+    assert signature(h) == "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"
+
+
+def test_target_path_style_encodes_key_but_keeps_slashes() -> None:
+    c = LeanClient("http://127.0.0.1:9000", "us-east-1", lambda: Credentials(AK, SK))
+    host, path = c._target("bucket-x", "a b/c+d%e#f?g~h")
+    assert host == "127.0.0.1:9000"
+    assert path == "/bucket-x/a%20b/c%2Bd%25e%23f%3Fg~h"
+    assert c._target("bucket-x", "")[1] == "/bucket-x/"
+
+
+def test_virtual_host_only_for_dns_compatible_buckets() -> None:
+    c = client()
+    assert c._target("plainbucket", "k") == ("plainbucket.s3.amazonaws.com", "/k")
+    assert c._target("dotted.bucket", "k") == ("s3.amazonaws.com", "/dotted.bucket/k")
+    assert dns_compatible("abc-1") and not dns_compatible("Upper") and not dns_compatible("a.b.c")
+
+
+def test_session_token_is_sent_and_signed() -> None:
+    c = LeanClient(
+        "http://127.0.0.1:9000", "us-east-1", lambda: Credentials(AK, SK, "TOKEN/with+chars")
+    )
+    h = c.sign("GET", "127.0.0.1:9000", "/b/k", {}, {}, EMPTY, now=WHEN)
+    assert h["x-amz-security-token"] == "TOKEN/with+chars"
+    assert "x-amz-security-token" in h["authorization"].split("SignedHeaders=")[1]
+
+
+def test_no_credentials_means_fallback() -> None:
+    c = LeanClient("http://127.0.0.1:9000", "us-east-1", lambda: None)
+    with pytest.raises(LeanFallback):
+        c.sign("GET", "h", "/b/k", {}, {}, EMPTY)
+
+
+NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+
+
+def test_parse_list_decodes_url_encoded_keys_and_strips_etag_quotes() -> None:
+    xml = (
+        f"<ListBucketResult {NS}><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>"
+        "<NextContinuationToken>tok</NextContinuationToken>"
+        "<Contents><Key>a+b%2Bc%25.txt</Key><Size>3</Size><ETag>&quot;ABC&quot;</ETag>"
+        "<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>"
+    ).encode()
+    objects, token = _parse_list(xml)
+    assert token == "tok"
+    assert [(o.key, o.size, o.etag) for o in objects] == [("a b+c%.txt", 3, "abc")]
+
+
+def test_parse_list_without_namespace_or_encoding_keeps_keys_verbatim() -> None:
+    xml = (
+        b"<ListBucketResult><IsTruncated>false</IsTruncated>"
+        b"<Contents><Key>a+b%2B.txt</Key><Size>0</Size><ETag>d41d-2</ETag></Contents>"
+        b"</ListBucketResult>"
+    )
+    objects, token = _parse_list(xml)
+    assert token is None
+    assert objects[0].key == "a+b%2B.txt" and objects[0].etag == "d41d-2"
+
+
+def test_truncated_listing_without_token_falls_back() -> None:
+    with pytest.raises(LeanFallback):
+        _parse_list(b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>")
