@@ -6,6 +6,7 @@ prints.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -242,11 +243,23 @@ class Executor:
         st = local.stat_path(op.local_path)
         if st is None:
             raise SyncError(f"upload {op.local_path}: the file disappeared since it was planned")
-        parts = [self.remote.chunksize] if st.st_size >= self.remote.threshold else []
-        digest = self.cache.get(op.local_path, fingerprint(st))
-        if digest is None or any(ps not in digest.etags for ps in parts):
-            digest = digest_file(op.local_path, parts)
-        info = self.remote.upload(op.local_path, mplan.bucket, op.key, digest.size, digest.md5)
+        body: bytes | None = None
+        if st.st_size < self.remote.threshold:
+            # Small files are read once: hashed in memory and sent from the same bytes, so what
+            # is hashed is exactly what is sent (Content-MD5 then guards the wire).
+            with open(op.local_path, "rb") as f:
+                body = f.read()
+            digest = Digest(size=len(body), md5=hashlib.md5(body).hexdigest())
+        else:
+            parts = [self.remote.chunksize]
+            cached = self.cache.get(op.local_path, fingerprint(st))
+            if cached is not None and all(ps in cached.etags for ps in parts):
+                digest = cached
+            else:
+                digest = digest_file(op.local_path, parts)
+        info = self.remote.upload(
+            op.local_path, mplan.bucket, op.key, digest.size, digest.md5, body=body
+        )
         if mplan.mapping.check_hash:
             # The metadata we just sent proves nothing about what was stored, so only the
             # stored ETag (and, after multipart, the HEADed metadata) count.

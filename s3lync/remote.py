@@ -431,8 +431,16 @@ class Remote:
             raise translate(exc, bucket, key, "download") from exc
         return DownloadResult(info=info, md5=None)
 
-    def upload(self, path: str, bucket: str, key: str, size: int, md5_hex: str) -> ObjectInfo:
-        """Upload one file with its MD5 in ``md5chksum`` metadata; returns the stored ETag."""
+    def upload(
+        self,
+        path: str,
+        bucket: str,
+        key: str,
+        size: int,
+        md5_hex: str,
+        body: bytes | None = None,
+    ) -> ObjectInfo:
+        """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata."""
         b64 = md5_to_metadata(md5_hex)
         meta = {"md5chksum": b64}
         if size >= self.threshold:
@@ -442,10 +450,14 @@ class Remote:
             except Exception as exc:
                 raise translate(exc, bucket, key, "upload") from exc
             return self.head(bucket, key)
-        if self.lean is not None:
+        if body is None:
             try:
                 with open(path, "rb") as f:
                     body = f.read()
+            except OSError as exc:
+                raise translate(exc, bucket, key, "upload") from exc
+        if self.lean is not None:
+            try:
                 etag = self.lean.put_file(bucket, key, body, b64)
             except LeanExhausted as exc:
                 raise SyncError(str(exc)) from exc
@@ -456,16 +468,15 @@ class Remote:
             else:
                 return ObjectInfo(etag=etag, size=size, metadata_md5=md5_hex, metadata=meta)
         try:
-            with open(path, "rb") as f:
-                # Content-MD5 makes the server refuse a body damaged in flight.
-                resp = self.client.put_object(
-                    Bucket=bucket,
-                    Key=key,
-                    Body=f,
-                    ContentMD5=b64,
-                    Metadata=meta,
-                    ContentLength=size,
-                )
+            # Content-MD5 makes the server refuse a body damaged in flight.
+            resp = self.client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ContentMD5=b64,
+                Metadata=meta,
+                ContentLength=len(body),
+            )
         except Exception as exc:
             raise translate(exc, bucket, key, "upload") from exc
         return ObjectInfo(
