@@ -29,6 +29,11 @@ def _run(fn: Callable[[commands.Context], int]) -> None:
         code = fn(ctx)
     except KeyboardInterrupt as exc:
         code = commands.handle_error(ctx, exc)
+        # Temporaries are already gone (Executor.abort); a worker stuck in a socket read would
+        # otherwise hold the interpreter's exit until its read timeout.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     except Exception as exc:
         code = commands.handle_error(ctx, exc)
     sys.exit(code)

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import local
-from .errors import HashMismatchError, S3lyncError, SyncError, UnsafeKeyError
+from .errors import (
+    HashMismatchError,
+    S3lyncError,
+    SyncError,
+    TransferCancelledError,
+    UnsafeKeyError,
+)
 from .hashing import Digest, compare, digest_file, mismatch_detail, needed_part_sizes
 from .plan import Direction, MappingPlan, Operation, OpKind
 from .remote import Remote, translate
@@ -107,6 +113,7 @@ class Executor:
         # Per-folder memo of "made and inside the root": 1000 files in one folder cost one
         # realpath and one makedirs, not 1000 of each.
         self._safe_dirs: set[str] = set()
+        self._inflight: set[str] = set()
         self._rows_lock = threading.Lock()
 
     def _emit(self, event: str, **kwargs: Any) -> None:
@@ -148,21 +155,33 @@ class Executor:
         return result
 
     def _run_all(self, mplan: MappingPlan, ops: list[Operation]) -> list[OpResult]:
-        """Run transfers on the worker pool; on Ctrl-C cancel what has not started and abort streams."""
+        """Run transfers on the worker pool; on Ctrl-C stop at once and remove in-flight temps."""
         workers = min(self.max_workers, len(ops))
         if workers == 1:
             return [self._run(mplan, op) for op in ops]
         pool = ThreadPoolExecutor(workers, thread_name_prefix="s3lync")
         try:
             futures = [pool.submit(self._run, mplan, op) for op in ops]
-            return [f.result() for f in futures]
+            results = [f.result() for f in futures]
         except BaseException:
-            self.cancel.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._flush_cache()
+            self.abort()
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
-        finally:
-            pool.shutdown(wait=True)
+        pool.shutdown(wait=True)
+        return results
+
+    def abort(self) -> None:
+        """Stop: queued work is dropped, streams stop at their next chunk, temporaries go now.
+
+        A worker stalled in a socket read cannot be interrupted, so its temporary is removed here
+        rather than when it wakes; its later ``os.replace`` then fails and writes nothing.
+        """
+        self.cancel.set()
+        with self._rows_lock:
+            inflight = list(self._inflight)
+        for tmp in inflight:
+            local.discard(tmp)
+        self._flush_cache()
 
     def _run(self, mplan: MappingPlan, op: Operation) -> OpResult:
         self._emit("on_start", op=op, mapping=mplan)
@@ -207,6 +226,8 @@ class Executor:
     def _download(self, mplan: MappingPlan, op: Operation) -> None:
         self._guard(mplan, op, create=True)
         tmp = local.temp_path_for(op.local_path)
+        with self._rows_lock:
+            self._inflight.add(tmp)
         try:
             res = self.remote.download(mplan.bucket, op.key, tmp, op.size, cancel=self.cancel)
             info = res.info
@@ -234,6 +255,11 @@ class Executor:
         except BaseException:
             local.discard(tmp)
             raise
+        finally:
+            with self._rows_lock:
+                self._inflight.discard(tmp)
+        if self.cancel.is_set():
+            raise TransferCancelledError(f"download s3://{mplan.bucket}/{op.key}: cancelled")
         if digest is not None:
             if info.etag:
                 digest.seen_etags.add(info.etag)

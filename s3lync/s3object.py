@@ -11,7 +11,13 @@ from typing import IO, Any
 from . import local
 from .config import Config, configure_logging
 from .engine import Engine, raise_for_result
-from .errors import RemoteNotFoundError, S3ObjectError, SyncError
+from .errors import (
+    InvalidURIError,
+    RemoteNotFoundError,
+    S3ObjectError,
+    SyncError,
+    UnsafeKeyError,
+)
 from .plan import Direction, Mapping
 from .uri import S3Uri, check_rel, parse_s3_uri
 
@@ -46,7 +52,13 @@ class S3Object:
             if key:
                 # The key becomes a path under the cache: the same rules as any synced key, so
                 # 's3://b//etc/passwd' or '../' segments can never point outside the cache.
-                check_rel(key, self._uri.key)
+                try:
+                    check_rel(key, self._uri.key)
+                except UnsafeKeyError as exc:
+                    raise InvalidURIError(
+                        f"{s3_uri!r} cannot name a local file under the cache ({exc}); "
+                        "pass local_path"
+                    ) from exc
             local_path = default / key if key else default
         self._local_path = local.as_abs(local_path)
         self.region_name = region_name or Config.get_aws_region()
