@@ -1,0 +1,383 @@
+"""An in-process HTTP fault-injection proxy for S3-compatible test servers.
+
+Usage::
+
+    with FaultProxy(server.endpoint_url) as proxy:
+        rule = proxy.add_rule("reset", method="GET", key="data/a.bin", times=1)
+        S3Object("s3://bucket/data/", local, endpoint_url=proxy.url).download()
+        assert rule.hits == 1
+
+The proxy listens on ``127.0.0.1`` (free port), reads each HTTP/1.1 request from the client (keep-alive
+supported, ``Expect: 100-continue`` answered at once), forwards it verbatim to the upstream server (the
+``Host`` header is kept, so SigV4 signatures stay valid), buffers the response and sends it back,
+unless a :class:`Rule` matches. Rules match on method, a substring of the URL-decoded path
+(``/bucket/key``) and a substring of the raw query, for their first ``times`` matching requests
+(``times=None``: forever). Actions:
+
+- ``"reset"``: forward; send the response headers and the first half of the body, then a TCP RST
+  (a response without a body is not sent at all: the client sees a reset instead of an answer);
+- ``"stall"``: wait ``delay`` seconds (or until ``rule.release()``) before answering
+  (``where="before"``), or after the headers and half of the body (``where="body"``), then finish
+  the response normally;
+- ``"truncate"``: send the headers (with the full ``Content-Length``), ``keep`` bytes of the body
+  (default: half), then close the connection;
+- ``"flip"``: XOR one byte (``offset``, default the middle) of the body with 0xFF;
+- ``"error"``: answer ``status`` (500 InternalError, 503 SlowDown) with a proper S3 XML error body,
+  without forwarding;
+- ``"pass"``: forward normally (with ``before`` a hook, e.g. to kill the server).
+
+``before`` (any action) is called with the :class:`Seen` request right after the match and before the
+action. ``proxy.log`` lists every request seen, with the action applied (``"ok"`` when none).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection", "te"}
+_ERROR_CODES = {
+    500: ("InternalError", "We encountered an internal error. Please try again."),
+    502: ("BadGateway", "Bad gateway."),
+    503: ("SlowDown", "Please reduce your request rate."),
+    504: ("GatewayTimeout", "Gateway timeout."),
+    403: ("AccessDenied", "Access Denied"),
+}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the proxy saw it."""
+
+    method: str
+    path: str  # URL-decoded, e.g. "/bucket/dir/a b.txt"
+    query: str  # raw query string
+    headers: tuple[tuple[str, str], ...]
+    action: str = "ok"
+
+    def header(self, name: str) -> str | None:
+        """A request header's value, case-insensitively."""
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+
+@dataclass
+class Rule:
+    """Which requests to break (first ``times`` matches) and how."""
+
+    action: str
+    method: str | None = None
+    key: str | None = None
+    query: str | None = None
+    times: int | None = 1
+    status: int = 503
+    delay: float = 3.0
+    where: str = "before"
+    keep: int | None = None
+    offset: int | None = None
+    before: Callable[[Seen], None] | None = None
+    hits: int = 0
+    matched: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        """End every current and future stall of this rule now."""
+        self.released.set()
+
+    def wants(self, method: str, path: str, query: str) -> bool:
+        if self.method is not None and method.upper() != self.method.upper():
+            return False
+        if self.key is not None and self.key not in path:
+            return False
+        if self.query is not None and self.query not in query:
+            return False
+        return self.times is None or self.hits < self.times
+
+
+class FaultProxy:
+    """A threaded TCP proxy in front of one HTTP endpoint that injects faults per rule."""
+
+    def __init__(self, upstream_url: str) -> None:
+        parts = urlsplit(upstream_url)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._rules: list[Rule] = []
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self.log: list[Seen] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self.port = int(self._server.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._accept_loop, name="faultproxy", daemon=True)
+        self._thread.start()
+
+    # -- public API -----------------------------------------------------------------------
+
+    def add_rule(self, action: str, **kwargs: Any) -> Rule:
+        """Add a rule (see the module docstring); rules are tried in the order added."""
+        if action not in ("reset", "stall", "truncate", "flip", "error", "pass"):
+            raise ValueError(f"unknown action {action!r}")
+        rule = Rule(action=action, **kwargs)
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        """Drop every rule, ending their stalls (the log is kept)."""
+        with self._lock:
+            for rule in self._rules:
+                rule.released.set()
+            self._rules.clear()
+
+    def requests(self, method: str | None = None, key: str | None = None) -> list[Seen]:
+        """Logged requests filtered by method and path substring."""
+        with self._lock:
+            seen = list(self.log)
+        return [
+            s
+            for s in seen
+            if (method is None or s.method == method) and (key is None or key in s.path)
+        ]
+
+    def close(self) -> None:
+        """Stop accepting, abort every open connection, wake stalled handlers."""
+        self._closing.set()
+        with self._lock:
+            for rule in self._rules:
+                rule.released.set()
+        with contextlib.suppress(OSError):
+            self._server.close()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                c.close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FaultProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- machinery ------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            with self._lock:
+                self._conns.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _match(self, method: str, path: str, query: str) -> Rule | None:
+        with self._lock:
+            for rule in self._rules:
+                if rule.wants(method, path, query):
+                    rule.hits += 1
+                    return rule
+        return None
+
+    def _serve(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        try:
+            while not self._closing.is_set():
+                req = _read_request(reader, conn)
+                if req is None:
+                    return
+                method, target, headers, body = req
+                split = urlsplit(target)
+                path, query = unquote(split.path), split.query
+                rule = self._match(method, path, query)
+                seen = Seen(method, path, query, tuple(headers), rule.action if rule else "ok")
+                with self._lock:
+                    self.log.append(seen)
+                if rule is not None:
+                    if rule.before is not None:
+                        rule.before(seen)
+                    rule.matched.set()
+                if not self._handle(conn, rule, method, target, headers, body):
+                    return
+        except (OSError, ValueError, http.client.HTTPException):
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                reader.close()
+            with self._lock:
+                self._conns.discard(conn)
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def _handle(
+        self,
+        conn: socket.socket,
+        rule: Rule | None,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> bool:
+        """Answer one request; False when the connection must end."""
+        if rule is not None and rule.action == "error":
+            _send_error(conn, rule.status, method, target)
+            return True
+        if rule is not None and rule.action == "stall" and rule.where == "before":
+            rule.released.wait(rule.delay)
+        try:
+            status, reason, rheaders, rbody = self._forward(method, target, headers, body)
+        except OSError:
+            _reset(conn)  # upstream unreachable: the client sees a dead connection
+            return False
+        has_body = method != "HEAD" and status not in (204, 304) and not 100 <= status < 200
+        head = _head_bytes(status, reason, rheaders, len(rbody) if has_body else None)
+        if (
+            rule is None
+            or rule.action in ("pass", "error")
+            or (rule.action == "stall" and rule.where == "before")
+        ):
+            conn.sendall(head + (rbody if has_body else b""))
+            return True
+        if rule.action == "reset":
+            if has_body and rbody:
+                conn.sendall(head + rbody[: len(rbody) // 2])
+                time.sleep(0.05)
+            _reset(conn)
+            return False
+        if rule.action == "stall":  # where == "body"
+            half = len(rbody) // 2
+            conn.sendall(head + rbody[:half])
+            rule.released.wait(rule.delay)
+            conn.sendall(rbody[half:])
+            return True
+        if rule.action == "truncate":
+            keep = len(rbody) // 2 if rule.keep is None else rule.keep
+            conn.sendall(head + rbody[:keep])
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_WR)
+            return False
+        if rule.action == "flip":
+            data = bytearray(rbody)
+            if data:
+                i = len(data) // 2 if rule.offset is None else rule.offset
+                data[i] ^= 0xFF
+            conn.sendall(head + bytes(data))
+            return True
+        raise AssertionError(rule.action)
+
+    def _forward(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        up = http.client.HTTPConnection(*self.upstream, timeout=60)
+        try:
+            up.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            for k, v in headers:
+                if k.lower() in _HOP_BY_HOP or k.lower() == "content-length":
+                    continue
+                up.putheader(k, v)
+            if body or method in ("PUT", "POST"):
+                up.putheader("Content-Length", str(len(body)))
+            up.putheader("Connection", "close")
+            up.endheaders(body if body else None)
+            resp = up.getresponse()
+            rbody = resp.read()
+            rheaders = [
+                (k, v)
+                for k, v in resp.getheaders()
+                if k.lower() not in _HOP_BY_HOP
+                and (method == "HEAD" or k.lower() != "content-length")
+            ]
+            return resp.status, resp.reason, rheaders, rbody
+        except http.client.HTTPException as exc:
+            raise OSError(f"upstream: {exc}") from exc
+        finally:
+            up.close()
+
+
+def _read_request(
+    reader: IO[bytes], conn: socket.socket
+) -> tuple[str, str, list[tuple[str, str]], bytes] | None:
+    line = reader.readline(65537)
+    if not line:
+        return None
+    while line in (b"\r\n", b"\n"):
+        line = reader.readline(65537)
+        if not line:
+            return None
+    method, target, _version = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+    headers: list[tuple[str, str]] = []
+    while True:
+        h = reader.readline(65537)
+        if h in (b"\r\n", b"\n", b""):
+            break
+        k, _, v = h.decode("latin-1").partition(":")
+        headers.append((k.strip(), v.strip()))
+    lower = {k.lower(): v for k, v in headers}
+    if lower.get("expect", "").lower() == "100-continue":
+        conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    if "chunked" in lower.get("transfer-encoding", "").lower():
+        body = bytearray()
+        while True:
+            size = int(reader.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while reader.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                break
+            body += reader.read(size)
+            reader.readline()
+        return method, target, headers, bytes(body)
+    n = int(lower.get("content-length", "0") or 0)
+    return method, target, headers, reader.read(n) if n else b""
+
+
+def _head_bytes(
+    status: int, reason: str, headers: list[tuple[str, str]], length: int | None
+) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _send_error(conn: socket.socket, status: int, method: str, target: str) -> None:
+    code, message = _ERROR_CODES.get(status, ("InternalError", "Injected error."))
+    rid = uuid.uuid4().hex[:16].upper()
+    resource = urlsplit(target).path
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
+        f"<Resource>{resource}</Resource><RequestId>{rid}</RequestId></Error>"
+    ).encode()
+    reason = http.client.responses.get(status, "Error")
+    headers = [("Content-Type", "application/xml"), ("x-amz-request-id", rid)]
+    if method == "HEAD":
+        conn.sendall(_head_bytes(status, reason, headers, None))  # HEAD answers carry no body
+        return
+    conn.sendall(_head_bytes(status, reason, headers, len(body)) + body)
+
+
+def _reset(conn: socket.socket) -> None:
+    """Close with SO_LINGER 0: the peer gets a TCP RST, not a clean FIN."""
+    with contextlib.suppress(OSError):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        conn.close()

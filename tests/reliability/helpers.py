@@ -1,0 +1,209 @@
+"""Helpers for the fault-injection and bad-input suite: file trees, objects, CLI subprocesses, moto."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ACCESS_KEY = "test"
+SECRET_KEY = "testsecret"
+REGION = "us-east-1"
+
+MOTO_ONLY = pytest.mark.parametrize("s3_server", ["moto"], indirect=True)
+BOTH_SERVERS = pytest.mark.parametrize("s3_server", ["moto", "rclone"], indirect=True)
+
+
+def on(server: str, *values: Any, id: str, marks: Any = ()) -> Any:
+    """A ``pytest.param`` whose first value picks the server (for ``indirect=["s3_server"]``)."""
+    return pytest.param(server, *values, id=f"{server}-{id}", marks=marks)
+
+
+# --------------------------------------------------------------------------- file helpers
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every regular file under ``root`` as {relative posix path: bytes} (symlinks not followed)."""
+    out: dict[str, bytes] = {}
+    if not root.exists():
+        return out
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            if p.is_file() and not p.is_symlink():
+                out[p.relative_to(root).as_posix()] = p.read_bytes()
+    return out
+
+
+def temporaries(root: Path) -> list[str]:
+    """s3lync (and s3transfer) temporaries left anywhere under ``root``."""
+    found = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            if ".s3lync-tmp" in name:
+                found.append(os.path.join(dirpath, name))
+    return found
+
+
+def remote_tree(client: Any, bucket: str, prefix: str = "") -> dict[str, bytes]:
+    """Every object under ``prefix`` as {key: bytes}."""
+    out: dict[str, bytes] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for c in page.get("Contents", ()):
+            out[c["Key"]] = client.get_object(Bucket=bucket, Key=c["Key"])["Body"].read()
+    return out
+
+
+def write_files(root: Path, files: Mapping[str, bytes]) -> None:
+    """Create ``files`` ({relative path: bytes}) under ``root``."""
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+def put_objects(client: Any, bucket: str, objects: Mapping[str, bytes]) -> None:
+    """PUT every {key: bytes}."""
+    for key, data in objects.items():
+        client.put_object(Bucket=bucket, Key=key, Body=data)
+
+
+def blob(seed: int, size: int) -> bytes:
+    """Deterministic, incompressible-looking bytes."""
+    import random
+
+    return random.Random(seed).randbytes(size)
+
+
+# --------------------------------------------------------------------------- CLI helpers
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The current (clean) environment for an ``s3lync`` subprocess, plus ``extra``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["NO_COLOR"] = "1"
+    env.update(extra)
+    return env
+
+
+def s3lync_argv(*args: str, prelude: str = "") -> list[str]:
+    """``python -c`` running the s3lync CLI, after optional ``prelude`` code (umask, rlimits)."""
+    code = f"import sys\n{prelude}\nfrom s3lync.cli import main\nsys.argv = ['s3lync', *sys.argv[1:]]\nmain()\n"
+    return [sys.executable, "-c", code, *args]
+
+
+def run_cli(
+    *args: str, cwd: Path, env: Mapping[str, str], prelude: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``s3lync ARGS`` to completion."""
+    return subprocess.run(
+        s3lync_argv(*args, prelude=prelude),
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start_cli(
+    *args: str, cwd: Path, env: Mapping[str, str], prelude: str = ""
+) -> subprocess.Popen[str]:
+    """Start ``s3lync ARGS`` in the background."""
+    return subprocess.Popen(
+        s3lync_argv(*args, prelude=prelude),
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def write_manifest(path: Path, mappings: list[dict[str, Any]], **defaults: Any) -> Path:
+    """Write an ``s3lync.yaml`` (JSON is valid YAML, so no quoting worries)."""
+    import json
+
+    doc: dict[str, Any] = {"version": 1, "mappings": mappings}
+    if defaults:
+        doc["defaults"] = defaults
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- a killable moto
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MotoProcess:
+    """A moto server subprocess owned by one test: start, kill, restart on the same port."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        fd, self.log_path = tempfile.mkstemp(prefix="s3lync-moto-", suffix=".log")
+        os.close(fd)
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto exited: {Path(self.log_path).read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=1):
+                    return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("moto did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def client(self) -> Any:
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
+            config=BotoConfig(
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
