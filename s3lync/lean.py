@@ -81,6 +81,13 @@ def _uri_encode(text: str, safe: str) -> str:
     return quote(text, safe=safe)
 
 
+def _query_string(query: dict[str, str]) -> str:
+    """SigV4's canonical query: sorted, every name and value percent-encoded."""
+    return "&".join(
+        f"{_uri_encode(k, '-_.~')}={_uri_encode(v, '-_.~')}" for k, v in sorted(query.items())
+    )
+
+
 class LeanClient:
     """Signs and sends ListObjectsV2 / GET / PUT with retries on a shared urllib3 pool."""
 
@@ -165,14 +172,11 @@ class LeanClient:
         if creds.token:
             out["x-amz-security-token"] = creds.token
         signed = sorted(out)
-        canonical_query = "&".join(
-            f"{_uri_encode(k, '-_.~')}={_uri_encode(v, '-_.~')}" for k, v in sorted(query.items())
-        )
         canonical = "\n".join(
             [
                 method,
                 path,
-                canonical_query,
+                _query_string(query),
                 "".join(f"{k}:{out[k]}\n" for k in signed),
                 ";".join(signed),
                 payload_sha256,
@@ -206,9 +210,7 @@ class LeanClient:
         """Send once; return the open response on 2xx, raise on anything else."""
         host, path = self._target(bucket, key)
         signed = self.sign(method, host, path, query, headers, payload_sha256)
-        qs = "&".join(
-            f"{_uri_encode(k, '-_.~')}={_uri_encode(v, '-_.~')}" for k, v in sorted(query.items())
-        )
+        qs = _query_string(query)
         url = f"{self.scheme}://{host}{path}" + (f"?{qs}" if qs else "")
         resp = self.pool.request(
             method,

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import Config
 from .errors import (
@@ -36,6 +36,8 @@ from .lean import (
 log = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
+_FALLBACK = object()
+T = TypeVar("T")
 _DELETE_BATCH = 1000  # S3's DeleteObjects limit
 
 
@@ -296,24 +298,39 @@ class Remote:
                 self._tm.shutdown()
                 self._tm = None
 
+    def _try_lean(self, action: str, bucket: str, key: str, call: Callable[[LeanClient], T]) -> Any:
+        """Run ``call`` on the lean client; ``_FALLBACK`` means "repeat it through botocore"."""
+        if self.lean is None:
+            return _FALLBACK
+        try:
+            return call(self.lean)
+        except LeanCancelled:
+            raise TransferCancelledError(f"{action} s3://{bucket}/{key}: cancelled") from None
+        except LeanExhausted as exc:
+            raise SyncError(str(exc)) from exc
+        except LeanFallback as exc:
+            log.debug("%s s3://%s/%s: %s; repeating through botocore", action, bucket, key, exc)
+            return _FALLBACK
+        except OSError as exc:
+            raise translate(exc, bucket, key, action) from exc
+
     # -- listing -------------------------------------------------------------------------
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[RemoteObject]:
         """Every object under ``prefix``: one paginated ListObjectsV2, no recursion, no HEAD."""
-        if self.lean is not None:
-            try:
-                # Collected whole so a fallback half-way never yields a key twice.
-                found = [
-                    RemoteObject(o.key, o.size, o.etag, o.last_modified)
-                    for o in self.lean.list_objects(bucket, prefix)
-                ]
-            except LeanExhausted as exc:
-                raise SyncError(str(exc)) from exc
-            except LeanFallback as exc:
-                log.debug("list s3://%s/%s: %s; repeating through botocore", bucket, prefix, exc)
-            else:
-                yield from found
-                return
+        found = self._try_lean(
+            "list",
+            bucket,
+            prefix,
+            # Collected whole so a fallback half-way never yields a key twice.
+            lambda lean: [
+                RemoteObject(o.key, o.size, o.etag, o.last_modified)
+                for o in lean.list_objects(bucket, prefix)
+            ],
+        )
+        if found is not _FALLBACK:
+            yield from found
+            return
         try:
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
@@ -361,25 +378,17 @@ class Remote:
         """Fetch one object into ``dest`` (a temporary); small ones are hashed while streaming."""
         if size >= self.threshold:
             return self._download_multipart(bucket, key, dest, size)
-        if self.lean is not None:
-            try:
-                got = self.lean.get_to_file(bucket, key, dest, cancel)
-            except LeanCancelled:
-                raise TransferCancelledError(f"download s3://{bucket}/{key}: cancelled") from None
-            except LeanExhausted as exc:
-                raise SyncError(str(exc)) from exc
-            except LeanFallback as exc:
-                log.debug("download s3://%s/%s: %s; repeating through botocore", bucket, key, exc)
-            except OSError as exc:
-                raise translate(exc, bucket, key, "download") from exc
-            else:
-                info = ObjectInfo(
-                    etag=got.etag,
-                    size=got.size,
-                    metadata_md5=md5_from_metadata(got.metadata),
-                    metadata=got.metadata,
-                )
-                return DownloadResult(info=info, md5=got.md5)
+        got = self._try_lean(
+            "download", bucket, key, lambda lean: lean.get_to_file(bucket, key, dest, cancel)
+        )
+        if got is not _FALLBACK:
+            info = ObjectInfo(
+                etag=got.etag,
+                size=got.size,
+                metadata_md5=md5_from_metadata(got.metadata),
+                metadata=got.metadata,
+            )
+            return DownloadResult(info=info, md5=got.md5)
         from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
 
         attempts = Config.get_max_attempts()
@@ -456,17 +465,12 @@ class Remote:
                     body = f.read()
             except OSError as exc:
                 raise translate(exc, bucket, key, "upload") from exc
-        if self.lean is not None:
-            try:
-                etag = self.lean.put_file(bucket, key, body, b64)
-            except LeanExhausted as exc:
-                raise SyncError(str(exc)) from exc
-            except LeanFallback as exc:
-                log.debug("upload s3://%s/%s: %s; repeating through botocore", bucket, key, exc)
-            except OSError as exc:
-                raise translate(exc, bucket, key, "upload") from exc
-            else:
-                return ObjectInfo(etag=etag, size=size, metadata_md5=md5_hex, metadata=meta)
+        sent = body
+        etag = self._try_lean(
+            "upload", bucket, key, lambda lean: lean.put_file(bucket, key, sent, b64)
+        )
+        if etag is not _FALLBACK:
+            return ObjectInfo(etag=etag, size=size, metadata_md5=md5_hex, metadata=meta)
         try:
             # Content-MD5 makes the server refuse a body damaged in flight.
             resp = self.client.put_object(
