@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import importlib.resources
 import json
 import logging
@@ -13,13 +14,13 @@ from collections.abc import Mapping as StrMapping
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .config import Config
 from .errors import InvalidURIError, ManifestError
 from .plan import Direction, Mapping
 from .uri import S3Uri, parse_s3_uri
@@ -150,9 +151,51 @@ def _schema() -> dict[str, Any]:
     return loaded
 
 
+if TYPE_CHECKING:
+    import jsonschema
+
+
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
+    # Imported here: jsonschema costs ~65 ms, and a known-valid document does not need it.
+    import jsonschema
+
     return jsonschema.Draft202012Validator(_schema())
+
+
+_VALID_CACHE_SIZE = 64
+
+
+def _valid_cache_path() -> Path:
+    return Config.get_cache_dir() / ".s3lync-valid-manifests.json"
+
+
+def _document_key(data: Any) -> str:
+    """A digest of the filled document and the schema: equal keys validate identically."""
+    h = hashlib.sha256(json.dumps(_schema(), sort_keys=True).encode())
+    h.update(json.dumps(data, sort_keys=True, default=repr).encode())
+    return h.hexdigest()
+
+
+def _known_valid() -> list[str]:
+    try:
+        loaded = json.loads(_valid_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [k for k in loaded if isinstance(k, str)] if isinstance(loaded, list) else []
+
+
+def _remember_valid(key: str) -> None:
+    """Record a schema-valid document (atomically; a failure only costs a revalidation)."""
+    keys = [*[k for k in _known_valid() if k != key][-(_VALID_CACHE_SIZE - 1) :], key]
+    path = _valid_cache_path()
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(keys), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("cannot record a valid manifest: %s", exc)
 
 
 def load_manifest(
@@ -439,7 +482,12 @@ def _describe(value: Any) -> str:
 def _schema_problems(data: Any, positions: dict[_Path, _Pos]) -> list[_Problem]:
     problems: list[_Problem] = []
     typed: set[_Path] = set()  # paths with a type error: their other errors would only repeat it
+    key = _document_key(data)
+    if key in _known_valid():
+        return problems
     errors = list(_validator().iter_errors(data))
+    if not errors:
+        _remember_valid(key)
     for err in sorted(errors, key=lambda e: e.validator != "type"):
         path: _Path = tuple(err.absolute_path)
         schema = err.schema if isinstance(err.schema, dict) else {}
