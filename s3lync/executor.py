@@ -23,7 +23,14 @@ from .errors import (
     TransferCancelledError,
     UnsafeKeyError,
 )
-from .hashing import Digest, compare, digest_file, mismatch_detail, needed_part_sizes
+from .hashing import (
+    Digest,
+    compare,
+    digest_file,
+    mismatch_detail,
+    multipart_parts,
+    needed_part_sizes,
+)
 from .plan import Direction, MappingPlan, Operation, OpKind
 from .remote import Remote, translate
 from .state import HashCache, fingerprint
@@ -277,24 +284,35 @@ class Executor:
                 body = f.read()
             digest = Digest(size=len(body), md5=hashlib.md5(body).hexdigest())
         else:
-            parts = [self.remote.chunksize]
-            cached = self.cache.get(op.local_path, fingerprint(st))
-            if cached is not None and all(ps in cached.etags for ps in parts):
-                digest = cached
-            else:
-                digest = digest_file(op.local_path, parts)
+            # Large files: the MD5 must be known before the upload starts (it travels as
+            # md5chksum metadata); part MD5s are computed afterwards, and only if the store
+            # answers with a multipart ETag (AWS does, rclone does not).
+            digest = self.cache.get(op.local_path, fingerprint(st)) or digest_file(op.local_path)
         info = self.remote.upload(
             op.local_path, mplan.bucket, op.key, digest.size, digest.md5, body=body
         )
         if mplan.mapping.check_hash:
-            # The metadata we just sent proves nothing about what was stored, so only the
-            # stored ETag (and, after multipart, the HEADed metadata) count.
-            meta_md5 = info.metadata_md5 if st.st_size >= self.remote.threshold else None
-            verdict = compare(digest, info.etag, meta_md5)
+            missing = [
+                p for p in needed_part_sizes(digest.size, info.etag) if p not in digest.etags
+            ]
+            if missing:
+                digest.etags.update(digest_file(op.local_path, missing, whole=False).etags)
+            # Only the stored ETag proves what arrived: metadata read back after the upload is
+            # just the md5chksum we sent.
+            verdict = compare(digest, info.etag)
+            ours = digest.etags.get(self.remote.chunksize)
+            if (
+                verdict is None
+                and ours is not None
+                and multipart_parts(ours) == multipart_parts(info.etag)
+            ):
+                # Same part count at the part size we uploaded with: the layouts are the same,
+                # so a different ETag means different bytes arrived.
+                verdict = False
             if verdict is False:
                 raise HashMismatchError(
                     f"upload s3://{mplan.bucket}/{op.key}: stored object differs: "
-                    f"{mismatch_detail(digest, info.etag, meta_md5)}"
+                    f"{mismatch_detail(digest, info.etag, None)}"
                 )
             if verdict is None:
                 log.debug("cannot verify upload of s3://%s/%s", mplan.bucket, op.key)

@@ -135,9 +135,14 @@ class _PartHasher:
         return f"{joined}-{len(self.digests)}"
 
 
-def digest_file(path: str | os.PathLike[str], part_sizes: Iterable[int] = ()) -> Digest:
-    """Read a file once, computing its MD5 and the multipart ETag for each part size given."""
-    md5 = hashlib.md5()
+def digest_file(
+    path: str | os.PathLike[str], part_sizes: Iterable[int] = (), *, whole: bool = True
+) -> Digest:
+    """Read a file once, computing its MD5 and the multipart ETag for each part size given.
+
+    ``whole=False`` skips the whole-file MD5 (``md5`` is then empty) when only ETags are wanted.
+    """
+    md5 = hashlib.md5() if whole else None
     hashers = [_PartHasher(ps) for ps in sorted(set(part_sizes)) if ps > 0]
     size = 0
     buf = bytearray(_READ_SIZE)
@@ -148,11 +153,16 @@ def digest_file(path: str | os.PathLike[str], part_sizes: Iterable[int] = ()) ->
             if not n:
                 break
             chunk = view[:n]
-            md5.update(chunk)
+            if md5 is not None:
+                md5.update(chunk)
             for h in hashers:
                 h.update(chunk)
             size += n
-    return Digest(size=size, md5=md5.hexdigest(), etags={h.part_size: h.etag() for h in hashers})
+    return Digest(
+        size=size,
+        md5=md5.hexdigest() if md5 is not None else "",
+        etags={h.part_size: h.etag() for h in hashers},
+    )
 
 
 def compare(
