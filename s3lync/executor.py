@@ -20,7 +20,6 @@ from .errors import (
     HashMismatchError,
     S3lyncError,
     SyncError,
-    TransferCancelledError,
     UnsafeKeyError,
 )
 from .hashing import (
@@ -239,16 +238,12 @@ class Executor:
             res = self.remote.download(mplan.bucket, op.key, tmp, op.size, cancel=self.cancel)
             info = res.info
             check = mplan.mapping.check_hash
-            parts = needed_part_sizes(op.size, info.etag)
-            digest: Digest | None
-            if res.md5 is not None and not parts:
-                digest = Digest(size=op.size, md5=res.md5)
-            elif check or res.md5 is not None:
-                # Multipart ETags need the part layout recomputed: one more read of the temp file.
-                digest = digest_file(tmp, parts)
-            else:
-                digest = None
-            if check and digest is not None:
+            digest = res.digest
+            missing = [p for p in needed_part_sizes(op.size, info.etag) if p not in digest.etags]
+            if missing and check:
+                # Only for objects someone uploaded in parts below our multipart threshold.
+                digest.etags.update(digest_file(tmp, missing, whole=False).etags)
+            if check:
                 verdict = compare(digest, info.etag, info.metadata_md5)
                 if verdict is False:
                     raise HashMismatchError(
@@ -265,12 +260,9 @@ class Executor:
         finally:
             with self._rows_lock:
                 self._inflight.discard(tmp)
-        if self.cancel.is_set():
-            raise TransferCancelledError(f"download s3://{mplan.bucket}/{op.key}: cancelled")
-        if digest is not None:
-            if info.etag:
-                digest.seen_etags.add(info.etag)
-            self._remember(op.local_path, fingerprint(st), digest)
+        if info.etag:
+            digest.seen_etags.add(info.etag)
+        self._remember(op.local_path, fingerprint(st), digest)
 
     def _upload(self, mplan: MappingPlan, op: Operation) -> None:
         st = local.stat_path(op.local_path)

@@ -23,7 +23,14 @@ from .errors import (
     SyncError,
     TransferCancelledError,
 )
-from .hashing import md5_from_metadata, md5_to_metadata, normalize_etag
+from .hashing import (
+    Digest,
+    HashingWriter,
+    md5_from_metadata,
+    md5_to_metadata,
+    needed_part_sizes,
+    normalize_etag,
+)
 from .lean import (
     LeanCancelled,
     LeanClient,
@@ -63,10 +70,14 @@ class ObjectInfo:
 
 @dataclass(frozen=True)
 class DownloadResult:
-    """A finished download into a temporary file: the served ETag/metadata and the bytes' MD5."""
+    """A finished download into a temporary file: the served ETag/metadata and the bytes' digest.
+
+    The digest holds the MD5, plus multipart ETags for the part sizes the served ETag calls for
+    where the transfer could compute them while writing.
+    """
 
     info: ObjectInfo
-    md5: str | None
+    digest: Digest
 
 
 def _s3(bucket: str, key: str | None) -> str:
@@ -388,7 +399,7 @@ class Remote:
                 metadata_md5=md5_from_metadata(got.metadata),
                 metadata=got.metadata,
             )
-            return DownloadResult(info=info, md5=got.md5)
+            return DownloadResult(info=info, digest=Digest(size=got.size, md5=got.md5))
         from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
 
         attempts = Config.get_max_attempts()
@@ -414,6 +425,7 @@ class Remote:
     ) -> DownloadResult:
         resp = self.client.get_object(Bucket=bucket, Key=key)
         md5 = hashlib.md5()
+        written = 0
         body = resp["Body"]
         with open(dest, "wb") as f:
             while True:
@@ -424,7 +436,8 @@ class Remote:
                     break
                 md5.update(chunk)
                 f.write(chunk)
-        return DownloadResult(info=_info(resp), md5=md5.hexdigest())
+                written += len(chunk)
+        return DownloadResult(info=_info(resp), digest=Digest(size=written, md5=md5.hexdigest()))
 
     def _download_multipart(self, bucket: str, key: str, dest: str, size: int) -> DownloadResult:
         # One HEAD per large object gives the ETag and md5chksum metadata to verify against.
@@ -432,13 +445,15 @@ class Remote:
         # that verification instead (the temp file is then discarded, the target left intact).
         info = self.head(bucket, key)
         try:
-            fut = self._manager().download(
-                bucket, key, dest, subscribers=[_SizeProvider(info.size)]
-            )
-            fut.result()
+            with open(dest, "wb") as f:
+                sink = HashingWriter(f, needed_part_sizes(info.size, info.etag))
+                fut = self._manager().download(
+                    bucket, key, sink, subscribers=[_SizeProvider(info.size)]
+                )
+                fut.result()
         except Exception as exc:
             raise translate(exc, bucket, key, "download") from exc
-        return DownloadResult(info=info, md5=None)
+        return DownloadResult(info=info, digest=sink.digest())
 
     def upload(
         self,
