@@ -287,6 +287,7 @@ class LeanClient:
             size = 0
             try:
                 with open(dest, "wb") as f:
+                    # Small objects are the common case: one read, one hash, one write.
                     for chunk in resp.stream(_CHUNK):
                         if cancel is not None and cancel.is_set():
                             raise LeanCancelled(key)
@@ -295,18 +296,16 @@ class LeanClient:
                         size += len(chunk)
             finally:
                 resp.release_conn()
-            expected = resp.headers.get("content-length")
+            headers = resp.headers
+            expected = headers.get("content-length")
             if expected is not None and int(expected) != size:
                 raise _Retryable(f"short body: {size} of {expected} bytes")
-            meta = {
-                k.lower()[len("x-amz-meta-") :]: v
-                for k, v in resp.headers.items()
-                if k.lower().startswith("x-amz-meta-")
-            }
-            etag = resp.headers.get("etag")
+            # Only the one metadata entry s3lync reads, instead of lower-casing every header.
+            md5chksum = headers.get("x-amz-meta-md5chksum")
+            etag = headers.get("etag")
             return LeanGet(
                 etag=etag.strip('"').lower() if etag else None,
-                metadata=meta,
+                metadata={"md5chksum": md5chksum} if md5chksum else {},
                 md5=md5.hexdigest(),
                 size=size,
             )
