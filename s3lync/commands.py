@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import render
-from .config import Config
-from .engine import Engine
+from .engine import Engine, run_lock
 from .errors import ApplyRefusedError, ManifestError, PlanStaleError, S3lyncError
 from .executor import MappingResult
-from .local import FileLock, LockBusyError
 from .plan import MappingPlan, Operation, OpKind, Plan
 
 log = logging.getLogger(__name__)
@@ -246,29 +244,19 @@ class ApplyOptions:
 def apply(ctx: Context, names: Sequence[str] = (), opts: ApplyOptions | None = None) -> int:
     """Plan (or load a saved plan), check the safety rules, execute, summarise."""
     opts = opts or ApplyOptions()
-    lock_path = _lock_path(ctx, opts.plan_file)
-    try:
-        with FileLock(lock_path, opts.lock_timeout):
-            return _apply_locked(ctx, names, opts)
-    except LockBusyError as exc:
-        raise S3lyncError(
-            f"another s3lync apply holds the lock for {ctx.manifest} ({exc.holder or 'unknown'}, "
-            f"lock file {exc.path}); wait for it or pass --lock-timeout SECONDS"
-        ) from None
+    with run_lock(_lock_source(ctx, opts.plan_file), opts.lock_timeout):
+        return _apply_locked(ctx, names, opts)
 
 
-def _lock_path(ctx: Context, plan_file: str | None) -> str:
+def _lock_source(ctx: Context, plan_file: str | None) -> str:
     """One lock per manifest (a saved plan locks the manifest it was made from)."""
-    import hashlib
-
     source = os.path.abspath(ctx.manifest)
     if plan_file:
         try:
             source = Plan.from_json(Path(plan_file).read_text(encoding="utf-8")).manifest or source
         except (OSError, S3lyncError):
             pass
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    return str(Config.get_cache_dir() / "locks" / f"{digest}.lock")
+    return source
 
 
 def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int:

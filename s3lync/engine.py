@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
@@ -14,6 +16,7 @@ from . import local, planner
 from .config import Config
 from .errors import (
     LocalPathNotFoundError,
+    LockedError,
     RemoteNotFoundError,
     S3lyncError,
     S3ObjectError,
@@ -273,6 +276,21 @@ class Engine:
     def sync(self, mapping: Mapping, *, missing_ok: bool = False) -> MappingResult:
         """Plan and execute one mapping (what ``S3Object.download``/``upload`` do)."""
         return self.execute(self.plan_mapping(mapping, missing_ok=missing_ok))
+
+
+@contextlib.contextmanager
+def run_lock(source: str, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the one-run-at-a-time lock for ``source`` (a manifest path), or raise LockedError."""
+    digest = hashlib.sha256(os.path.abspath(source).encode()).hexdigest()[:16]
+    path = str(Config.get_cache_dir() / "locks" / f"{digest}.lock")
+    try:
+        with local.FileLock(path, timeout):
+            yield
+    except local.LockBusyError as exc:
+        raise LockedError(
+            f"another s3lync apply holds the lock for {source} ({exc.holder or 'unknown'}, "
+            f"lock file {exc.path}); wait for it or pass --lock-timeout SECONDS"
+        ) from None
 
 
 def raise_for_result(result: MappingResult, action: str) -> None:

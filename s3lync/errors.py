@@ -51,5 +51,9 @@ class PlanStaleError(S3lyncError):
     """A saved plan no longer matches the world it is applied to."""
 
 
+class LockedError(S3lyncError):
+    """Another s3lync run holds the lock for the same manifest."""
+
+
 class ApplyRefusedError(S3lyncError):
     """An apply was refused before anything changed (deletion limits, confirmation, empty source)."""

@@ -9,7 +9,6 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 MiB = 1024 * 1024
 _READ_SIZE = 1024 * 1024
@@ -134,40 +133,6 @@ class _PartHasher:
             self.digests.append(self.current.digest())
         joined = hashlib.md5(b"".join(self.digests)).hexdigest()
         return f"{joined}-{len(self.digests)}"
-
-
-class HashingWriter:
-    """A sequential file writer that hashes what it writes (MD5 and multipart ETags).
-
-    It says it is not seekable, so s3transfer delivers ranged parts to it in order.
-    """
-
-    def __init__(self, f: BinaryIO, part_sizes: Iterable[int] = ()) -> None:
-        self.f = f
-        self.md5 = hashlib.md5()
-        self.hashers = [_PartHasher(ps) for ps in sorted(set(part_sizes)) if ps > 0]
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        """Hash and write one chunk."""
-        view = memoryview(data)
-        self.md5.update(view)
-        for h in self.hashers:
-            h.update(view)
-        self.size += len(view)
-        return self.f.write(data)
-
-    def seekable(self) -> bool:
-        """Never: that is what makes s3transfer write in order."""
-        return False
-
-    def digest(self) -> Digest:
-        """What was written, as a Digest."""
-        return Digest(
-            size=self.size,
-            md5=self.md5.hexdigest(),
-            etags={h.part_size: h.etag() for h in self.hashers},
-        )
 
 
 def digest_file(

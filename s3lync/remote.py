@@ -25,7 +25,7 @@ from .errors import (
 )
 from .hashing import (
     Digest,
-    HashingWriter,
+    digest_file,
     md5_from_metadata,
     md5_to_metadata,
     needed_part_sizes,
@@ -445,15 +445,18 @@ class Remote:
         # that verification instead (the temp file is then discarded, the target left intact).
         info = self.head(bucket, key)
         try:
-            with open(dest, "wb") as f:
-                sink = HashingWriter(f, needed_part_sizes(info.size, info.etag))
-                fut = self._manager().download(
-                    bucket, key, sink, subscribers=[_SizeProvider(info.size)]
-                )
-                fut.result()
+            # A seekable target: s3transfer writes ranges as they arrive. (Its in-order path for
+            # non-seekable targets shares one 10-chunk window across all transfers and
+            # deadlocks with several large downloads at once.) Hashing is a pass afterwards.
+            fut = self._manager().download(
+                bucket, key, dest, subscribers=[_SizeProvider(info.size)]
+            )
+            fut.result()
         except Exception as exc:
             raise translate(exc, bucket, key, "download") from exc
-        return DownloadResult(info=info, digest=sink.digest())
+        return DownloadResult(
+            info=info, digest=digest_file(dest, needed_part_sizes(info.size, info.etag))
+        )
 
     def upload(
         self,

@@ -263,12 +263,10 @@ def test_unreachable_endpoint_is_one_clear_error(tmp_path, env, s3_server):
 
 
 def test_concurrent_apply_is_refused_while_locked(seeded):
-    from s3lync import commands
-    from s3lync.local import FileLock
+    from s3lync.engine import run_lock
 
     _, manifest, out_dir = seeded
-    ctx = commands.Context(manifest=manifest)
-    with FileLock(commands._lock_path(ctx, None)):
+    with run_lock(str(manifest)):
         code, _, err = run("-f", str(manifest), "apply")
     assert code == 1
     assert "lock" in err

@@ -323,22 +323,3 @@ def test_one_part_multipart_etag_is_decidable_for_any_size(tmp_path):
     d = digest_file(p, candidate_part_sizes(11, 1))
     assert compare(d, etag) is True
     assert compare(d, hashlib.md5(hashlib.md5(b"other").digest()).hexdigest() + "-1") is None
-
-
-def test_hashing_writer_matches_digest_file_and_is_not_seekable(tmp_path):
-    """What s3transfer writes through the sink is hashed exactly as a later read would be."""
-    import os
-
-    from s3lync.hashing import HashingWriter, digest_file
-
-    data = os.urandom(10_000)
-    out = tmp_path / "out.bin"
-    with open(out, "wb") as f:
-        sink = HashingWriter(f, [4096])
-        assert sink.seekable() is False
-        for i in range(0, len(data), 1500):
-            sink.write(data[i : i + 1500])
-    assert out.read_bytes() == data
-    expected = digest_file(out, [4096])
-    got = sink.digest()
-    assert (got.size, got.md5, got.etags) == (expected.size, expected.md5, expected.etags)
