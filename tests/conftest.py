@@ -38,6 +38,7 @@ ACCESS_KEY = "test"
 SECRET_KEY = "testsecret"
 REGION = "us-east-1"
 _INTEGRATION_DIR = Path(__file__).parent / "integration"
+_RELIABILITY_DIR = Path(__file__).parent / "reliability"
 
 
 # --------------------------------------------------------------------------- servers
@@ -303,8 +304,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _integration_env(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A clean, private AWS/XDG environment for every integration test."""
-    if request.node.get_closest_marker("integration") is None:
+    """A clean, private AWS/XDG environment for integration tests and the whole reliability suite."""
+    in_reliability = _RELIABILITY_DIR in Path(str(request.node.path)).parents
+    if request.node.get_closest_marker("integration") is None and not in_reliability:
         return
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
