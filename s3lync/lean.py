@@ -3,7 +3,7 @@
 botocore spends about 2 ms of CPU per request (model-driven serialisation, event hooks, response
 parsing), and under the GIL that caps small-file syncs near 500 files/s whatever the worker count;
 importing boto3 and creating a client adds ~0.3 s to every run. These three calls are simple enough
-to sign and parse directly over urllib3, which botocore depends on anyway.
+to sign and parse directly, over http.client keep-alive connections (see wire.py).
 
 Anything unusual is not handled here: a response that is neither success nor a retryable fault
 raises :class:`LeanFallback`, and the caller repeats the call through botocore, so every error keeps
@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit
+
+from .wire import Pool, Response, WireError
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ def _query_string(query: dict[str, str]) -> str:
 
 
 class LeanClient:
-    """Signs and sends ListObjectsV2 / GET / PUT with retries on a shared urllib3 pool."""
+    """Signs and sends ListObjectsV2 / GET / PUT with retries on a shared connection pool."""
 
     def __init__(
         self,
@@ -104,8 +106,6 @@ class LeanClient:
         read_timeout: float = 60.0,
         ca_bundle: str | None = None,
     ) -> None:
-        import urllib3
-
         parts = urlsplit(endpoint_url)
         self.scheme = parts.scheme or "https"
         self.netloc = parts.netloc
@@ -116,16 +116,12 @@ class LeanClient:
         self.max_attempts = max(1, max_attempts)
         self._keys: dict[tuple[str, str], bytes] = {}
         self._keys_lock = threading.Lock()
-        kwargs: dict[str, Any] = {}
-        if ca_bundle:
-            kwargs["ca_certs"] = ca_bundle
-        self.pool = urllib3.PoolManager(
-            num_pools=8,
+        self.pool = Pool(
+            self.scheme,
             maxsize=pool_size,
-            block=False,
-            retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-            **kwargs,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            ca_bundle=ca_bundle,
         )
 
     # -- signing ---------------------------------------------------------------------------
@@ -206,45 +202,30 @@ class LeanClient:
         headers: dict[str, str],
         body: bytes | None,
         payload_sha256: str,
-    ) -> Any:
-        """Send once; return the open response on 2xx, raise on anything else."""
+    ) -> Response:
+        """Send once; return the response on 2xx (body unread), raise on anything else."""
         host, path = self._target(bucket, key)
         signed = self.sign(method, host, path, query, headers, payload_sha256)
         qs = _query_string(query)
-        url = f"{self.scheme}://{host}{path}" + (f"?{qs}" if qs else "")
-        resp = self.pool.request(
-            method,
-            url,
-            body=body,
-            headers=signed,
-            preload_content=False,
-            redirect=False,
-            retries=False,
-        )
+        resp = self.pool.request(method, host, f"{path}?{qs}" if qs else path, signed, body)
         if 200 <= resp.status < 300:
             return resp
-        data = resp.read()
-        resp.release_conn()
+        try:
+            data = resp.read()
+        finally:
+            resp.release()
         code = _error_code(data)
         if resp.status in _RETRY_STATUS or code in _RETRY_CODES:
             raise _Retryable(f"HTTP {resp.status} {code or ''}".strip())
         raise LeanFallback(f"HTTP {resp.status} {code or ''}".strip())
 
     def _with_retries(self, what: str, attempt_fn: Callable[[], Any]) -> Any:
-        import urllib3.exceptions as ux
-
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return attempt_fn()
-            except (_Retryable, ux.HTTPError, ConnectionError, TimeoutError) as exc:
-                if isinstance(exc, ux.HTTPError) and not isinstance(
-                    exc, (ux.ProtocolError, ux.TimeoutError, ux.NewConnectionError, ux.SSLError)
-                ):
-                    raise LeanFallback(str(exc)) from exc
+            except (_Retryable, WireError) as exc:
                 if attempt == self.max_attempts:
-                    raise LeanExhausted(
-                        f"{what} failed after {attempt} attempt(s): {_describe(exc)}"
-                    ) from exc
+                    raise LeanExhausted(f"{what} failed after {attempt} attempt(s): {exc}") from exc
                 # Full jitter, as botocore's standard mode: base 0.1 s doubling, capped at 2 s.
                 time.sleep(random.random() * min(2.0, 0.1 * 2**attempt))
                 log.debug("retrying %s after %s (attempt %d)", what, exc, attempt)
@@ -272,9 +253,9 @@ class LeanClient:
     def _read_all(self, bucket: str, query: dict[str, str]) -> bytes:
         resp = self._request("GET", bucket, "", query, {}, None, _EMPTY_SHA256)
         try:
-            return bytes(resp.read())
+            return resp.read()
         finally:
-            resp.release_conn()
+            resp.release()
 
     def get_to_file(
         self, bucket: str, key: str, dest: str, cancel: threading.Event | None = None
@@ -283,31 +264,18 @@ class LeanClient:
 
         def attempt() -> LeanGet:
             resp = self._request("GET", bucket, key, {}, {}, None, _EMPTY_SHA256)
-            md5 = hashlib.md5()
-            size = 0
             try:
-                with open(dest, "wb") as f:
-                    # Small objects are the common case: one read, one hash, one write.
-                    for chunk in resp.stream(_CHUNK):
-                        if cancel is not None and cancel.is_set():
-                            raise LeanCancelled(key)
-                        md5.update(chunk)
-                        f.write(chunk)
-                        size += len(chunk)
+                got = _stream_to_file(resp, dest, key, cancel)
             finally:
-                resp.release_conn()
-            headers = resp.headers
-            expected = headers.get("content-length")
-            if expected is not None and int(expected) != size:
-                raise _Retryable(f"short body: {size} of {expected} bytes")
-            # Only the one metadata entry s3lync reads, instead of lower-casing every header.
-            md5chksum = headers.get("x-amz-meta-md5chksum")
-            etag = headers.get("etag")
+                resp.release()
+            md5chksum = resp.header("x-amz-meta-md5chksum")
+            etag = resp.header("etag")
             return LeanGet(
                 etag=etag.strip('"').lower() if etag else None,
+                # Only the one metadata entry s3lync reads, instead of lower-casing every header.
                 metadata={"md5chksum": md5chksum} if md5chksum else {},
-                md5=md5.hexdigest(),
-                size=size,
+                md5=got[0],
+                size=got[1],
             )
 
         result: LeanGet = self._with_retries(f"download s3://{bucket}/{key}", attempt)
@@ -324,22 +292,56 @@ class LeanClient:
 
         def attempt() -> str | None:
             resp = self._request("PUT", bucket, key, {}, headers, body, payload)
-            resp.read()
-            resp.release_conn()
-            etag = resp.headers.get("etag")
+            try:
+                resp.read()
+            finally:
+                resp.release()
+            etag = resp.header("etag")
             return etag.strip('"').lower() if etag else None
 
         result: str | None = self._with_retries(f"upload s3://{bucket}/{key}", attempt)
         return result
 
 
-def _describe(exc: BaseException) -> str:
-    import urllib3.exceptions as ux
+def _stream_to_file(
+    resp: Response, dest: str, key: str, cancel: threading.Event | None
+) -> tuple[str, int]:
+    """Write the body to ``dest`` while hashing it; (MD5 hex, size). Short bodies are retryable."""
+    length = resp.header("content-length")
+    expected = int(length) if length is not None else None
+    md5 = hashlib.md5()
+    size = 0
+    # Unbuffered: the data arrives in large blocks already, and a buffered open costs an
+    # isatty ioctl and an lseek per file, which adds up over thousands of small objects.
+    with open(dest, "wb", buffering=0) as f:
+        if expected is not None and expected <= _CHUNK:
+            # The common case, small objects: one read, one hash, one write.
+            data = resp.read()
+            md5.update(data)
+            _write_all(f, memoryview(data))
+            size = len(data)
+        else:
+            buf = bytearray(_CHUNK)
+            view = memoryview(buf)
+            while True:
+                if cancel is not None and cancel.is_set():
+                    resp.close()
+                    raise LeanCancelled(key)
+                n = resp.readinto(buf)
+                if not n:
+                    break
+                # hashlib and write both release the GIL on large buffers, so streams overlap.
+                md5.update(view[:n])
+                _write_all(f, view[:n])
+                size += n
+    if expected is not None and expected != size:
+        raise _Retryable(f"short body: {size} of {expected} bytes")
+    return md5.hexdigest(), size
 
-    if isinstance(exc, ux.NewConnectionError | ux.ConnectTimeoutError):
-        return f"cannot reach the S3 endpoint ({type(exc).__name__})"
-    reason = getattr(exc, "reason", None)
-    return str(reason or exc) or type(exc).__name__
+
+def _write_all(f: Any, data: memoryview) -> None:
+    while data:
+        data = data[f.write(data) :]
 
 
 class _Retryable(Exception):

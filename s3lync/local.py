@@ -182,9 +182,13 @@ def ensure_dir(path: str) -> None:
 
 def replace(tmp: str, target: str) -> os.stat_result:
     """Atomically move a verified temporary onto ``target``; returns the new file's stat."""
-    if os.path.isdir(target) and not os.path.islink(target):
-        raise IsADirectoryError(errno.EISDIR, "a folder stands where the file should go", target)
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except IsADirectoryError:
+        # rename(2) never replaces a folder with a file; say so in the user's terms.
+        raise IsADirectoryError(
+            errno.EISDIR, "a folder stands where the file should go", target
+        ) from None
     return os.stat(target)
 
 
