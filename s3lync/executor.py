@@ -121,6 +121,7 @@ class Executor:
         self._safe_dirs: set[str] = set()
         self._inflight: set[str] = set()
         self._rows_lock = threading.Lock()
+        self._ranged = True
 
     def _emit(self, event: str, **kwargs: Any) -> None:
         for s in self.subscribers:
@@ -141,6 +142,9 @@ class Executor:
         for op in mkdirs:
             result.results.append(self._run(mplan, op))
         if transfers:
+            large = sum(1 for o in transfers if o.size >= self.remote.threshold)
+            # One large file is fastest in parallel ranges; several already fill the workers.
+            self._ranged = large < 2
             # Largest first so a big file does not start last and stretch the tail.
             ordered = sorted(transfers, key=lambda o: -o.size)
             result.results.extend(self._run_all(mplan, ordered))
@@ -235,7 +239,9 @@ class Executor:
         with self._rows_lock:
             self._inflight.add(tmp)
         try:
-            res = self.remote.download(mplan.bucket, op.key, tmp, op.size, cancel=self.cancel)
+            res = self.remote.download(
+                mplan.bucket, op.key, tmp, op.size, cancel=self.cancel, ranged=self._ranged
+            )
             info = res.info
             check = mplan.mapping.check_hash
             digest = res.digest

@@ -385,9 +385,17 @@ class Remote:
         dest: str,
         size: int,
         cancel: threading.Event | None = None,
+        *,
+        ranged: bool = True,
     ) -> DownloadResult:
-        """Fetch one object into ``dest`` (a temporary); small ones are hashed while streaming."""
-        if size >= self.threshold:
+        """Fetch one object into ``dest`` (a temporary), hashed while streaming.
+
+        A large object goes by concurrent ranged GETs (hashed in a pass afterwards) when
+        ``ranged``; otherwise it streams in one GET like a small one. The executor picks streams
+        when several large files move at once: they already keep the connections busy, and
+        hashing inline saves re-reading every byte.
+        """
+        if size >= self.threshold and ranged:
             return self._download_multipart(bucket, key, dest, size)
         got = self._try_lean(
             "download", bucket, key, lambda lean: lean.get_to_file(bucket, key, dest, cancel)
