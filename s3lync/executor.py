@@ -287,7 +287,14 @@ class Executor:
             # answers with a multipart ETag (AWS does, rclone does not).
             digest = self.cache.get(op.local_path, fingerprint(st)) or digest_file(op.local_path)
         info = self.remote.upload(
-            op.local_path, mplan.bucket, op.key, digest.size, digest.md5, body=body
+            op.local_path,
+            mplan.bucket,
+            op.key,
+            digest.size,
+            digest.md5,
+            body=body,
+            ranged=self._ranged,
+            cancel=self.cancel,
         )
         if mplan.mapping.check_hash:
             missing = [

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _CHUNK = 1024 * 1024
 _FALLBACK = object()
 T = TypeVar("T")
+_MAX_PARTS = 10_000
 _DELETE_BATCH = 1000  # S3's DeleteObjects limit
 
 
@@ -474,11 +475,37 @@ class Remote:
         size: int,
         md5_hex: str,
         body: bytes | None = None,
+        *,
+        ranged: bool = True,
+        cancel: threading.Event | None = None,
     ) -> ObjectInfo:
-        """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata."""
+        """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata.
+
+        A large file goes up in parts, sent concurrently when ``ranged`` (one large file) and
+        one after another otherwise (several large files already keep the connections busy).
+        """
         b64 = md5_to_metadata(md5_hex)
         meta = {"md5chksum": b64}
         if size >= self.threshold:
+            # s3transfer's rule too: parts of at least chunksize, and never more than 10 000.
+            part = max(self.chunksize, -(-size // _MAX_PARTS))
+            etag = self._try_lean(
+                "upload",
+                bucket,
+                key,
+                lambda lean: lean.put_multipart(
+                    bucket,
+                    key,
+                    path,
+                    size,
+                    b64,
+                    part,
+                    concurrency=self.max_workers if ranged else 1,
+                    cancel=cancel,
+                ),
+            )
+            if etag is not _FALLBACK:
+                return ObjectInfo(etag=etag, size=size, metadata_md5=md5_hex, metadata=meta)
             try:
                 fut = self._manager().upload(path, bucket, key, extra_args={"Metadata": meta})
                 fut.result()

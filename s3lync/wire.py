@@ -76,7 +76,8 @@ class Response:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if self._resp.isclosed() and not self._resp.will_close:
+        # isclosed() is also true when the peer hung up mid-body; a non-zero length left says so.
+        if self._resp.isclosed() and not self._resp.will_close and not self._resp.length:
             self._pool.put(self._host, conn)
         else:
             self._resp.close()

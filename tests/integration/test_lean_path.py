@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import subprocess
 import sys
@@ -21,20 +23,28 @@ print("botocore" in sys.modules)
 """
 
 
+MiB = 1024 * 1024
+
+
 @pytest.mark.parametrize("lean", ["1", "0"])
 def test_sync_without_botocore_unless_opted_out(
-    s3_server: Any, bucket: str, tmp_path: Path, lean: str
+    s3_server: Any, s3: Any, bucket: str, tmp_path: Path, lean: str
 ) -> None:
     src = tmp_path / "src"
     (src / "d").mkdir(parents=True)
     (src / "d" / "a b+c.txt").write_bytes(b"lean")
     (src / "e.bin").write_bytes(os.urandom(3000))
+    # Two multipart files: lean multipart upload, then whole-object streamed downloads.
+    for name in ("big1.bin", "big2.bin"):
+        (src / name).write_bytes(os.urandom(11 * MiB + 17))
     env = dict(os.environ)
     env.update(
         AWS_ENDPOINT_URL=s3_server.endpoint_url,
         AWS_ACCESS_KEY_ID=s3_server.access_key,
         AWS_SECRET_ACCESS_KEY=s3_server.secret_key,
         S3LYNC_LEAN=lean,
+        S3LYNC_MULTIPART_THRESHOLD=str(5 * MiB),
+        S3LYNC_MULTIPART_CHUNKSIZE=str(5 * MiB),
     )
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(src), str(tmp_path / "dst"), f"s3://{bucket}/p/"],
@@ -48,3 +58,13 @@ def test_sync_without_botocore_unless_opted_out(
     assert proc.stdout.strip() == ("False" if lean == "1" else "True")
     assert (tmp_path / "dst" / "d" / "a b+c.txt").read_bytes() == b"lean"
     assert (tmp_path / "dst" / "e.bin").read_bytes() == (src / "e.bin").read_bytes()
+    for name in ("big1.bin", "big2.bin"):
+        data = (src / name).read_bytes()
+        assert (tmp_path / "dst" / name).read_bytes() == data
+        head = s3.head_object(Bucket=bucket, Key=f"p/{name}")
+        # The whole-file MD5 travels as metadata with the multipart upload, whichever path sent it.
+        expected = base64.b64encode(hashlib.md5(data).digest()).decode()
+        meta = {k.lower(): v for k, v in head["Metadata"].items()}  # rclone capitalises names
+        assert meta.get("md5chksum") == expected
+        assert head["ContentLength"] == len(data)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
