@@ -24,7 +24,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote_plus, urlsplit
 
 from .wire import Pool, Response, WireError
@@ -67,6 +67,15 @@ class LeanObject:
     size: int
     etag: str | None
     last_modified: str | None
+
+
+@dataclass(frozen=True)
+class LeanHead:
+    """A HEAD answer: ETag without quotes, size, and the md5chksum metadata if any."""
+
+    etag: str | None
+    size: int
+    metadata: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -200,15 +209,16 @@ class LeanClient:
         key: str,
         query: dict[str, str],
         headers: dict[str, str],
-        body: bytes | None,
+        body: bytes | BinaryIO | None,
         payload_sha256: str,
+        also_ok: tuple[int, ...] = (),
     ) -> Response:
-        """Send once; return the response on 2xx (body unread), raise on anything else."""
+        """Send once; return the response on 2xx or ``also_ok`` (body unread), else raise."""
         host, path = self._target(bucket, key)
         signed = self.sign(method, host, path, query, headers, payload_sha256)
         qs = _query_string(query)
         resp = self.pool.request(method, host, f"{path}?{qs}" if qs else path, signed, body)
-        if 200 <= resp.status < 300:
+        if 200 <= resp.status < 300 or resp.status in also_ok:
             return resp
         try:
             data = resp.read()
@@ -281,17 +291,52 @@ class LeanClient:
         result: LeanGet = self._with_retries(f"download s3://{bucket}/{key}", attempt)
         return result
 
-    def put_file(self, bucket: str, key: str, body: bytes, md5_b64: str) -> str | None:
-        """PUT one small object with Content-MD5 and ``md5chksum`` metadata; returns its ETag."""
+    def head(self, bucket: str, key: str) -> LeanHead | None:
+        """HEAD one object: its ETag, size and md5chksum, or None when there is no such key."""
+
+        def attempt() -> LeanHead | None:
+            resp = self._request("HEAD", bucket, key, {}, {}, None, _EMPTY_SHA256, (404,))
+            try:
+                resp.read()
+            finally:
+                resp.release()
+            if resp.status == 404:
+                return None
+            etag = resp.header("etag")
+            md5chksum = resp.header("x-amz-meta-md5chksum")
+            return LeanHead(
+                etag=etag.strip('"').lower() if etag else None,
+                size=int(resp.header("content-length") or 0),
+                metadata={"md5chksum": md5chksum} if md5chksum else {},
+            )
+
+        result: LeanHead | None = self._with_retries(f"head s3://{bucket}/{key}", attempt)
+        return result
+
+    def put_file(
+        self, bucket: str, key: str, body: bytes | str, md5_b64: str, size: int | None = None
+    ) -> str | None:
+        """PUT one object with Content-MD5 and ``md5chksum`` metadata; returns its ETag.
+
+        ``body`` is the bytes, or the path of a file of ``size`` bytes streamed from disk (sent
+        as UNSIGNED-PAYLOAD: Content-MD5 already makes the store refuse damaged bytes).
+        """
+        length = len(body) if isinstance(body, bytes) else size
         headers = {
             "content-md5": md5_b64,
             "x-amz-meta-md5chksum": md5_b64,
-            "content-length": str(len(body)),
+            "content-length": str(length),
         }
-        payload = hashlib.sha256(body).hexdigest()
+        payload = (
+            hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else "UNSIGNED-PAYLOAD"
+        )
 
         def attempt() -> str | None:
-            resp = self._request("PUT", bucket, key, {}, headers, body, payload)
+            if isinstance(body, bytes):
+                resp = self._request("PUT", bucket, key, {}, headers, body, payload)
+            else:
+                with open(body, "rb") as f:
+                    resp = self._request("PUT", bucket, key, {}, headers, f, payload)
             try:
                 resp.read()
             finally:

@@ -401,6 +401,8 @@ def _parse(text: str) -> tuple[Any, _Builder]:
         kind = "a list" if isinstance(node, SequenceNode) else f"the value {node.value!r}"
         message = f"<root>: top level must be a mapping with `version` and `mappings`, not {kind}"
         raise _Fatal(_loc(node), message)
+    if node.tag != _MAP_TAG:
+        raise _Fatal(_loc(node), f"<root>: unsupported YAML tag {_short_tag(node.tag)!r}")
     builder = _Builder()
     return builder.build(node, (), None), builder
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import http.client
 import threading
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class WireError(Exception):
@@ -28,6 +28,8 @@ class ConnectFailed(WireError):
     """No connection could be opened (refused, unresolvable, connect timeout)."""
 
 
+# File bodies are sent in blocks of this size (http.client's default is 8 KiB).
+_BLOCK = 1024 * 1024
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
@@ -120,10 +122,10 @@ class Pool:
 
                 self._ssl_context = ssl.create_default_context(cafile=self.ca_bundle)
             conn = http.client.HTTPSConnection(
-                host, timeout=self.connect_timeout, context=self._ssl_context
+                host, timeout=self.connect_timeout, context=self._ssl_context, blocksize=_BLOCK
             )
         else:
-            conn = http.client.HTTPConnection(host, timeout=self.connect_timeout)
+            conn = http.client.HTTPConnection(host, timeout=self.connect_timeout, blocksize=_BLOCK)
         try:
             conn.connect()
         except (OSError, http.client.HTTPException) as exc:
@@ -150,7 +152,12 @@ class Pool:
             return idle.pop() if idle else None
 
     def request(
-        self, method: str, host: str, target: str, headers: dict[str, str], body: bytes | None
+        self,
+        method: str,
+        host: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | BinaryIO | None,
     ) -> Response:
         """Send one request and read its status line and headers."""
         conn = self._take(host)
@@ -161,6 +168,8 @@ class Pool:
                 # The server closed this idle connection; that says nothing about the request,
                 # so it is repeated once on a new connection without counting as an attempt.
                 conn.close()
+                if not isinstance(body, bytes | None):
+                    body.seek(0)
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 raise WireError(f"{method} failed ({_describe(exc)})", exc) from exc
@@ -178,7 +187,7 @@ class Pool:
         method: str,
         target: str,
         headers: dict[str, str],
-        body: bytes | None,
+        body: bytes | BinaryIO | None,
     ) -> Response:
         # The signed headers already carry Host; http.client then adds only Accept-Encoding.
         conn.request(method, target, body=body, headers=headers)

@@ -34,7 +34,7 @@ def test_sync_without_botocore_unless_opted_out(
     (src / "d").mkdir(parents=True)
     (src / "d" / "a b+c.txt").write_bytes(b"lean")
     (src / "e.bin").write_bytes(os.urandom(3000))
-    # Two multipart files: lean multipart upload, then whole-object streamed downloads.
+    # Two large files: one streamed PUT and one streamed GET each (several move at once).
     for name in ("big1.bin", "big2.bin"):
         (src / name).write_bytes(os.urandom(11 * MiB + 17))
     env = dict(os.environ)
@@ -67,4 +67,43 @@ def test_sync_without_botocore_unless_opted_out(
         meta = {k.lower(): v for k, v in head["Metadata"].items()}  # rclone capitalises names
         assert meta.get("md5chksum") == expected
         assert head["ContentLength"] == len(data)
-    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+UPLOAD_ONLY = """
+import sys
+from s3lync import S3Object
+S3Object(sys.argv[2], local_path=sys.argv[1]).upload()
+print("botocore" in sys.modules)
+"""
+
+
+def test_one_large_file_goes_up_in_lean_parts(
+    s3_server: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "big.bin"
+    data = os.urandom(11 * MiB + 5)
+    src.write_bytes(data)
+    env = dict(os.environ)
+    env.update(
+        AWS_ENDPOINT_URL=s3_server.endpoint_url,
+        AWS_ACCESS_KEY_ID=s3_server.access_key,
+        AWS_SECRET_ACCESS_KEY=s3_server.secret_key,
+        S3LYNC_MULTIPART_THRESHOLD=str(5 * MiB),
+        S3LYNC_MULTIPART_CHUNKSIZE=str(5 * MiB),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", UPLOAD_ONLY, str(src), f"s3://{bucket}/one/big.bin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
+    got = s3.get_object(Bucket=bucket, Key="one/big.bin")
+    assert got["Body"].read() == data
+    if s3_server.name == "moto":
+        # Three 5 MiB-or-less parts: S3's multipart ETag form proves it went up in parts.
+        assert got["ETag"].strip('"').endswith("-3")
+        assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from s3lync.errors import ManifestError
@@ -623,5 +623,6 @@ def test_any_data_dumped_to_yaml_loads_or_raises_manifest_error(data: object) ->
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=_YAML_CHARS, max_size=80) | st.text(max_size=80))
+@example("!1\n?")  # a custom-tagged mapping at the top level once raised AttributeError
 def test_any_text_loads_or_raises_manifest_error(text: str) -> None:
     _loads_or_manifest_error(text)
