@@ -505,7 +505,7 @@ class Remote:
                 "upload", bucket, key, lambda lean: lean.put_file(bucket, key, path, b64, size)
             )
             if etag is not _FALLBACK:
-                return ObjectInfo(etag=etag, size=size, metadata_md5=md5_hex, metadata=meta)
+                return self._stored(bucket, key, size)
         if size >= self.threshold:
             # s3transfer's rule too: parts of at least chunksize, and never more than 10 000.
             part = max(self.chunksize, -(-size // _MAX_PARTS))
@@ -525,7 +525,7 @@ class Remote:
                 ),
             )
             if etag is not _FALLBACK:
-                return ObjectInfo(etag=etag, size=size, metadata_md5=md5_hex, metadata=meta)
+                return self._stored(bucket, key, size)
             try:
                 fut = self._manager().upload(path, bucket, key, extra_args={"Metadata": meta})
                 fut.result()
@@ -562,6 +562,20 @@ class Remote:
             metadata_md5=md5_hex,
             metadata=meta,
         )
+
+    def _stored(self, bucket: str, key: str, size: int) -> ObjectInfo:
+        """HEAD a large object just uploaded: its size, and the ETag later listings will show.
+
+        One request per large file buys a read-back of what the store kept (some compatible
+        stores answer CompleteMultipartUpload with an ETag their listings do not repeat), and
+        the hash cache then records the ETag the next plan compares against.
+        """
+        info = self.head(bucket, key)
+        if info.size != size:
+            raise SyncError(
+                f"upload s3://{bucket}/{key}: the store kept {info.size} bytes of {size}"
+            )
+        return info
 
     def delete_many(self, bucket: str, keys: list[str]) -> dict[str, str]:
         """Delete keys in batches of 1000; returns {key: error} for the ones that failed."""
