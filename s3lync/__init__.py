@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._version import __version__
 from .config import Config
 from .errors import (
     HashMismatchError,
@@ -13,8 +14,6 @@ from .errors import (
 )
 from .plan import Direction, Mapping, Plan
 from .s3object import S3Object
-
-__version__ = "1.0.0.dev0"
 
 __all__ = [
     "Config",

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote_plus, urlsplit
 
+from ._version import __version__
 from .wire import Pool, Response, WireError
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ _RETRY_STATUS = {500, 502, 503, 504}
 _RETRY_CODES = {"SlowDown", "RequestTimeout", "Throttling", "ThrottlingException", "InternalError"}
 _CHUNK = 1024 * 1024
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+_USER_AGENT = f"s3lync/{__version__} (lean)"
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,7 @@ class LeanClient:
         """Send once; return the response on 2xx or ``also_ok`` (body unread), else raise."""
         host, path = self._target(bucket, key)
         signed = self.sign(method, host, path, query, headers, payload_sha256)
+        signed["user-agent"] = _USER_AGENT  # unsigned: proxies may rewrite it
         qs = _query_string(query)
         resp = self.pool.request(method, host, f"{path}?{qs}" if qs else path, signed, body)
         if 200 <= resp.status < 300 or resp.status in also_ok:
@@ -234,6 +237,9 @@ class LeanClient:
             try:
                 return attempt_fn()
             except (_Retryable, WireError) as exc:
+                if isinstance(exc, WireError) and exc.final:
+                    # botocore then reports it in its own words (e.g. SSL validation failed).
+                    raise LeanFallback(str(exc)) from exc
                 if attempt == self.max_attempts:
                     raise LeanExhausted(f"{what} failed after {attempt} attempt(s): {exc}") from exc
                 # Full jitter, as botocore's standard mode: base 0.1 s doubling, capped at 2 s.

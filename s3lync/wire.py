@@ -17,11 +17,18 @@ from typing import Any, BinaryIO
 
 
 class WireError(Exception):
-    """The request or its response failed on the network (reset, timeout, malformed reply)."""
+    """The request or its response failed on the network (reset, timeout, malformed reply).
 
-    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+    ``final`` marks failures another attempt cannot fix, such as a certificate that does not
+    verify.
+    """
+
+    def __init__(
+        self, message: str, cause: BaseException | None = None, *, final: bool = False
+    ) -> None:
         super().__init__(message)
         self.cause = cause
+        self.final = final
 
 
 class ConnectFailed(WireError):
@@ -120,7 +127,7 @@ class Pool:
             if self._ssl_context is None:
                 import ssl
 
-                self._ssl_context = ssl.create_default_context(cafile=self.ca_bundle)
+                self._ssl_context = ssl.create_default_context(cafile=_ca_file(self.ca_bundle))
             conn = http.client.HTTPSConnection(
                 host, timeout=self.connect_timeout, context=self._ssl_context, blocksize=_BLOCK
             )
@@ -130,8 +137,10 @@ class Pool:
             conn.connect()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
+            # A TLS failure (certificate, protocol) will not go away on the next attempt.
+            final = type(exc).__module__ == "ssl" or type(exc).__name__.startswith("SSL")
             raise ConnectFailed(
-                f"cannot reach the S3 endpoint {host} ({_describe(exc)})", exc
+                f"cannot reach the S3 endpoint {host} ({_describe(exc)})", exc, final=final
             ) from exc
         if conn.sock is not None:
             conn.sock.settimeout(self.read_timeout)
@@ -200,3 +209,15 @@ class Pool:
             self._idle.clear()
         for c in conns:
             c.close()
+
+
+def _ca_file(explicit: str | None) -> str | None:
+    """The CA bundle botocore would use: AWS_CA_BUNDLE, else certifi's, else the system's."""
+    if explicit:
+        return explicit
+    try:
+        import certifi
+    except ImportError:
+        return None
+    where: str = certifi.where()
+    return where

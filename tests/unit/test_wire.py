@@ -291,3 +291,61 @@ def test_read_timeout_raises_wire_error(server: _Server) -> None:
     assert not isinstance(info.value, ConnectFailed)  # the connect itself succeeded
     assert isinstance(info.value.cause, TimeoutError)
     assert _idle(pool, server) == []
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[_Server, Path]]:
+    """The same server behind TLS with a fresh self-signed certificate for 127.0.0.1."""
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    srv = _Server()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield srv, cert
+    finally:
+        srv.unblock.set()
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=2)
+
+
+def test_untrusted_certificate_is_final_not_retried(tls_server: tuple[_Server, Path]) -> None:
+    srv, _cert = tls_server
+    pool = Pool("https")  # certifi's bundle, as botocore: the self-signed cert is not in it
+    with pytest.raises(ConnectFailed) as info:
+        pool.request("GET", srv.host, "/ok", {"host": srv.host}, None)
+    assert info.value.final
+    assert "cannot reach the S3 endpoint" in str(info.value)
+
+
+def test_ca_bundle_makes_the_certificate_trusted(tls_server: tuple[_Server, Path]) -> None:
+    srv, cert = tls_server
+    pool = Pool("https", ca_bundle=str(cert))
+    assert _get_all(pool, srv, "/ok") == OK_BODY
+
+
+def test_lean_client_hands_certificate_failures_to_botocore(
+    tls_server: tuple[_Server, Path],
+) -> None:
+    from s3lync.lean import LeanFallback
+
+    srv, _cert = tls_server
+    client = LeanClient(f"https://{srv.host}", "us-east-1", lambda: Credentials("AK", "SK"))
+    with pytest.raises(LeanFallback):
+        client.head("bucket", "key")
+    assert len(srv.connections) <= 1  # one handshake attempt, no retries

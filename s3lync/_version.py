@@ -1,0 +1,3 @@
+"""The package version (one place; pyproject.toml carries the same string)."""
+
+__version__ = "1.0.0.dev0"
