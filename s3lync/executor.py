@@ -321,6 +321,14 @@ class Executor:
                 )
             if verdict is None:
                 log.debug("cannot verify upload of s3://%s/%s", mplan.bucket, op.key)
+        after = None if body is not None else local.stat_path(op.local_path)
+        if body is None and (after is None or fingerprint(after) != fingerprint(st)):
+            # Large files are read while sending (small ones once, up front): what went up may
+            # mix old and new bytes, and its md5chksum is the old content's.
+            # The next run sees the local file differ from the stored ETag and uploads again.
+            raise SyncError(
+                f"upload {op.local_path}: the file changed while it was being uploaded; run again"
+            )
         if info.etag:
             digest.seen_etags.add(info.etag)
         self._remember(op.local_path, fingerprint(st), digest)

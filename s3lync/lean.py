@@ -52,6 +52,10 @@ class Credentials:
 class LeanFallback(Exception):
     """This call should be repeated through botocore (an error response, a redirect...)."""
 
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 class LeanExhausted(Exception):
     """Every attempt failed with a transient fault: final, not worth repeating through botocore."""
@@ -230,7 +234,7 @@ class LeanClient:
         code = _error_code(data)
         if resp.status in _RETRY_STATUS or code in _RETRY_CODES:
             raise _Retryable(f"HTTP {resp.status} {code or ''}".strip())
-        raise LeanFallback(f"HTTP {resp.status} {code or ''}".strip())
+        raise LeanFallback(f"HTTP {resp.status} {code or ''}".strip(), code)
 
     def _with_retries(self, what: str, attempt_fn: Callable[[], Any]) -> Any:
         for attempt in range(1, self.max_attempts + 1):
@@ -342,7 +346,17 @@ class LeanClient:
                 resp = self._request("PUT", bucket, key, {}, headers, body, payload)
             else:
                 with open(body, "rb") as f:
-                    resp = self._request("PUT", bucket, key, {}, headers, f, payload)
+                    try:
+                        resp = self._request("PUT", bucket, key, {}, headers, f, payload)
+                    except LeanFallback as exc:
+                        if exc.code == "BadDigest":
+                            # The bytes read now are not the ones hashed before: the file is
+                            # being written to. Uploading it anyway would store a wrong md5chksum.
+                            raise LeanExhausted(
+                                f"upload s3://{bucket}/{key}: {body} changed while being "
+                                "uploaded (the store refused it: BadDigest); run again"
+                            ) from exc
+                        raise
             try:
                 resp.read()
             finally:

@@ -273,3 +273,36 @@ def test_server_killed_during_apply_keeps_target_consistent_then_rerun_completes
         again = run_cli(*args, cwd=tmp_path, env=env)
         assert again.returncode == 0, again.stderr
         assert tree(data) == {k.removeprefix("p/"): v for k, v in objects.items()}
+
+
+# --------------------------------------------------------------------------- changed mid-upload
+
+
+@pytest.mark.parametrize("s3_server", ["moto", "rclone"], indirect=True)
+def test_large_file_changed_while_uploading_is_reported_then_rerun_uploads_it(
+    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from s3lync import S3Object, SyncError
+
+    from .helpers import remote_tree
+
+    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * MiB))
+    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * MiB))
+    src = tmp_path / "src"
+    write_files(src, {"a.bin": blob(21, 6 * MiB), "b.bin": blob(22, 6 * MiB)})
+    changed = blob(23, 6 * MiB + 7)
+
+    def rewrite(_seen: Seen) -> None:
+        # The request body has been read by the proxy: the store gets the old bytes.
+        (src / "a.bin").write_bytes(changed)
+
+    proxy.add_rule("pass", method="PUT", key="/up/a.bin", times=1, before=rewrite)
+    obj = S3Object(f"s3://{bucket}/up/", src, endpoint_url=proxy.url)
+
+    with pytest.raises(SyncError) as info:
+        obj.upload()
+
+    assert "a.bin" in str(info.value) and "changed while it was being uploaded" in str(info.value)
+    assert remote_tree(s3, bucket, "up/")["up/b.bin"] == blob(22, 6 * MiB)
+    obj.upload()  # the next run sees the local file differ from the stored object
+    assert remote_tree(s3, bucket, "up/") == {"up/a.bin": changed, "up/b.bin": blob(22, 6 * MiB)}
