@@ -12,15 +12,18 @@ import os
 import re
 from collections.abc import Mapping as StrMapping
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from .config import Config
+from .docpos import DocPath as _Path
+from .docpos import Document
+from .docpos import Fatal as _Fatal
+from .docpos import Loc as _Loc
+from .docpos import Pos as _Pos
+from .docpos import Problem as _Problem
+from .docpos import format_path as _format_path
 from .errors import InvalidURIError, ManifestError
 from .plan import Direction, Mapping
 from .uri import S3Uri, parse_s3_uri
@@ -66,20 +69,10 @@ mappings:
   #     - '(^|/)\\.'            # dot files
 """
 
-# YAML tags of the nodes we accept; anything else (!Ref, !!python/..., !!set) is refused.
-_STR_TAG = "tag:yaml.org,2002:str"
-_MAP_TAG = "tag:yaml.org,2002:map"
-_SEQ_TAG = "tag:yaml.org,2002:seq"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
-# Aliases can expand a small file into a huge tree ("billion laughs"); a real manifest is far below these.
-_MAX_NODES = 100_000
-_MAX_DEPTH = 64
 
 _BOOL_FIELDS = frozenset({"check_hash", "force_sync", "delete", "follow_symlinks"})
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 _REF_RE = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
-_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TYPE_WORDS = {
     "string": "a string",
     "boolean": "true or false",
@@ -89,9 +82,6 @@ _TYPE_WORDS = {
     "array": "a list",
     "null": "null",
 }
-
-_Path = tuple[str | int, ...]
-_Loc = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -114,29 +104,6 @@ class Manifest:
             errors = [f"{self.path}: unknown mapping {n!r} ({hint})" for n in unknown]
             raise ManifestError(errors[0] if len(errors) == 1 else "\n".join(errors), errors)
         return tuple(m for m in self.mappings if m.label in wanted)
-
-
-@dataclass(frozen=True, order=True)
-class _Problem:
-    line: int
-    col: int
-    path: str
-    message: str
-    about_key: bool = field(default=False, compare=False)  # true: the key is wrong, not its value
-
-
-@dataclass(frozen=True)
-class _Pos:
-    key: _Loc  # where the key naming this value sits (the value itself for list items and the root)
-    value: _Loc
-
-
-class _Fatal(Exception):
-    """A problem after which nothing else can be checked (the file is not a manifest at all)."""
-
-    def __init__(self, loc: _Loc, message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
 
 
 def load_schema() -> dict[str, Any]:
@@ -188,14 +155,74 @@ def _known_valid() -> list[str]:
 def _remember_valid(key: str) -> None:
     """Record a schema-valid document (atomically; a failure only costs a revalidation)."""
     keys = [*[k for k in _known_valid() if k != key][-(_VALID_CACHE_SIZE - 1) :], key]
-    path = _valid_cache_path()
+    _write_json(_valid_cache_path(), keys)
+
+
+_PARSE_CACHE_SIZE = 16
+_PARSE_FORMAT = 1  # bump when yamldoc.parse would build different data or positions
+
+
+def _parsed_cache_path() -> Path:
+    return Config.get_cache_dir() / ".s3lync-parsed-manifests.json"
+
+
+def _parsed_entries() -> list[list[Any]]:
+    try:
+        loaded = json.loads(_parsed_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(loaded, list):
+        return []
+    return [e for e in loaded if isinstance(e, list) and len(e) == 3 and isinstance(e[0], str)]
+
+
+def _parse_cached(text: str) -> tuple[Any, Document]:
+    """``yamldoc.parse``, answered from the cache for a text parsed cleanly before.
+
+    PyYAML costs ~15 ms to import on every CLI run, while a committed manifest rarely changes;
+    its parsed data and positions are plain JSON, keyed by a digest of the exact text.
+    """
+    key = hashlib.sha256(f"{_PARSE_FORMAT}\0{text}".encode()).hexdigest()
+    entries = _parsed_entries()
+    for k, data, positions in entries:
+        if k != key or not isinstance(data, dict):
+            continue
+        doc = Document()
+        try:
+            for path, kl, kc, vl, vc in positions:
+                doc.positions[tuple(path)] = _Pos((kl, kc), (vl, vc))
+        except (TypeError, ValueError):
+            break  # a damaged entry: parse again
+        return data, doc
+    from .yamldoc import parse
+
+    data, doc = parse(text)
+    if not doc.problems and not doc.bad:
+        _remember_parsed(entries, key, data, doc)
+    return data, doc
+
+
+def _remember_parsed(entries: list[list[Any]], key: str, data: Any, doc: Document) -> None:
+    try:
+        encoded = json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError):
+        return  # e.g. !!binary bytes: such a manifest is simply parsed every time
+    if json.loads(encoded) != data:
+        return
+    positions = [[list(p), *pos.key, *pos.value] for p, pos in doc.positions.items()]
+    kept = [e for e in entries if e[0] != key][-(_PARSE_CACHE_SIZE - 1) :]
+    _write_json(_parsed_cache_path(), [*kept, [key, data, positions]])
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Replace a cache file atomically; failing only costs the work the cache would have saved."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(keys), encoding="utf-8")
+        tmp.write_text(json.dumps(value), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        log.debug("cannot record a valid manifest: %s", exc)
+        log.debug("cannot write %s: %s", path, exc)
 
 
 def load_manifest(
@@ -223,7 +250,7 @@ def validate_document(
     env = os.environ if environ is None else environ
     base_dir = Path(os.path.abspath(base_dir))
     try:
-        data, builder = _parse(text)
+        data, builder = _parse_cached(text)
         data = _fill(data, (), env, builder)
         _check_version(data, builder.positions)
         later = _schema_problems(data, builder.positions)
@@ -247,170 +274,10 @@ def validate_document(
     return manifest
 
 
-# --- YAML -> plain data, remembering where every key and value sits -------------------------------
-
-
-def _loc(node: Node) -> _Loc:
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-def _short_tag(tag: str) -> str:
-    return tag.replace("tag:yaml.org,2002:", "!!")
-
-
-def _format_path(path: _Path) -> str:
-    if not path:
-        return "<root>"
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENT_RE.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part)}]"
-    return out
-
-
-class _Builder:
-    """Turns a composed YAML node tree into dicts/lists/scalars, recording positions and problems."""
-
-    def __init__(self) -> None:
-        self.positions: dict[_Path, _Pos] = {}
-        self.problems: list[_Problem] = []
-        self.bad: set[str] = set()  # formatted paths whose value could not be read
-        self._constructor = SafeConstructor()
-        self._count = 0
-        self._active: set[int] = set()  # ids of collection nodes being built, to catch alias cycles
-
-    def problem(self, loc: _Loc, path: _Path, message: str, *, bad: bool = False) -> None:
-        self.problems.append(_Problem(loc[0], loc[1], _format_path(path), message))
-        if bad:
-            self.bad.add(_format_path(path))
-
-    def build(self, node: Node, path: _Path, key_loc: _Loc | None) -> Any:
-        self._count += 1
-        loc = _loc(node)
-        if self._count > _MAX_NODES or len(path) > _MAX_DEPTH:
-            raise _Fatal(loc, "document is too large or nested too deeply (alias expansion?)")
-        self.positions[path] = _Pos(key_loc or loc, loc)
-        if isinstance(node, ScalarNode):
-            return self._scalar(node, path, loc)
-        if id(node) in self._active:
-            self.problem(loc, path, "recursive YAML alias", bad=True)
-            return None
-        if node.tag not in (_MAP_TAG, _SEQ_TAG):
-            self.problem(loc, path, f"unsupported YAML tag {_short_tag(node.tag)!r}", bad=True)
-            return None
-        self._active.add(id(node))
-        try:
-            if isinstance(node, SequenceNode):
-                return [self.build(item, (*path, i), None) for i, item in enumerate(node.value)]
-            assert isinstance(node, MappingNode)
-            return self._mapping(node, path)
-        finally:
-            self._active.discard(id(node))
-
-    def _scalar(self, node: ScalarNode, path: _Path, loc: _Loc) -> Any:
-        # Timestamps stay text: no field wants a date, and editors (YAML 1.2) read them as strings.
-        if node.tag in (_STR_TAG, _TIMESTAMP_TAG):
-            return node.value
-        try:
-            return self._constructor.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError as exc:
-            message = f"cannot read {node.value!r}: {exc.problem}"
-            if node.tag not in self._constructor.yaml_constructors:
-                message = f"unsupported YAML tag {_short_tag(node.tag)!r}"
-            self.problem(loc, path, message, bad=True)
-        except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            self.problem(loc, path, f"cannot read {node.value!r}: {exc}", bad=True)
-        return None
-
-    def _pairs(self, node: MappingNode, path: _Path) -> list[tuple[Node, Node, bool]]:
-        """Key/value node pairs with ``<<`` merges flattened; explicit pairs first, as YAML requires."""
-        self._count += len(node.value)
-        if self._count > _MAX_NODES:
-            raise _Fatal(_loc(node), "document is too large (alias expansion?)")
-        explicit: list[tuple[Node, Node, bool]] = []
-        merged: list[tuple[Node, Node, bool]] = []
-        for key_node, value_node in node.value:
-            if key_node.tag != _MERGE_TAG:
-                explicit.append((key_node, value_node, True))
-                continue
-            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-            for source in sources:
-                if id(source) in self._active:
-                    self.problem(_loc(source), path, "recursive YAML alias")
-                    continue
-                if not isinstance(source, MappingNode):
-                    self.problem(_loc(source), path, "'<<' must merge a mapping (or list of them)")
-                    continue
-                self._active.add(id(source))
-                try:
-                    merged.extend((k, v, False) for k, v, _ in self._pairs(source, path))
-                finally:
-                    self._active.discard(id(source))
-        return explicit + merged
-
-    def _mapping(self, node: MappingNode, path: _Path) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        key_lines: dict[str, int] = {}
-        for key_node, value_node, explicit in self._pairs(node, path):
-            key_loc = _loc(key_node)
-            if not (isinstance(key_node, ScalarNode) and key_node.tag == _STR_TAG):
-                if isinstance(key_node, ScalarNode):
-                    kind = key_node.tag.rsplit(":", 1)[-1]
-                    message = f"key {key_node.value!r} is read as {kind}, not a string; quote it"
-                else:
-                    message = "a key must be a string, not a list or mapping"
-                self.problem(key_loc, path, message)
-                continue
-            key = key_node.value
-            if key in result:
-                if explicit:  # a merged key is meant to be overridden; a repeated one is a mistake
-                    message = f"duplicate key {key!r} (first on line {key_lines[key]})"
-                    self.problem(key_loc, (*path, key), message)
-                continue
-            key_lines[key] = key_loc[0]
-            result[key] = self.build(value_node, (*path, key), key_loc)
-        return result
-
-
-def _parse(text: str) -> tuple[Any, _Builder]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        detail = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem:
-            detail = f"{exc.problem} ({exc.context})"
-        raise _Fatal(where, f"invalid YAML: {detail}") from None
-    except yaml.reader.ReaderError as exc:
-        before = text[: exc.position]
-        where = (before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1)
-        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
-        raise _Fatal(where, f"invalid YAML: unacceptable character {char}: {exc.reason}") from None
-    except yaml.YAMLError as exc:
-        raise _Fatal((1, 1), f"invalid YAML: {exc}") from None
-    except RecursionError:
-        raise _Fatal((1, 1), "invalid YAML: nested too deeply") from None
-    if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
-        raise _Fatal((1, 1), "<root>: file is empty; expected `version: 1` and `mappings:`")
-    if not isinstance(node, MappingNode):
-        kind = "a list" if isinstance(node, SequenceNode) else f"the value {node.value!r}"
-        message = f"<root>: top level must be a mapping with `version` and `mappings`, not {kind}"
-        raise _Fatal(_loc(node), message)
-    if node.tag != _MAP_TAG:
-        raise _Fatal(_loc(node), f"<root>: unsupported YAML tag {_short_tag(node.tag)!r}")
-    builder = _Builder()
-    return builder.build(node, (), None), builder
-
-
 # --- ${VAR} filling --------------------------------------------------------------------------------
 
 
-def _fill(value: Any, path: _Path, env: StrMapping[str, str], builder: _Builder) -> Any:
+def _fill(value: Any, path: _Path, env: StrMapping[str, str], builder: Document) -> Any:
     """Fill ``${VAR}`` / ``${VAR:-default}`` in every string value (keys are left alone)."""
     if isinstance(value, dict):
         return {k: _fill(v, (*path, k), env, builder) for k, v in value.items()}
