@@ -57,3 +57,18 @@ class LockedError(S3lyncError):
 
 class ApplyRefusedError(S3lyncError):
     """An apply was refused before anything changed (deletion limits, confirmation, empty source)."""
+
+
+class WireError(Exception):
+    """The lean client's request or response failed on the network (reset, timeout, bad reply).
+
+    Internal: the lean client retries it or turns it into a :class:`SyncError`. ``final`` marks failures another attempt cannot fix, such as a certificate that does not
+    verify.
+    """
+
+    def __init__(
+        self, message: str, cause: BaseException | None = None, *, final: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.final = final

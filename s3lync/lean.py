@@ -24,11 +24,14 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, unquote_plus, urlsplit
 
 from ._version import __version__
-from .wire import Pool, Response, WireError
+from .errors import WireError
+
+if TYPE_CHECKING:
+    from .wire import Response
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,9 @@ class LeanClient:
         self.max_attempts = max(1, max_attempts)
         self._keys: dict[tuple[str, str], bytes] = {}
         self._keys_lock = threading.Lock()
+        # Imported here: http.client (with ssl and email) costs ~20 ms, paid only once S3 is used.
+        from .wire import Pool
+
         self.pool = Pool(
             self.scheme,
             maxsize=pool_size,

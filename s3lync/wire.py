@@ -5,8 +5,8 @@ bookkeeping, and importing it pulls in ssl even for plain-http endpoints. The le
 far less: one origin, requests it builds itself, responses it reads whole. So this is a list of
 idle connections behind a lock, and ssl is imported only for https endpoints.
 
-Network failures are raised as :class:`WireError` (with :class:`ConnectFailed` for the connect
-phase), so callers never confuse them with a local file error such as a full disk.
+Network failures are raised as :class:`~s3lync.errors.WireError` (with :class:`ConnectFailed` for
+the connect phase), so callers never confuse them with a local file error such as a full disk.
 """
 
 from __future__ import annotations
@@ -15,20 +15,7 @@ import http.client
 import threading
 from typing import Any, BinaryIO
 
-
-class WireError(Exception):
-    """The request or its response failed on the network (reset, timeout, malformed reply).
-
-    ``final`` marks failures another attempt cannot fix, such as a certificate that does not
-    verify.
-    """
-
-    def __init__(
-        self, message: str, cause: BaseException | None = None, *, final: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.cause = cause
-        self.final = final
+from .errors import WireError
 
 
 class ConnectFailed(WireError):
