@@ -497,35 +497,35 @@ class Remote:
         """
         b64 = md5_to_metadata(md5_hex)
         meta = {"md5chksum": b64}
-        if size >= self.threshold and not ranged and size <= _SINGLE_PUT_MAX:
-            # Several large files at once: one streamed PUT each keeps every connection busy,
-            # Content-MD5 guards it whole, and the stored ETag is the plain MD5, so neither this
-            # check nor any later download needs part hashes.
-            etag = self._try_lean(
-                "upload", bucket, key, lambda lean: lean.put_file(bucket, key, path, b64, size)
-            )
-            if etag is not _FALLBACK:
-                return self._stored(bucket, key, size)
         if size >= self.threshold:
-            # s3transfer's rule too: parts of at least chunksize, and never more than 10 000.
-            part = max(self.chunksize, -(-size // _MAX_PARTS))
-            etag = self._try_lean(
-                "upload",
-                bucket,
-                key,
-                lambda lean: lean.put_multipart(
+            if not ranged and size <= _SINGLE_PUT_MAX:
+                # Several large files at once: one streamed PUT each keeps every connection
+                # busy, Content-MD5 guards it whole, and the stored ETag is the plain MD5, so
+                # neither this check nor any later download needs part hashes.
+                etag = self._try_lean(
+                    "upload", bucket, key, lambda lean: lean.put_file(bucket, key, path, b64, size)
+                )
+            else:
+                # s3transfer's rule too: parts of at least chunksize, and never more than 10 000.
+                part = max(self.chunksize, -(-size // _MAX_PARTS))
+                etag = self._try_lean(
+                    "upload",
                     bucket,
                     key,
-                    path,
-                    size,
-                    b64,
-                    part,
-                    concurrency=self.max_workers if ranged else 1,
-                    cancel=cancel,
-                ),
-            )
+                    lambda lean: lean.put_multipart(
+                        bucket,
+                        key,
+                        path,
+                        size,
+                        b64,
+                        part,
+                        concurrency=self.max_workers if ranged else 1,
+                        cancel=cancel,
+                    ),
+                )
             if etag is not _FALLBACK:
                 return self._stored(bucket, key, size)
+            # The store refused the lean request: botocore repeats it once, in its own words.
             try:
                 fut = self._manager().upload(path, bucket, key, extra_args={"Metadata": meta})
                 fut.result()

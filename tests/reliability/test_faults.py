@@ -426,3 +426,242 @@ def test_multipart_upload_persistent_part_fault_leaves_nothing_behind(
     proxy.clear()
     S3Object(f"s3://{bucket}/big/x.bin", src, endpoint_url=proxy.url).upload()
     assert remote_tree(client, bucket) == {"big/x.bin": data}
+
+
+# ------------------------------------------------------------- several large files (streamed whole)
+#
+# Two or more files at or above the multipart threshold in one mapping: each large download is one
+# whole-object GET hashed while streaming (no Range, no HEAD), each large upload is one streamed PUT
+# with Content-MD5 followed by one HEAD. A single large file still goes in ranges / lean multipart.
+
+LARGE = 6 * MiB  # above the 5 MiB threshold of ``multipart_env``; two of them stay under 12 MiB
+
+
+def _large_pair() -> dict[str, bytes]:
+    return {"big/a.bin": blob(31, LARGE), "big/b.bin": blob(32, LARGE + 1)}
+
+
+def _lean(seen: Any) -> bool:
+    """The request came from s3lync's own SigV4 client, not from botocore."""
+    return "(lean)" in (seen.header("User-Agent") or "")
+
+
+def _download_large(bucket: str, dest: Path, url: str) -> str:
+    return S3Object(f"s3://{bucket}/big/", dest, endpoint_url=url).download()
+
+
+@pytest.mark.parametrize(
+    ("s3_server", "action"),
+    [
+        on("moto", "reset", id="reset-mid-body"),
+        on("rclone", "reset", id="reset-mid-body"),
+        on("moto", "truncate", id="truncated-body"),
+    ],
+    indirect=["s3_server"],
+)
+def test_several_large_downloads_stream_whole_and_retry_a_broken_body(
+    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path, multipart_env: int, action: str
+) -> None:
+    put_objects(s3, bucket, _large_pair())
+    dest = tmp_path / "out"
+    write_files(dest, {"a.bin": b"old a", "b.bin": b"old b"})
+    rule = proxy.add_rule(action, method="GET", key="/big/a.bin", times=1)
+
+    _download_large(bucket, dest, proxy.url)
+
+    assert rule.hits == 1
+    assert tree(dest) == {"a.bin": blob(31, LARGE), "b.bin": blob(32, LARGE + 1)}
+    assert temporaries(tmp_path) == []
+    for key in ("/big/a.bin", "/big/b.bin"):
+        gets = proxy.requests("GET", key)
+        # Whole-object GETs from the lean client: no ranges, and no HEAD before them.
+        assert gets and all(s.header("Range") is None and _lean(s) for s in gets), gets
+        assert proxy.requests("HEAD", key) == []
+    # The broken GET was repeated whole, once.
+    assert len(proxy.requests("GET", "/big/a.bin")) == 2
+    assert len(proxy.requests("GET", "/big/b.bin")) == 1
+
+
+@BOTH_SERVERS
+def test_several_large_downloads_corrupt_stream_keeps_previous_file(
+    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path, multipart_env: int
+) -> None:
+    put_objects(s3, bucket, _large_pair())
+    dest = tmp_path / "out"
+    write_files(dest, {"a.bin": b"previous a", "b.bin": b"previous b"})
+    proxy.add_rule("flip", method="GET", key="/big/a.bin", times=None)
+
+    with pytest.raises(HashMismatchError) as info:
+        _download_large(bucket, dest, proxy.url)
+
+    assert "big/a.bin" in str(info.value)
+    assert tree(dest) == {"a.bin": b"previous a", "b.bin": blob(32, LARGE + 1)}
+    assert temporaries(tmp_path) == []
+    gets = proxy.requests("GET", "/big/a.bin")
+    # Verified inline from the one streamed GET (no HEAD, no ranges); a mismatch is not retried.
+    assert len(gets) == 1 and gets[0].header("Range") is None and _lean(gets[0])
+    assert proxy.requests("HEAD", "/big/") == []
+
+    proxy.clear()
+    _download_large(bucket, dest, proxy.url)
+    assert tree(dest) == {"a.bin": blob(31, LARGE), "b.bin": blob(32, LARGE + 1)}
+
+
+def _upload_large(bucket: str, src: Path, url: str) -> str:
+    return S3Object(f"s3://{bucket}/big/", src, endpoint_url=url).upload()
+
+
+@pytest.mark.parametrize(
+    ("s3_server", "action", "kwargs"),
+    [
+        on("moto", "error", {"status": 500}, id="500"),
+        on("rclone", "error", {"status": 500}, id="500"),
+        on("moto", "reset", {}, id="reset-before-answer"),
+    ],
+    indirect=["s3_server"],
+)
+def test_several_large_uploads_are_single_puts_and_retry_a_fault(
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    multipart_env: int,
+    action: str,
+    kwargs: Any,
+) -> None:
+    src = tmp_path / "src"
+    write_files(src, {k.removeprefix("big/"): v for k, v in _large_pair().items()})
+    rule = proxy.add_rule(action, method="PUT", key="/big/a.bin", times=1, **kwargs)
+
+    _upload_large(bucket, src, proxy.url)
+
+    assert rule.hits == 1
+    assert remote_tree(s3, bucket) == _large_pair()
+    # No multipart at all: no CreateMultipartUpload, no UploadPart, no Complete, no abort.
+    assert [
+        s for s in proxy.log if "upload" in s.query.lower() or "partnumber" in s.query.lower()
+    ] == []
+    for key, puts in (("/big/a.bin", 2), ("/big/b.bin", 1)):
+        seen = [s for s in proxy.log if key in s.path and s.method in ("PUT", "HEAD")]
+        # Whole-object PUTs with Content-MD5 from the lean client, then one HEAD read-back.
+        assert [s.method for s in seen] == ["PUT"] * puts + ["HEAD"], seen
+        assert all(s.query == "" and s.header("Content-MD5") and _lean(s) for s in seen[:-1])
+
+
+@pytest.mark.parametrize(
+    ("s3_server", "action", "method", "query", "kwargs"),
+    [
+        on("moto", "error", "POST", "uploadId=", {"status": 500}, id="complete-500"),
+        on("rclone", "error", "POST", "uploadId=", {"status": 500}, id="complete-500"),
+        on("moto", "reset", "PUT", "partNumber=2", {}, id="part-reset"),
+        on("rclone", "reset", "PUT", "partNumber=2", {}, id="part-reset"),
+    ],
+    indirect=["s3_server"],
+)
+def test_single_large_upload_goes_multipart_and_retries_a_fault(
+    s3_server: Any,
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    multipart_env: int,
+    action: str,
+    method: str,
+    query: str,
+    kwargs: Any,
+) -> None:
+    data = blob(33, multipart_env)
+    src = tmp_path / "x.bin"
+    src.write_bytes(data)
+    rule = proxy.add_rule(action, method=method, key="/big/x.bin", query=query, times=1, **kwargs)
+
+    S3Object(f"s3://{bucket}/big/x.bin", src, endpoint_url=proxy.url).upload()
+
+    assert rule.hits == 1
+    assert remote_tree(s3, bucket) == {"big/x.bin": data}
+    seen = [s for s in proxy.log if "/big/x.bin" in s.path]
+    assert all(_lean(s) for s in seen), seen
+    creates = [s for s in seen if s.method == "POST" and s.query.startswith("uploads")]
+    parts = sorted(s.query.split("&")[0] for s in seen if s.method == "PUT")
+    completes = [s for s in seen if s.method == "POST" and "uploadId=" in s.query]
+    assert len(creates) == 1  # one multipart upload, not restarted
+    assert all("uploadId=" in s.query for s in seen if s.method == "PUT")  # only UploadPart
+    # Three parts, the faulted request once more; nothing aborted.
+    expected_parts = ["partNumber=1", "partNumber=2", "partNumber=2", "partNumber=3"]
+    assert parts == (expected_parts if method == "PUT" else sorted(set(expected_parts)))
+    assert len(completes) == (2 if method == "POST" else 1)
+    assert [s for s in seen if s.method == "DELETE"] == []
+    if s3_server.name == "moto":
+        assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+@BOTH_SERVERS
+def test_single_large_upload_complete_answer_lost_still_stores_the_object(
+    s3_server: Any,
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    multipart_env: int,
+) -> None:
+    """The store completed the upload but the answer was lost: the retried Complete may be refused
+    (rclone: the upload is gone) and s3lync then uploads again through botocore; either way the
+    object ends up exact and nothing is left half-written."""
+    data = blob(34, multipart_env)
+    src = tmp_path / "x.bin"
+    src.write_bytes(data)
+    rule = proxy.add_rule("reset", method="POST", key="/big/x.bin", query="uploadId=", times=1)
+
+    S3Object(f"s3://{bucket}/big/x.bin", src, endpoint_url=proxy.url).upload()
+
+    assert rule.hits == 1
+    assert remote_tree(s3, bucket) == {"big/x.bin": data}
+    completes = proxy.requests("POST", "/big/x.bin")
+    assert len([s for s in completes if "uploadId=" in s.query]) >= 2  # the Complete was retried
+    if s3_server.name == "moto":
+        assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+@MOTO_ONLY
+def test_several_large_uploads_refused_put_falls_back_and_fails_naming_the_key(
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    multipart_env: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A PUT the store refuses (400) is not retried; the lean client hands the upload over (to a
+    lean multipart attempt, then to botocore), which is refused too: one SyncError naming the key,
+    in botocore's words, and every multipart upload opened on the way is aborted."""
+    from . import faultproxy
+
+    # The proxy's default body for a 400 says InternalError, which S3 clients retry by its code.
+    monkeypatch.setitem(faultproxy._ERROR_CODES, 400, ("InvalidArgument", "Injected bad request."))
+    src = tmp_path / "src"
+    write_files(src, {k.removeprefix("big/"): v for k, v in _large_pair().items()})
+    rule = proxy.add_rule("error", method="PUT", key="/big/a.bin", status=400, times=None)
+
+    with pytest.raises(SyncError) as info:
+        _upload_large(bucket, src, proxy.url)
+
+    message = str(info.value)
+    assert "big/a.bin" in message and "InvalidArgument" in message and "400" in message
+    assert rule.hits >= 2  # the lean PUT, then botocore's attempt
+    # Nothing half-written: the other file stored, the refused one not, no upload left open.
+    assert remote_tree(s3, bucket) == {"big/b.bin": blob(32, LARGE + 1)}
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    seen = [s for s in proxy.log if "/big/a.bin" in s.path]
+    whole = [s for s in seen if s.method == "PUT" and s.query == ""]
+    # One streamed PUT (a 400 is not retried), and botocore's answer is the one reported.
+    assert len(whole) == 1 and seen[0] is whole[0] and _lean(whole[0])
+    assert not _lean(seen[-1])
+    opened = {
+        q.split("uploadId=")[1].split("&")[0] for q in (s.query for s in seen) if "uploadId=" in q
+    }
+    aborted = {s.query.split("uploadId=")[1] for s in seen if s.method == "DELETE"}
+    assert opened == aborted
+
+    proxy.clear()
+    _upload_large(bucket, src, proxy.url)
+    assert remote_tree(s3, bucket) == _large_pair()
