@@ -51,21 +51,20 @@ class Response:
 
     def read(self, amt: int | None = None) -> bytes:
         """Up to ``amt`` bytes of the body (all of it when None); b"" at the end."""
-        try:
-            data: bytes = self._resp.read(amt)
-        except (OSError, http.client.HTTPException) as exc:
-            self.close()
-            raise WireError(f"reading the response failed ({_describe(exc)})", exc) from exc
+        data: bytes = self._body(self._resp.read, amt)
         return data
 
     def readinto(self, buf: bytearray) -> int:
         """Fill ``buf`` with the next body bytes; 0 at the end (no copy, unlike ``read``)."""
+        n: int = self._body(self._resp.readinto, buf)
+        return n
+
+    def _body(self, fn: Any, arg: Any) -> Any:
         try:
-            n: int = self._resp.readinto(buf)
+            return fn(arg)
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             raise WireError(f"reading the response failed ({_describe(exc)})", exc) from exc
-        return n
 
     def release(self) -> None:
         """Hand the connection back for reuse once the body is fully read, else close it."""

@@ -26,6 +26,29 @@ print("botocore" in sys.modules)
 MiB = 1024 * 1024
 
 
+def _run(s3_server: Any, script: str, *args: str, lean: str = "1") -> Any:
+    """Run ``script`` in a fresh interpreter against the server, 5 MiB multipart threshold."""
+    env = dict(os.environ)
+    env.update(
+        AWS_ENDPOINT_URL=s3_server.endpoint_url,
+        AWS_ACCESS_KEY_ID=s3_server.access_key,
+        AWS_SECRET_ACCESS_KEY=s3_server.secret_key,
+        S3LYNC_LEAN=lean,
+        S3LYNC_MULTIPART_THRESHOLD=str(5 * MiB),
+        S3LYNC_MULTIPART_CHUNKSIZE=str(5 * MiB),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 @pytest.mark.parametrize("lean", ["1", "0"])
 def test_sync_without_botocore_unless_opted_out(
     s3_server: Any, s3: Any, bucket: str, tmp_path: Path, lean: str
@@ -37,24 +60,7 @@ def test_sync_without_botocore_unless_opted_out(
     # Two large files: one streamed PUT and one streamed GET each (several move at once).
     for name in ("big1.bin", "big2.bin"):
         (src / name).write_bytes(os.urandom(11 * MiB + 17))
-    env = dict(os.environ)
-    env.update(
-        AWS_ENDPOINT_URL=s3_server.endpoint_url,
-        AWS_ACCESS_KEY_ID=s3_server.access_key,
-        AWS_SECRET_ACCESS_KEY=s3_server.secret_key,
-        S3LYNC_LEAN=lean,
-        S3LYNC_MULTIPART_THRESHOLD=str(5 * MiB),
-        S3LYNC_MULTIPART_CHUNKSIZE=str(5 * MiB),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(src), str(tmp_path / "dst"), f"s3://{bucket}/p/"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = _run(s3_server, SCRIPT, str(src), str(tmp_path / "dst"), f"s3://{bucket}/p/", lean=lean)
     assert proc.stdout.strip() == ("False" if lean == "1" else "True")
     assert (tmp_path / "dst" / "d" / "a b+c.txt").read_bytes() == b"lean"
     assert (tmp_path / "dst" / "e.bin").read_bytes() == (src / "e.bin").read_bytes()
@@ -83,23 +89,7 @@ def test_one_large_file_goes_up_in_lean_parts(
     src = tmp_path / "big.bin"
     data = os.urandom(11 * MiB + 5)
     src.write_bytes(data)
-    env = dict(os.environ)
-    env.update(
-        AWS_ENDPOINT_URL=s3_server.endpoint_url,
-        AWS_ACCESS_KEY_ID=s3_server.access_key,
-        AWS_SECRET_ACCESS_KEY=s3_server.secret_key,
-        S3LYNC_MULTIPART_THRESHOLD=str(5 * MiB),
-        S3LYNC_MULTIPART_CHUNKSIZE=str(5 * MiB),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", UPLOAD_ONLY, str(src), f"s3://{bucket}/one/big.bin"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = _run(s3_server, UPLOAD_ONLY, str(src), f"s3://{bucket}/one/big.bin")
     assert proc.stdout.strip() == "False"
     got = s3.get_object(Bucket=bucket, Key="one/big.bin")
     assert got["Body"].read() == data
