@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -291,6 +292,23 @@ def test_read_timeout_raises_wire_error(server: _Server) -> None:
     assert not isinstance(info.value, ConnectFailed)  # the connect itself succeeded
     assert isinstance(info.value.cause, TimeoutError)
     assert _idle(pool, server) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel timeouts are Linux-only")
+def test_linux_sockets_are_kernel_timed_not_polled(server: _Server) -> None:
+    import struct
+
+    pool = Pool("http", read_timeout=2.5)
+    resp = _get(pool, server, "/ok")
+    assert resp.read() == OK_BODY
+    resp.release()
+    (conn,) = _idle(pool, server)
+    assert conn.sock is not None
+    # Blocking in Python's eyes (so no poll() before each recv), timed by the kernel instead.
+    assert conn.sock.gettimeout() is None
+    raw = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.calcsize("ll"))
+    assert struct.unpack("ll", raw) == (2, 500_000)
+    pool.clear()
 
 
 # --------------------------------------------------------------------------- TLS
