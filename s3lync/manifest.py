@@ -26,6 +26,7 @@ from .docpos import Problem as _Problem
 from .docpos import format_path as _format_path
 from .errors import InvalidURIError, ManifestError
 from .plan import Direction, Mapping
+from .schemacheck import is_valid
 from .uri import S3Uri, parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -124,38 +125,10 @@ if TYPE_CHECKING:
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    # Imported here: jsonschema costs ~65 ms, and a known-valid document does not need it.
+    # Imported here: jsonschema costs ~65 ms, and a valid document (schemacheck) never needs it.
     import jsonschema
 
     return jsonschema.Draft202012Validator(_schema())
-
-
-_VALID_CACHE_SIZE = 64
-
-
-def _valid_cache_path() -> Path:
-    return Config.get_cache_dir() / ".s3lync-valid-manifests.json"
-
-
-def _document_key(data: Any) -> str:
-    """A digest of the filled document and the schema: equal keys validate identically."""
-    h = hashlib.sha256(json.dumps(_schema(), sort_keys=True).encode())
-    h.update(json.dumps(data, sort_keys=True, default=repr).encode())
-    return h.hexdigest()
-
-
-def _known_valid() -> list[str]:
-    try:
-        loaded = json.loads(_valid_cache_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return [k for k in loaded if isinstance(k, str)] if isinstance(loaded, list) else []
-
-
-def _remember_valid(key: str) -> None:
-    """Record a schema-valid document (atomically; a failure only costs a revalidation)."""
-    keys = [*[k for k in _known_valid() if k != key][-(_VALID_CACHE_SIZE - 1) :], key]
-    _write_json(_valid_cache_path(), keys)
 
 
 _PARSE_CACHE_SIZE = 16
@@ -351,12 +324,9 @@ def _describe(value: Any) -> str:
 def _schema_problems(data: Any, positions: dict[_Path, _Pos]) -> list[_Problem]:
     problems: list[_Problem] = []
     typed: set[_Path] = set()  # paths with a type error: their other errors would only repeat it
-    key = _document_key(data)
-    if key in _known_valid():
-        return problems
+    if is_valid(_schema(), data):
+        return problems  # jsonschema is needed only to word what is wrong
     errors = list(_validator().iter_errors(data))
-    if not errors:
-        _remember_valid(key)
     for err in sorted(errors, key=lambda e: e.validator != "type"):
         path: _Path = tuple(err.absolute_path)
         schema = err.schema if isinstance(err.schema, dict) else {}
