@@ -430,10 +430,19 @@ class LeanClient:
             if os.stat(path).st_size != size:
                 # Final: repeating it through botocore would store bytes the MD5 does not match.
                 raise LeanExhausted(f"upload {where}: {path} changed size while being uploaded")
-            result: str | None = self._with_retries(
-                f"upload {where} (complete)",
-                functools.partial(self._complete_multipart, bucket, key, upload_id, etags),
-            )
+            try:
+                result: str | None = self._with_retries(
+                    f"upload {where} (complete)",
+                    functools.partial(self._complete_multipart, bucket, key, upload_id, etags),
+                )
+            except LeanFallback as exc:
+                # A Complete whose answer was lost did complete; its retry then finds the upload
+                # gone. If the object now holds our size and MD5 metadata, it is ours (the
+                # executor still verifies the ETag); otherwise the refusal stands.
+                landed = self.head(bucket, key) if exc.code == "NoSuchUpload" else None
+                if landed is None or not _is_ours(landed, size, md5_b64):
+                    raise
+                return landed.etag
             return result
         except BaseException:
             self._abort_multipart(bucket, key, upload_id)
@@ -512,6 +521,10 @@ class LeanClient:
                 resp.release()
         except Exception as exc:  # best effort: the original failure is what the user needs
             log.debug("abort of multipart upload s3://%s/%s failed: %s", bucket, key, exc)
+
+
+def _is_ours(head: LeanHead, size: int, md5_b64: str) -> bool:
+    return head.size == size and head.metadata.get("md5chksum") == md5_b64
 
 
 def _stream_to_file(

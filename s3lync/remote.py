@@ -376,6 +376,12 @@ class Remote:
             raise translate(exc, bucket, key, "head") from exc
         return _info(resp)
 
+    def _head_or_none(self, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            return self.head(bucket, key)
+        except RemoteNotFoundError:
+            return None
+
     def bucket_exists(self, bucket: str) -> None:
         """Raise RemoteNotFoundError/SyncError unless the bucket is reachable."""
         try:
@@ -530,7 +536,18 @@ class Remote:
                 fut = self._manager().upload(path, bucket, key, extra_args={"Metadata": meta})
                 fut.result()
             except Exception as exc:
-                raise translate(exc, bucket, key, "upload") from exc
+                err = translate(exc, bucket, key, "upload")
+                # botocore retries a Complete whose answer was lost, and the store, having
+                # completed it, answers NoSuchUpload: the object may be there, whole and ours.
+                if "NoSuchUpload" in str(err):
+                    landed = self._head_or_none(bucket, key)
+                    if (
+                        landed is not None
+                        and landed.size == size
+                        and landed.metadata_md5 == md5_hex
+                    ):
+                        return landed
+                raise err from exc
             return self.head(bucket, key)
         if body is None:
             try:
