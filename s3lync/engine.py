@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import local, planner
+from .clients import get_client, get_lean
 from .config import Config
 from .errors import (
     LocalPathNotFoundError,
@@ -26,7 +27,7 @@ from .errors import (
 from .executor import Executor, MappingResult, Subscriber
 from .hashing import Digest, digest_file
 from .plan import Direction, Mapping, MappingPlan, Plan, Problem
-from .remote import ObjectInfo, Remote, RemoteObject, get_client, get_lean
+from .remote import ObjectInfo, Remote, RemoteObject
 from .state import HashCache
 from .uri import parse_s3_uri
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import local
+from .clients import translate
 from .errors import (
     HashMismatchError,
     S3lyncError,
@@ -31,7 +32,7 @@ from .hashing import (
     needed_part_sizes,
 )
 from .plan import Direction, MappingPlan, Operation, OpKind
-from .remote import Remote, translate
+from .remote import Remote
 from .state import HashCache, fingerprint
 from .uri import check_rel
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import logging
 import os
 import random
@@ -25,10 +24,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import quote, unquote_plus, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from ._version import __version__
 from .errors import WireError
+from .sigv4 import Credentials, Signer, canonical_query, uri_encode
 
 if TYPE_CHECKING:
     from .wire import Response
@@ -41,15 +41,6 @@ _RETRY_CODES = {"SlowDown", "RequestTimeout", "Throttling", "ThrottlingException
 _CHUNK = 1024 * 1024
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _USER_AGENT = f"s3lync/{__version__} (lean)"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Static access key, secret and optional session token."""
-
-    access_key: str
-    secret_key: str
-    token: str | None = None
 
 
 class LeanFallback(Exception):
@@ -97,17 +88,6 @@ class LeanGet:
     size: int
 
 
-def _uri_encode(text: str, safe: str) -> str:
-    return quote(text, safe=safe)
-
-
-def _query_string(query: dict[str, str]) -> str:
-    """SigV4's canonical query: sorted, every name and value percent-encoded."""
-    return "&".join(
-        f"{_uri_encode(k, '-_.~')}={_uri_encode(v, '-_.~')}" for k, v in sorted(query.items())
-    )
-
-
 class LeanClient:
     """Signs and sends ListObjectsV2 / GET / PUT with retries on a shared connection pool."""
 
@@ -132,8 +112,7 @@ class LeanClient:
         self.credentials = credentials
         self.virtual_host = virtual_host
         self.max_attempts = max(1, max_attempts)
-        self._keys: dict[tuple[str, str], bytes] = {}
-        self._keys_lock = threading.Lock()
+        self.signer = Signer(region)
         # Imported here: http.client (with ssl and email) costs ~20 ms, paid only once S3 is used.
         from .wire import Pool
 
@@ -147,23 +126,12 @@ class LeanClient:
 
     # -- signing ---------------------------------------------------------------------------
 
-    def _signing_key(self, secret: str, date: str) -> bytes:
-        with self._keys_lock:
-            key = self._keys.get((secret, date))
-            if key is None:
-                k = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
-                for part in (self.region, "s3", "aws4_request"):
-                    k = hmac.new(k, part.encode(), hashlib.sha256).digest()
-                key = k
-                self._keys = {(secret, date): key}  # one day's key is all anyone needs
-            return key
-
     def _target(self, bucket: str, key: str) -> tuple[str, str]:
         """(host, canonical path) for an object or, with key "", the bucket."""
-        encoded_key = _uri_encode(key, "/~")
+        encoded_key = uri_encode(key, "/~")
         if self.virtual_host and dns_compatible(bucket):
             return f"{bucket}.{self.netloc}", f"{self.base_path}/{encoded_key}"
-        path = f"{self.base_path}/{_uri_encode(bucket, '~')}"
+        path = f"{self.base_path}/{uri_encode(bucket, '~')}"
         return self.netloc, f"{path}/{encoded_key}" if key else path + "/"
 
     def sign(
@@ -180,37 +148,7 @@ class LeanClient:
         creds = self.credentials()
         if creds is None:
             raise LeanFallback("no credentials")
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-        date = stamp[:8]
-        out = {k.lower(): " ".join(str(v).split()) for k, v in headers.items()}
-        out["host"] = host
-        out["x-amz-date"] = stamp
-        out["x-amz-content-sha256"] = payload_sha256
-        if creds.token:
-            out["x-amz-security-token"] = creds.token
-        signed = sorted(out)
-        canonical = "\n".join(
-            [
-                method,
-                path,
-                _query_string(query),
-                "".join(f"{k}:{out[k]}\n" for k in signed),
-                ";".join(signed),
-                payload_sha256,
-            ]
-        )
-        scope = f"{date}/{self.region}/s3/aws4_request"
-        to_sign = "\n".join(
-            ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-        )
-        signature = hmac.new(
-            self._signing_key(creds.secret_key, date), to_sign.encode(), hashlib.sha256
-        ).hexdigest()
-        out["authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={creds.access_key}/{scope}, "
-            f"SignedHeaders={';'.join(signed)}, Signature={signature}"
-        )
-        return out
+        return self.signer.sign(creds, method, host, path, query, headers, payload_sha256, now)
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -229,7 +167,7 @@ class LeanClient:
         host, path = self._target(bucket, key)
         signed = self.sign(method, host, path, query, headers, payload_sha256)
         signed["user-agent"] = _USER_AGENT  # unsigned: proxies may rewrite it
-        qs = _query_string(query)
+        qs = canonical_query(query)
         resp = self.pool.request(method, host, f"{path}?{qs}" if qs else path, signed, body)
         if 200 <= resp.status < 300 or resp.status in also_ok:
             return resp
@@ -387,144 +325,20 @@ class LeanClient:
         concurrency: int = 1,
         cancel: threading.Event | None = None,
     ) -> str | None:
-        """Upload a large file in parts (md5chksum metadata on the create); returns its ETag.
+        """Upload a large file in parts (see lean_multipart.py); returns its ETag."""
+        from . import lean_multipart
 
-        Parts are read with pread and sent unsigned (UNSIGNED-PAYLOAD): hashing every byte with
-        SHA-256 as well as MD5 would double the CPU per byte, and the stored ETag is verified
-        afterwards anyway. Any failure aborts the upload so no orphaned parts are billed.
-        """
-        where = f"s3://{bucket}/{key}"
-        upload_id: str = self._with_retries(
-            f"upload {where}",
-            functools.partial(self._create_multipart, bucket, key, md5_b64),
-        )
-        try:
-            offsets = list(range(0, size, part_size)) or [0]
-            fd = os.open(path, os.O_RDONLY)
-            try:
-
-                def one(number: int) -> str:
-                    if cancel is not None and cancel.is_set():
-                        raise LeanCancelled(key)
-                    offset = offsets[number - 1]
-                    body = os.pread(fd, min(part_size, size - offset), offset)
-                    return str(
-                        self._with_retries(
-                            f"upload {where} (part {number} of {len(offsets)})",
-                            functools.partial(
-                                self._upload_part, bucket, key, upload_id, number, body
-                            ),
-                        )
-                    )
-
-                numbers = range(1, len(offsets) + 1)
-                if concurrency > 1 and len(offsets) > 1:
-                    from concurrent.futures import ThreadPoolExecutor
-
-                    with ThreadPoolExecutor(min(concurrency, len(offsets))) as parts:
-                        etags = list(parts.map(one, numbers))
-                else:
-                    etags = [one(n) for n in numbers]
-            finally:
-                os.close(fd)
-            if os.stat(path).st_size != size:
-                # Final: repeating it through botocore would store bytes the MD5 does not match.
-                raise LeanExhausted(f"upload {where}: {path} changed size while being uploaded")
-            try:
-                result: str | None = self._with_retries(
-                    f"upload {where} (complete)",
-                    functools.partial(self._complete_multipart, bucket, key, upload_id, etags),
-                )
-            except LeanFallback as exc:
-                # A Complete whose answer was lost did complete; its retry then finds the upload
-                # gone. If the object now holds our size and MD5 metadata, it is ours (the
-                # executor still verifies the ETag); otherwise the refusal stands.
-                landed = self.head(bucket, key) if exc.code == "NoSuchUpload" else None
-                if landed is None or not _is_ours(landed, size, md5_b64):
-                    raise
-                return landed.etag
-            return result
-        except BaseException:
-            self._abort_multipart(bucket, key, upload_id)
-            raise
-
-    def _create_multipart(self, bucket: str, key: str, md5_b64: str) -> str:
-        resp = self._request(
-            "POST",
+        return lean_multipart.put_multipart(
+            self,
             bucket,
             key,
-            {"uploads": ""},
-            {"x-amz-meta-md5chksum": md5_b64, "content-length": "0"},
-            b"",
-            _EMPTY_SHA256,
+            path,
+            size,
+            md5_b64,
+            part_size,
+            concurrency=concurrency,
+            cancel=cancel,
         )
-        try:
-            data = resp.read()
-        finally:
-            resp.release()
-        upload_id = _xml_text(data, "UploadId")
-        if not upload_id:
-            raise LeanFallback("CreateMultipartUpload answered without an UploadId")
-        return upload_id
-
-    def _upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes) -> str:
-        query = {"partNumber": str(number), "uploadId": upload_id}
-        headers = {"content-length": str(len(body))}
-        resp = self._request("PUT", bucket, key, query, headers, body, "UNSIGNED-PAYLOAD")
-        try:
-            resp.read()
-        finally:
-            resp.release()
-        etag = resp.header("etag")
-        if not etag:
-            raise LeanFallback(f"part {number} was stored without an ETag")
-        return etag
-
-    def _complete_multipart(
-        self, bucket: str, key: str, upload_id: str, etags: list[str]
-    ) -> str | None:
-        parts = "".join(
-            f"<Part><PartNumber>{n}</PartNumber><ETag>{_xml_escape(e)}</ETag></Part>"
-            for n, e in enumerate(etags, 1)
-        )
-        body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
-        resp = self._request(
-            "POST",
-            bucket,
-            key,
-            {"uploadId": upload_id},
-            {"content-length": str(len(body)), "content-type": "application/xml"},
-            body,
-            hashlib.sha256(body).hexdigest(),
-        )
-        try:
-            data = resp.read()
-        finally:
-            resp.release()
-        # S3 can answer 200 and still fail the completion: the error is in the body.
-        if _root_tag(data) == "Error":
-            code = _error_code(data) or "Error"
-            if code in _RETRY_CODES:
-                raise _Retryable(f"CompleteMultipartUpload {code}")
-            raise LeanFallback(f"CompleteMultipartUpload {code}")
-        etag = _xml_text(data, "ETag") or resp.header("etag")
-        return etag.strip().strip('"').lower() if etag else None
-
-    def _abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
-        try:
-            resp = self._request(
-                "DELETE", bucket, key, {"uploadId": upload_id}, {}, None, _EMPTY_SHA256
-            )
-            try:
-                resp.read()
-            finally:
-                resp.release()
-        except Exception as exc:  # best effort: the original failure is what the user needs
-            log.debug("abort of multipart upload s3://%s/%s failed: %s", bucket, key, exc)
-
-
-def _is_ours(head: LeanHead, size: int, md5_b64: str) -> bool:
-    return head.size == size and head.metadata.get("md5chksum") == md5_b64
 
 
 def _stream_to_file(

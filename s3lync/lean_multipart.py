@@ -1,0 +1,191 @@
+"""Multipart upload over the lean client: create, parts (concurrent or in order), complete, abort.
+
+Any failure aborts the upload so no orphaned parts are billed; a refusal the lean client does not
+handle raises :class:`~s3lync.lean.LeanFallback` and the whole upload is repeated through botocore.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from .lean import (
+    _EMPTY_SHA256,
+    _RETRY_CODES,
+    LeanCancelled,
+    LeanExhausted,
+    LeanFallback,
+    LeanHead,
+    _error_code,
+    _Retryable,
+    _root_tag,
+    _xml_escape,
+    _xml_text,
+)
+
+if TYPE_CHECKING:
+    from .lean import LeanClient
+
+log = logging.getLogger(__name__)
+
+
+def put_multipart(
+    client: LeanClient,
+    bucket: str,
+    key: str,
+    path: str,
+    size: int,
+    md5_b64: str,
+    part_size: int,
+    *,
+    concurrency: int = 1,
+    cancel: threading.Event | None = None,
+) -> str | None:
+    """Upload a large file in parts (md5chksum metadata on the create); returns its ETag.
+
+    Parts are read with pread and sent unsigned (UNSIGNED-PAYLOAD): hashing every byte with
+    SHA-256 as well as MD5 would double the CPU per byte, and the stored ETag is verified
+    afterwards anyway. Any failure aborts the upload so no orphaned parts are billed.
+    """
+    where = f"s3://{bucket}/{key}"
+    upload_id: str = client._with_retries(
+        f"upload {where}",
+        functools.partial(_create, client, bucket, key, md5_b64),
+    )
+    try:
+        offsets = list(range(0, size, part_size)) or [0]
+        fd = os.open(path, os.O_RDONLY)
+        try:
+
+            def one(number: int) -> str:
+                if cancel is not None and cancel.is_set():
+                    raise LeanCancelled(key)
+                offset = offsets[number - 1]
+                body = os.pread(fd, min(part_size, size - offset), offset)
+                return str(
+                    client._with_retries(
+                        f"upload {where} (part {number} of {len(offsets)})",
+                        functools.partial(
+                            _upload_part, client, bucket, key, upload_id, number, body
+                        ),
+                    )
+                )
+
+            numbers = range(1, len(offsets) + 1)
+            if concurrency > 1 and len(offsets) > 1:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(min(concurrency, len(offsets))) as parts:
+                    etags = list(parts.map(one, numbers))
+            else:
+                etags = [one(n) for n in numbers]
+        finally:
+            os.close(fd)
+        if os.stat(path).st_size != size:
+            # Final: repeating it through botocore would store bytes the MD5 does not match.
+            raise LeanExhausted(f"upload {where}: {path} changed size while being uploaded")
+        try:
+            result: str | None = client._with_retries(
+                f"upload {where} (complete)",
+                functools.partial(_complete, client, bucket, key, upload_id, etags),
+            )
+        except LeanFallback as exc:
+            # A Complete whose answer was lost did complete; its retry then finds the upload
+            # gone. If the object now holds our size and MD5 metadata, it is ours (the
+            # executor still verifies the ETag); otherwise the refusal stands.
+            landed = client.head(bucket, key) if exc.code == "NoSuchUpload" else None
+            if landed is None or not _is_ours(landed, size, md5_b64):
+                raise
+            return landed.etag
+        return result
+    except BaseException:
+        _abort(client, bucket, key, upload_id)
+        raise
+
+
+def _create(client: LeanClient, bucket: str, key: str, md5_b64: str) -> str:
+    resp = client._request(
+        "POST",
+        bucket,
+        key,
+        {"uploads": ""},
+        {"x-amz-meta-md5chksum": md5_b64, "content-length": "0"},
+        b"",
+        _EMPTY_SHA256,
+    )
+    try:
+        data = resp.read()
+    finally:
+        resp.release()
+    upload_id = _xml_text(data, "UploadId")
+    if not upload_id:
+        raise LeanFallback("CreateMultipartUpload answered without an UploadId")
+    return upload_id
+
+
+def _upload_part(
+    client: LeanClient, bucket: str, key: str, upload_id: str, number: int, body: bytes
+) -> str:
+    query = {"partNumber": str(number), "uploadId": upload_id}
+    headers = {"content-length": str(len(body))}
+    resp = client._request("PUT", bucket, key, query, headers, body, "UNSIGNED-PAYLOAD")
+    try:
+        resp.read()
+    finally:
+        resp.release()
+    etag = resp.header("etag")
+    if not etag:
+        raise LeanFallback(f"part {number} was stored without an ETag")
+    return etag
+
+
+def _complete(
+    client: LeanClient, bucket: str, key: str, upload_id: str, etags: list[str]
+) -> str | None:
+    parts = "".join(
+        f"<Part><PartNumber>{n}</PartNumber><ETag>{_xml_escape(e)}</ETag></Part>"
+        for n, e in enumerate(etags, 1)
+    )
+    body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
+    resp = client._request(
+        "POST",
+        bucket,
+        key,
+        {"uploadId": upload_id},
+        {"content-length": str(len(body)), "content-type": "application/xml"},
+        body,
+        hashlib.sha256(body).hexdigest(),
+    )
+    try:
+        data = resp.read()
+    finally:
+        resp.release()
+    # S3 can answer 200 and still fail the completion: the error is in the body.
+    if _root_tag(data) == "Error":
+        code = _error_code(data) or "Error"
+        if code in _RETRY_CODES:
+            raise _Retryable(f"CompleteMultipartUpload {code}")
+        raise LeanFallback(f"CompleteMultipartUpload {code}")
+    etag = _xml_text(data, "ETag") or resp.header("etag")
+    return etag.strip().strip('"').lower() if etag else None
+
+
+def _abort(client: LeanClient, bucket: str, key: str, upload_id: str) -> None:
+    try:
+        resp = client._request(
+            "DELETE", bucket, key, {"uploadId": upload_id}, {}, None, _EMPTY_SHA256
+        )
+        try:
+            resp.read()
+        finally:
+            resp.release()
+    except Exception as exc:  # best effort: the original failure is what the user needs
+        log.debug("abort of multipart upload s3://%s/%s failed: %s", bucket, key, exc)
+
+
+def _is_ours(head: LeanHead, size: int, md5_b64: str) -> bool:
+    return head.size == size and head.metadata.get("md5chksum") == md5_b64
