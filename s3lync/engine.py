@@ -27,7 +27,7 @@ from .errors import (
 from .executor import Executor, MappingResult, Subscriber
 from .hashing import Digest, digest_file
 from .plan import Direction, Mapping, MappingPlan, Plan, Problem
-from .remote import ObjectInfo, Remote, RemoteObject
+from .remote import Remote, RemoteObject
 from .state import HashCache
 from .uri import parse_s3_uri
 
@@ -161,7 +161,7 @@ class Engine:
             else:
                 root_key = uri.key + os.path.basename(local_root) if uri.is_prefix else uri.key
                 objects = []
-                info = self._head_or_none(remote, uri.bucket, root_key)
+                info = remote.head_or_none(uri.bucket, root_key)
                 if info is not None:
                     objects = [RemoteObject(root_key, info.size, info.etag)]
                     metadata_md5[""] = info.metadata_md5
@@ -212,13 +212,6 @@ class Engine:
             manifest=manifest,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-
-    @staticmethod
-    def _head_or_none(remote: Remote, bucket: str, key: str) -> ObjectInfo | None:
-        try:
-            return remote.head(bucket, key)
-        except RemoteNotFoundError:
-            return None
 
     def _digests(self, pairing: planner.Pairing) -> dict[str, Digest]:
         """Digests of the local files that need comparing: from the cache, else hashed once."""

@@ -188,7 +188,8 @@ class Remote:
             raise translate(exc, bucket, key, "head") from exc
         return _info(resp)
 
-    def _head_or_none(self, bucket: str, key: str) -> ObjectInfo | None:
+    def head_or_none(self, bucket: str, key: str) -> ObjectInfo | None:
+        """``head``, or None when there is no such key."""
         try:
             return self.head(bucket, key)
         except RemoteNotFoundError:
@@ -352,7 +353,7 @@ class Remote:
                 # botocore retries a Complete whose answer was lost, and the store, having
                 # completed it, answers NoSuchUpload: the object may be there, whole and ours.
                 if "NoSuchUpload" in str(err):
-                    landed = self._head_or_none(bucket, key)
+                    landed = self.head_or_none(bucket, key)
                     if (
                         landed is not None
                         and landed.size == size
