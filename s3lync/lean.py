@@ -311,35 +311,6 @@ class LeanClient:
         result: str | None = self._with_retries(f"upload s3://{bucket}/{key}", attempt)
         return result
 
-    # -- multipart upload --------------------------------------------------------------------
-
-    def put_multipart(
-        self,
-        bucket: str,
-        key: str,
-        path: str,
-        size: int,
-        md5_b64: str,
-        part_size: int,
-        *,
-        concurrency: int = 1,
-        cancel: threading.Event | None = None,
-    ) -> str | None:
-        """Upload a large file in parts (see lean_multipart.py); returns its ETag."""
-        from . import lean_multipart
-
-        return lean_multipart.put_multipart(
-            self,
-            bucket,
-            key,
-            path,
-            size,
-            md5_b64,
-            part_size,
-            concurrency=concurrency,
-            cancel=cancel,
-        )
-
 
 def _stream_to_file(
     resp: Response, dest: str, key: str, cancel: threading.Event | None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from . import lean_multipart
 from .clients import s3_label, translate
 from .config import Config
 from .errors import (
@@ -331,7 +332,8 @@ class Remote:
                     "upload",
                     bucket,
                     key,
-                    lambda lean: lean.put_multipart(
+                    lambda lean: lean_multipart.put_multipart(
+                        lean,
                         bucket,
                         key,
                         path,

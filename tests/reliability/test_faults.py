@@ -98,18 +98,14 @@ def test_transient_listing_fault_is_retried(
     assert tree(tmp_path / "out") == expected_local()
 
 
-@MOTO_ONLY
-def test_read_timeout_before_response_is_retried(
-    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path
-) -> None:
-    """A stall longer than the client's read timeout is a timeout, retried like a reset."""
+def _short_timeout_client(url: str) -> Any:
+    """A boto3 client (so the botocore path is tested) with a 0.5 s read timeout, 3 attempts."""
     import boto3
     from botocore.config import Config as BotoConfig
 
-    put_objects(s3, bucket, NEW)
-    client = boto3.session.Session().client(
+    return boto3.session.Session().client(
         "s3",
-        endpoint_url=proxy.url,
+        endpoint_url=url,
         config=BotoConfig(
             s3={"addressing_style": "path"},
             read_timeout=0.5,
@@ -117,6 +113,15 @@ def test_read_timeout_before_response_is_retried(
             retries={"mode": "standard", "total_max_attempts": 3},
         ),
     )
+
+
+@MOTO_ONLY
+def test_read_timeout_before_response_is_retried(
+    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A stall longer than the client's read timeout is a timeout, retried like a reset."""
+    put_objects(s3, bucket, NEW)
+    client = _short_timeout_client(proxy.url)
     rule = proxy.add_rule("stall", method="GET", key="/p/a.bin", delay=2.0, where="before")
     dest = tmp_path / "out"
     write_files(dest, OLD)
@@ -132,19 +137,8 @@ def test_read_timeout_before_response_is_retried(
 def test_read_timeout_mid_body_is_retried(
     s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path
 ) -> None:
-    import boto3
-    from botocore.config import Config as BotoConfig
-
     put_objects(s3, bucket, NEW)
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=proxy.url,
-        config=BotoConfig(
-            s3={"addressing_style": "path"},
-            read_timeout=0.5,
-            retries={"mode": "standard", "total_max_attempts": 3},
-        ),
-    )
+    client = _short_timeout_client(proxy.url)
     proxy.add_rule("stall", method="GET", key="/p/a.bin", delay=2.0, where="body")
     dest = tmp_path / "out"
     write_files(dest, OLD)
