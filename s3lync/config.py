@@ -57,9 +57,27 @@ class Config:
         return base / "s3lync"
 
     @staticmethod
+    def get_objects_dir() -> Path:
+        """Where default local paths go: ``<cache>/objects/<bucket>/<key>``."""
+        return Config.get_cache_dir() / "objects"
+
+    @staticmethod
+    def get_state_dir() -> Path:
+        """s3lync's own files (hash cache, temporaries registry, locks): ``<cache>/state``.
+
+        Kept apart from ``objects/``, so no bucket name (``locks``, ``state``) can land on them.
+        """
+        return Config.get_cache_dir() / "state"
+
+    @staticmethod
     def get_state_path() -> Path:
-        """The SQLite hash cache; bucket names cannot start with '.', so it never shadows a bucket."""
-        return Config.get_cache_dir() / ".s3lync-state.sqlite3"
+        """The SQLite hash cache, ``<cache>/state/hashes.sqlite3``."""
+        return Config.get_state_dir() / "hashes.sqlite3"
+
+    @staticmethod
+    def get_lock_dir() -> Path:
+        """The run locks of ``s3lync apply``, ``<cache>/state/locks``."""
+        return Config.get_state_dir() / "locks"
 
     @staticmethod
     def get_max_workers() -> int:

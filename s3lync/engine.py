@@ -28,7 +28,7 @@ from .executor import Executor, MappingResult, Subscriber
 from .hashing import Digest, digest_file
 from .plan import Direction, Mapping, MappingPlan, Plan, Problem
 from .remote import Remote, RemoteObject
-from .state import HashCache
+from .state import HashCache, migrate_legacy_state
 from .uri import parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class Engine:
     def cache(self) -> HashCache:
         """The persistent hash cache (opened on first use)."""
         if self._cache is None:
+            migrate_legacy_state(Config.get_cache_dir(), Config.get_state_path())
             self._cache = HashCache(Config.get_state_path())
         return self._cache
 
@@ -274,17 +275,27 @@ class Engine:
 
 @contextlib.contextmanager
 def run_lock(source: str, timeout: float = 0.0) -> Iterator[None]:
-    """Hold the one-run-at-a-time lock for ``source`` (a manifest path), or raise LockedError."""
+    """Hold the one-run-at-a-time lock for ``source`` (a manifest path), or raise LockedError.
+
+    A lock that cannot be created (an unusable cache folder) is an error, never skipped: a
+    second apply could otherwise run alongside this one.
+    """
     digest = hashlib.sha256(os.path.abspath(source).encode()).hexdigest()[:16]
-    path = str(Config.get_cache_dir() / "locks" / f"{digest}.lock")
-    try:
-        with local.FileLock(path, timeout):
-            yield
-    except local.LockBusyError as exc:
-        raise LockedError(
-            f"another s3lync apply holds the lock for {source} ({exc.holder or 'unknown'}, "
-            f"lock file {exc.path}); wait for it or pass --lock-timeout SECONDS"
-        ) from None
+    path = str(Config.get_lock_dir() / f"{digest}.lock")
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(local.FileLock(path, timeout))
+        except local.LockBusyError as exc:
+            raise LockedError(
+                f"another s3lync apply holds the lock for {source} ({exc.holder or 'unknown'}, "
+                f"lock file {exc.path}); wait for it or pass --lock-timeout SECONDS"
+            ) from None
+        except OSError as exc:
+            raise S3ObjectError(
+                f"cannot create the run lock {path}: {exc.strerror or exc}; the cache folder "
+                f"{Config.get_cache_dir()} is unusable (check XDG_CACHE_HOME)"
+            ) from exc
+        yield
 
 
 def raise_for_result(result: MappingResult, action: str) -> None:

@@ -136,7 +136,7 @@ _PARSE_FORMAT = 1  # bump when yamldoc.parse would build different data or posit
 
 
 def _parsed_cache_path() -> Path:
-    return Config.get_cache_dir() / ".s3lync-parsed-manifests.json"
+    return Config.get_state_dir() / "parsed-manifests.json"
 
 
 def _parsed_entries() -> list[list[Any]]:

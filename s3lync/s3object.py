@@ -48,7 +48,7 @@ class S3Object:
         self.s3_uri = s3_uri
         if local_path is None:
             key = self._uri.key.rstrip("/")
-            default = Config.get_cache_dir() / self._uri.bucket
+            default = Config.get_objects_dir() / self._uri.bucket
             if key:
                 # The key becomes a path under the cache: the same rules as any synced key, so
                 # 's3://b//etc/passwd' or '../' segments can never point outside the cache.

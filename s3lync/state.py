@@ -31,6 +31,31 @@ CREATE TABLE IF NOT EXISTS digests (
 Fingerprint = tuple[int, int, int]
 
 
+# Before 0.6 the hash cache sat at the top of the cache folder, beside the default downloads.
+LEGACY_STATE_NAME = ".s3lync-state.sqlite3"
+
+
+def migrate_legacy_state(cache_dir: Path, new_path: Path) -> None:
+    """Move a hash cache of the old layout (``<cache>/.s3lync-state.sqlite3``) to ``new_path`` once.
+
+    The old lock folder (``<cache>/locks``) is left alone: it cannot be told apart from the
+    default download folder of a bucket named ``locks``, and stale lock files are harmless.
+    """
+    old = cache_dir / LEGACY_STATE_NAME
+    if not old.is_file() or new_path.exists():
+        return
+    try:
+        new_path.parent.mkdir(parents=True, exist_ok=True)
+        # The WAL and shared-memory files travel with the database, or committed rows are lost.
+        for suffix in ("-wal", "-shm", ""):
+            src = Path(str(old) + suffix)
+            if src.exists():
+                os.replace(src, str(new_path) + suffix)
+        log.info("moved the hash cache from %s to %s", old, new_path)
+    except OSError as exc:
+        log.warning("could not move the hash cache %s to %s: %s", old, new_path, exc)
+
+
 def fingerprint(st: os.stat_result) -> Fingerprint:
     """The (size, mtime_ns, inode) triple that validates a cached digest."""
     return (st.st_size, st.st_mtime_ns, st.st_ino)

@@ -82,9 +82,11 @@ def test_cache_dir_from_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert Config.get_cache_dir() == tmp_path / "xdg" / "s3lync"
     obj = S3Object("s3://some-bucket/deep/key.txt")
-    assert obj.local_path == str(tmp_path / "xdg" / "s3lync" / "some-bucket" / "deep" / "key.txt")
+    assert obj.local_path == str(
+        tmp_path / "xdg" / "s3lync" / "objects" / "some-bucket" / "deep" / "key.txt"
+    )
     assert S3Object("s3://some-bucket/dir/").local_path == str(
-        tmp_path / "xdg" / "s3lync" / "some-bucket" / "dir"
+        tmp_path / "xdg" / "s3lync" / "objects" / "some-bucket" / "dir"
     )
 
 
@@ -93,7 +95,7 @@ def test_cache_dir_without_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert Config.get_cache_dir() == tmp_path / "home" / ".cache" / "s3lync"
     assert S3Object("s3://some-bucket/k.txt").local_path == str(
-        tmp_path / "home" / ".cache" / "s3lync" / "some-bucket" / "k.txt"
+        tmp_path / "home" / ".cache" / "s3lync" / "objects" / "some-bucket" / "k.txt"
     )
 
 

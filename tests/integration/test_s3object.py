@@ -36,7 +36,7 @@ def test_download_file_to_default_local_path(
 ) -> None:
     _put(s3, bucket, "dir/file.txt", b"hello")
     obj = make_obj(f"s3://{bucket}/dir/file.txt")
-    expected = tmp_path / "cache" / "s3lync" / bucket / "dir" / "file.txt"
+    expected = tmp_path / "cache" / "s3lync" / "objects" / bucket / "dir" / "file.txt"
 
     assert obj.local_path == str(expected)
     assert obj.download() == str(expected)
@@ -53,7 +53,7 @@ def test_download_file_to_custom_local_path(
     assert obj.local_path == str(target)
     assert obj.download() == str(target)
     assert target.read_bytes() == b"\x00\x01binary"
-    assert not (tmp_path / "cache" / "s3lync" / bucket).exists()
+    assert not (tmp_path / "cache" / "s3lync" / "objects" / bucket).exists()
 
 
 @pytest.mark.parametrize("suffix", ["/", ""], ids=["trailing-slash", "no-slash"])
@@ -77,7 +77,7 @@ def test_download_whole_bucket(s3: Any, bucket: str, make_obj: Any, tmp_path: Pa
 
     path = Path(obj.download())
 
-    assert path == tmp_path / "cache" / "s3lync" / bucket
+    assert path == tmp_path / "cache" / "s3lync" / "objects" / bucket
     assert _tree(path) == {"top.txt": b"1", "d/x.txt": b"2"}
 
 

@@ -143,8 +143,7 @@ def test_default_local_path_stays_inside_the_cache(uri: str) -> None:
         obj = S3Object(uri)
     except (InvalidURIError, UnsafeKeyError):
         return
-    cache = os.path.realpath(Config.get_cache_dir())
-    bucket_dir = os.path.join(cache, "bucket")
+    bucket_dir = os.path.join(os.path.realpath(Config.get_objects_dir()), "bucket")
     assert os.path.realpath(obj.local_path).startswith(bucket_dir + os.sep)
 
 

@@ -117,9 +117,10 @@ def test_region_unset_is_none() -> None:
 def test_cache_dir_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert Config.get_cache_dir() == tmp_path / "xdg" / "s3lync"
-    state = Config.get_state_path()
-    assert state.parent == tmp_path / "xdg" / "s3lync"
-    assert state.name.startswith(".")  # cannot shadow a bucket folder
+    # Buckets land under objects/, s3lync's own files under state/: no bucket name reaches them.
+    assert Config.get_objects_dir() == tmp_path / "xdg" / "s3lync" / "objects"
+    assert Config.get_state_path() == tmp_path / "xdg" / "s3lync" / "state" / "hashes.sqlite3"
+    assert Config.get_lock_dir() == tmp_path / "xdg" / "s3lync" / "state" / "locks"
 
 
 @pytest.mark.parametrize("xdg", [None, ""])
