@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from . import __version__, commands
+from . import __version__, commands, render
 from .config import configure_logging
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -80,6 +80,22 @@ def validate() -> None:
     _run(commands.validate)
 
 
+def _detail_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """``--summary`` / ``--quiet``: less output for plans of thousands of files."""
+    fn = click.option(
+        "-q", "--quiet", is_flag=True, help="Print only errors and the summary line."
+    )(fn)
+    return click.option(
+        "--summary", "summary", is_flag=True, help="One line of counts per mapping, no file lines."
+    )(fn)
+
+
+def _detail(summary: bool, quiet: bool) -> str:
+    if quiet:
+        return render.DETAIL_QUIET
+    return render.DETAIL_SUMMARY if summary else render.DETAIL_FULL
+
+
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--out", "out_file", default=None, help="Save the plan as JSON for `apply PLAN`.")
@@ -89,6 +105,7 @@ def validate() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also list unchanged files.")
 @click.option("--allow-empty-source", is_flag=True, help="Let an empty source delete the target.")
+@_detail_options
 def plan(
     names: tuple[str, ...],
     out_file: str | None,
@@ -96,6 +113,8 @@ def plan(
     detailed_exitcode: bool,
     verbose: bool,
     allow_empty_source: bool,
+    summary: bool,
+    quiet: bool,
 ) -> None:
     """Show what apply would change, without changing anything."""
     _run(
@@ -107,6 +126,7 @@ def plan(
             detailed_exitcode=detailed_exitcode,
             verbose=verbose,
             allow_empty_source=allow_empty_source,
+            detail=_detail(summary, quiet),
         )
     )
 
@@ -126,6 +146,7 @@ def plan(
     show_default=True,
     help="Seconds to wait for another apply of the same manifest to finish.",
 )
+@_detail_options
 def apply(
     targets: tuple[str, ...],
     dry_run: bool,
@@ -135,6 +156,8 @@ def apply(
     jobs: int | None,
     allow_empty_source: bool,
     lock_timeout: float,
+    summary: bool,
+    quiet: bool,
 ) -> None:
     """Apply the manifest (or a saved PLAN.json): transfer, then delete what the plan says."""
     plan_file = None
@@ -153,6 +176,7 @@ def apply(
             allow_empty_source=allow_empty_source,
             progress_tty=sys.stderr.isatty(),
             lock_timeout=lock_timeout,
+            detail=_detail(summary, quiet),
         )
         return commands.apply(c, names, opts)
 

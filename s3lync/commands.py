@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import render
-from .engine import Engine, run_lock
+from .engine import Engine, feeder, run_lock
 from .errors import ApplyRefusedError, ManifestError, PlanStaleError, S3lyncError
 from .executor import MappingResult
-from .plan import MappingPlan, Operation, OpKind, Plan
+from .plan import Mapping, MappingPlan, Operation, OpKind, Plan
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ def plan(
     detailed_exitcode: bool = False,
     verbose: bool = False,
     allow_empty_source: bool = False,
+    detail: str = render.DETAIL_FULL,
 ) -> int:
     """Read-only: show what apply would do; optionally save it."""
     path, mappings = _load(ctx, names)
@@ -104,10 +105,13 @@ def plan(
     if as_json:
         ctx.echo(json.dumps(render.plan_document(the_plan), indent=2))
     else:
-        ctx.echo(render.render_plan(the_plan, color=ctx.color, verbose=verbose))
+        ctx.echo(render.render_plan(the_plan, color=ctx.color, verbose=verbose, detail=detail))
         if out_file:
             ctx.echo(f"\nSaved the plan to {out_file}; run `s3lync apply {out_file}` to apply it.")
-    if any(p.fatal for m in the_plan.mappings for p in m.problems):
+    messages = [line for mp in the_plan.mappings for line in render.problem_messages(mp)]
+    for line in messages:
+        ctx.warn(f"error: {line}")
+    if messages:
         return EXIT_ERROR
     if detailed_exitcode and the_plan.has_changes:
         return EXIT_CHANGES
@@ -153,24 +157,24 @@ def _parse_max_delete(value: str | None) -> tuple[int | None, float | None]:
         ) from None
 
 
-def check_delete_limits(the_plan: Plan, max_delete: str | None) -> None:
-    """Refuse a plan that deletes more than ``--max-delete`` (a count, or a % of target files)."""
+def check_delete_limits(mp: MappingPlan, max_delete: str | None, deleted_before: int = 0) -> None:
+    """Refuse a mapping that deletes more than ``--max-delete``.
+
+    A count limits the whole run (``deleted_before`` were deleted by earlier mappings); a
+    percentage limits each mapping against its own target files.
+    """
     count, pct = _parse_max_delete(max_delete)
-    total = the_plan.count(OpKind.DELETE)
-    if count is not None and total > count:
+    d = mp.count(OpKind.DELETE)
+    if count is not None and deleted_before + d > count:
         raise ApplyRefusedError(
-            f"the plan deletes {total} file(s), more than --max-delete {count}; nothing was changed"
+            f"the plan deletes {deleted_before + d} file(s), more than --max-delete {count}"
         )
-    if pct is not None:
-        for mp in the_plan.mappings:
-            d = mp.count(OpKind.DELETE)
-            existing = d + mp.count(OpKind.UPDATE) + mp.unchanged
-            if d and existing and 100.0 * d / existing > pct:
-                raise ApplyRefusedError(
-                    f"mapping {mp.mapping.label!r} would delete {d} of {existing} target file(s) "
-                    f"({100.0 * d / existing:.1f}%), more than --max-delete {pct:g}%; "
-                    "nothing was changed"
-                )
+    existing = d + mp.count(OpKind.UPDATE) + mp.unchanged
+    if pct is not None and d and existing and 100.0 * d / existing > pct:
+        raise ApplyRefusedError(
+            f"mapping {mp.mapping.label!r} would delete {d} of {existing} target file(s) "
+            f"({100.0 * d / existing:.1f}%), more than --max-delete {pct:g}%"
+        )
 
 
 class Progress:
@@ -188,6 +192,12 @@ class Progress:
         self.last = self.start
         self.printed = False
         self._lock = threading.Lock()
+
+    def add(self, ops: int, nbytes: int) -> None:
+        """Grow the totals by one more mapping's work (mappings are planned one at a time)."""
+        with self._lock:
+            self.total_ops += ops
+            self.total_bytes += nbytes
 
     def on_start(self, **kwargs: Any) -> None:
         """Unused: progress counts finished operations."""
@@ -239,6 +249,7 @@ class ApplyOptions:
     allow_empty_source: bool = False
     progress_tty: bool = False
     lock_timeout: float = 0.0
+    detail: str = render.DETAIL_FULL
 
 
 def apply(ctx: Context, names: Sequence[str] = (), opts: ApplyOptions | None = None) -> int:
@@ -259,86 +270,151 @@ def _lock_source(ctx: Context, plan_file: str | None) -> str:
     return source
 
 
-def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int:
-    plan_file, as_json = opts.plan_file, opts.as_json
-    if plan_file:
-        try:
-            text = Path(plan_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise S3lyncError(f"cannot read plan file {plan_file}: {exc.strerror}") from exc
-        saved = Plan.from_json(text)
-        if names:
-            raise S3lyncError("give either mapping names or a saved plan file, not both")
-        mappings: Sequence[Any] = [mp.mapping for mp in saved.mappings]
-        manifest_path = saved.manifest
-    else:
-        saved = None
+def _apply_inputs(
+    ctx: Context, names: Sequence[str], plan_file: str | None
+) -> tuple[Plan | None, list[Mapping], str | None]:
+    """The saved plan (if any), the mappings to run in order, and the manifest path."""
+    if not plan_file:
         manifest_path, mappings = _load(ctx, names)
+        return None, list(mappings), manifest_path
+    try:
+        text = Path(plan_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise S3lyncError(f"cannot read plan file {plan_file}: {exc.strerror}") from exc
+    saved = Plan.from_json(text)
+    if names:
+        raise S3lyncError("give either mapping names or a saved plan file, not both")
+    return saved, [mp.mapping for mp in saved.mappings], saved.manifest
 
+
+def _check_saved(
+    engine: Engine, saved: Plan, plan_file: str, opts: ApplyOptions
+) -> dict[int, MappingPlan]:
+    """Refuse a stale saved plan before anything changes; returns the fresh plans it took.
+
+    A mapping whose source an earlier mapping of the plan writes cannot be checked before that one
+    runs: it is planned again just before it is applied.
+    """
+    mappings = [mp.mapping for mp in saved.mappings]
+    fresh: dict[int, MappingPlan] = {}
+    diffs: list[str] = []
+    for i, old in enumerate(saved.mappings):
+        if feeder(mappings[:i], old.mapping) is not None:
+            continue
+        new = engine.plan_mapping(
+            old.mapping, missing_ok=True, allow_empty_source=opts.allow_empty_source
+        )
+        fresh[i] = new
+        diffs += [f"{old.mapping.label}: {d}" for d in plan_differences(old, new)]
+    if diffs:
+        shown = "; ".join(diffs[:5]) + (f" (+{len(diffs) - 5} more)" if len(diffs) > 5 else "")
+        raise PlanStaleError(
+            f"the saved plan {plan_file} is stale; nothing was changed. {shown}. "
+            "Run `s3lync plan --out` again."
+        )
+    return fresh
+
+
+def _confirm_deletes(
+    ctx: Context, mp: MappingPlan, opts: ApplyOptions, deleted_before: int
+) -> None:
+    """The deletion rules for one mapping: --max-delete, then --yes or a terminal's answer."""
+    check_delete_limits(mp, opts.max_delete, deleted_before)
+    deletes = mp.count(OpKind.DELETE)
+    if not deletes or opts.yes:
+        return
+    if ctx.interactive and ctx.confirm is not None:
+        if not ctx.confirm(f"Mapping {mp.mapping.label!r} deletes {deletes} file(s). Apply it?"):
+            raise ApplyRefusedError("apply cancelled")
+        return
+    raise ApplyRefusedError(
+        f"the plan deletes {deletes} file(s) and there is no terminal to confirm; "
+        "re-run with --yes to allow it"
+    )
+
+
+def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int:
+    saved, mappings, manifest_path = _apply_inputs(ctx, names, opts.plan_file)
+    as_json, detail = opts.as_json, opts.detail
+    show = not as_json
+    plans: list[MappingPlan] = []
+    results: list[MappingResult] = []
+    not_applied: set[str] = set()
+    stopped: str | None = None
+    deleted = 0
+    changed = False
     with ctx.engine() as engine:
-        the_plan = engine.plan(
-            mappings, manifest=manifest_path, allow_empty_source=opts.allow_empty_source
-        )
-        if saved is not None:
-            diffs = [
-                f"{old.mapping.label}: {d}"
-                for old, new in zip(saved.mappings, the_plan.mappings, strict=True)
-                for d in plan_differences(old, new)
-            ]
-            if diffs:
-                shown = "; ".join(diffs[:5]) + (
-                    f" (+{len(diffs) - 5} more)" if len(diffs) > 5 else ""
+        fresh = _check_saved(engine, saved, opts.plan_file or "", opts) if saved else {}
+        progress = Progress(ctx.err, 0, 0, opts.progress_tty)
+        if detail != render.DETAIL_QUIET:
+            engine.subscribers.append(progress)
+        # Mapping by mapping, in order, each planned just before it runs: an upload followed by
+        # a download of the same prefix sees what the upload put there.
+        for i, m in enumerate(mappings):
+            fed_by = feeder(mappings[:i], m)
+            mp = fresh.get(i) if not changed else None
+            if mp is None:
+                mp = engine.plan_mapping(
+                    m,
+                    missing_ok=True,
+                    allow_empty_source=opts.allow_empty_source,
+                    fed_by=fed_by if opts.dry_run else None,
                 )
-                raise PlanStaleError(
-                    f"the saved plan {plan_file} is stale; nothing was changed. {shown}. "
-                    "Run `s3lync plan --out` again."
-                )
-        if not as_json:
-            ctx.echo(render.render_plan(the_plan, color=ctx.color))
-        fatal = [p for m in the_plan.mappings for p in m.problems if p.fatal]
-        check_delete_limits(the_plan, opts.max_delete)
-        deletes = the_plan.count(OpKind.DELETE)
-        if opts.dry_run:
-            if as_json:
-                ctx.echo(json.dumps(render.apply_document(the_plan, [], dry_run=True), indent=2))
-            else:
-                ctx.echo("\nDry run: nothing was changed.")
-            return EXIT_ERROR if fatal else EXIT_OK
-        if deletes and not opts.yes:
-            question = f"The plan deletes {deletes} file(s). Apply it?"
-            if ctx.interactive and ctx.confirm is not None:
-                if not ctx.confirm(question):
-                    raise ApplyRefusedError("apply cancelled; nothing was changed")
-            else:
-                raise ApplyRefusedError(
-                    f"the plan deletes {deletes} file(s) and there is no terminal to confirm; "
-                    "re-run with --yes to allow it. Nothing was changed"
-                )
-        progress = Progress(
-            ctx.err,
-            sum(len(m.operations) for m in the_plan.mappings),
-            the_plan.bytes_to_transfer,
-            opts.progress_tty,
-        )
-        engine.subscribers.append(progress)
-        results: list[MappingResult] = []
-        for mp in the_plan.mappings:
-            if mp.operations:
-                results.append(engine.execute(mp))
-            else:
+            plans.append(mp)
+            if show:
+                for line in render.mapping_lines(mp, color=ctx.color, detail=detail):
+                    ctx.echo(line)
+                for line in render.error_lines([mp], color=ctx.color):
+                    ctx.echo(line)
+            for line in render.problem_messages(mp):
+                ctx.warn(f"error: {line}")
+            if mp.blocking or (fed_by in not_applied and not opts.dry_run):
+                if not mp.blocking:
+                    ctx.warn(
+                        f"error: {m.label}: skipped: mapping {fed_by!r} writes its source "
+                        "and was not applied"
+                    )
+                not_applied.add(m.label)
                 results.append(MappingResult(plan=mp))
+                continue
+            if opts.dry_run:
+                continue
+            try:
+                _confirm_deletes(ctx, mp, opts, deleted)
+            except ApplyRefusedError as exc:
+                if not changed:
+                    raise ApplyRefusedError(f"{exc}. Nothing was changed") from None
+                stopped = (
+                    f"{exc}; mapping {m.label!r} and the ones after it were not applied "
+                    "(the ones before it were)"
+                )
+                break
+            progress.add(len(mp.operations), mp.bytes_to_transfer)
+            r = engine.execute(mp) if mp.operations else MappingResult(plan=mp)
+            results.append(r)
+            deleted += r.deleted
+            changed = changed or bool(r.transferred or r.deleted or r.done(OpKind.MKDIR))
         progress.finish()
 
+    the_plan = Plan(mappings=tuple(plans), manifest=manifest_path)
     failed = [(r.plan.mapping.label, o) for r in results for o in r.failed]
     for label, o in failed:
         ctx.warn(f"error: {label}: {o.op.kind.symbol} {o.op.rel or o.op.key}: {o.error}")
-    for p in fatal:
-        ctx.warn(f"error: {p.key}: {p.message}")
+    if stopped:
+        ctx.warn(f"error: {stopped}")
+    fatal = any(p.fatal for mp in plans for p in mp.problems)
     if as_json:
-        ctx.echo(json.dumps(render.apply_document(the_plan, results), indent=2))
+        doc = render.apply_document(the_plan, [] if opts.dry_run else results, dry_run=opts.dry_run)
+        ctx.echo(json.dumps(doc, indent=2))
     else:
-        ctx.echo("\n" + render.apply_summary(results))
-    return EXIT_ERROR if (failed or fatal) else EXIT_OK
+        if detail == render.DETAIL_SUMMARY:
+            ctx.echo()
+        ctx.echo(render.final_line(the_plan))
+        if opts.dry_run:
+            ctx.echo("\nDry run: nothing was changed.")
+        else:
+            ctx.echo("\n" + render.apply_summary(results))
+    return EXIT_ERROR if (failed or fatal or stopped) else EXIT_OK
 
 
 def init(ctx: Context, *, force: bool = False) -> int:

@@ -26,10 +26,10 @@ from .errors import (
 )
 from .executor import Executor, MappingResult, Subscriber
 from .hashing import Digest, digest_file
-from .plan import Direction, Mapping, MappingPlan, Plan, Problem
+from .plan import Direction, Mapping, MappingPlan, Plan, Problem, writes_into
 from .remote import Remote, RemoteObject
 from .state import HashCache, migrate_legacy_state
-from .uri import parse_s3_uri
+from .uri import S3Uri, parse_s3_uri
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,14 @@ class Engine:
         missing_ok: bool = True,
         allow_empty_source: bool = False,
         verbose: bool = False,
+        fed_by: str | None = None,
     ) -> MappingPlan:
-        """Snapshot both sides of one mapping and diff them into a plan (changes nothing)."""
+        """Snapshot both sides of one mapping and diff them into a plan (changes nothing).
+
+        A download source holding nothing raises RemoteNotFoundError unless ``missing_ok``; then it
+        is a problem that blocks the mapping, or only a note when the mapping allows a missing
+        source or ``fed_by`` names an earlier mapping of the same run that writes it.
+        """
         uri = parse_s3_uri(mapping.s3_uri)
         remote = self.remote(mapping)
         local_root = local.as_abs(mapping.local)
@@ -143,10 +149,9 @@ class Engine:
                 else:
                     is_dir, root_key, objects = False, uri.key, exact
             if not objects:
-                msg = f"nothing found at {uri}"
-                if not missing_ok or not is_dir:
+                if not missing_ok:
                     raise RemoteNotFoundError(f"download {uri}: no such object or prefix")
-                problems.append(Problem(key=uri.key, message=msg, fatal=False))
+                problems.append(_missing_source(mapping, uri, is_dir, fed_by, allow_empty_source))
             if not is_dir and os.path.isdir(local_root):
                 local_root = os.path.join(local_root, uri.key.rsplit("/", 1)[-1])
         else:
@@ -201,12 +206,17 @@ class Engine:
         allow_empty_source: bool = False,
         verbose: bool = False,
     ) -> Plan:
-        """Plan several mappings (each listing once) into one Plan."""
+        """Plan several mappings (each listing once, in order) into one Plan, changing nothing."""
+        todo = list(mappings)
         plans = tuple(
             self.plan_mapping(
-                m, missing_ok=True, allow_empty_source=allow_empty_source, verbose=verbose
+                m,
+                missing_ok=True,
+                allow_empty_source=allow_empty_source,
+                verbose=verbose,
+                fed_by=feeder(todo[:i], m),
             )
-            for m in mappings
+            for i, m in enumerate(todo)
         )
         return Plan(
             mappings=plans,
@@ -259,7 +269,9 @@ class Engine:
     # -- execution ----------------------------------------------------------------------
 
     def execute(self, mplan: MappingPlan) -> MappingResult:
-        """Execute one mapping's plan."""
+        """Execute one mapping's plan; a plan with a blocking problem is refused as a whole."""
+        if mplan.blocking:
+            return MappingResult(plan=mplan)
         ex = Executor(
             self.remote(mplan.mapping),
             self.cache,
@@ -271,6 +283,37 @@ class Engine:
     def sync(self, mapping: Mapping, *, missing_ok: bool = False) -> MappingResult:
         """Plan and execute one mapping (what ``S3Object.download``/``upload`` do)."""
         return self.execute(self.plan_mapping(mapping, missing_ok=missing_ok))
+
+
+def feeder(earlier: Sequence[Mapping], mapping: Mapping) -> str | None:
+    """The label of the last of ``earlier`` whose target is ``mapping``'s source, if any."""
+    for m in reversed(earlier):
+        if writes_into(m, mapping):
+            return m.label
+    return None
+
+
+def _missing_source(
+    mapping: Mapping, uri: S3Uri, is_dir: bool, fed_by: str | None, allow_empty: bool
+) -> Problem:
+    """A download source that holds nothing: an error unless allowed or written earlier."""
+    what = "nothing found at" if is_dir else "no such object:"
+    if fed_by is not None:
+        return Problem(
+            key=uri.key,
+            message=f"{what} {uri} yet; mapping {fed_by!r} writes it earlier in this run",
+            fatal=False,
+        )
+    if mapping.allow_missing or allow_empty:
+        # --allow-empty-source says an empty source is expected (and may even mirror deletions).
+        why = "allow_missing: true" if mapping.allow_missing else "--allow-empty-source"
+        return Problem(key=uri.key, message=f"{what} {uri} ({why})", fatal=False)
+    return Problem(
+        key=uri.key,
+        message=f"the source is missing: {what} {uri}; check the bucket and prefix, or set "
+        "`allow_missing: true` on the mapping if an empty source is expected",
+        blocks=True,
+    )
 
 
 @contextlib.contextmanager

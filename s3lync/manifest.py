@@ -71,7 +71,7 @@ mappings:
 """
 
 
-_BOOL_FIELDS = frozenset({"check_hash", "force_sync", "delete", "follow_symlinks"})
+_BOOL_FIELDS = frozenset({"check_hash", "force_sync", "delete", "follow_symlinks", "allow_missing"})
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 _REF_RE = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
 _TYPE_WORDS = {
@@ -500,6 +500,7 @@ def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
                 delete=bool(item.get("delete", False)),
                 check_hash=True if check_hash is None else bool(check_hash),
                 follow_symlinks=bool(item.get("follow_symlinks", False)),
+                allow_missing=bool(item.get("allow_missing", False)),
                 region=_setting(item, defaults, "region"),
                 endpoint_url=_setting(item, defaults, "endpoint_url"),
                 profile=_setting(item, defaults, "profile"),

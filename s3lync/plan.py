@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import S3lyncError
+from .uri import parse_s3_uri
 
 PLAN_FORMAT_VERSION = 1
 
@@ -46,6 +48,7 @@ class Mapping:
     delete: bool = False
     check_hash: bool = True
     follow_symlinks: bool = False
+    allow_missing: bool = False
     region: str | None = None
     endpoint_url: str | None = None
     profile: str | None = None
@@ -107,11 +110,16 @@ class Operation:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something the planner refused or could not decide; ``fatal`` problems fail the run."""
+    """Something the planner refused or could not decide; ``fatal`` problems fail the run.
+
+    ``blocks`` marks a problem with the mapping as a whole (a missing source, a local file where a
+    folder must be): such a mapping is not applied at all, rather than failing file by file.
+    """
 
     key: str
     message: str
     fatal: bool = True
+    blocks: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -131,6 +139,11 @@ class MappingPlan:
     unchanged_bytes: int = 0
     unchanged_paths: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
+
+    @property
+    def blocking(self) -> tuple[Problem, ...]:
+        """Problems that keep this whole mapping from being applied."""
+        return tuple(p for p in self.problems if p.fatal and p.blocks)
 
     @property
     def transfers(self) -> tuple[Operation, ...]:
@@ -181,9 +194,25 @@ class MappingPlan:
         )
 
 
+def writes_into(earlier: Mapping, later: Mapping) -> bool:
+    """True when ``earlier``'s target overlaps ``later``'s source (so ``later`` must run after it)."""
+    if earlier.direction is later.direction:
+        return False
+    if earlier.direction is Direction.DOWNLOAD:
+        a, b = os.path.abspath(earlier.local), os.path.abspath(later.local)
+        return a == b or a.startswith(b.rstrip(os.sep) + os.sep) or b.startswith(a + os.sep)
+    if (earlier.endpoint_url or None) != (later.endpoint_url or None):
+        return False
+    ua, ub = parse_s3_uri(earlier.s3_uri), parse_s3_uri(later.s3_uri)
+    if ua.bucket != ub.bucket:
+        return False
+    pa, pb = ua.dir_prefix, ub.dir_prefix
+    return pa.startswith(pb) or pb.startswith(pa) or ua.key == ub.key
+
+
 @dataclass(frozen=True)
 class Plan:
-    """A whole plan: one MappingPlan per mapping, in manifest order."""
+    """A whole plan: one MappingPlan per mapping, in manifest order (the order apply runs them)."""
 
     mappings: tuple[MappingPlan, ...] = ()
     manifest: str | None = None
@@ -221,6 +250,8 @@ class Plan:
             "manifest": self.manifest,
             "created_at": self.created_at,
             "meta": self.meta,
+            # Apply runs mappings in this order, each planned again just before it runs.
+            "order": [m.mapping.label for m in self.mappings],
             "mappings": [m.to_dict() for m in self.mappings],
         }
 

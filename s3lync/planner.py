@@ -199,6 +199,7 @@ def decide(
                     Problem(
                         key=_key(p, rel),
                         message=f"local folder {rel!r} stands where a file should be downloaded",
+                        blocks=True,
                     )
                 )
                 continue
@@ -236,6 +237,7 @@ def decide(
                     Problem(
                         key=_key(p, rel) + "/",
                         message=f"local file {rel!r} stands where a folder should be created",
+                        blocks=True,
                     )
                 )
                 continue

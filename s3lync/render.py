@@ -6,9 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from .executor import MappingResult
-from .plan import OpKind, Plan
+from .plan import MappingPlan, OpKind, Plan
 
 JSON_SCHEMA_VERSION = 1
+
+DETAIL_FULL = "full"
+DETAIL_SUMMARY = "summary"
+DETAIL_QUIET = "quiet"
 
 _COLORS = {"+": "32", "~": "33", "-": "31", "!": "31", "?": "33", "#": "1"}
 
@@ -31,45 +35,104 @@ def _paint(text: str, symbol: str, color: bool) -> str:
 
 
 def summary_line(plan: Plan) -> str:
-    """``Plan: A to add, C to change, D to delete, U unchanged (X to transfer).``"""
+    """``Plan: A to add, C to change, D to delete, U unchanged (X to transfer)[, E errors].``"""
     add = plan.count(OpKind.CREATE) + plan.count(OpKind.MKDIR)
+    errors = sum(1 for m in plan.mappings for p in m.problems if p.fatal)
+    tail = f", {errors} error{'s' if errors != 1 else ''}" if errors else ""
     return (
         f"Plan: {add} to add, {plan.count(OpKind.UPDATE)} to change, "
         f"{plan.count(OpKind.DELETE)} to delete, {plan.unchanged} unchanged "
-        f"({format_size(plan.bytes_to_transfer)} to transfer)."
+        f"({format_size(plan.bytes_to_transfer)} to transfer){tail}."
     )
 
 
-def render_plan(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
-    """The human diff: a header per mapping, one line per operation, problems, then the summary."""
+def _counts(mp: MappingPlan) -> str:
+    add = mp.count(OpKind.CREATE) + mp.count(OpKind.MKDIR)
+    return (
+        f"{add} to add, {mp.count(OpKind.UPDATE)} to change, {mp.count(OpKind.DELETE)} to delete, "
+        f"{mp.unchanged} unchanged ({format_size(mp.bytes_to_transfer)} to transfer)"
+    )
+
+
+def mapping_lines(
+    mp: MappingPlan, *, color: bool = False, verbose: bool = False, detail: str = DETAIL_FULL
+) -> list[str]:
+    """One mapping's part of the diff (fatal problems excluded: :func:`error_lines` has them).
+
+    ``detail`` is ``full`` (a line per change), ``summary`` (the header with counts) or ``quiet``
+    (nothing).
+    """
+    if detail == DETAIL_QUIET:
+        return []
+    m = mp.mapping
+    arrow = "->" if m.direction.value == "download" else "<-"
+    root = f"s3://{mp.bucket}/{mp.root_key}"
+    header = f"# {m.label}: {root} {arrow} {m.local} ({m.direction.value}"
+    flags = [f for f in ("force_sync", "delete") if getattr(m, f)]
+    header += (", " + ", ".join(flags) if flags else "") + ")"
+    if detail == DETAIL_SUMMARY:
+        return [_paint(f"{header}: {_counts(mp)}", "#", color)]
+    lines = [_paint(header, "#", color)]
+    for op in mp.operations:
+        name = op.rel or (mp.root_key.rsplit("/", 1)[-1] if op.kind is not OpKind.MKDIR else "")
+        if op.kind is OpKind.MKDIR:
+            name += "/"
+        size = format_size(op.size) if op.kind is not OpKind.MKDIR else "folder"
+        sym = op.kind.symbol
+        lines.append(_paint(f"  {sym} {name}  ({size}, {op.reason})", sym, color))
+    for prob in mp.problems:
+        if not prob.fatal:
+            lines.append(_paint(f"  ? {prob.key}: {prob.message}", "?", color))
+    if verbose:
+        lines.extend(f"    {rel or mp.root_key}" for rel in mp.unchanged_paths)
+    if mp.unchanged:
+        lines.append(f"  ({mp.unchanged} unchanged, {format_size(mp.unchanged_bytes)})")
+    if not mp.operations and not mp.problems and not mp.unchanged:
+        lines.append("  (empty)")
+    lines.append("")
+    return lines
+
+
+def error_lines(mappings: Sequence[MappingPlan], *, color: bool = False) -> list[str]:
+    """The fatal problems of these mappings, after the diff so they are not lost among its lines."""
+    lines: list[str] = []
+    for mp in mappings:
+        for prob in mp.problems:
+            if prob.fatal:
+                lines.append(
+                    _paint(f"  ! {mp.mapping.label}: {prob.key}: {prob.message}", "!", color)
+                )
+        if mp.blocking:
+            lines.append(f"  Mapping {mp.mapping.label!r} cannot be applied until this is fixed.")
+    if lines:
+        lines = [_paint("Errors:", "!", color), *lines, ""]
+    return lines
+
+
+def problem_messages(mp: MappingPlan) -> list[str]:
+    """One ``label: key: message`` line per fatal problem (for stderr)."""
+    return [f"{mp.mapping.label}: {p.key}: {p.message}" for p in mp.problems if p.fatal]
+
+
+def render_plan(
+    plan: Plan, *, color: bool = False, verbose: bool = False, detail: str = DETAIL_FULL
+) -> str:
+    """The human diff: a block per mapping, then fatal problems, then the summary."""
     lines: list[str] = []
     for mp in plan.mappings:
-        m = mp.mapping
-        arrow = "->" if m.direction.value == "download" else "<-"
-        root = f"s3://{mp.bucket}/{mp.root_key}"
-        header = f"# {m.label}: {root} {arrow} {m.local} ({m.direction.value}"
-        flags = [f for f in ("force_sync", "delete") if getattr(m, f)]
-        header += (", " + ", ".join(flags) if flags else "") + ")"
-        lines.append(_paint(header, "#", color))
-        for op in mp.operations:
-            name = op.rel or (mp.root_key.rsplit("/", 1)[-1] if op.kind is not OpKind.MKDIR else "")
-            if op.kind is OpKind.MKDIR:
-                name += "/"
-            detail = format_size(op.size) if op.kind is not OpKind.MKDIR else "folder"
-            sym = op.kind.symbol
-            lines.append(_paint(f"  {sym} {name}  ({detail}, {op.reason})", sym, color))
-        for prob in mp.problems:
-            sym = "!" if prob.fatal else "?"
-            lines.append(_paint(f"  {sym} {prob.key}: {prob.message}", sym, color))
-        if verbose:
-            lines.extend(f"    {rel or mp.root_key}" for rel in mp.unchanged_paths)
-        if mp.unchanged:
-            lines.append(f"  ({mp.unchanged} unchanged, {format_size(mp.unchanged_bytes)})")
-        if not mp.operations and not mp.problems and not mp.unchanged:
-            lines.append("  (empty)")
+        lines.extend(mapping_lines(mp, color=color, verbose=verbose, detail=detail))
+    if detail == DETAIL_SUMMARY and plan.mappings:
         lines.append("")
-    lines.append(summary_line(plan) if plan.has_changes else f"No changes. {summary_line(plan)}")
+    lines.extend(error_lines(plan.mappings, color=color))
+    lines.append(final_line(plan))
     return "\n".join(lines)
+
+
+def final_line(plan: Plan) -> str:
+    """The summary line, starting ``No changes.`` when there is nothing to do and nothing wrong."""
+    if plan.has_changes or any(p.fatal for m in plan.mappings for p in m.problems):
+        return summary_line(plan)
+    return f"No changes. {summary_line(plan)}"
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:

@@ -205,15 +205,27 @@ def test_deletions_need_yes_without_a_terminal_and_respect_max_delete(seeded, tm
     assert tree(out_dir) == {"a.txt": b"alpha", "sub/b.txt": b"bravo", "keep.tmp": b"keep.tmp"}
 
 
-def test_one_failed_operation_does_not_stop_the_others(seeded):
+def test_a_failing_plan_says_so_and_its_mapping_is_not_applied(seeded):
     _client, manifest, out_dir = seeded
     out_dir.mkdir()
     (out_dir / "sub").write_text("a file where a folder must go")
+
+    code, out, err = run("-f", str(manifest), "plan")
+    assert code == 1
+    # After the diff (not one line among the + lines), on stderr, and counted in the summary.
+    errors_at = out.index("Errors:")
+    assert out.index("+ a.txt") < errors_at
+    assert "local file 'sub' stands where a folder should be created" in out[errors_at:]
+    assert "Mapping 'data' cannot be applied" in out[errors_at:]
+    assert out.rstrip().splitlines()[-1].endswith(", 1 error.")
+    assert "error: data: data/sub/: local file 'sub'" in err
+
     code, out, err = run("-f", str(manifest), "apply")
     assert code == 1
-    assert "sub/b.txt" in err
-    assert (out_dir / "a.txt").read_bytes() == b"alpha"  # the other operation still ran
-    assert "1 failed" in out
+    assert "local file 'sub' stands where a folder should be created" in err
+    # The mapping is refused as a whole: nothing transferred, nothing failed file by file.
+    assert tree(out_dir) == {"sub": b"a file where a folder must go"}
+    assert "0 transferred" in out and "0 failed" in out
 
 
 def test_upload_mapping_and_json_apply(s3_server, bucket, tmp_path, env):
