@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import hashlib
 import importlib.resources
 import json
 import logging
@@ -14,20 +13,20 @@ from collections.abc import Mapping as StrMapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .config import Config
-from .docpos import DocPath as _Path
-from .docpos import Document
-from .docpos import Fatal as _Fatal
-from .docpos import Loc as _Loc
-from .docpos import Pos as _Pos
-from .docpos import Problem as _Problem
-from .docpos import format_path as _format_path
+import jsonschema
+
 from .errors import InvalidURIError, ManifestError
 from .plan import Direction, Mapping
-from .schemacheck import is_valid
 from .uri import S3Uri, parse_s3_uri
+from .yamldoc import DocPath as _Path
+from .yamldoc import Document, parse
+from .yamldoc import Fatal as _Fatal
+from .yamldoc import Loc as _Loc
+from .yamldoc import Pos as _Pos
+from .yamldoc import Problem as _Problem
+from .yamldoc import format_path as _format_path
 
 log = logging.getLogger(__name__)
 
@@ -119,83 +118,9 @@ def _schema() -> dict[str, Any]:
     return loaded
 
 
-if TYPE_CHECKING:
-    import jsonschema
-
-
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    # Imported here: jsonschema costs ~65 ms, and a valid document (schemacheck) never needs it.
-    import jsonschema
-
     return jsonschema.Draft202012Validator(_schema())
-
-
-_PARSE_CACHE_SIZE = 16
-_PARSE_FORMAT = 1  # bump when yamldoc.parse would build different data or positions
-
-
-def _parsed_cache_path() -> Path:
-    return Config.get_state_dir() / "parsed-manifests.json"
-
-
-def _parsed_entries() -> list[list[Any]]:
-    try:
-        loaded = json.loads(_parsed_cache_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(loaded, list):
-        return []
-    return [e for e in loaded if isinstance(e, list) and len(e) == 3 and isinstance(e[0], str)]
-
-
-def _parse_cached(text: str) -> tuple[Any, Document]:
-    """``yamldoc.parse``, answered from the cache for a text parsed cleanly before.
-
-    PyYAML costs ~15 ms to import on every CLI run, while a committed manifest rarely changes;
-    its parsed data and positions are plain JSON, keyed by a digest of the exact text.
-    """
-    key = hashlib.sha256(f"{_PARSE_FORMAT}\0{text}".encode()).hexdigest()
-    entries = _parsed_entries()
-    for k, data, positions in entries:
-        if k != key or not isinstance(data, dict):
-            continue
-        doc = Document()
-        try:
-            for path, kl, kc, vl, vc in positions:
-                doc.positions[tuple(path)] = _Pos((kl, kc), (vl, vc))
-        except (TypeError, ValueError):
-            break  # a damaged entry: parse again
-        return data, doc
-    from .yamldoc import parse
-
-    data, doc = parse(text)
-    if not doc.problems and not doc.bad:
-        _remember_parsed(entries, key, data, doc)
-    return data, doc
-
-
-def _remember_parsed(entries: list[list[Any]], key: str, data: Any, doc: Document) -> None:
-    try:
-        encoded = json.dumps(data, allow_nan=False)
-    except (TypeError, ValueError):
-        return  # e.g. !!binary bytes: such a manifest is simply parsed every time
-    if json.loads(encoded) != data:
-        return
-    positions = [[list(p), *pos.key, *pos.value] for p, pos in doc.positions.items()]
-    kept = [e for e in entries if e[0] != key][-(_PARSE_CACHE_SIZE - 1) :]
-    _write_json(_parsed_cache_path(), [*kept, [key, data, positions]])
-
-
-def _write_json(path: Path, value: Any) -> None:
-    """Replace a cache file atomically; failing only costs the work the cache would have saved."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(value), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.debug("cannot write %s: %s", path, exc)
 
 
 def load_manifest(
@@ -223,7 +148,7 @@ def validate_document(
     env = os.environ if environ is None else environ
     base_dir = Path(os.path.abspath(base_dir))
     try:
-        data, builder = _parse_cached(text)
+        data, builder = parse(text)
         data = _fill(data, (), env, builder)
         _check_version(data, builder.positions)
         later = _schema_problems(data, builder.positions)
@@ -324,8 +249,6 @@ def _describe(value: Any) -> str:
 def _schema_problems(data: Any, positions: dict[_Path, _Pos]) -> list[_Problem]:
     problems: list[_Problem] = []
     typed: set[_Path] = set()  # paths with a type error: their other errors would only repeat it
-    if is_valid(_schema(), data):
-        return problems  # jsonschema is needed only to word what is wrong
     errors = list(_validator().iter_errors(data))
     for err in sorted(errors, key=lambda e: e.validator != "type"):
         path: _Path = tuple(err.absolute_path)

@@ -1,35 +1,123 @@
 """Manifest YAML -> plain data (dicts, lists, scalars), remembering where every key and value sits.
 
-PyYAML's composer gives nodes with marks; building the values ourselves keeps each one's line and
-column for error messages and refuses tags a manifest has no use for.
+PyYAML's composer gives nodes with marks (libyaml's ``CSafeLoader`` where PyYAML was built with it,
+else the pure-Python ``SafeLoader``: both give the same lines and columns). Building the values
+ourselves keeps each one's line and column for error messages and refuses tags a manifest has no
+use for.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .docpos import DocPath as _Path
-from .docpos import Document
-from .docpos import Fatal as _Fatal
-from .docpos import Loc as _Loc
-from .docpos import Pos as _Pos
+DocPath = tuple[str | int, ...]
+Loc = tuple[int, int]
+
+# libyaml is ~10x faster than the pure-Python reader; both give the same marks.
+LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # YAML tags of the nodes we accept; anything else (!Ref, !!python/..., !!set) is refused.
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_NULL_TAG = "tag:yaml.org,2002:null"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 # Aliases can expand a small file into a huge tree ("billion laughs"); a real manifest is far below these.
 _MAX_NODES = 100_000
 _MAX_DEPTH = 64
+# Quoted values in messages are cut to this many characters: a log file given as a manifest must
+# not come back as a multi-megabyte error.
+MAX_QUOTED = 120
+# Line breaks as YAML counts them (https://yaml.org/spec/1.2.2/#53-line-break-characters,
+# plus the YAML 1.1 ones PyYAML also honours).
+_BREAK_RE = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _loc(node: Node) -> _Loc:
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem at a line and column, about a formatted path."""
+
+    line: int
+    col: int
+    path: str
+    message: str
+    about_key: bool = field(default=False, compare=False)  # true: the key is wrong, not its value
+
+
+@dataclass(frozen=True)
+class Pos:
+    """Where a value sits, and the key naming it (the value itself for list items and the root)."""
+
+    key: Loc
+    value: Loc
+
+
+class Fatal(Exception):
+    """A problem after which nothing else can be checked (the file is not a manifest at all)."""
+
+    def __init__(self, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def format_path(path: DocPath) -> str:
+    """``mappings[0].s3`` style, quoting keys that are not identifiers."""
+    if not path:
+        return "<root>"
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENT_RE.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{_cut(json.dumps(part))}]"
+    return out
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 1] + "…"
+
+
+def quote(value: object) -> str:
+    """``repr`` of a value for a message, cut to ~120 characters with an ellipsis."""
+    return _cut(repr(value))
+
+
+def line_col(text: str, index: int) -> Loc:
+    """1-based line and column of character ``index`` of ``text``, counting YAML's line breaks."""
+    before = text[:index]
+    breaks = list(_BREAK_RE.finditer(before))
+    if not breaks:
+        return 1, index + 1
+    return len(breaks) + 1, index - breaks[-1].end() + 1
+
+
+class Document:
+    """Positions and problems of a parsed document."""
+
+    def __init__(self) -> None:
+        self.positions: dict[DocPath, Pos] = {}
+        self.problems: list[Problem] = []
+        self.bad: set[str] = set()  # formatted paths whose value could not be read
+
+    def problem(self, loc: Loc, path: DocPath, message: str, *, bad: bool = False) -> None:
+        """Record a problem; ``bad`` marks the value unreadable so later checks skip it."""
+        self.problems.append(Problem(loc[0], loc[1], format_path(path), message))
+        if bad:
+            self.bad.add(format_path(path))
+
+
+def _loc(node: Node) -> Loc:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
@@ -46,19 +134,19 @@ class _Builder(Document):
         self._count = 0
         self._active: set[int] = set()  # ids of collection nodes being built, to catch alias cycles
 
-    def build(self, node: Node, path: _Path, key_loc: _Loc | None) -> Any:
+    def build(self, node: Node, path: DocPath, key_loc: Loc | None) -> Any:
         self._count += 1
         loc = _loc(node)
         if self._count > _MAX_NODES or len(path) > _MAX_DEPTH:
-            raise _Fatal(loc, "document is too large or nested too deeply (alias expansion?)")
-        self.positions[path] = _Pos(key_loc or loc, loc)
+            raise Fatal(loc, "document is too large or nested too deeply (alias expansion?)")
+        self.positions[path] = Pos(key_loc or loc, loc)
         if isinstance(node, ScalarNode):
             return self._scalar(node, path, loc)
         if id(node) in self._active:
             self.problem(loc, path, "recursive YAML alias", bad=True)
             return None
         if node.tag not in (_MAP_TAG, _SEQ_TAG):
-            self.problem(loc, path, f"unsupported YAML tag {_short_tag(node.tag)!r}", bad=True)
+            self.problem(loc, path, f"unsupported YAML tag {quote(_short_tag(node.tag))}", bad=True)
             return None
         self._active.add(id(node))
         try:
@@ -69,26 +157,26 @@ class _Builder(Document):
         finally:
             self._active.discard(id(node))
 
-    def _scalar(self, node: ScalarNode, path: _Path, loc: _Loc) -> Any:
+    def _scalar(self, node: ScalarNode, path: DocPath, loc: Loc) -> Any:
         # Timestamps stay text: no field wants a date, and editors (YAML 1.2) read them as strings.
         if node.tag in (_STR_TAG, _TIMESTAMP_TAG):
             return node.value
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            message = f"cannot read {node.value!r}: {exc.problem}"
+            message = f"cannot read {quote(node.value)}: {exc.problem}"
             if node.tag not in self._constructor.yaml_constructors:
-                message = f"unsupported YAML tag {_short_tag(node.tag)!r}"
+                message = f"unsupported YAML tag {quote(_short_tag(node.tag))}"
             self.problem(loc, path, message, bad=True)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            self.problem(loc, path, f"cannot read {node.value!r}: {exc}", bad=True)
+            self.problem(loc, path, f"cannot read {quote(node.value)}: {exc}", bad=True)
         return None
 
-    def _pairs(self, node: MappingNode, path: _Path) -> list[tuple[Node, Node, bool]]:
+    def _pairs(self, node: MappingNode, path: DocPath) -> list[tuple[Node, Node, bool]]:
         """Key/value node pairs with ``<<`` merges flattened; explicit pairs first, as YAML requires."""
         self._count += len(node.value)
         if self._count > _MAX_NODES:
-            raise _Fatal(_loc(node), "document is too large (alias expansion?)")
+            raise Fatal(_loc(node), "document is too large (alias expansion?)")
         explicit: list[tuple[Node, Node, bool]] = []
         merged: list[tuple[Node, Node, bool]] = []
         for key_node, value_node in node.value:
@@ -110,7 +198,7 @@ class _Builder(Document):
                     self._active.discard(id(source))
         return explicit + merged
 
-    def _mapping(self, node: MappingNode, path: _Path) -> dict[str, Any]:
+    def _mapping(self, node: MappingNode, path: DocPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         key_lines: dict[str, int] = {}
         for key_node, value_node, explicit in self._pairs(node, path):
@@ -118,7 +206,9 @@ class _Builder(Document):
             if not (isinstance(key_node, ScalarNode) and key_node.tag == _STR_TAG):
                 if isinstance(key_node, ScalarNode):
                     kind = key_node.tag.rsplit(":", 1)[-1]
-                    message = f"key {key_node.value!r} is read as {kind}, not a string; quote it"
+                    message = (
+                        f"key {quote(key_node.value)} is read as {kind}, not a string; quote it"
+                    )
                 else:
                     message = "a key must be a string, not a list or mapping"
                 self.problem(key_loc, path, message)
@@ -126,7 +216,7 @@ class _Builder(Document):
             key = key_node.value
             if key in result:
                 if explicit:  # a merged key is meant to be overridden; a repeated one is a mistake
-                    message = f"duplicate key {key!r} (first on line {key_lines[key]})"
+                    message = f"duplicate key {quote(key)} (first on line {key_lines[key]})"
                     self.problem(key_loc, (*path, key), message)
                 continue
             key_lines[key] = key_loc[0]
@@ -134,33 +224,46 @@ class _Builder(Document):
         return result
 
 
-def parse(text: str) -> tuple[Any, Document]:
-    """Compose ``text`` (safe tags only) into plain data plus where everything sits."""
+def _compose(text: str, loader: type[yaml.SafeLoader]) -> Node | None:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=loader)
+    except UnicodeEncodeError as exc:
+        # libyaml reads UTF-8, which a lone surrogate (possible only in text handed to the library,
+        # never in a file read as UTF-8) cannot be encoded to.
+        char = f"#x{ord(text[exc.start]):04x}"
+        message = f"invalid YAML: unacceptable character {char}: a lone surrogate"
+        raise Fatal(line_col(text, exc.start), message) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         detail = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem:
             detail = f"{exc.problem} ({exc.context})"
-        raise _Fatal(where, f"invalid YAML: {detail}") from None
+        raise Fatal(where, f"invalid YAML: {detail}") from None
     except yaml.reader.ReaderError as exc:
-        before = text[: exc.position]
-        where = (before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1)
+        index = exc.position
+        if loader is not yaml.SafeLoader:
+            # libyaml counts the offset in bytes of the UTF-8 it was given, not in characters.
+            index = len(text.encode("utf-8")[: exc.position].decode("utf-8", "ignore"))
         char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
-        raise _Fatal(where, f"invalid YAML: unacceptable character {char}: {exc.reason}") from None
+        message = f"invalid YAML: unacceptable character {char}: control characters are not allowed"
+        raise Fatal(line_col(text, index), message) from None
     except yaml.YAMLError as exc:
-        raise _Fatal((1, 1), f"invalid YAML: {exc}") from None
+        raise Fatal((1, 1), f"invalid YAML: {exc}") from None
     except RecursionError:
-        raise _Fatal((1, 1), "invalid YAML: nested too deeply") from None
-    if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
-        raise _Fatal((1, 1), "<root>: file is empty; expected `version: 1` and `mappings:`")
+        raise Fatal((1, 1), "invalid YAML: nested too deeply") from None
+
+
+def parse(text: str, loader: type[yaml.SafeLoader] = LOADER) -> tuple[Any, Document]:
+    """Compose ``text`` (safe tags only) into plain data plus where everything sits."""
+    node = _compose(text, loader)
+    if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL_TAG):
+        raise Fatal((1, 1), "<root>: file is empty; expected `version: 1` and `mappings:`")
     if not isinstance(node, MappingNode):
-        kind = "a list" if isinstance(node, SequenceNode) else f"the value {node.value!r}"
+        kind = "a list" if isinstance(node, SequenceNode) else f"the value {quote(node.value)}"
         message = f"<root>: top level must be a mapping with `version` and `mappings`, not {kind}"
-        raise _Fatal(_loc(node), message)
+        raise Fatal(_loc(node), message)
     if node.tag != _MAP_TAG:
-        raise _Fatal(_loc(node), f"<root>: unsupported YAML tag {_short_tag(node.tag)!r}")
+        raise Fatal(_loc(node), f"<root>: unsupported YAML tag {quote(_short_tag(node.tag))}")
     builder = _Builder()
     return builder.build(node, (), None), builder

@@ -6,13 +6,20 @@ import os
 import textwrap
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from s3lync.errors import ManifestError
-from s3lync.manifest import STARTER_MANIFEST, Manifest, load_manifest, validate_document
+from s3lync.manifest import (
+    STARTER_MANIFEST,
+    Manifest,
+    load_manifest,
+    load_schema,
+    validate_document,
+)
 from s3lync.plan import Direction, Mapping
 
 BASE = Path("/work/project")
@@ -626,3 +633,18 @@ def test_any_data_dumped_to_yaml_loads_or_raises_manifest_error(data: object) ->
 @example("!1\n?")  # a custom-tagged mapping at the top level once raised AttributeError
 def test_any_text_loads_or_raises_manifest_error(text: str) -> None:
     _loads_or_manifest_error(text)
+
+
+_SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(load_schema())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_manifest_like)
+@example({"version": 1, "mappings": [{"s3": "s3://bucket/a/", "local": "a", "direction": "up"}]})
+def test_jsonschema_decides_every_manifest(data: dict[str, object]) -> None:
+    text = yaml.safe_dump(data)
+    assume("$" not in text)  # ${VAR} filling would change the data the schema sees
+    if _SCHEMA_VALIDATOR.is_valid(data):
+        return
+    with pytest.raises(ManifestError):
+        validate_document(text, "s3lync.yaml", BASE, {})
