@@ -75,6 +75,11 @@ class Config:
         return Config.get_state_dir() / "hashes.sqlite3"
 
     @staticmethod
+    def get_temporaries_path() -> Path:
+        """The registry of download temporaries s3lync created (see tempreg)."""
+        return Config.get_state_dir() / "temporaries.sqlite3"
+
+    @staticmethod
     def get_lock_dir() -> Path:
         """The run locks of ``s3lync apply``, ``<cache>/state/locks``."""
         return Config.get_state_dir() / "locks"

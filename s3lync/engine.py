@@ -29,6 +29,7 @@ from .hashing import Digest, digest_file
 from .plan import Direction, Mapping, MappingPlan, Plan, Problem, writes_into
 from .remote import Remote, RemoteObject
 from .state import HashCache, migrate_legacy_state
+from .tempreg import TempRegistry
 from .uri import S3Uri, parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Engine:
         self.subscribers = list(subscribers)
         self._client = client
         self._cache = cache
+        self._temps: TempRegistry | None = None
         self._remotes: dict[tuple[str | None, str | None, str | None], Remote] = {}
         self._lock = threading.Lock()
         # Overrides (CLI --region/--endpoint-url/--profile) win over each mapping's own settings.
@@ -66,6 +68,13 @@ class Engine:
             migrate_legacy_state(Config.get_cache_dir(), Config.get_state_path())
             self._cache = HashCache(Config.get_state_path())
         return self._cache
+
+    @property
+    def temps(self) -> TempRegistry:
+        """The registry of download temporaries s3lync created (opened on first use)."""
+        if self._temps is None:
+            self._temps = TempRegistry(Config.get_temporaries_path())
+        return self._temps
 
     def remote(self, mapping: Mapping) -> Remote:
         """One Remote per (region, endpoint, profile), reused across mappings."""
@@ -97,6 +106,9 @@ class Engine:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        if self._temps is not None:
+            self._temps.close()
+            self._temps = None
 
     def __enter__(self) -> Engine:
         return self
@@ -181,9 +193,8 @@ class Engine:
             local_root,
             planner.exclude_matcher(mapping.exclude) if is_dir else None,
             follow_outside=mapping.follow_symlinks,
+            skip=self.temps.registered_under(local_root) if is_dir else frozenset(),
         )
-        if not is_dir:
-            _clean_stale_temps(local_root)
         pairing = planner.pair(mapping, uri.bucket, root_key, is_dir, snap, objects)
         pairing.problems.extend(problems)
         digests = self._digests(pairing)
@@ -277,6 +288,7 @@ class Engine:
             self.cache,
             max_workers=self.max_workers,
             subscribers=self.subscribers,
+            temps=self.temps,
         )
         return ex.execute(mplan)
 
@@ -373,16 +385,3 @@ def raise_for_result(result: MappingResult, action: str) -> None:
     if fatal:
         counts.append(f"{len(fatal)} key(s) refused")
     raise cls(f"{action}: {' and '.join(counts)}: " + "; ".join(parts)) from first
-
-
-def _clean_stale_temps(target: str) -> None:
-    """Remove dead runs' temporaries of one file (a directory scan does this for folders)."""
-    parent, name = os.path.split(target)
-    prefix = f".{name}{local.TEMP_MARK}"
-    try:
-        with os.scandir(parent or ".") as it:
-            for e in it:
-                if e.name.startswith(prefix):
-                    local.remove_if_stale(e.path, e.name)
-    except OSError:
-        pass

@@ -34,6 +34,7 @@ from .hashing import (
 from .plan import Direction, MappingPlan, Operation, OpKind
 from .remote import Remote
 from .state import HashCache, fingerprint
+from .tempreg import TempRegistry, new_temp_path
 from .uri import check_rel
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,13 @@ class Executor:
         *,
         max_workers: int,
         subscribers: Sequence[Subscriber] = (),
+        temps: TempRegistry | None = None,
     ) -> None:
         self.remote = remote
         self.cache = cache
+        self.temps = temps if temps is not None else TempRegistry(None)
+        # Download target -> its registered temporary (see tempreg: registered before written).
+        self._temp_for: dict[str, str] = {}
         self.max_workers = max(1, max_workers)
         self.subscribers = list(subscribers)
         self._cache_rows: list[tuple[str, tuple[int, int, int], Digest]] = []
@@ -140,6 +145,8 @@ class Executor:
         mkdirs = [o for o in mplan.operations if o.kind is OpKind.MKDIR]
         transfers = list(mplan.transfers)
         deletes = list(mplan.deletes)
+        if mplan.mapping.direction is Direction.DOWNLOAD:
+            self._prepare_temps(mplan, transfers)
         for op in mkdirs:
             result.results.append(self._run(mplan, op))
         if transfers:
@@ -148,7 +155,12 @@ class Executor:
             self._ranged = large < 2
             # Largest first so a big file does not start last and stretch the tail.
             ordered = sorted(transfers, key=lambda o: -o.size)
-            result.results.extend(self._run_all(mplan, ordered))
+            try:
+                result.results.extend(self._run_all(mplan, ordered))
+            finally:
+                # Each temporary is renamed onto its target or removed by now.
+                self.temps.unregister(self._temp_for.values())
+                self._temp_for.clear()
         self._flush_cache()
         if deletes:
             if result.failed or fatal:
@@ -164,6 +176,15 @@ class Executor:
                 # The faces report failures (exception or CLI lines); this is for debugging only.
                 log.debug("%s %s failed: %s", r.op.kind.value, r.op.key, r.error)
         return result
+
+    def _prepare_temps(self, mplan: MappingPlan, transfers: Sequence[Operation]) -> None:
+        """Sweep dead runs' temporaries where this mapping writes, then register ours at once."""
+        if mplan.is_dir:
+            self.temps.sweep(local.as_abs(mplan.mapping.local))
+        elif transfers:
+            self.temps.sweep(os.path.dirname(transfers[0].local_path), recursive=False)
+        self._temp_for = {op.local_path: new_temp_path(op.local_path) for op in transfers}
+        self.temps.register(self._temp_for.values())
 
     def _run_all(self, mplan: MappingPlan, ops: list[Operation]) -> list[OpResult]:
         """Run transfers on the worker pool; on Ctrl-C stop at once and remove in-flight temps."""
@@ -192,6 +213,7 @@ class Executor:
             inflight = list(self._inflight)
         for tmp in inflight:
             local.discard(tmp)
+        self.temps.unregister(inflight)
         self._flush_cache()
 
     def _run(self, mplan: MappingPlan, op: Operation) -> OpResult:
@@ -236,7 +258,7 @@ class Executor:
 
     def _download(self, mplan: MappingPlan, op: Operation) -> None:
         self._guard(mplan, op, create=True)
-        tmp = local.temp_path_for(op.local_path)
+        tmp = self._temp_for.get(op.local_path) or new_temp_path(op.local_path)
         with self._rows_lock:
             self._inflight.add(tmp)
         try:

@@ -6,19 +6,13 @@ import contextlib
 import errno
 import logging
 import os
-import re
-import secrets
 import stat
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-
-TEMP_MARK = ".s3lync-tmp-"
-# Exactly what temp_path_for makes (plus the 8-character suffix s3transfer adds to its own
-# temporary of it): a user file that merely contains TEMP_MARK must never be taken for one.
-_TEMP_RE = re.compile(r"^\..+\.s3lync-tmp-(\d{1,10})-[0-9a-f]{8}(\.[0-9A-Fa-f]{8})?$", re.S)
 
 
 @dataclass(frozen=True)
@@ -49,52 +43,17 @@ class LocalSnapshot:
     errors: list[str] = field(default_factory=list)
 
 
-def is_temp_name(name: str) -> bool:
-    """True for s3lync's own download temporaries (and s3transfer's temporaries of them)."""
-    return TEMP_MARK in name and _TEMP_RE.match(name) is not None
-
-
-def temp_path_for(target: str) -> str:
-    """A unique temporary name beside ``target``, carrying our pid so stale ones can be found."""
-    head, tail = os.path.split(target)
-    return os.path.join(head, f".{tail}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except OSError:
-        return True  # e.g. EPERM: the process exists but is someone else's
-    return True
-
-
-def remove_if_stale(path: str, name: str) -> None:
-    """Delete a temporary whose owning process is gone."""
-    m = _TEMP_RE.match(name)
-    if m is None:
-        return
-    if _pid_alive(int(m.group(1))):
-        return
-    try:
-        os.unlink(path)
-        log.info("removed stale temporary file %s", path)
-    except OSError as exc:
-        log.debug("could not remove stale temporary %s: %s", path, exc)
-
-
 def scan(
     root: str,
     exclude: Callable[[str], bool] | None = None,
     follow_outside: bool = False,
+    skip: AbstractSet[str] = frozenset(),
 ) -> LocalSnapshot:
     """Walk ``root`` with ``os.scandir``; follow symlinks, never loop through folder links.
 
     Symlinks that resolve outside ``root`` are skipped (with a warning) unless ``follow_outside``,
-    so a stray link cannot publish ``~/.ssh`` to a bucket.
+    so a stray link cannot publish ``~/.ssh`` to a bucket. Paths in ``skip`` (our registered
+    temporaries, see tempreg) are neither listed nor touched: a scan never deletes anything.
     """
     try:
         st = os.stat(root)
@@ -123,8 +82,7 @@ def scan(
             for entry in it:
                 name = entry.name
                 rel = f"{dir_rel}/{name}" if dir_rel else name
-                if is_temp_name(name):
-                    remove_if_stale(entry.path, name)
+                if skip and entry.path in skip:
                     continue
                 if (
                     not follow_outside

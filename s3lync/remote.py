@@ -288,10 +288,13 @@ class Remote:
             # A seekable target: s3transfer writes ranges as they arrive. (Its in-order path for
             # non-seekable targets shares one 10-chunk window across all transfers and
             # deadlocks with several large downloads at once.) Hashing is a pass afterwards.
-            fut = self._manager().download(
-                bucket, key, dest, subscribers=[_SizeProvider(info.size)]
-            )
-            fut.result()
+            # An open file, not a name: given a name, s3transfer writes a temporary of its own
+            # beside it, which s3lync has not registered (see tempreg).
+            with open(dest, "wb") as f:
+                fut = self._manager().download(
+                    bucket, key, f, subscribers=[_SizeProvider(info.size)]
+                )
+                fut.result()
         except Exception as exc:
             raise translate(exc, bucket, key, "download") from exc
         return DownloadResult(

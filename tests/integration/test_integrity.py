@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from s3lync import HashMismatchError, SyncError
+from s3lync.tempreg import new_temp_path
 
 MiB = 1024 * 1024
 TEMP_MARK = ".s3lync-tmp"
@@ -22,10 +23,18 @@ def _temps(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if TEMP_MARK in p.name]
 
 
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
+def _crashed_run_temporaries(paths: list[Path]) -> None:
+    """Temporaries a run registered and wrote before it died (a real, dead owner process)."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from s3lync.config import Config\n"
+        "from s3lync.tempreg import TempRegistry\n"
+        "TempRegistry(Config.get_temporaries_path()).register(sys.argv[1:])\n"
+        "for p in sys.argv[1:]:\n"
+        "    Path(p).write_bytes(b'partial')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, *map(str, paths)], check=True)
 
 
 def _md5_b64(data: bytes) -> str:
@@ -75,14 +84,8 @@ def test_stale_temporaries_are_removed(s3: Any, bucket: str, make_obj: Any, tmp_
     s3.put_object(Bucket=bucket, Key="d/sub/f.txt", Body=b"content")
     target = tmp_path / "out"
     (target / "sub").mkdir(parents=True)
-    pid = _dead_pid()
-    stale = [
-        target / f".f.txt{TEMP_MARK}-{pid}-deadbeef",
-        target / "sub" / f".f.txt{TEMP_MARK}-{pid}-cafebabe",
-    ]
-    for p in stale:
-        p.write_bytes(b"partial")
-
+    stale = [Path(new_temp_path(str(target / "f.txt"))), Path(new_temp_path(str(target / "sub/f")))]
+    _crashed_run_temporaries(stale)
     make_obj(f"s3://{bucket}/d/", local_path=target).download()
 
     assert (target / "sub" / "f.txt").read_bytes() == b"content"
@@ -95,7 +98,7 @@ def test_stale_temporaries_are_not_uploaded(
     src = tmp_path / "src"
     src.mkdir()
     (src / "real.txt").write_bytes(b"real")
-    (src / f".real.txt{TEMP_MARK}-{_dead_pid()}-0123abcd").write_bytes(b"partial")
+    _crashed_run_temporaries([Path(new_temp_path(str(src / "real.txt")))])
 
     make_obj(f"s3://{bucket}/up/", local_path=src).upload()
 

@@ -159,9 +159,18 @@ def test_sigkill_during_download_leaves_target_intact_and_next_run_cleans_tempor
     assert tree(data)["a.bin"] == OLD["a.bin"]  # the partial bytes are only in a temporary
     leftovers = temporaries(tmp_path)
     assert leftovers, "a killed process cannot clean up; expected its temporary beside a.bin"
-    assert all(Path(t).name.startswith(".a.bin.s3lync-tmp-") for t in leftovers)
+    assert all(Path(t).name.startswith(".s3lync-tmp-") for t in leftovers)
+    assert all(Path(t).parent == data for t in leftovers)
 
+    # plan is read-only: the dead run's temporary stays, and is not listed as a local file.
     proxy.clear()
+    planned = run_cli(
+        "-f", str(manifest), "--endpoint-url", proxy.url, "plan", cwd=tmp_path, env=env
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert temporaries(tmp_path) == leftovers
+    assert ".s3lync-tmp-" not in planned.stdout
+
     done = run_cli(*args, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert tree(data) == NEW_LOCAL

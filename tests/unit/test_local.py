@@ -9,17 +9,13 @@ from pathlib import Path
 import pytest
 
 from s3lync.local import (
-    TEMP_MARK,
     LocalSnapshot,
     in_root,
-    is_temp_name,
     replace,
     scan,
-    temp_path_for,
 )
 from s3lync.planner import exclude_matcher
-
-DEAD_PID = 999999
+from s3lync.tempreg import TEMP_PREFIX, new_temp_path
 
 
 def _write(root: Path, files: dict[str, bytes]) -> None:
@@ -95,44 +91,24 @@ def test_scan_applies_exclude(tree: Path) -> None:
     assert (tree / "x.tmp").exists()
 
 
-def test_scan_removes_stale_temporaries_and_keeps_live_ones(tree: Path) -> None:
-    stale = tree / "a" / f".one.txt{TEMP_MARK}{DEAD_PID}-deadbeef"
-    live = tree / "a" / f".two.txt{TEMP_MARK}{os.getpid()}-cafebabe"
-    stale.write_bytes(b"partial")
-    live.write_bytes(b"in progress")
-    snap = scan(str(tree))
-    assert not stale.exists(), "a dead process's temporary is cleaned"
-    assert live.exists(), "our own in-flight temporary is kept"
-    assert not any(TEMP_MARK in rel for rel in snap.files), "temporaries are never listed"
-    assert "a/one.txt" in snap.files
+def test_scan_skips_exactly_the_given_paths_and_deletes_nothing(tree: Path) -> None:
+    ours = tree / "a" / f"{TEMP_PREFIX}0123456789abcdef"
+    lookalike = tree / "a" / ".one.txt.s3lync-tmp-999983-0123abcd"
+    ours.write_bytes(b"partial")
+    lookalike.write_bytes(b"user data")
+    snap = scan(str(tree), skip=frozenset({str(ours)}))
+    assert ours.exists() and lookalike.exists(), "a scan never deletes"
+    assert f"a/{ours.name}" not in snap.files
+    assert f"a/{lookalike.name}" in snap.files, "a name alone never makes a temporary"
+    assert f"a/{ours.name}" in scan(str(tree)).files
 
 
-def test_temp_path_for(tmp_path: Path) -> None:
-    target = str(tmp_path / "sub" / "file.txt")
-    tmp = temp_path_for(target)
+def test_new_temp_path_is_short_and_beside_the_target(tmp_path: Path) -> None:
+    target = str(tmp_path / "sub" / ("n" * 255))
+    tmp = new_temp_path(target)
     assert os.path.dirname(tmp) == os.path.dirname(target)
-    name = os.path.basename(tmp)
-    assert TEMP_MARK in name
-    assert str(os.getpid()) in name.split(TEMP_MARK, 1)[1]
-    assert is_temp_name(name)
-    assert not is_temp_name("file.txt")
-    assert temp_path_for(target) != tmp  # unique per call
-
-
-def test_temp_path_for_is_cleaned_only_when_owner_dead(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    root.mkdir()
-    ours = Path(temp_path_for(str(root / "f.txt")))
-    ours.write_bytes(b"x")
-    scan(str(root))
-    assert ours.exists()
-    # The same name with a dead owner's pid is stale.
-    dead = root / ours.name.replace(f"{TEMP_MARK}{os.getpid()}-", f"{TEMP_MARK}{DEAD_PID}-")
-    assert dead != ours
-    dead.write_bytes(b"x")
-    scan(str(root))
-    assert not dead.exists()
-    assert ours.exists()
+    assert len(os.path.basename(tmp).encode()) == 28
+    assert new_temp_path(target) != tmp  # unique per call
 
 
 def test_scan_follows_symlink_to_file(tmp_path: Path) -> None:
@@ -223,7 +199,7 @@ def test_scan_records_unreadable_folder_simulated(
 def test_replace_moves_temp_onto_target(tmp_path: Path) -> None:
     target = tmp_path / "f.txt"
     target.write_bytes(b"old")
-    tmp = Path(temp_path_for(str(target)))
+    tmp = Path(new_temp_path(str(target)))
     tmp.write_bytes(b"new content")
     st = replace(str(tmp), str(target))
     assert target.read_bytes() == b"new content"
@@ -234,7 +210,7 @@ def test_replace_moves_temp_onto_target(tmp_path: Path) -> None:
 def test_replace_onto_folder_raises(tmp_path: Path) -> None:
     target = tmp_path / "dir"
     (target / "inner").mkdir(parents=True)
-    tmp = tmp_path / f".dir{TEMP_MARK}{os.getpid()}-0000"
+    tmp = Path(new_temp_path(str(target)))
     tmp.write_bytes(b"x")
     with pytest.raises(IsADirectoryError):
         replace(str(tmp), str(target))
@@ -256,21 +232,3 @@ def test_in_root(tmp_path: Path) -> None:
     # A sibling whose name merely starts with the root's name is outside.
     (tmp_path / "root2").mkdir()
     assert not in_root(str(root), str(tmp_path / "root2" / "f.txt"))
-
-
-def test_scan_does_not_delete_user_file_that_only_looks_like_a_temporary(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    root.mkdir()
-    user_file = root / f"report{TEMP_MARK}final.txt"  # no numeric pid: not one of ours
-    user_file.write_bytes(b"precious")
-    scan(str(root))
-    assert user_file.exists()
-
-
-def test_scan_survives_temporary_with_out_of_range_pid(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    root.mkdir()
-    (root / f".f{TEMP_MARK}99999999999-ab").write_bytes(b"x")
-    (root / "ok.txt").write_bytes(b"ok")
-    snap = scan(str(root))
-    assert "ok.txt" in snap.files
