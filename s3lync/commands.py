@@ -17,7 +17,7 @@ from . import render
 from .engine import Engine, feeder, run_lock
 from .errors import ApplyRefusedError, ManifestError, PlanStaleError, S3lyncError
 from .executor import MappingResult
-from .plan import Mapping, MappingPlan, Operation, OpKind, Plan
+from .plan import Direction, Mapping, MappingPlan, Operation, OpKind, Plan
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,15 @@ def plan_differences(saved: MappingPlan, fresh: MappingPlan) -> list[str]:
     for k in sorted(old.keys() & new.keys(), key=lambda k: k[1]):
         if _op_fingerprint(old[k]) != _op_fingerprint(new[k]):
             diffs.append(f"{k[0].symbol} {k[1] or saved.root_key}: source changed since the plan")
+        elif old[k].target_state != new[k].target_state:
+            # The target side counts too: applying would overwrite or delete what someone
+            # changed after the plan was reviewed.
+            what = (
+                "the remote object changed since the plan"
+                if saved.mapping.direction is Direction.UPLOAD
+                else "the local file changed since the plan"
+            )
+            diffs.append(f"{k[0].symbol} {k[1] or saved.root_key}: {what}")
     return diffs
 
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import local
+from . import guards, local
 from .clients import translate
 from .errors import (
     HashMismatchError,
@@ -282,6 +282,7 @@ class Executor:
                     )
                 if verdict is None:
                     log.debug("cannot verify s3://%s/%s (ETag %s)", mplan.bucket, op.key, info.etag)
+            guards.check_local_target(op, digest)
             st = local.replace(tmp, op.local_path)
         except BaseException:
             local.discard(tmp)
@@ -297,6 +298,7 @@ class Executor:
         st = local.stat_path(op.local_path)
         if st is None:
             raise SyncError(f"upload {op.local_path}: the file disappeared since it was planned")
+        if_match = guards.check_remote_target(self.remote, mplan.bucket, op)
         body: bytes | None = None
         if st.st_size < self.remote.threshold:
             # Small files are read once: hashed in memory and sent from the same bytes, so what
@@ -318,6 +320,7 @@ class Executor:
             body=body,
             ranged=self._ranged,
             cancel=self.cancel,
+            if_match=if_match,
         )
         if mplan.mapping.check_hash:
             missing = [
@@ -361,8 +364,15 @@ class Executor:
         if mplan.mapping.direction is Direction.UPLOAD:
             for op in deletes:
                 self._emit("on_start", op=op, mapping=mplan)
-            failed = self.remote.delete_many(mplan.bucket, [o.key for o in deletes])
+            checked = self._remote_delete_conditions(mplan, deletes)
+            conditions = {k: v for k, v in checked.items() if isinstance(v, str)}
+            failed = self.remote.delete_many(mplan.bucket, list(conditions), conditions)
             for op in deletes:
+                refused = checked[op.key]
+                if isinstance(refused, S3lyncError):
+                    out.append(OpResult(op, str(refused), type(refused).__name__, refused))
+                    self._emit("on_done", op=op, mapping=mplan, error=str(refused))
+                    continue
                 msg = failed.get(op.key)
                 out.append(OpResult(op, msg, "SyncError" if msg else None))
                 self._emit("on_done", op=op, mapping=mplan, error=msg)
@@ -373,6 +383,7 @@ class Executor:
             etype: str | None = None
             try:
                 self._guard(mplan, op)
+                guards.check_local_target(op)
                 local.remove_file(op.local_path)
             except FileNotFoundError:
                 pass
@@ -383,6 +394,23 @@ class Executor:
             out.append(OpResult(op, err, etype))
             self._emit("on_done", op=op, mapping=mplan, error=err)
         return out
+
+    def _remote_delete_conditions(
+        self, mplan: MappingPlan, deletes: list[Operation]
+    ) -> dict[str, str | S3lyncError]:
+        """Per key: the ETag its deletion is conditional on ("" for none), or why it is refused."""
+
+        def check(op: Operation) -> tuple[str, str | S3lyncError]:
+            try:
+                return op.key, guards.check_remote_target(self.remote, mplan.bucket, op) or ""
+            except S3lyncError as exc:
+                return op.key, exc
+
+        workers = min(self.max_workers, len(deletes))
+        if workers <= 1:
+            return dict(map(check, deletes))
+        with ThreadPoolExecutor(workers, thread_name_prefix="s3lync-check") as pool:
+            return dict(pool.map(check, deletes))
 
     def _remember(self, path: str, fp: tuple[int, int, int], digest: Digest) -> None:
         with self._rows_lock:

@@ -268,12 +268,20 @@ class LeanClient:
         return result
 
     def put_file(
-        self, bucket: str, key: str, body: bytes | str, md5_b64: str, size: int | None = None
+        self,
+        bucket: str,
+        key: str,
+        body: bytes | str,
+        md5_b64: str,
+        size: int | None = None,
+        *,
+        if_match: str | None = None,
     ) -> str | None:
         """PUT one object with Content-MD5 and ``md5chksum`` metadata; returns its ETag.
 
         ``body`` is the bytes, or the path of a file of ``size`` bytes streamed from disk (sent
         as UNSIGNED-PAYLOAD: Content-MD5 already makes the store refuse damaged bytes).
+        ``if_match`` (an ETag) makes it conditional; a refusal (412) is a LeanFallback.
         """
         length = len(body) if isinstance(body, bytes) else size
         headers = {
@@ -281,6 +289,9 @@ class LeanClient:
             "x-amz-meta-md5chksum": md5_b64,
             "content-length": str(length),
         }
+        if if_match:
+            headers["if-match"] = f'"{if_match}"'
+
         payload = (
             hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else "UNSIGNED-PAYLOAD"
         )

@@ -80,8 +80,10 @@ class Operation:
     """One change to the target side.
 
     ``rel`` is the path relative to the mapping root with ``/`` separators (``""`` for a single-file
-    mapping). ``source_etag`` / ``source_md5`` fingerprint the source as it was when planned, so a saved
-    plan can tell whether the world has changed since.
+    mapping). ``source_etag`` / ``source_md5`` fingerprint the source as it was when planned, and the
+    ``target_*`` fields the target it replaces or deletes (``target_etag`` remotely; size, mtime_ns
+    and inode locally; all None when the target did not exist), so a saved plan can tell whether the
+    world has changed since, and every write can check that it overwrites what was planned.
     """
 
     kind: OpKind
@@ -93,6 +95,15 @@ class Operation:
     source_etag: str | None = None
     source_md5: str | None = None
     source_mtime_ns: int | None = None
+    target_etag: str | None = None
+    target_size: int | None = None
+    target_mtime_ns: int | None = None
+    target_inode: int | None = None
+
+    @property
+    def target_state(self) -> tuple[str | None, int | None, int | None, int | None]:
+        """What the target was when planned: (ETag, size, mtime_ns, inode)."""
+        return (self.target_etag, self.target_size, self.target_mtime_ns, self.target_inode)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from collections.abc import Mapping as TMapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import UnsafeKeyError
 from .hashing import Digest, compare, needed_part_sizes
@@ -192,7 +193,7 @@ def decide(
         lf = p.local.get(rel)
         tgt = target.get(rel)
 
-        facts = (rel, src.size, ro, lf, digests, download)
+        facts = (rel, src.size, ro, lf, digests, download, tgt)
         if tgt is None:
             if download and rel in p.local_dirs:
                 problems.append(
@@ -283,6 +284,7 @@ def decide(
                         local_path=_local_path(p, rel),
                         size=t.size,
                         reason=f"only {'locally' if download else 'remotely'}",
+                        **_target_state(t),
                     )
                 )
 
@@ -308,9 +310,10 @@ def _source_op(
     lf: LocalFile | None,
     digests: TMapping[str, Digest],
     download: bool,
+    tgt: LocalFile | RemoteObject | None,
     reason: str,
 ) -> Operation:
-    """An operation that copies the source's ``rel``, fingerprinting the source as planned."""
+    """An operation that copies the source's ``rel``, fingerprinting both sides as planned."""
     return Operation(
         kind=kind,
         rel=rel,
@@ -321,4 +324,14 @@ def _source_op(
         source_etag=ro.etag if (download and ro is not None) else None,
         source_md5=digests[rel].md5 if (not download and rel in digests) else None,
         source_mtime_ns=lf.mtime_ns if (not download and lf is not None) else None,
+        **_target_state(tgt),
     )
+
+
+def _target_state(tgt: LocalFile | RemoteObject | None) -> dict[str, Any]:
+    """The target as planned, for the checks at apply time (see Operation)."""
+    if isinstance(tgt, LocalFile):
+        return {"target_size": tgt.size, "target_mtime_ns": tgt.mtime_ns, "target_inode": tgt.inode}
+    if isinstance(tgt, RemoteObject):
+        return {"target_etag": tgt.etag}
+    return {}

@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from . import lean_multipart
 from .clients import s3_label, translate
 from .config import Config
 from .errors import (
+    PlanStaleError,
     RemoteNotFoundError,
     SyncError,
     TransferCancelledError,
@@ -312,11 +313,15 @@ class Remote:
         *,
         ranged: bool = True,
         cancel: threading.Event | None = None,
+        if_match: str | None = None,
     ) -> ObjectInfo:
         """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata.
 
         A large file goes up in concurrent parts when ``ranged`` (one large file); when several
         move at once, each up to 512 MiB is one streamed PUT, larger ones go part after part.
+        ``if_match`` (an ETag) makes single PUTs conditional: a store that honours it refuses to
+        overwrite an object another writer replaced (:class:`PlanStaleError`). Multipart uploads
+        go without it (moto ignores it on CompleteMultipartUpload); the caller's HEAD covers them.
         """
         b64 = md5_to_metadata(md5_hex)
         meta = {"md5chksum": b64}
@@ -326,7 +331,10 @@ class Remote:
                 # busy, Content-MD5 guards it whole, and the stored ETag is the plain MD5, so
                 # neither this check nor any later download needs part hashes.
                 etag = self._try_lean(
-                    "upload", bucket, key, lambda lean: lean.put_file(bucket, key, path, b64, size)
+                    "upload",
+                    bucket,
+                    key,
+                    lambda lean: lean.put_file(bucket, key, path, b64, size, if_match=if_match),
                 )
             else:
                 # s3transfer's rule too: parts of at least chunksize, and never more than 10 000.
@@ -349,6 +357,15 @@ class Remote:
                 )
             if etag is not _FALLBACK:
                 return self._stored(bucket, key, size)
+            if if_match:
+                # s3transfer takes no If-Match, and the lean refusal may have been a 412: look
+                # again before writing unconditionally.
+                now = self.head_or_none(bucket, key)
+                if now is not None and now.etag != if_match:
+                    raise PlanStaleError(
+                        f"update s3://{bucket}/{key}: the remote object was replaced since it "
+                        "was planned; it was left as it was (stale plan: run `s3lync plan` again)"
+                    )
             # The store refused the lean request: botocore repeats it once, in its own words.
             try:
                 fut = self._manager().upload(path, bucket, key, extra_args={"Metadata": meta})
@@ -375,7 +392,10 @@ class Remote:
                 raise translate(exc, bucket, key, "upload") from exc
         sent = body
         etag = self._try_lean(
-            "upload", bucket, key, lambda lean: lean.put_file(bucket, key, sent, b64)
+            "upload",
+            bucket,
+            key,
+            lambda lean: lean.put_file(bucket, key, sent, b64, if_match=if_match),
         )
         if etag is not _FALLBACK:
             return ObjectInfo(etag=etag, size=size, metadata_md5=md5_hex, metadata=meta)
@@ -388,8 +408,15 @@ class Remote:
                 ContentMD5=b64,
                 Metadata=meta,
                 ContentLength=len(body),
+                **({"IfMatch": f'"{if_match}"'} if if_match else {}),
             )
         except Exception as exc:
+            if if_match and _error_code(exc) == "PreconditionFailed":
+                raise PlanStaleError(
+                    f"update s3://{bucket}/{key}: the remote object was replaced since it was "
+                    "planned (If-Match refused); it was left as it was "
+                    "(stale plan: run `s3lync plan` again)"
+                ) from exc
             raise translate(exc, bucket, key, "upload") from exc
         return ObjectInfo(
             etag=normalize_etag(resp.get("ETag")),
@@ -412,15 +439,24 @@ class Remote:
             )
         return info
 
-    def delete_many(self, bucket: str, keys: list[str]) -> dict[str, str]:
-        """Delete keys in batches of 1000; returns {key: error} for the ones that failed."""
+    def delete_many(
+        self, bucket: str, keys: list[str], etags: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """Delete keys in batches of 1000; returns {key: error} for the ones that failed.
+
+        A key with an entry in ``etags`` is deleted only if its ETag still matches, on stores
+        that honour DeleteObjects' per-object ``ETag`` (AWS); moto and rclone ignore it.
+        """
         failed: dict[str, str] = {}
+        etags = etags or {}
         for i in range(0, len(keys), _DELETE_BATCH):
             batch = keys[i : i + _DELETE_BATCH]
+            objects = [
+                {"Key": k, "ETag": f'"{etags[k]}"'} if etags.get(k) else {"Key": k} for k in batch
+            ]
             try:
                 resp = self.client.delete_objects(
-                    Bucket=bucket,
-                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                    Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
                 )
             except Exception as exc:
                 err = translate(exc, bucket, batch[0] if len(batch) == 1 else None, "delete")
@@ -428,6 +464,12 @@ class Remote:
                     failed[k] = str(err)
                 continue
             for e in resp.get("Errors", ()):
+                if e.get("Code") == "PreconditionFailed":
+                    failed[e.get("Key", "?")] = (
+                        "the remote object was replaced since it was planned; it was left as it "
+                        "was (stale plan: run `s3lync plan` again)"
+                    )
+                    continue
                 failed[e.get("Key", "?")] = f"{e.get('Code')}: {e.get('Message', '')}".strip()
         return failed
 
@@ -446,6 +488,15 @@ class _SizeProvider:
 
     def on_done(self, **kwargs: Any) -> None:
         """Unused."""
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The S3 error code of a botocore ClientError, else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
 
 
 def _info(resp: dict[str, Any]) -> ObjectInfo:

@@ -532,3 +532,30 @@ def test_single_file_upload() -> None:
     ]
     same = _single(UP, _file_snap(A), [RemoteObject("p/file.txt", len(A), md5(A))], {"": digest(A)})
     assert same.operations == ()
+
+
+# --------------------------------------------------------------------------- target state
+
+
+def test_operations_record_the_target_they_replace_or_delete() -> None:
+    down = run(
+        mapping(DOWN, delete=True),
+        snap(lf("a.txt", A, mtime_ns=7, inode=70), lf("x.txt", B, mtime_ns=8, inode=80)),
+        [ro("a.txt", A2), ro("new.txt", B)],
+        {"a.txt": digest(A)},
+    )
+    ops = {o.rel: o for o in down.operations}
+    assert ops["a.txt"].target_state == (None, len(A), 7, 70)
+    assert ops["x.txt"].kind is OpKind.DELETE and ops["x.txt"].target_state == (None, len(B), 8, 80)
+    assert ops["new.txt"].target_state == (None, None, None, None)  # nothing there when planned
+
+    up = run(
+        mapping(UP, delete=True),
+        snap(lf("a.txt", A), lf("new.txt", B)),
+        [ro("a.txt", A2, etag="e" * 32), ro("x.txt", B, etag="f" * 32)],
+        {"a.txt": digest(A)},
+    )
+    ops = {o.rel: o for o in up.operations}
+    assert ops["a.txt"].target_state == ("e" * 32, None, None, None)
+    assert ops["x.txt"].target_state == ("f" * 32, None, None, None)
+    assert ops["new.txt"].target_state == (None, None, None, None)

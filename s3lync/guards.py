@@ -1,0 +1,66 @@
+"""The last check before a write: the target is still what the plan saw.
+
+A plan records each target's state (``Operation.target_*``): the local file's size, mtime_ns and
+inode, or the remote object's ETag. A saved plan may be hours old, and another writer may act while a
+run is under way, so just before s3lync overwrites or deletes a target it looks again: a fresh
+``stat`` locally; remotely a HEAD, and the write itself then carries ``If-Match`` with the planned
+ETag, which closes the gap between the HEAD and the write on stores that honour it (AWS, moto;
+``rclone serve s3`` ignores it). A target that changed is left as it was and the operation fails with
+:class:`PlanStaleError`, unless it already holds exactly the bytes about to be written.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from .errors import PlanStaleError
+from .hashing import Digest, digest_file
+from .plan import Operation
+from .remote import Remote
+
+
+def stale(action: str, target: str, why: str) -> PlanStaleError:
+    """The error for a target that changed since it was planned (the CLI's "stale" wording)."""
+    return PlanStaleError(
+        f"{action} {target}: {why} since it was planned; it was left as it was "
+        "(stale plan: run `s3lync plan` again)"
+    )
+
+
+def check_local_target(op: Operation, incoming: Digest | None = None) -> None:
+    """Raise unless ``op.local_path`` is as planned (or already holds ``incoming``'s bytes)."""
+    try:
+        st = os.stat(op.local_path)
+    except FileNotFoundError:
+        # Gone since the plan: writing it loses nothing, and a deletion has nothing left to do.
+        return
+    planned = (op.target_size, op.target_mtime_ns, op.target_inode)
+    if planned == (st.st_size, st.st_mtime_ns, st.st_ino):
+        return
+    if (
+        incoming is not None
+        and stat.S_ISREG(st.st_mode)
+        and st.st_size == incoming.size
+        and digest_file(op.local_path).md5 == incoming.md5
+    ):
+        return  # e.g. a concurrent download of the same object got there first
+    why = "the local file appeared" if op.target_size is None else "the local file changed"
+    raise stale(op.kind.value, op.local_path, why)
+
+
+def check_remote_target(remote: Remote, bucket: str, op: Operation) -> str | None:
+    """HEAD ``op.key`` and raise unless it is as planned; returns the ETag to send as If-Match.
+
+    Only targets that existed are checked (an object created meanwhile by another writer is not:
+    that would cost a HEAD per new object). None means "send no condition": nothing was planned
+    there, or the object is gone (a conditional write would then fail for nothing).
+    """
+    if op.target_etag is None:
+        return None
+    info = remote.head_or_none(bucket, op.key)
+    if info is None:
+        return None
+    if info.etag != op.target_etag:
+        raise stale(op.kind.value, f"s3://{bucket}/{op.key}", "the remote object was replaced")
+    return op.target_etag
