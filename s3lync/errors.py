@@ -48,7 +48,15 @@ class TransferCancelledError(SyncError):
 
 
 class PlanStaleError(S3lyncError):
-    """A saved plan no longer matches the world it is applied to."""
+    """A saved plan no longer matches the world it is applied to, or a target changed under it."""
+
+    @classmethod
+    def target_changed(cls, action: str, target: str, why: str) -> PlanStaleError:
+        """A target that changed since it was planned and was therefore left as it was."""
+        return cls(
+            f"{action} {target}: {why} since it was planned; it was left as it was "
+            "(stale plan: run `s3lync plan` again)"
+        )
 
 
 class LockedError(S3lyncError):

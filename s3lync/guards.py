@@ -20,14 +20,6 @@ from .plan import Operation
 from .remote import Remote
 
 
-def stale(action: str, target: str, why: str) -> PlanStaleError:
-    """The error for a target that changed since it was planned (the CLI's "stale" wording)."""
-    return PlanStaleError(
-        f"{action} {target}: {why} since it was planned; it was left as it was "
-        "(stale plan: run `s3lync plan` again)"
-    )
-
-
 def check_local_target(op: Operation, incoming: Digest | None = None) -> None:
     """Raise unless ``op.local_path`` is as planned (or already holds ``incoming``'s bytes)."""
     try:
@@ -46,7 +38,7 @@ def check_local_target(op: Operation, incoming: Digest | None = None) -> None:
     ):
         return  # e.g. a concurrent download of the same object got there first
     why = "the local file appeared" if op.target_size is None else "the local file changed"
-    raise stale(op.kind.value, op.local_path, why)
+    raise PlanStaleError.target_changed(op.kind.value, op.local_path, why)
 
 
 def check_remote_target(remote: Remote, bucket: str, op: Operation) -> str | None:
@@ -62,5 +54,7 @@ def check_remote_target(remote: Remote, bucket: str, op: Operation) -> str | Non
     if info is None:
         return None
     if info.etag != op.target_etag:
-        raise stale(op.kind.value, f"s3://{bucket}/{op.key}", "the remote object was replaced")
+        raise PlanStaleError.target_changed(
+            op.kind.value, f"s3://{bucket}/{op.key}", "the remote object was replaced"
+        )
     return op.target_etag

@@ -362,9 +362,8 @@ class Remote:
                 # again before writing unconditionally.
                 now = self.head_or_none(bucket, key)
                 if now is not None and now.etag != if_match:
-                    raise PlanStaleError(
-                        f"update s3://{bucket}/{key}: the remote object was replaced since it "
-                        "was planned; it was left as it was (stale plan: run `s3lync plan` again)"
+                    raise PlanStaleError.target_changed(
+                        "update", f"s3://{bucket}/{key}", "the remote object was replaced"
                     )
             # The store refused the lean request: botocore repeats it once, in its own words.
             try:
@@ -412,10 +411,8 @@ class Remote:
             )
         except Exception as exc:
             if if_match and _error_code(exc) == "PreconditionFailed":
-                raise PlanStaleError(
-                    f"update s3://{bucket}/{key}: the remote object was replaced since it was "
-                    "planned (If-Match refused); it was left as it was "
-                    "(stale plan: run `s3lync plan` again)"
+                raise PlanStaleError.target_changed(
+                    "update", f"s3://{bucket}/{key}", "the remote object was replaced (If-Match)"
                 ) from exc
             raise translate(exc, bucket, key, "upload") from exc
         return ObjectInfo(
@@ -465,9 +462,11 @@ class Remote:
                 continue
             for e in resp.get("Errors", ()):
                 if e.get("Code") == "PreconditionFailed":
-                    failed[e.get("Key", "?")] = (
-                        "the remote object was replaced since it was planned; it was left as it "
-                        "was (stale plan: run `s3lync plan` again)"
+                    key = e.get("Key", "?")
+                    failed[key] = str(
+                        PlanStaleError.target_changed(
+                            "delete", f"s3://{bucket}/{key}", "the remote object was replaced"
+                        )
                     )
                     continue
                 failed[e.get("Key", "?")] = f"{e.get('Code')}: {e.get('Message', '')}".strip()
