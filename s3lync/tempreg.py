@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS temporaries (
 # One seeded generator instead of a urandom syscall per name (1000 names cost ~20 ms that way);
 # re-seeded in a forked child so two processes never draw the same names.
 _names = random.Random(os.urandom(16))
-os.register_at_fork(after_in_child=lambda: _names.seed(os.urandom(16)))
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=lambda: _names.seed(os.urandom(16)))
 
 
 def new_temp_path(target: str) -> str:
@@ -58,7 +59,8 @@ def _prefix_range(root: str) -> tuple[str, str, str]:
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":
+        # On Windows os.kill(pid, 0) sends CTRL_C_EVENT instead of probing: never sweep there.
         return True
     try:
         os.kill(pid, 0)
