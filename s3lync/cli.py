@@ -12,6 +12,7 @@ import click
 
 from . import __version__, commands, render
 from .config import configure_logging
+from .shard import resolve as resolve_shard
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -106,6 +107,19 @@ def _detail(summary: bool, quiet: bool) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="Also list unchanged files.")
 @click.option("--allow-empty-source", is_flag=True, help="Let an empty source delete the target.")
 @_detail_options
+@click.option(
+    "--shard",
+    "shard_spec",
+    default=None,
+    metavar="I/N|auto",
+    help="Only this shard's share (1-based I of N, or 'auto' from CI/cluster variables).",
+)
+@click.option(
+    "--shard-total",
+    type=click.IntRange(1),
+    default=None,
+    help="With --shard auto on a Kubernetes Indexed Job: the number of completions.",
+)
 def plan(
     names: tuple[str, ...],
     out_file: str | None,
@@ -115,6 +129,8 @@ def plan(
     allow_empty_source: bool,
     summary: bool,
     quiet: bool,
+    shard_spec: str | None,
+    shard_total: int | None,
 ) -> None:
     """Show what apply would change, without changing anything."""
     _run(
@@ -127,6 +143,7 @@ def plan(
             verbose=verbose,
             allow_empty_source=allow_empty_source,
             detail=_detail(summary, quiet),
+            shard=resolve_shard(shard_spec, shard_total),
         )
     )
 
@@ -147,6 +164,19 @@ def plan(
     help="Seconds to wait for another apply of the same manifest to finish.",
 )
 @_detail_options
+@click.option(
+    "--shard",
+    "shard_spec",
+    default=None,
+    metavar="I/N|auto",
+    help="Only this shard's share (1-based I of N, or 'auto' from CI/cluster variables).",
+)
+@click.option(
+    "--shard-total",
+    type=click.IntRange(1),
+    default=None,
+    help="With --shard auto on a Kubernetes Indexed Job: the number of completions.",
+)
 def apply(
     targets: tuple[str, ...],
     dry_run: bool,
@@ -158,6 +188,8 @@ def apply(
     lock_timeout: float,
     summary: bool,
     quiet: bool,
+    shard_spec: str | None,
+    shard_total: int | None,
 ) -> None:
     """Apply the manifest (or a saved PLAN.json): transfer, then delete what the plan says."""
     plan_file = None
@@ -177,6 +209,7 @@ def apply(
             progress_tty=sys.stderr.isatty(),
             lock_timeout=lock_timeout,
             detail=_detail(summary, quiet),
+            shard=resolve_shard(shard_spec, shard_total),
         )
         return commands.apply(c, names, opts)
 

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import render
+from . import shard as sharding
 from .engine import Engine, feeder, run_lock
 from .errors import ApplyRefusedError, ManifestError, PlanStaleError, S3lyncError
 from .executor import MappingResult
 from .plan import Direction, Mapping, MappingPlan, Operation, OpKind, Plan
+from .shard import Shard
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +92,12 @@ def plan(
     verbose: bool = False,
     allow_empty_source: bool = False,
     detail: str = render.DETAIL_FULL,
+    shard: Shard | None = None,
 ) -> int:
-    """Read-only: show what apply would do; optionally save it."""
+    """Read-only: show what apply would do (``shard``: that shard's share); optionally save it."""
     path, mappings = _load(ctx, names)
     with ctx.engine() as engine:
+        engine.shard = shard
         the_plan = engine.plan(
             mappings, manifest=path, allow_empty_source=allow_empty_source, verbose=verbose
         )
@@ -103,8 +107,12 @@ def plan(
             f.write(the_plan.to_json())
         os.replace(tmp, out_file)
     if as_json:
-        ctx.echo(json.dumps(render.plan_document(the_plan), indent=2))
+        doc = render.plan_document(the_plan)
+        doc.update(shard_document(the_plan, shard))
+        ctx.echo(json.dumps(doc, indent=2))
     else:
+        if shard is not None:
+            ctx.echo(f"Shard {shard.label}: this shard's share of the work only.\n")
         ctx.echo(render.render_plan(the_plan, color=ctx.color, verbose=verbose, detail=detail))
         if out_file:
             ctx.echo(f"\nSaved the plan to {out_file}; run `s3lync apply {out_file}` to apply it.")
@@ -116,6 +124,17 @@ def plan(
     if detailed_exitcode and the_plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def shard_document(the_plan: Plan, shard: Shard | None) -> dict[str, Any]:
+    """The ``--json`` shard fields: the shard planned, or how the work would split over N shards."""
+    if shard is not None:
+        return {"shard": {"index": shard.index + 1, "total": shard.total}}
+    work = [
+        (o.rel, o.size if o.kind in (OpKind.CREATE, OpKind.UPDATE) else 0)
+        for o in the_plan.operations
+    ]
+    return {"shard": None, "shard_preview": sharding.split(work)}
 
 
 def _op_fingerprint(o: Operation) -> tuple[Any, ...]:
@@ -259,12 +278,17 @@ class ApplyOptions:
     progress_tty: bool = False
     lock_timeout: float = 0.0
     detail: str = render.DETAIL_FULL
+    shard: Shard | None = None
 
 
 def apply(ctx: Context, names: Sequence[str] = (), opts: ApplyOptions | None = None) -> int:
     """Plan (or load a saved plan), check the safety rules, execute, summarise."""
     opts = opts or ApplyOptions()
-    with run_lock(_lock_source(ctx, opts.plan_file), opts.lock_timeout):
+    source = _lock_source(ctx, opts.plan_file)
+    if opts.shard is not None:
+        # Shards of one manifest run side by side; two runs of the same shard do not.
+        source += f" (shard {opts.shard.label})"
+    with run_lock(source, opts.lock_timeout):
         return _apply_locked(ctx, names, opts)
 
 
@@ -342,8 +366,22 @@ def _confirm_deletes(
     )
 
 
+def _saved_shard(saved: Plan | None, plan_file: str | None, shard: Shard | None) -> Shard | None:
+    """The shard to apply: a saved plan's own (``--shard``, if given, must agree), else ``shard``."""
+    if saved is None:
+        return shard
+    label = saved.meta.get("shard")
+    if shard is not None and label != shard.label:
+        raise S3lyncError(
+            f"the saved plan {plan_file} was made for shard {label or 'none'}, "
+            f"not --shard {shard.label}"
+        )
+    return sharding.parse_shard(label) if label else None
+
+
 def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int:
     saved, mappings, manifest_path = _apply_inputs(ctx, names, opts.plan_file)
+    shard = _saved_shard(saved, opts.plan_file, opts.shard)
     as_json, detail = opts.as_json, opts.detail
     show = not as_json
     plans: list[MappingPlan] = []
@@ -353,6 +391,9 @@ def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int
     deleted = 0
     changed = False
     with ctx.engine() as engine:
+        engine.shard = shard
+        if show and shard is not None:
+            ctx.echo(f"Shard {shard.label}: this shard's share of the work only.\n")
         fresh = _check_saved(engine, saved, opts.plan_file or "", opts) if saved else {}
         progress = Progress(ctx.err, 0, 0, opts.progress_tty)
         if detail != render.DETAIL_QUIET:
@@ -405,7 +446,11 @@ def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int
             changed = changed or bool(r.transferred or r.deleted or r.done(OpKind.MKDIR))
         progress.finish()
 
-    the_plan = Plan(mappings=tuple(plans), manifest=manifest_path)
+    the_plan = Plan(
+        mappings=tuple(plans),
+        manifest=manifest_path,
+        meta={"shard": shard.label} if shard is not None else {},
+    )
     failed = [(r.plan.mapping.label, o) for r in results for o in r.failed]
     for label, o in failed:
         ctx.warn(f"error: {label}: {o.op.kind.symbol} {o.op.rel or o.op.key}: {o.error}")
@@ -414,6 +459,8 @@ def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int
     fatal = any(p.fatal for mp in plans for p in mp.problems)
     if as_json:
         doc = render.apply_document(the_plan, [] if opts.dry_run else results, dry_run=opts.dry_run)
+        if shard is not None:
+            doc.update(shard_document(the_plan, shard))
         ctx.echo(json.dumps(doc, indent=2))
     else:
         if detail == render.DETAIL_SUMMARY:
@@ -422,7 +469,8 @@ def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int
         if opts.dry_run:
             ctx.echo("\nDry run: nothing was changed.")
         else:
-            ctx.echo("\n" + render.apply_summary(results))
+            prefix = f"Shard {shard.label}: " if shard is not None else ""
+            ctx.echo("\n" + prefix + render.apply_summary(results))
     return EXIT_ERROR if (failed or fatal or stopped) else EXIT_OK
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import local, planner
+from . import shard as sharding
 from .clients import get_client, get_lean
 from .config import Config
 from .errors import (
@@ -28,6 +29,7 @@ from .executor import Executor, MappingResult, Subscriber
 from .hashing import Digest, digest_file
 from .plan import Direction, Mapping, MappingPlan, Plan, Problem, writes_into
 from .remote import Remote, RemoteObject
+from .shard import Shard
 from .state import HashCache, migrate_legacy_state
 from .tempreg import TempRegistry
 from .uri import S3Uri, parse_s3_uri
@@ -58,6 +60,8 @@ class Engine:
         self._lock = threading.Lock()
         # Overrides (CLI --region/--endpoint-url/--profile) win over each mapping's own settings.
         self._override = (region, endpoint_url, profile)
+        # With a shard, every plan covers only the paths that shard owns (see shard.py).
+        self.shard: Shard | None = None
 
     # -- shared resources ---------------------------------------------------------------
 
@@ -129,6 +133,8 @@ class Engine:
     ) -> MappingPlan:
         """Snapshot both sides of one mapping and diff them into a plan (changes nothing).
 
+        With ``self.shard`` set, only the paths that shard owns are hashed, compared and planned.
+
         A download source holding nothing raises RemoteNotFoundError unless ``missing_ok``; then it
         is a problem that blocks the mapping, or only a note when the mapping allows a missing
         source or ``fed_by`` names an earlier mapping of the same run that writes it.
@@ -197,17 +203,25 @@ class Engine:
         )
         pairing = planner.pair(mapping, uri.bucket, root_key, is_dir, snap, objects)
         pairing.problems.extend(problems)
+        shard = self.shard if self.shard is not None and self.shard.total > 1 else None
+        holders: frozenset[str] = frozenset()
+        if shard is not None:
+            # Before any digest or HEAD: a shard hashes and compares only its own paths.
+            source_nonempty, holders = sharding.restrict(pairing, shard)
+            # A shard whose share of a non-empty source is empty is not an empty source.
+            allow_empty_source = allow_empty_source or source_nonempty
         digests = self._digests(pairing)
         for rel in planner.undecided(pairing, digests, metadata_md5):
             info = remote.head(uri.bucket, pairing.remote[rel].key)
             metadata_md5[rel] = info.metadata_md5
-        return planner.decide(
+        mplan = planner.decide(
             pairing,
             digests,
             metadata_md5,
             allow_empty_source=allow_empty_source,
             verbose=verbose,
         )
+        return sharding.finish(mplan, shard, holders) if shard is not None else mplan
 
     def plan(
         self,
@@ -233,6 +247,7 @@ class Engine:
             mappings=plans,
             manifest=manifest,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            meta={"shard": self.shard.label} if self.shard is not None else {},
         )
 
     def _digests(self, pairing: planner.Pairing) -> dict[str, Digest]:
