@@ -12,6 +12,7 @@ import click
 
 from . import __version__, commands, render
 from .config import configure_logging
+from .errors import S3lyncError
 from .shard import resolve as resolve_shard
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -120,6 +121,8 @@ def _detail(summary: bool, quiet: bool) -> str:
     default=None,
     help="With --shard auto on a Kubernetes Indexed Job: the number of completions.",
 )
+@click.option("--locked", is_flag=True, help="Require s3lync.lock and use it (error without one).")
+@click.option("--no-lock", is_flag=True, help="Ignore s3lync.lock even when it exists.")
 def plan(
     names: tuple[str, ...],
     out_file: str | None,
@@ -131,6 +134,8 @@ def plan(
     quiet: bool,
     shard_spec: str | None,
     shard_total: int | None,
+    locked: bool,
+    no_lock: bool,
 ) -> None:
     """Show what apply would change, without changing anything."""
     _run(
@@ -144,6 +149,7 @@ def plan(
             allow_empty_source=allow_empty_source,
             detail=_detail(summary, quiet),
             shard=resolve_shard(shard_spec, shard_total),
+            lock_mode=_lock_mode(locked, no_lock),
         )
     )
 
@@ -177,6 +183,8 @@ def plan(
     default=None,
     help="With --shard auto on a Kubernetes Indexed Job: the number of completions.",
 )
+@click.option("--locked", is_flag=True, help="Require s3lync.lock and use it (error without one).")
+@click.option("--no-lock", is_flag=True, help="Ignore s3lync.lock even when it exists.")
 def apply(
     targets: tuple[str, ...],
     dry_run: bool,
@@ -190,6 +198,8 @@ def apply(
     quiet: bool,
     shard_spec: str | None,
     shard_total: int | None,
+    locked: bool,
+    no_lock: bool,
 ) -> None:
     """Apply the manifest (or a saved PLAN.json): transfer, then delete what the plan says."""
     plan_file = None
@@ -210,10 +220,34 @@ def apply(
             lock_timeout=lock_timeout,
             detail=_detail(summary, quiet),
             shard=resolve_shard(shard_spec, shard_total),
+            lock_mode=_lock_mode(locked, no_lock),
         )
         return commands.apply(c, names, opts)
 
     _run(go)
+
+
+def _lock_mode(locked: bool, no_lock: bool) -> str:
+    if locked and no_lock:
+        raise S3lyncError("--locked and --no-lock contradict each other; pass one")
+    return "require" if locked else "ignore" if no_lock else "auto"
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 2 if the remote drifted from s3lync.lock, 0 if not.",
+)
+@click.option(
+    "--no-checksums",
+    is_flag=True,
+    help="Skip the one HEAD per object that reads its S3 additional checksum.",
+)
+def lock(names: tuple[str, ...], check: bool, no_checksums: bool) -> None:
+    """Pin every object of the download mappings in s3lync.lock (beside the manifest)."""
+    _run(lambda c: commands.lock(c, names, check=check, checksums=not no_checksums))
 
 
 @cli.command()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import render
+from . import lockfile, render
 from . import shard as sharding
 from .engine import Engine, feeder, run_lock
 from .errors import ApplyRefusedError, ManifestError, PlanStaleError, S3lyncError
@@ -73,12 +73,149 @@ def _load(ctx: Context, names: Sequence[str]) -> tuple[str, Sequence[Any]]:
 
 
 def validate(ctx: Context) -> int:
-    """Schema and semantic checks of the manifest."""
+    """Schema and semantic checks of the manifest (and of its lock file, when there is one)."""
     from .manifest import load_manifest
 
     manifest = load_manifest(ctx.manifest)
     n = len(manifest.mappings)
     ctx.echo(f"{ctx.manifest}: valid ({n} mapping{'s' if n != 1 else ''})")
+    path = lockfile.lock_path(manifest.path)
+    if path.exists():
+        lf = lockfile.load(path)
+        lockfile.check_manifest(lf, manifest.mappings, manifest.mappings, ctx.manifest)
+        count = sum(len(m.objects) for m in lf.mappings)
+        ctx.echo(f"{path.name}: valid ({len(lf.mappings)} locked mapping(s), {count} object(s))")
+    return EXIT_OK
+
+
+LockMode = str  # "auto" (use s3lync.lock when present), "require" (--locked), "ignore" (--no-lock)
+
+
+def use_lock(
+    manifest_path: str | os.PathLike[str],
+    mappings: Sequence[Any],
+    selected: Sequence[Any],
+    mode: LockMode = "auto",
+) -> lockfile.LockFile | None:
+    """The lock plan/apply must honour: loaded and checked against the manifest, or None."""
+    if mode == "ignore":
+        return None
+    path = lockfile.lock_path(manifest_path)
+    if not path.exists():
+        if mode == "require":
+            raise lockfile.LockFileError(
+                f"--locked: {path} does not exist; run 's3lync lock' to write it"
+            )
+        return None
+    lf = lockfile.load(path)
+    lockfile.check_manifest(lf, mappings, selected, manifest_path)
+    return lf
+
+
+def lock(
+    ctx: Context, names: Sequence[str] = (), *, check: bool = False, checksums: bool = True
+) -> int:
+    """Write s3lync.lock for the download mappings, or (``check``) exit 2 if the remote drifted."""
+    from .manifest import load_manifest
+
+    manifest = load_manifest(ctx.manifest)
+    selected = manifest.select(list(names))
+    uploads = [m.label for m in selected if m.direction is not Direction.DOWNLOAD]
+    if names and uploads:
+        raise S3lyncError(
+            f"mapping {', '.join(map(repr, uploads))} is an upload; only download mappings are locked"
+        )
+    downloads = [m for m in selected if m.direction is Direction.DOWNLOAD]
+    if not downloads:
+        raise S3lyncError(f"{ctx.manifest}: no download mappings to lock")
+    path = lockfile.lock_path(manifest.path)
+    if check:
+        return _lock_check(ctx, manifest, selected, downloads, path)
+    keep: list[lockfile.LockedMapping] = []
+    if path.exists():
+        try:
+            old = lockfile.load(path)
+        except lockfile.LockFileError as exc:
+            if names:
+                raise lockfile.LockFileError(
+                    f"{exc.errors[0]} (run 's3lync lock' without names to rewrite it whole)",
+                    exc.errors,
+                ) from None
+            log.warning("rewriting %s: %s", path, exc.errors[0])
+            old = None
+        if old is not None:
+            for m in manifest.mappings:
+                lm = old.find(m)
+                if (
+                    lm is not None
+                    and m not in downloads
+                    and m.direction is Direction.DOWNLOAD
+                    and lm.s3 == m.s3_uri
+                    and lm.exclude == tuple(m.exclude)
+                ):
+                    keep.append(lm)
+    with ctx.engine() as engine:
+        fresh = [
+            lockfile.take(engine.remote(m), m, checksums=checksums, workers=engine.max_workers)
+            for m in downloads
+        ]
+    entries = keep + fresh
+    text = lockfile.render(lockfile.manifest_digest(manifest.mappings), entries)
+    changed = lockfile.write(path, text)
+    count = sum(len(e.objects) for e in fresh)
+    size = sum(o.size for e in fresh for o in e.objects)
+    versioned = [e.label for e in fresh if e.versioned]
+    ctx.echo(
+        f"{'Wrote' if changed else 'Unchanged:'} {path.name}: {len(fresh)} mapping(s) locked, "
+        f"{count} object(s), {render.format_size(size)}"
+        + (f"; versions pinned for {', '.join(versioned)}" if versioned else "")
+    )
+    return EXIT_OK
+
+
+def _lock_check(
+    ctx: Context,
+    manifest: Any,
+    selected: Sequence[Any],
+    downloads: Sequence[Any],
+    path: Path,
+) -> int:
+    lf = lockfile.load(path)
+    lockfile.check_manifest(lf, manifest.mappings, selected, manifest.path)
+    drifted = 0
+    with ctx.engine() as engine:
+        for m in downloads:
+            lm = lf.find(m)
+            assert lm is not None  # check_manifest refused unlocked mappings
+            now = lockfile.take(engine.remote(m), m, checksums=False)
+            if now.versioned != lm.versioned:
+                ctx.echo(
+                    f"{m.label}: the bucket is {'now' if now.versioned else 'no longer'} versioned"
+                )
+                drifted += 1
+                continue
+            changed, removed, added = lockfile.drift(lm, now.pinned())
+            if not (changed or removed or added):
+                continue
+            drifted += 1
+            ctx.echo(
+                f"{m.label}: {len(changed)} changed, {len(added)} added, {len(removed)} deleted "
+                f"since {path.name} was written"
+            )
+            lines = (
+                [f"  ~ {k}" for k in changed]
+                + [f"  + {k}" for k in added]
+                + [f"  - {k}" for k in removed]
+            )
+            for line in lines[:20]:
+                ctx.echo(line)
+            if len(lines) > 20:
+                ctx.echo(f"  (+{len(lines) - 20} more)")
+    if drifted:
+        ctx.echo(f"{path.name} is out of date: run 's3lync lock' to accept the changes.")
+        return EXIT_CHANGES
+    count = sum(len(e.objects) for e in lf.mappings if any(e is lf.find(m) for m in downloads))
+    ctx.echo(f"{path.name} matches the remote ({len(downloads)} mapping(s), {count} object(s)).")
     return EXIT_OK
 
 
@@ -93,11 +230,18 @@ def plan(
     allow_empty_source: bool = False,
     detail: str = render.DETAIL_FULL,
     shard: Shard | None = None,
+    lock_mode: LockMode = "auto",
 ) -> int:
     """Read-only: show what apply would do (``shard``: that shard's share); optionally save it."""
-    path, mappings = _load(ctx, names)
+    from .manifest import load_manifest
+
+    manifest = load_manifest(ctx.manifest)
+    mappings = manifest.select(list(names))
+    path = str(manifest.path)
+    the_lock = use_lock(path, manifest.mappings, mappings, lock_mode)
     with ctx.engine() as engine:
         engine.shard = shard
+        engine.lock = the_lock
         the_plan = engine.plan(
             mappings, manifest=path, allow_empty_source=allow_empty_source, verbose=verbose
         )
@@ -279,6 +423,7 @@ class ApplyOptions:
     lock_timeout: float = 0.0
     detail: str = render.DETAIL_FULL
     shard: Shard | None = None
+    lock_mode: LockMode = "auto"
 
 
 def apply(ctx: Context, names: Sequence[str] = (), opts: ApplyOptions | None = None) -> int:
@@ -379,9 +524,29 @@ def _saved_shard(saved: Plan | None, plan_file: str | None, shard: Shard | None)
     return sharding.parse_shard(label) if label else None
 
 
+def _apply_lock(
+    ctx: Context, saved: Plan | None, opts: ApplyOptions, mappings: Sequence[Mapping]
+) -> lockfile.LockFile | None:
+    """The lock apply honours: the saved plan's, or the manifest's (checked with it)."""
+    if saved is None:
+        from .manifest import load_manifest
+
+        manifest = load_manifest(ctx.manifest)
+        return use_lock(manifest.path, manifest.mappings, mappings, opts.lock_mode)
+    if opts.lock_mode != "ignore" and saved.meta.get("lock"):
+        # The plan was made under this lock: it is checked again under it.
+        return lockfile.load(Path(saved.meta["lock"]))
+    if opts.lock_mode == "require":
+        raise lockfile.LockFileError(
+            f"--locked: the saved plan {opts.plan_file} was not made from a lock file"
+        )
+    return None
+
+
 def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int:
     saved, mappings, manifest_path = _apply_inputs(ctx, names, opts.plan_file)
     shard = _saved_shard(saved, opts.plan_file, opts.shard)
+    the_lock = _apply_lock(ctx, saved, opts, mappings)
     as_json, detail = opts.as_json, opts.detail
     show = not as_json
     plans: list[MappingPlan] = []
@@ -392,6 +557,9 @@ def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int
     changed = False
     with ctx.engine() as engine:
         engine.shard = shard
+        engine.lock = the_lock
+        # Every pinned listing is checked before the first mapping runs: drift changes nothing.
+        engine.verify_lock(mappings)
         if show and shard is not None:
             ctx.echo(f"Shard {shard.label}: this shard's share of the work only.\n")
         fresh = _check_saved(engine, saved, opts.plan_file or "", opts) if saved else {}
@@ -449,7 +617,10 @@ def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int
     the_plan = Plan(
         mappings=tuple(plans),
         manifest=manifest_path,
-        meta={"shard": shard.label} if shard is not None else {},
+        meta={
+            **({"shard": shard.label} if shard is not None else {}),
+            **({"lock": str(the_lock.path)} if the_lock is not None else {}),
+        },
     )
     failed = [(r.plan.mapping.label, o) for r in results for o in r.failed]
     for label, o in failed:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
-from . import local, planner
+from . import local, lockfile, planner
 from . import shard as sharding
 from .clients import get_client, get_lean
 from .config import Config
@@ -27,6 +27,7 @@ from .errors import (
 )
 from .executor import Executor, MappingResult, Subscriber
 from .hashing import Digest, digest_file
+from .lockfile import LockDriftError, LockedMapping, LockFile
 from .plan import Direction, Mapping, MappingPlan, Plan, Problem, writes_into
 from .remote import Remote, RemoteObject
 from .shard import Shard
@@ -62,6 +63,9 @@ class Engine:
         self._override = (region, endpoint_url, profile)
         # With a shard, every plan covers only the paths that shard owns (see shard.py).
         self.shard: Shard | None = None
+        # With a lock, download mappings it pins sync exactly the pinned objects (lockfile.py).
+        self.lock: LockFile | None = None
+        self._lock_verified: set[Mapping] = set()
 
     # -- shared resources ---------------------------------------------------------------
 
@@ -147,7 +151,16 @@ class Engine:
         objects: list[RemoteObject]
 
         if mapping.direction is Direction.DOWNLOAD:
-            listed = list(remote.list_objects(uri.bucket, uri.key))
+            pinned = self.lock.find(mapping) if self.lock is not None else None
+            if pinned is not None and (pinned.versioned or mapping in self._lock_verified):
+                # Versioned: each pinned version is fetched by VersionId, whatever the prefix
+                # holds now. Unversioned: verify_lock already compared the listing.
+                listed = pinned.pinned()
+            else:
+                listed = list(remote.list_objects(uri.bucket, uri.key))
+                if pinned is not None:
+                    self._check_pinned(mapping, pinned, listed)
+                    listed = pinned.pinned()
             if uri.is_prefix:
                 is_dir, root_key, objects = True, uri.key, listed
             else:
@@ -223,6 +236,37 @@ class Engine:
         )
         return sharding.finish(mplan, shard, holders) if shard is not None else mplan
 
+    def verify_lock(self, mappings: Iterable[Mapping]) -> None:
+        """List every unversioned mapping the lock pins and raise LockDriftError on drift.
+
+        Run before anything changes, so a drifted second mapping cannot leave the first applied.
+        """
+        if self.lock is None:
+            return
+        for m in mappings:
+            pinned = self.lock.find(m)
+            if m.direction is not Direction.DOWNLOAD or pinned is None or pinned.versioned:
+                continue
+            uri = parse_s3_uri(m.s3_uri)
+            self._check_pinned(m, pinned, list(self.remote(m).list_objects(uri.bucket, uri.key)))
+            self._lock_verified.add(m)
+
+    def _check_pinned(
+        self, mapping: Mapping, pinned: LockedMapping, listed: list[RemoteObject]
+    ) -> None:
+        assert self.lock is not None
+        current = lockfile.scope(parse_s3_uri(mapping.s3_uri), listed, mapping.exclude)
+        changed, removed, added = lockfile.drift(pinned, current)
+        if changed or removed:
+            raise LockDriftError(lockfile.drift_message(self.lock, pinned, changed, removed))
+        if added:
+            log.info(
+                "%s: %d object(s) added since %s are not pinned and are ignored",
+                mapping.label,
+                len(added),
+                self.lock.path.name,
+            )
+
     def plan(
         self,
         mappings: Iterable[Mapping],
@@ -247,7 +291,10 @@ class Engine:
             mappings=plans,
             manifest=manifest,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            meta={"shard": self.shard.label} if self.shard is not None else {},
+            meta={
+                **({"shard": self.shard.label} if self.shard is not None else {}),
+                **({"lock": str(self.lock.path)} if self.lock is not None else {}),
+            },
         )
 
     def _digests(self, pairing: planner.Pairing) -> dict[str, Digest]:

@@ -263,7 +263,13 @@ class Executor:
             self._inflight.add(tmp)
         try:
             res = self.remote.download(
-                mplan.bucket, op.key, tmp, op.size, cancel=self.cancel, ranged=self._ranged
+                mplan.bucket,
+                op.key,
+                tmp,
+                op.size,
+                cancel=self.cancel,
+                ranged=self._ranged,
+                version_id=op.version_id,
             )
             info = res.info
             check = mplan.mapping.check_hash

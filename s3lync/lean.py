@@ -222,12 +222,19 @@ class LeanClient:
             resp.release()
 
     def get_to_file(
-        self, bucket: str, key: str, dest: str, cancel: threading.Event | None = None
+        self,
+        bucket: str,
+        key: str,
+        dest: str,
+        cancel: threading.Event | None = None,
+        *,
+        version_id: str | None = None,
     ) -> LeanGet:
-        """GET one object into ``dest``, hashing while streaming; a failed body is re-fetched."""
+        """GET one object (or one version) into ``dest``, hashing while streaming; retried whole."""
+        query = {"versionId": version_id} if version_id else {}
 
         def attempt() -> LeanGet:
-            resp = self._request("GET", bucket, key, {}, {}, None, _EMPTY_SHA256)
+            resp = self._request("GET", bucket, key, query, {}, None, _EMPTY_SHA256)
             try:
                 got = _stream_to_file(resp, dest, key, cancel)
             finally:
@@ -245,11 +252,12 @@ class LeanClient:
         result: LeanGet = self._with_retries(f"download s3://{bucket}/{key}", attempt)
         return result
 
-    def head(self, bucket: str, key: str) -> LeanHead | None:
-        """HEAD one object: its ETag, size and md5chksum, or None when there is no such key."""
+    def head(self, bucket: str, key: str, *, version_id: str | None = None) -> LeanHead | None:
+        """HEAD one object (or version): its ETag, size and md5chksum, or None when missing."""
+        query = {"versionId": version_id} if version_id else {}
 
         def attempt() -> LeanHead | None:
-            resp = self._request("HEAD", bucket, key, {}, {}, None, _EMPTY_SHA256, (404,))
+            resp = self._request("HEAD", bucket, key, query, {}, None, _EMPTY_SHA256, (404,))
             try:
                 resp.read()
             finally:

@@ -99,6 +99,7 @@ class Operation:
     target_size: int | None = None
     target_mtime_ns: int | None = None
     target_inode: int | None = None
+    version_id: str | None = None  # the S3 version to GET (pinned by s3lync.lock)
 
     @property
     def target_state(self) -> tuple[str | None, int | None, int | None, int | None]:

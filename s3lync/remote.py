@@ -52,6 +52,7 @@ class RemoteObject:
     size: int
     etag: str | None
     last_modified: str | None = None
+    version_id: str | None = None  # set for objects pinned by s3lync.lock on a versioned bucket
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,11 @@ class Remote:
         except Exception as exc:
             raise translate(exc, bucket, prefix or None, "list") from exc
 
-    def head(self, bucket: str, key: str) -> ObjectInfo:
-        """HEAD one object (only where a listing cannot decide)."""
-        got = self._try_lean("head", bucket, key, lambda lean: lean.head(bucket, key))
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        """HEAD one object (only where a listing cannot decide), or one version of it."""
+        got = self._try_lean(
+            "head", bucket, key, lambda lean: lean.head(bucket, key, version_id=version_id)
+        )
         if got is None:
             raise RemoteNotFoundError(f"head {s3_label(bucket, key)}: no such key")
         if got is not _FALLBACK:
@@ -185,7 +188,7 @@ class Remote:
                 metadata=got.metadata,
             )
         try:
-            resp = self.client.head_object(Bucket=bucket, Key=key)
+            resp = self.client.head_object(Bucket=bucket, Key=key, **_version(version_id))
         except Exception as exc:
             raise translate(exc, bucket, key, "head") from exc
         return _info(resp)
@@ -220,8 +223,9 @@ class Remote:
         cancel: threading.Event | None = None,
         *,
         ranged: bool = True,
+        version_id: str | None = None,
     ) -> DownloadResult:
-        """Fetch one object into ``dest`` (a temporary), hashed while streaming.
+        """Fetch one object (or, with ``version_id``, that version) into ``dest``, hashed while streaming.
 
         A large object goes by concurrent ranged GETs (hashed in a pass afterwards) when
         ``ranged``; otherwise it streams in one GET like a small one. The executor picks streams
@@ -229,9 +233,12 @@ class Remote:
         hashing inline saves re-reading every byte.
         """
         if size >= self.threshold and ranged:
-            return self._download_multipart(bucket, key, dest, size)
+            return self._download_multipart(bucket, key, dest, size, version_id)
         got = self._try_lean(
-            "download", bucket, key, lambda lean: lean.get_to_file(bucket, key, dest, cancel)
+            "download",
+            bucket,
+            key,
+            lambda lean: lean.get_to_file(bucket, key, dest, cancel, version_id=version_id),
         )
         if got is not _FALLBACK:
             info = ObjectInfo(
@@ -246,7 +253,7 @@ class Remote:
         attempts = Config.get_max_attempts()
         for attempt in range(1, attempts + 1):
             try:
-                return self._get_streamed(bucket, key, dest, cancel)
+                return self._get_streamed(bucket, key, dest, cancel, version_id)
             except TransferCancelledError:
                 raise
             except S3_RETRYABLE_DOWNLOAD_ERRORS as exc:
@@ -262,9 +269,14 @@ class Remote:
         raise AssertionError("unreachable")
 
     def _get_streamed(
-        self, bucket: str, key: str, dest: str, cancel: threading.Event | None
+        self,
+        bucket: str,
+        key: str,
+        dest: str,
+        cancel: threading.Event | None,
+        version_id: str | None = None,
     ) -> DownloadResult:
-        resp = self.client.get_object(Bucket=bucket, Key=key)
+        resp = self.client.get_object(Bucket=bucket, Key=key, **_version(version_id))
         md5 = hashlib.md5()
         written = 0
         body = resp["Body"]
@@ -280,11 +292,13 @@ class Remote:
                 written += len(chunk)
         return DownloadResult(info=_info(resp), digest=Digest(size=written, md5=md5.hexdigest()))
 
-    def _download_multipart(self, bucket: str, key: str, dest: str, size: int) -> DownloadResult:
+    def _download_multipart(
+        self, bucket: str, key: str, dest: str, size: int, version_id: str | None = None
+    ) -> DownloadResult:
         # One HEAD per large object gives the ETag and md5chksum metadata to verify against.
         # s3transfer refuses IfMatch on downloads, so a version change mid-download is caught by
         # that verification instead (the temp file is then discarded, the target left intact).
-        info = self.head(bucket, key)
+        info = self.head(bucket, key, version_id)
         try:
             # A seekable target: s3transfer writes ranges as they arrive. (Its in-order path for
             # non-seekable targets shares one 10-chunk window across all transfers and
@@ -293,7 +307,11 @@ class Remote:
             # beside it, which s3lync has not registered (see tempreg).
             with open(dest, "wb") as f:
                 fut = self._manager().download(
-                    bucket, key, f, subscribers=[_SizeProvider(info.size)]
+                    bucket,
+                    key,
+                    f,
+                    extra_args=_version(version_id) or None,
+                    subscribers=[_SizeProvider(info.size)],
                 )
                 fut.result()
         except Exception as exc:
@@ -471,6 +489,90 @@ class Remote:
                     continue
                 failed[e.get("Key", "?")] = f"{e.get('Code')}: {e.get('Message', '')}".strip()
         return failed
+
+    # -- versions and checksums (s3lync.lock) --------------------------------------------
+
+    def is_versioned(self, bucket: str) -> bool:
+        """True when the bucket keeps versions (versioning Enabled, or Suspended with old ones).
+
+        A store without the versioning API (rclone) answers with an error: that is "unversioned".
+        """
+        try:
+            resp = self.client.get_bucket_versioning(Bucket=bucket)
+        except Exception as exc:
+            err = translate(exc, bucket, None, "get versioning")
+            if "AccessDenied" in str(err) or "NoSuchBucket" in str(err):
+                raise err from exc
+            log.debug("s3://%s: no versioning API (%s); treated as unversioned", bucket, exc)
+            return False
+        return resp.get("Status") in ("Enabled", "Suspended")
+
+    def list_for_lock(self, bucket: str, prefix: str, versioned: bool) -> Iterator[LockListing]:
+        """Every current object under ``prefix`` with its checksum algorithm (and version id)."""
+        try:
+            if not versioned:
+                for page in self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=prefix
+                ):
+                    for c in page.get("Contents", ()):
+                        yield LockListing(
+                            key=c["Key"],
+                            size=int(c.get("Size", 0)),
+                            etag=normalize_etag(c.get("ETag")),
+                            checksum_algorithm=_first(c.get("ChecksumAlgorithm")),
+                        )
+                return
+            # Only the latest version of each key that is not deleted (a delete marker on top).
+            for page in self.client.get_paginator("list_object_versions").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                for v in page.get("Versions", ()):
+                    if v.get("IsLatest"):
+                        yield LockListing(
+                            key=v["Key"],
+                            size=int(v.get("Size", 0)),
+                            etag=normalize_etag(v.get("ETag")),
+                            checksum_algorithm=_first(v.get("ChecksumAlgorithm")),
+                            version_id=v.get("VersionId"),
+                        )
+        except Exception as exc:
+            raise translate(exc, bucket, prefix or None, "list") from exc
+
+    def checksum(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, str]:
+        """The object's S3 additional checksums ({algorithm: base64 value}), from one HEAD."""
+        try:
+            resp = self.client.head_object(
+                Bucket=bucket, Key=key, ChecksumMode="ENABLED", **_version(version_id)
+            )
+        except Exception as exc:
+            raise translate(exc, bucket, key, "head") from exc
+        out = {}
+        for algo in ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"):
+            value = resp.get(f"Checksum{algo}")
+            if value:
+                out[algo] = str(value)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class LockListing:
+    """One current object as ``s3lync lock`` records it."""
+
+    key: str
+    size: int
+    etag: str | None
+    checksum_algorithm: str | None = None
+    version_id: str | None = None
+
+
+def _version(version_id: str | None) -> dict[str, str]:
+    return {"VersionId": version_id} if version_id else {}
+
+
+def _first(value: Any) -> str | None:
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return str(value) if value else None
 
 
 class _SizeProvider:
