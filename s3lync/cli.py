@@ -26,7 +26,10 @@ def _color(stream: Any) -> bool:
 
 
 def _run(fn: Callable[[commands.Context], int]) -> None:
-    ctx: commands.Context = click.get_current_context().obj
+    cctx = click.get_current_context()
+    ctx: commands.Context = cctx.obj
+    # Every command with --json promises one document on stdout, an error included.
+    ctx.json_errors = bool(cctx.params.get("as_json"))
     try:
         code = fn(ctx)
     except KeyboardInterrupt as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 import threading
 import time
@@ -43,6 +44,7 @@ class Context:
     jobs: int | None = None
     confirm: Callable[[str], bool] | None = None
     interactive: bool = False
+    json_errors: bool = False  # --json: an error is printed as a JSON document on stdout too
 
     def engine(self, subscribers: Sequence[Any] = ()) -> Engine:
         """An engine honouring the global overrides."""
@@ -56,13 +58,27 @@ class Context:
 
     def echo(self, text: str = "") -> None:
         """Write a line to stdout."""
-        self.out.write(text + "\n")
+        self.out.write(_printable(text) + "\n")
         self.out.flush()
 
     def warn(self, text: str) -> None:
         """Write a line to stderr."""
-        self.err.write(text + "\n")
+        self.err.write(_printable(text) + "\n")
         self.err.flush()
+
+
+def _printable(text: str) -> str:
+    # A file name that is not UTF-8 reaches Python as lone surrogates (os.fsdecode), and so may a
+    # ${VAR} in the manifest: show those bytes as \xNN rather than fail to print the line.
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no byte decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _load(ctx: Context, names: Sequence[str]) -> tuple[str, Sequence[Any]]:
@@ -77,6 +93,8 @@ def validate(ctx: Context) -> int:
     from .manifest import load_manifest
 
     manifest = load_manifest(ctx.manifest)
+    for line in manifest.warnings:
+        ctx.warn(f"warning: {line}")
     n = len(manifest.mappings)
     ctx.echo(f"{ctx.manifest}: valid ({n} mapping{'s' if n != 1 else ''})")
     path = lockfile.lock_path(manifest.path)
@@ -650,15 +668,33 @@ def init(ctx: Context, *, force: bool = False) -> int:
     from .manifest import STARTER_MANIFEST
 
     target = ctx.manifest
+    if target.is_dir():
+        raise S3lyncError(f"{target} is a folder; name the file, e.g. -f {target / 's3lync.yaml'}")
     if target.exists() and not force:
         raise S3lyncError(f"{target} already exists; use --force to overwrite it")
-    target.write_text(STARTER_MANIFEST, encoding="utf-8")
-    ctx.echo(f"Wrote {target}. Edit it, then run `s3lync validate` and `s3lync plan`.")
+    folder = target.parent
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_text(STARTER_MANIFEST, encoding="utf-8")
+    except OSError as exc:
+        raise S3lyncError(f"cannot write {target}: {exc.strerror or exc}") from None
+    # The next commands must read the same file: keep -f unless it is the default.
+    flag = "" if target == Path("s3lync.yaml") else f"-f {shlex.quote(str(target))} "
+    made = f" (created the folder {folder})" if created else ""
+    ctx.echo(
+        f"Wrote {target}{made}. Edit it, then run `s3lync {flag}validate` and `s3lync {flag}plan`."
+    )
     return EXIT_OK
 
 
 def handle_error(ctx: Context, exc: BaseException) -> int:
-    """Map an exception to a message on stderr and an exit code (the one error handler)."""
+    """Map an exception to a message on stderr and an exit code (the one error handler).
+
+    With ``--json`` the error is also the one document on stdout (docs/json-output.md).
+    """
+    if ctx.json_errors:
+        ctx.echo(json.dumps(render.error_document(exc), indent=2))
     if isinstance(exc, KeyboardInterrupt):
         ctx.warn("interrupted")
         return EXIT_INTERRUPTED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -13,6 +14,32 @@ DEFAULT_MAX_WORKERS = 16
 DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024
 DEFAULT_MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 5
+
+
+_SIZE_RE = re.compile(r"(\d+)\s*([kmgt]i?b|b)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes in ``8388608``, ``64MB`` or ``64MiB``: as in the aws cli, KB/MB/GB/TB are powers of 1024."""
+    match = _SIZE_RE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (e.g. 8388608, 64MB or 64MiB)")
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "")[:1].lower()]
+
+
+def _size_env(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = parse_size(raw)
+    except ValueError:
+        logging.getLogger("s3lync").warning(
+            "ignoring %s=%r: not a size (e.g. 8388608, 64MB or 64MiB)", name, raw
+        )
+        return default
+    return max(minimum, value)
 
 
 def _int_env(name: str, default: int, minimum: int = 1) -> int:
@@ -43,9 +70,14 @@ class Config:
     @staticmethod
     def get_log_level() -> str:
         """``S3LYNC_LOG_LEVEL`` (DEBUG..CRITICAL); DEBUG when debug is on; WARNING otherwise."""
-        level = os.environ.get("S3LYNC_LOG_LEVEL", "").strip().upper()
+        raw = os.environ.get("S3LYNC_LOG_LEVEL", "").strip()
+        level = "WARNING" if raw.upper() == "WARN" else raw.upper()
         if level in _LEVELS:
             return level
+        if raw:
+            logging.getLogger("s3lync").warning(
+                "ignoring S3LYNC_LOG_LEVEL=%r: not one of %s", raw, ", ".join(_LEVELS)
+            )
         return "DEBUG" if Config.is_debug_enabled() else "WARNING"
 
     @staticmethod
@@ -91,13 +123,13 @@ class Config:
 
     @staticmethod
     def get_multipart_threshold() -> int:
-        """Size from which transfers go multipart: ``S3LYNC_MULTIPART_THRESHOLD``, default 8 MiB."""
-        return _int_env("S3LYNC_MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD)
+        """Size from which transfers go multipart: ``S3LYNC_MULTIPART_THRESHOLD`` (``64MB``), 8 MiB."""
+        return _size_env("S3LYNC_MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD)
 
     @staticmethod
     def get_multipart_chunksize() -> int:
         """Multipart part size: ``S3LYNC_MULTIPART_CHUNKSIZE``, default 8 MiB (S3's minimum is 5 MiB)."""
-        return _int_env("S3LYNC_MULTIPART_CHUNKSIZE", DEFAULT_MULTIPART_CHUNKSIZE)
+        return _size_env("S3LYNC_MULTIPART_CHUNKSIZE", DEFAULT_MULTIPART_CHUNKSIZE)
 
     @staticmethod
     def get_max_attempts() -> int:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import functools
-import importlib.resources
-import json
 import logging
 import os
 import re
@@ -15,22 +12,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from .errors import InvalidURIError, ManifestError
+from .errors import ManifestError
+from .manifest_checks import (
+    SUPPORTED_VERSION,
+    excludes,
+    glob_to_regex,
+    load_schema,
+    resolve_local,
+    schema_problems,
+    semantic_problems,
+    setting,
+    value_loc,
+)
 from .plan import Direction, Mapping
-from .uri import S3Uri, parse_s3_uri
 from .yamldoc import DocPath as _Path
-from .yamldoc import Document, parse
+from .yamldoc import Document, Problem, line_col, parse, quote, shorten
 from .yamldoc import Fatal as _Fatal
-from .yamldoc import Loc as _Loc
-from .yamldoc import Pos as _Pos
-from .yamldoc import Problem as _Problem
-from .yamldoc import format_path as _format_path
+
+__all__ = [
+    "MAX_MANIFEST_BYTES",
+    "STARTER_MANIFEST",
+    "Manifest",
+    "load_manifest",
+    "load_schema",
+    "validate_document",
+]
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_VERSION = 1
 SCHEMA_URL = "https://s3lync.dev/schemas/s3lync.schema.json"
 
 STARTER_MANIFEST = f"""\
@@ -73,54 +82,43 @@ mappings:
 _BOOL_FIELDS = frozenset({"check_hash", "force_sync", "delete", "follow_symlinks", "allow_missing"})
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 _REF_RE = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
-_TYPE_WORDS = {
-    "string": "a string",
-    "boolean": "true or false",
-    "integer": "an integer",
-    "number": "a number",
-    "object": "a mapping",
-    "array": "a list",
-    "null": "null",
-}
+# A real manifest is a few KiB: a bigger file is almost surely something else given with -f (a log),
+# refused before it is parsed or quoted back.
+MAX_MANIFEST_BYTES = 1024 * 1024
+# More errors than this are summed up in one line: the first ones are what a person fixes first.
+MAX_ERRORS = 50
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """A loaded, validated manifest: its absolute path, version and mappings in file order."""
+    """A loaded, validated manifest: its absolute path, version and mappings in file order.
+
+    ``warnings`` are ``FILE:LINE:COL: field: message`` lines about a valid manifest that may not do
+    what was meant (one mapping reading what another writes).
+    """
 
     path: Path
     version: int
     mappings: tuple[Mapping, ...]
+    warnings: tuple[str, ...] = ()
 
     def select(self, names: Sequence[str]) -> tuple[Mapping, ...]:
         """The mappings named (by name, or S3 URI for unnamed ones), in file order; none named -> all."""
         if not names:
             return self.mappings
         wanted = set(names)
-        unknown = [n for n in dict.fromkeys(names) if all(n != m.label for m in self.mappings)]
+        labels = [m.label for m in self.mappings]
+        unknown = [n for n in dict.fromkeys(names) if n not in labels]
         if unknown:
             known = [m.name for m in self.mappings if m.name]
             hint = f"known: {', '.join(known)}" if known else "no mapping has a name; add `name:`"
-            errors = [f"{self.path}: unknown mapping {n!r} ({hint})" for n in unknown]
+            errors = []
+            for n in unknown:
+                close = difflib.get_close_matches(n, labels, n=1)
+                mean = f"did you mean {close[0]!r}? " if close else ""
+                errors.append(f"{self.path}: unknown mapping {quote(n)} ({mean}{hint})")
             raise ManifestError(errors[0] if len(errors) == 1 else "\n".join(errors), errors)
         return tuple(m for m in self.mappings if m.label in wanted)
-
-
-def load_schema() -> dict[str, Any]:
-    """The manifest's JSON Schema, as shipped inside the package."""
-    return dict(_schema())
-
-
-@functools.cache
-def _schema() -> dict[str, Any]:
-    resource = importlib.resources.files("s3lync") / "schemas" / "s3lync.schema.json"
-    loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
-    return loaded
-
-
-@functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(_schema())
 
 
 def load_manifest(
@@ -129,16 +127,36 @@ def load_manifest(
     """Read and validate a manifest file; raise ManifestError listing every problem found."""
     shown = os.fspath(path)
     try:
-        text = Path(shown).read_text(encoding="utf-8")
+        with open(shown, "rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise ManifestError(f"{shown}: no such file (create one with `s3lync init`)") from None
     except IsADirectoryError:
         raise ManifestError(f"{shown}: is a folder, not a manifest file") from None
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ManifestError(f"{shown}: cannot read: {exc.strerror or exc}") from None
-    return validate_document(text, shown, Path(os.path.abspath(shown)).parent, environ)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{shown}: larger than {MAX_MANIFEST_BYTES // 1024 // 1024} MiB, the most a manifest "
+            "may be; is it the right file?"
+        )
+    return validate_document(
+        _decode(data, shown), shown, Path(os.path.abspath(shown)).parent, environ
+    )
+
+
+def _decode(data: bytes, shown: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start].decode("utf-8")  # valid: the first bad byte is at exc.start
+        line, col = line_col(before, len(before))
+        what = f"{exc.reason}: byte 0x{data[exc.start]:02x} at offset {exc.start}"
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            what += "; it looks like UTF-16"
+        raise ManifestError(
+            f"{shown}:{line}:{col}: not UTF-8 text ({what}); save it as UTF-8"
+        ) from None
 
 
 def validate_document(
@@ -147,29 +165,49 @@ def validate_document(
     """Validate manifest text; ``filename`` is shown in errors, ``base_dir`` anchors relative paths."""
     env = os.environ if environ is None else environ
     base_dir = Path(os.path.abspath(base_dir))
+    if len(text) > MAX_MANIFEST_BYTES:
+        limit = MAX_MANIFEST_BYTES // 1024 // 1024
+        raise ManifestError(f"{filename}: larger than {limit} MiB, the most a manifest may be")
     try:
         data, builder = parse(text)
         data = _fill(data, (), env, builder)
-        _check_version(data, builder.positions)
-        later = _schema_problems(data, builder.positions)
-        later += _semantic_problems(data, base_dir, builder.positions)
+        _check_version(data, builder)
+        schema = schema_problems(data, builder.positions)
+        semantic, warned = semantic_problems(data, base_dir, builder.positions)
     except _Fatal as exc:
         line, col = exc.loc
         raise ManifestError(f"{filename}:{line}:{col}: {exc}") from None
-    # A value that could not be read or filled is reported once, not again by every later check.
-    problems = builder.problems + [p for p in later if p.about_key or p.path not in builder.bad]
-    errors = [f"{filename}:{p.line}:{p.col}: {p.path}: {p.message}" for p in sorted(set(problems))]
+    # A value is reported once: one that could not be read or filled is not checked again, and a
+    # value the schema refused is not refused again by a semantic rule.
+    refused = builder.bad | {p.path for p in schema if not p.about_key}
+    problems = (
+        builder.problems
+        + [p for p in schema if p.about_key or p.path not in builder.bad]
+        + [p for p in semantic if p.path not in refused]
+    )
+    errors = _lines(filename, problems)
     if errors:
-        if len(errors) == 1:
+        total = len(errors)
+        if total > MAX_ERRORS:
+            errors = [
+                *errors[:MAX_ERRORS],
+                f"{filename}: ... and {total - MAX_ERRORS} more error(s)",
+            ]
+        if total == 1:
             raise ManifestError(errors[0], errors)
-        raise ManifestError(f"{len(errors)} error(s) in {filename}:\n" + "\n".join(errors), errors)
+        raise ManifestError(f"{total} error(s) in {filename}:\n" + "\n".join(errors), errors)
     manifest = Manifest(
         path=base_dir / Path(filename).name,
         version=SUPPORTED_VERSION,
         mappings=_to_mappings(data, base_dir),
+        warnings=tuple(_lines(filename, warned)),
     )
     log.debug("loaded %s: %d mapping(s)", manifest.path, len(manifest.mappings))
     return manifest
+
+
+def _lines(filename: str, problems: list[Problem]) -> list[str]:
+    return [f"{filename}:{p.line}:{p.col}: {p.path}: {p.message}" for p in sorted(set(problems))]
 
 
 # --- ${VAR} filling --------------------------------------------------------------------------------
@@ -196,12 +234,12 @@ def _fill(value: Any, path: _Path, env: StrMapping[str, str], builder: Document)
         if default is not None and not found:  # shell semantics: unset or empty takes the default
             return default
         if found is None:
-            missing.append(f"environment variable {name} is not set")
+            missing.append(f"environment variable {shorten(name)} is not set")
             return match.group(0)
         return found
 
     filled = _REF_RE.sub(substitute, value)
-    loc = _value_loc(builder.positions, path)
+    loc = value_loc(builder.positions, path)
     for message in dict.fromkeys(missing):
         builder.problem(loc, path, message, bad=True)
     # `check_hash: ${CHECK:-true}` should work in CI, so a filled boolean field is read as a boolean.
@@ -210,223 +248,46 @@ def _fill(value: Any, path: _Path, env: StrMapping[str, str], builder: Document)
     return filled
 
 
-# --- schema ------------------------------------------------------------------------------------------
-
-
-def _value_loc(positions: dict[_Path, _Pos], path: _Path, *, key: bool = False) -> _Loc:
-    while path not in positions and path:
-        path = path[:-1]
-    pos = positions.get(path)
-    if pos is None:
-        return 1, 1
-    return pos.key if key else pos.value
-
-
-def _check_version(data: Any, positions: dict[_Path, _Pos]) -> None:
+def _check_version(data: Any, builder: Document) -> None:
     # A newer format may legitimately use keys this s3lync does not know, so say only that.
     version = data.get("version", SUPPORTED_VERSION)
     if isinstance(version, int) and not isinstance(version, bool) and version != SUPPORTED_VERSION:
-        loc = _value_loc(positions, ("version",))
+        loc = value_loc(builder.positions, ("version",))
         message = f"version: unsupported version {version}; this s3lync reads version 1"
         raise _Fatal(loc, message)
 
 
-def _type_words(types: Any) -> str:
-    names = [types] if isinstance(types, str) else list(types)
-    return " or ".join(_TYPE_WORDS.get(t, t) for t in names)
+# --- the Mapping objects ---------------------------------------------------------------------------
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
-def _schema_problems(data: Any, positions: dict[_Path, _Pos]) -> list[_Problem]:
-    problems: list[_Problem] = []
-    typed: set[_Path] = set()  # paths with a type error: their other errors would only repeat it
-    errors = list(_validator().iter_errors(data))
-    for err in sorted(errors, key=lambda e: e.validator != "type"):
-        path: _Path = tuple(err.absolute_path)
-        schema = err.schema if isinstance(err.schema, dict) else {}
-        kind, expected, instance = err.validator, err.validator_value, err.instance
-        at = _value_loc(positions, path)
-        if path in typed:
-            continue
-        if kind == "additionalProperties":
-            allowed = list(schema.get("properties", {}))
-            for key in instance:
-                if key not in allowed:
-                    close = difflib.get_close_matches(key, allowed, n=1)
-                    hint = f"did you mean {close[0]!r}? " if close else ""
-                    message = f"unknown key {key!r} ({hint}allowed: {', '.join(allowed)})"
-                    key_at = _value_loc(positions, (*path, key), key=True)
-                    problems.append(_Problem(*key_at, _format_path((*path, key)), message, True))
-            continue
-        if kind == "required":
-            for key in expected:
-                if key not in instance:
-                    hint = " (add `version: 1`)" if key == "version" and not path else ""
-                    message = f"missing required key {key!r}{hint}"
-                    problems.append(_Problem(*at, _format_path(path), message))
-            continue
-        if kind == "type":
-            typed.add(path)
-            message = f"must be {_type_words(expected)}, not {_describe(instance)}"
-        elif kind == "const" and path == ("version",):
-            message = f"must be {SUPPORTED_VERSION}, not {_describe(instance)}"
-        elif kind == "const":
-            message = f"must be {json.dumps(expected)}"
-        elif kind == "enum":
-            close = difflib.get_close_matches(str(instance), [str(v) for v in expected], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            choices = ", ".join(str(v) for v in expected)
-            message = f"must be one of: {choices} (not {_describe(instance)}{hint})"
-        elif kind == "minLength":
-            message = "must not be empty"
-        elif kind == "minItems" and path == ("mappings",):
-            message = "must list at least one mapping"
-        elif kind == "minItems":
-            message = f"must list at least {expected} item{'s' if expected != 1 else ''}"
-        elif kind == "pattern":
-            message = str(schema.get("patternErrorMessage") or f"must match {expected}")
-            message += f" (not {_describe(instance)})"
-        else:
-            message = err.message
-        problems.append(_Problem(*at, _format_path(path), message))
-    return problems
-
-
-# --- semantic checks and the Mapping objects -----------------------------------------------------
-
-
-def _excludes(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
-def _regex_problems(value: Any, path: _Path, positions: dict[_Path, _Pos]) -> list[_Problem]:
-    items = [(path, value)] if isinstance(value, str) else []
-    if isinstance(value, list):
-        items = [((*path, i), v) for i, v in enumerate(value) if isinstance(v, str)]
-    problems = []
-    for where, pattern in items:
-        try:
-            re.compile(pattern)
-        except (re.error, RecursionError, OverflowError, ValueError) as exc:
-            message = f"invalid regular expression {pattern!r}: {exc}"
-            problems.append(_Problem(*_value_loc(positions, where), _format_path(where), message))
-    return problems
-
-
-def _setting(item: dict[str, Any], defaults: dict[str, Any], key: str) -> Any:
-    # An empty string (e.g. `${AWS_REGION:-}`) means "not set here", so the default still applies.
-    value = item.get(key)
-    if value is None or value == "":
-        value = defaults.get(key)
-    return None if value == "" else value
-
-
-def _resolve_local(local: str, base_dir: Path) -> str:
-    return os.path.abspath(os.path.join(base_dir, os.path.expanduser(local)))
-
-
-def _nested_paths(a: str, b: str) -> bool:
-    a, b = os.path.normcase(a), os.path.normcase(b)
-    return os.path.commonpath([a, b]) in (a, b)
-
-
-def _overlap(mine: str, theirs: str, label: str) -> str:
-    if mine == theirs:
-        return f"writes the same target as {label}: {mine}"
-    if len(mine) > len(theirs):
-        return f"writes inside the target of {label}: {mine} is inside {theirs}"
-    return f"writes around the target of {label}: {theirs} is inside {mine}"
-
-
-def _label(index: int, item: dict[str, Any]) -> str:
-    name = item.get("name")
-    return f"mappings[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
-
-
-def _semantic_problems(data: Any, base_dir: Path, positions: dict[_Path, _Pos]) -> list[_Problem]:
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
-    items = data.get("mappings") if isinstance(data.get("mappings"), list) else []
-    problems = _regex_problems(defaults.get("exclude"), ("defaults", "exclude"), positions)
-    names: dict[str, int] = {}
-    # (index, item, kind of target, target) for every mapping whose target could be worked out
-    targets: list[tuple[int, dict[str, Any], str, Any]] = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            continue
-        here: _Path = ("mappings", i)
-
-        def problem(key: str, message: str, here: _Path = here) -> None:
-            where = (*here, key)
-            problems.append(_Problem(*_value_loc(positions, where), _format_path(where), message))
-
-        name = item.get("name")
-        if isinstance(name, str):
-            if name in names:
-                problem("name", f"duplicate name {name!r} (also mappings[{names[name]}])")
-            names.setdefault(name, i)
-        problems.extend(_regex_problems(item.get("exclude"), (*here, "exclude"), positions))
-        s3, local, direction = item.get("s3"), item.get("local"), item.get("direction")
-        uri: S3Uri | None = None
-        if isinstance(s3, str) and s3.startswith("s3://"):
-            try:
-                uri = parse_s3_uri(s3)
-            except InvalidURIError as exc:
-                problem("s3", str(exc))
-        if direction == "download" and isinstance(local, str) and local:
-            target: Any = _resolve_local(local, base_dir)
-            for j, other, kind, seen in targets:
-                if kind == "local" and _nested_paths(target, seen):
-                    problem("local", _overlap(target, seen, _label(j, other)))
-                    break
-            targets.append((i, item, "local", target))
-        elif direction == "upload" and uri is not None:
-            target = (_setting(item, defaults, "endpoint_url"), uri.bucket, uri.dir_prefix)
-            for j, other, kind, seen in targets:
-                if kind == "s3" and seen[:2] == target[:2]:
-                    mine, theirs = target[2], seen[2]
-                    if mine.startswith(theirs) or theirs.startswith(mine):
-                        bucket = f"s3://{uri.bucket}/"
-                        problem("s3", _overlap(bucket + mine, bucket + theirs, _label(j, other)))
-                        break
-            targets.append((i, item, "s3", target))
-    return problems
+def _exclude(item: dict[str, Any]) -> list[str]:
+    return excludes(item.get("exclude")) + [
+        glob_to_regex(g) for g in excludes(item.get("exclude_glob"))
+    ]
 
 
 def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
     """Build Mappings from a document that passed every check: defaults inherited, paths resolved."""
     defaults: dict[str, Any] = data.get("defaults") or {}
-    shared = _excludes(defaults.get("exclude"))
+    shared = _exclude(defaults)
     result = []
     for item in data["mappings"]:
-        check_hash = _setting(item, defaults, "check_hash")
+        check_hash = setting(item, defaults, "check_hash")
         result.append(
             Mapping(
                 s3_uri=item["s3"],
-                local=_resolve_local(item["local"], base_dir),
+                local=resolve_local(item["local"], base_dir),
                 direction=Direction(item["direction"]),
                 name=item.get("name"),
-                exclude=tuple(dict.fromkeys([*shared, *_excludes(item.get("exclude"))])),
+                exclude=tuple(dict.fromkeys([*shared, *_exclude(item)])),
                 force_sync=bool(item.get("force_sync", False)),
                 delete=bool(item.get("delete", False)),
                 check_hash=True if check_hash is None else bool(check_hash),
                 follow_symlinks=bool(item.get("follow_symlinks", False)),
                 allow_missing=bool(item.get("allow_missing", False)),
-                region=_setting(item, defaults, "region"),
-                endpoint_url=_setting(item, defaults, "endpoint_url"),
-                profile=_setting(item, defaults, "profile"),
+                region=setting(item, defaults, "region"),
+                endpoint_url=setting(item, defaults, "endpoint_url"),
+                profile=setting(item, defaults, "profile"),
             )
         )
     return tuple(result)

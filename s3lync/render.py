@@ -208,3 +208,16 @@ def apply_document(
             for r in results
         ],
     }
+
+
+def error_document(exc: BaseException) -> dict[str, Any]:
+    """The ``--json`` document for a command that failed (see docs/json-output.md)."""
+    if isinstance(exc, KeyboardInterrupt):
+        message = "interrupted"
+    else:
+        message = str(exc) or type(exc).__name__
+    error: dict[str, Any] = {"class": type(exc).__name__, "message": message}
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        error["errors"] = errors
+    return {"schema_version": JSON_SCHEMA_VERSION, "kind": "error", "error": error}

@@ -78,19 +78,20 @@ def format_path(path: DocPath) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif _IDENT_RE.match(part):
-            out += f".{part}" if out else part
+            out += f".{shorten(part)}" if out else shorten(part)
         else:
-            out += f"[{_cut(json.dumps(part))}]"
+            out += f"[{shorten(json.dumps(part))}]"
     return out
 
 
-def _cut(text: str) -> str:
+def shorten(text: str) -> str:
+    """``text`` cut to ~120 characters with an ellipsis."""
     return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 1] + "…"
 
 
 def quote(value: object) -> str:
     """``repr`` of a value for a message, cut to ~120 characters with an ellipsis."""
-    return _cut(repr(value))
+    return shorten(repr(value))
 
 
 def line_col(text: str, index: int) -> Loc:
@@ -254,9 +255,9 @@ def _compose(text: str, loader: type[yaml.SafeLoader]) -> Node | None:
         raise Fatal((1, 1), "invalid YAML: nested too deeply") from None
 
 
-def parse(text: str, loader: type[yaml.SafeLoader] = LOADER) -> tuple[Any, Document]:
+def parse(text: str, loader: type[yaml.SafeLoader] | None = None) -> tuple[Any, Document]:
     """Compose ``text`` (safe tags only) into plain data plus where everything sits."""
-    node = _compose(text, loader)
+    node = _compose(text, loader or LOADER)
     if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL_TAG):
         raise Fatal((1, 1), "<root>: file is empty; expected `version: 1` and `mappings:`")
     if not isinstance(node, MappingNode):

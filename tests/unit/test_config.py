@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from s3lync import Config
-from s3lync.config import DEFAULT_MAX_WORKERS, configure_logging
+from s3lync.config import DEFAULT_MAX_WORKERS, configure_logging, parse_size
 
 _VARS = (
     "S3LYNC_DEBUG",
     "S3LYNC_LOG_LEVEL",
     "S3LYNC_MAX_WORKERS",
+    "S3LYNC_MULTIPART_THRESHOLD",
+    "S3LYNC_MULTIPART_CHUNKSIZE",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "XDG_CACHE_HOME",
@@ -165,3 +167,73 @@ def test_relative_xdg_cache_home_is_ignored(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
     assert Config.get_cache_dir() == tmp_path / ".cache" / "s3lync"
+
+
+# --------------------------------------------------------------------------- sizes and bad values
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("8388608", 8388608),
+        ("64MB", 64 * 1024**2),
+        ("64MiB", 64 * 1024**2),
+        ("64mb", 64 * 1024**2),
+        ("64 MiB", 64 * 1024**2),
+        ("5KB", 5 * 1024),
+        ("1GiB", 1024**3),
+        ("2TB", 2 * 1024**4),
+        ("100B", 100),
+    ],
+)
+def test_sizes_read_as_the_aws_cli_reads_them(
+    monkeypatch: pytest.MonkeyPatch, text: str, expected: int
+) -> None:
+    # awscli's human_readable_to_bytes: KB/MB/GB/TB and KiB/MiB/GiB/TiB are both powers of 1024.
+    assert parse_size(text) == expected
+    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", text)
+    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", text)
+    assert Config.get_multipart_threshold() == expected
+    assert Config.get_multipart_chunksize() == expected
+
+
+@pytest.mark.parametrize("text", ["", "MB", "1.5GB", "64XB", "-1MB", "64 M B", "lots"])
+def test_bad_sizes_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)
+
+
+def test_bad_size_variable_warns_and_keeps_the_default(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", "1.5GB")
+    with caplog.at_level(logging.WARNING, logger="s3lync"):
+        assert Config.get_multipart_chunksize() == 8 * 1024 * 1024
+    assert caplog.messages == [
+        "ignoring S3LYNC_MULTIPART_CHUNKSIZE='1.5GB': not a size (e.g. 8388608, 64MB or 64MiB)"
+    ]
+
+
+def test_bad_log_level_warns_like_other_bad_variables(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("S3LYNC_LOG_LEVEL", "LOUD")
+    monkeypatch.setenv("S3LYNC_MAX_WORKERS", "lots")
+    with caplog.at_level(logging.WARNING, logger="s3lync"):
+        assert Config.get_log_level() == "WARNING"
+        assert Config.get_max_workers() == 16
+    assert caplog.messages == [
+        "ignoring S3LYNC_LOG_LEVEL='LOUD': not one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        "ignoring S3LYNC_MAX_WORKERS='lots': not a whole number",
+    ]
+
+
+def test_warn_is_warning_and_an_empty_level_is_silent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="s3lync"):
+        monkeypatch.setenv("S3LYNC_LOG_LEVEL", "warn")
+        assert Config.get_log_level() == "WARNING"
+        monkeypatch.setenv("S3LYNC_LOG_LEVEL", " ")
+        assert Config.get_log_level() == "WARNING"
+    assert caplog.messages == []

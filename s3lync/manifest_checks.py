@@ -1,0 +1,413 @@
+"""Checks of a filled manifest document: the JSON Schema (worded for people) and the semantic rules.
+
+Everything here takes the plain data ``yamldoc.parse`` built and its positions, and returns
+``Problem``s at the offending key's or value's own line; nothing raises for bad input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import functools
+import importlib.resources
+import ipaddress
+import json
+import os
+import re
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import InvalidURIError
+from .uri import S3Uri, parse_s3_uri
+from .yamldoc import DocPath, Loc, Pos, Problem, format_path, quote, shorten
+
+SUPPORTED_VERSION = 1
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "an integer",
+    "number": "a number",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+# botocore's own rule (botocore.utils.validate_region_name): a region becomes part of a host name.
+_REGION_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+# A DNS host name as botocore's is_valid_endpoint_url accepts it (IPv4 addresses included).
+_HOST_RE = re.compile(
+    r"((?!-)[a-z\d-]{1,63}(?<!-)\.)*((?!-)[a-z\d-]{1,63}(?<!-))\.?", re.IGNORECASE
+)
+
+
+def load_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema, as shipped inside the package."""
+    return dict(_schema())
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    resource = importlib.resources.files("s3lync") / "schemas" / "s3lync.schema.json"
+    loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
+    return loaded
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(_schema())
+
+
+def value_loc(positions: dict[DocPath, Pos], path: DocPath, *, key: bool = False) -> Loc:
+    """Where the value (or its key) at ``path`` sits, else its nearest enclosing value."""
+    while path not in positions and path:
+        path = path[:-1]
+    pos = positions.get(path)
+    if pos is None:
+        return 1, 1
+    return pos.key if key else pos.value
+
+
+def _type_words(types: Any) -> str:
+    names = [types] if isinstance(types, str) else list(types)
+    return " or ".join(_TYPE_WORDS.get(t, t) for t in names)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return quote(value)
+
+
+def schema_problems(data: Any, positions: dict[DocPath, Pos]) -> list[Problem]:
+    """Every way ``data`` fails the JSON Schema, worded for people, at its own key or value."""
+    problems: list[Problem] = []
+    typed: set[DocPath] = set()  # paths with a type error: their other errors would only repeat it
+    errors = list(_validator().iter_errors(data))
+    for err in sorted(errors, key=lambda e: e.validator != "type"):
+        path: DocPath = tuple(err.absolute_path)
+        schema = err.schema if isinstance(err.schema, dict) else {}
+        kind, expected, instance = err.validator, err.validator_value, err.instance
+        at = value_loc(positions, path)
+        if path in typed:
+            continue
+        if kind == "additionalProperties":
+            allowed = list(schema.get("properties", {}))
+            for key in instance:
+                if key not in allowed:
+                    close = difflib.get_close_matches(key, allowed, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    message = f"unknown key {quote(key)} ({hint}allowed: {', '.join(allowed)})"
+                    key_at = value_loc(positions, (*path, key), key=True)
+                    problems.append(Problem(*key_at, format_path((*path, key)), message, True))
+            continue
+        if kind == "required":
+            for key in expected:
+                if key not in instance:
+                    hint = " (add `version: 1`)" if key == "version" and not path else ""
+                    message = f"missing required key {key!r}{hint}"
+                    problems.append(Problem(*at, format_path(path), message))
+            continue
+        if kind == "type":
+            typed.add(path)
+            message = f"must be {_type_words(expected)}, not {_describe(instance)}"
+        elif kind == "const" and path == ("version",):
+            message = f"must be {SUPPORTED_VERSION}, not {_describe(instance)}"
+        elif kind == "const":
+            message = f"must be {json.dumps(expected)}"
+        elif kind == "enum":
+            close = difflib.get_close_matches(str(instance), [str(v) for v in expected], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            choices = ", ".join(str(v) for v in expected)
+            message = f"must be one of: {choices} (not {_describe(instance)}{hint})"
+        elif kind == "minLength":
+            message = "must not be empty"
+        elif kind == "minItems" and path == ("mappings",):
+            message = "must list at least one mapping"
+        elif kind == "minItems":
+            message = f"must list at least {expected} item{'s' if expected != 1 else ''}"
+        elif kind == "pattern":
+            message = str(schema.get("patternErrorMessage") or f"must match {expected}")
+            message += f" (not {_describe(instance)})"
+        else:
+            message = shorten(err.message)  # jsonschema's words quote the whole value
+        problems.append(Problem(*at, format_path(path), message))
+    return problems
+
+
+# --- helpers shared with the Mapping builder -----------------------------------------------------
+
+
+def excludes(value: Any) -> list[str]:
+    """An ``exclude``-style value (one string or a list) as a list of strings."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def setting(item: dict[str, Any], defaults: dict[str, Any], key: str) -> Any:
+    """A mapping's own value for ``key``, else the default's; an empty string means not set."""
+    # An empty string (e.g. `${AWS_REGION:-}`) means "not set here", so the default still applies.
+    value = item.get(key)
+    if value is None or value == "":
+        value = defaults.get(key)
+    return None if value == "" else value
+
+
+def resolve_local(local: str, base_dir: Path) -> str:
+    """A manifest's ``local`` as an absolute path: ``~`` expanded, relative to ``base_dir``."""
+    return os.path.abspath(os.path.join(base_dir, os.path.expanduser(local)))
+
+
+def glob_to_regex(glob: str) -> str:
+    """The regex (for ``re.search`` on the relative path) matching what ``glob`` matches.
+
+    As in ``aws s3 sync --exclude`` (Python's ``fnmatch``): the glob matches the whole relative
+    path, ``*`` any characters including ``/``, ``?`` one character, ``[abc]``/``[!abc]`` one of a
+    set. A leading ``**/`` is dropped (``*`` already crosses folders), as gitignore users expect.
+    """
+    if glob.startswith("**/"):
+        glob = glob[3:]
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if c == "*":
+            while glob[i + 1 : i + 2] == "*":
+                i += 1
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            # Where the set ends, found as fnmatch finds it; fnmatch then words the set itself.
+            j = i + 1
+            j += glob[j : j + 1] == "!"
+            j += glob[j : j + 1] == "]"
+            j = glob.find("]", j)
+            if j == -1:
+                out.append("\\[")
+            else:
+                out.append(_fnmatch_set(glob[i : j + 1]))
+                i = j
+        else:
+            out.append("\\" + c if c in _REGEX_SPECIAL else c)
+        i += 1
+    regex = "^" + "".join(out) + "$"
+    if regex.startswith("^.*"):
+        regex = regex[1:]  # `.*\.tmp$`, as people write it
+    if regex.endswith(".*$") and len(regex) > 3:
+        regex = regex[:-3]  # `^build/`
+    return regex
+
+
+_REGEX_SPECIAL = frozenset(".^$*+?{}[]|()\\")
+
+
+def _fnmatch_set(piece: str) -> str:
+    translated = fnmatch.translate(piece)  # "(?s:[^ab])\Z"
+    match = re.fullmatch(r"\(\?s:(.*)\)\\[Zz]", translated, re.S)
+    return match.group(1) if match else translated
+
+
+def _looks_like_glob(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern
+
+
+# --- semantic checks -------------------------------------------------------------------------------
+
+
+def _string_items(value: Any, path: DocPath) -> Iterator[tuple[DocPath, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        yield from (((*path, i), v) for i, v in enumerate(value) if isinstance(v, str))
+
+
+def _regex_problem(pattern: str) -> str | None:
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError) as exc:
+        message = f"invalid regular expression {quote(pattern)}: {exc}"
+        if _looks_like_glob(pattern):
+            message += (
+                f"; did you mean the regex {quote(glob_to_regex(pattern))}? "
+                "(`exclude` is a regex; `exclude_glob` takes globs)"
+            )
+        return message
+    return None
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an S3 endpoint (http(s), a host, a port from 1 to 65535), or None."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return f"not a valid URL {quote(url)}: spaces and control characters are not allowed"
+    if not url.isascii():
+        return f"not a valid URL {quote(url)}: only ASCII characters (percent-encode the others)"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        text = str(exc)
+        if "Port" in text:
+            return f"not a valid URL {quote(url)}: the port must be a number from 1 to 65535"
+        return f"not a valid URL {quote(url)}: {text}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"not a valid URL {quote(url)}: must start with http:// or https://"
+    host = parts.hostname or ""
+    if not host:
+        return f"not a valid URL {quote(url)}: no host name"
+    if port == 0:
+        return f"not a valid URL {quote(url)}: the port must be a number from 1 to 65535"
+    if parts.netloc.rpartition("@")[2].startswith("["):
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            return f"not a valid URL {quote(url)}: {quote(host)} is not an IPv6 address"
+    elif not _HOST_RE.fullmatch(host):
+        return f"not a valid URL {quote(url)}: {quote(host)} is not a host name"
+    return None
+
+
+def region_problem(region: str) -> str | None:
+    """Why ``region`` cannot be a region name, or None."""
+    if _REGION_RE.fullmatch(region):
+        return None
+    # Worded as the schema's pattern: that check usually speaks first, this one catches the rest.
+    return (
+        f"must be a region name: letters, digits and '-', such as 'eu-west-1' (not {quote(region)})"
+    )
+
+
+def local_problem(local: str) -> str | None:
+    """Why ``local`` cannot be a local path, or None."""
+    if "\x00" in local:
+        return f"not a usable path: {quote(local)} contains a NUL character"
+    try:
+        os.fsencode(local)
+    except UnicodeError:
+        return f"not a usable path: {quote(local)} cannot be encoded as a file name"
+    return None
+
+
+def _nested_paths(a: str, b: str) -> bool:
+    a, b = os.path.normcase(a), os.path.normcase(b)
+    return os.path.commonpath([a, b]) in (a, b)
+
+
+def _overlap(mine: str, theirs: str, label: str) -> str:
+    if mine == theirs:
+        return f"writes the same target as {label}: {mine}"
+    if len(mine) > len(theirs):
+        return f"writes inside the target of {label}: {mine} is inside {theirs}"
+    return f"writes around the target of {label}: {theirs} is inside {mine}"
+
+
+def _label(index: int, item: dict[str, Any]) -> str:
+    name = item.get("name")
+    return f"mappings[{index}]" + (f" ({quote(name)})" if isinstance(name, str) else "")
+
+
+# One side of a mapping: ("local", absolute path) or ("s3", (endpoint, bucket, folder prefix)).
+_Side = tuple[str, Any]
+
+
+def _sides_overlap(a: _Side | None, b: _Side | None) -> bool:
+    if a is None or b is None or a[0] != b[0]:
+        return False
+    if a[0] == "local":
+        return _nested_paths(a[1], b[1])
+    (end_a, bucket_a, prefix_a), (end_b, bucket_b, prefix_b) = a[1], b[1]
+    same = end_a == end_b and bucket_a == bucket_b
+    return bool(same and (prefix_a.startswith(prefix_b) or prefix_b.startswith(prefix_a)))
+
+
+def _show(side: _Side) -> str:
+    if side[0] == "local":
+        return str(side[1])
+    return f"s3://{side[1][1]}/{side[1][2]}"
+
+
+def semantic_problems(
+    data: Any, base_dir: Path, positions: dict[DocPath, Pos]
+) -> tuple[list[Problem], list[Problem]]:
+    """Errors (names, regexes, URLs, regions, paths, two mappings writing one target) and warnings."""
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+
+    def add(where: DocPath, message: str, into: list[Problem] = problems) -> None:
+        into.append(Problem(*value_loc(positions, where), format_path(where), message))
+
+    def check_settings(item: dict[str, Any], here: DocPath) -> None:
+        for where, pattern in _string_items(item.get("exclude"), (*here, "exclude")):
+            if (message := _regex_problem(pattern)) is not None:
+                add(where, message)
+        checks = {"endpoint_url": endpoint_problem, "region": region_problem}
+        for key, check in checks.items():
+            value = item.get(key)
+            if isinstance(value, str) and value and (message := check(value)) is not None:
+                add((*here, key), message)
+
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    items = data.get("mappings") if isinstance(data.get("mappings"), list) else []
+    check_settings(defaults, ("defaults",))
+    names: dict[str, int] = {}
+    # (index, item, source, target) for every mapping whose sides could be worked out
+    sides: list[tuple[int, dict[str, Any], _Side | None, _Side | None]] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        here: DocPath = ("mappings", i)
+        check_settings(item, here)
+        name = item.get("name")
+        if isinstance(name, str):
+            if name in names:
+                add((*here, "name"), f"duplicate name {quote(name)} (also mappings[{names[name]}])")
+            names.setdefault(name, i)
+        s3, local, direction = item.get("s3"), item.get("local"), item.get("direction")
+        uri: S3Uri | None = None
+        if isinstance(s3, str) and s3.startswith("s3://"):
+            try:
+                uri = parse_s3_uri(s3)
+            except InvalidURIError as exc:
+                add((*here, "s3"), shorten(str(exc)))
+        local_side: _Side | None = None
+        if isinstance(local, str) and local:
+            if (message := local_problem(local)) is not None:
+                add((*here, "local"), message)
+            else:
+                local_side = ("local", resolve_local(local, base_dir))
+        s3_side: _Side | None = None
+        if uri is not None:
+            s3_side = ("s3", (setting(item, defaults, "endpoint_url"), uri.bucket, uri.dir_prefix))
+        if direction == "download":
+            source, target, target_key, source_key = s3_side, local_side, "local", "s3"
+        elif direction == "upload":
+            source, target, target_key, source_key = local_side, s3_side, "s3", "local"
+        else:
+            continue
+        clashed = False  # two mappings writing one target: reported once, at the later one
+        for j, other, other_source, other_target in sides:
+            if not clashed and _sides_overlap(target, other_target):
+                assert target is not None and other_target is not None
+                mine, theirs = _show(target), _show(other_target)
+                add((*here, target_key), _overlap(mine, theirs, _label(j, other)))
+                clashed = True
+            if _sides_overlap(source, other_target):
+                assert other_target is not None
+                message = f"reads what {_label(j, other)} writes ({_show(other_target)})"
+                add((*here, source_key), message, warnings)
+            if _sides_overlap(target, other_source):
+                assert other_source is not None
+                message = f"writes what {_label(j, other)} reads ({_show(other_source)})"
+                add((*here, target_key), message, warnings)
+        sides.append((i, item, source, target))
+    return problems, warnings
