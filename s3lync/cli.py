@@ -254,6 +254,61 @@ def lock(names: tuple[str, ...], check: bool, no_checksums: bool) -> None:
 
 
 @cli.command()
+@click.argument("source")
+@click.argument("target")
+@click.option("--delete", is_flag=True, help="Delete target files missing from the source.")
+@click.option("--allow-missing", is_flag=True, help="An empty or missing source is not an error.")
+@click.option("--exclude", multiple=True, metavar="RE", help="Regex of relative paths to skip.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Allow deletions without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--max-delete", default=None, help="Refuse plans deleting more than N or N% files.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None, help="Parallel transfers.")
+@_detail_options
+def sync(
+    source: str,
+    target: str,
+    delete: bool,
+    allow_missing: bool,
+    exclude: tuple[str, ...],
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    max_delete: str | None,
+    jobs: int | None,
+    summary: bool,
+    quiet: bool,
+) -> None:
+    """Sync SOURCE to TARGET without a manifest (one is s3://bucket/prefix, the other local).
+
+    The same engine and safety rules as a one-mapping s3lync.yaml: only what differs moves,
+    deletions (--delete) need --yes without a terminal, a missing source is an error.
+    """
+
+    def go(c: commands.Context) -> int:
+        c.jobs = jobs
+        opts = commands.ApplyOptions(
+            dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
+            max_delete=max_delete,
+            progress_tty=sys.stderr.isatty(),
+            detail=_detail(summary, quiet),
+        )
+        return commands.sync(
+            c,
+            source,
+            target,
+            delete=delete,
+            exclude=exclude,
+            allow_missing=allow_missing,
+            opts=opts,
+        )
+
+    _run(go)
+
+
+@cli.command()
 @click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
 def init(force: bool) -> None:
     """Write a commented starter s3lync.yaml."""

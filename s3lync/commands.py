@@ -565,6 +565,74 @@ def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int
     saved, mappings, manifest_path = _apply_inputs(ctx, names, opts.plan_file)
     shard = _saved_shard(saved, opts.plan_file, opts.shard)
     the_lock = _apply_lock(ctx, saved, opts, mappings)
+    return _run_mappings(ctx, mappings, manifest_path, opts, saved, shard, the_lock)
+
+
+def sync(
+    ctx: Context,
+    source: str,
+    target: str,
+    *,
+    delete: bool = False,
+    exclude: Sequence[str] = (),
+    allow_missing: bool = False,
+    opts: ApplyOptions | None = None,
+) -> int:
+    """``s3lync sync SRC DST``: a one-mapping manifest made from the command line, then applied."""
+    opts = opts or ApplyOptions()
+    mapping = sync_mapping(
+        source, target, delete=delete, exclude=exclude, allow_missing=allow_missing
+    )
+    with run_lock(f"sync {target}", opts.lock_timeout):
+        return _run_mappings(ctx, [mapping], None, opts, None, None, None)
+
+
+def sync_mapping(
+    source: str,
+    target: str,
+    *,
+    delete: bool = False,
+    exclude: Sequence[str] = (),
+    allow_missing: bool = False,
+) -> Mapping:
+    """The mapping ``s3lync sync SOURCE TARGET`` means: exactly one side must be ``s3://``."""
+    import re
+
+    from .uri import parse_s3_uri
+
+    src_s3, dst_s3 = source.startswith("s3://"), target.startswith("s3://")
+    if src_s3 == dst_s3:
+        raise S3lyncError(
+            f"sync {source} {target}: exactly one side must be an s3:// URI and the other a local "
+            "path (e.g. `s3lync sync s3://bucket/data/ ./data`)"
+        )
+    uri, local_path = (source, target) if src_s3 else (target, source)
+    parse_s3_uri(uri)  # an invalid URI is an InvalidURIError now, not at the first request
+    for pattern in exclude:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise S3lyncError(f"--exclude {pattern!r}: not a valid regex: {exc}") from None
+    return Mapping(
+        s3_uri=uri,
+        local=os.path.abspath(os.path.expanduser(local_path)),
+        direction=Direction.DOWNLOAD if src_s3 else Direction.UPLOAD,
+        exclude=tuple(exclude),
+        delete=delete,
+        allow_missing=allow_missing,
+    )
+
+
+def _run_mappings(
+    ctx: Context,
+    mappings: Sequence[Mapping],
+    manifest_path: str | None,
+    opts: ApplyOptions,
+    saved: Plan | None,
+    shard: Shard | None,
+    the_lock: lockfile.LockFile | None,
+) -> int:
+    """Plan and apply mapping by mapping, in order, with every safety rule; summarise."""
     as_json, detail = opts.as_json, opts.detail
     show = not as_json
     plans: list[MappingPlan] = []

@@ -385,7 +385,7 @@ def _missing_source(
     return Problem(
         key=uri.key,
         message=f"the source is missing: {what} {uri}; check the bucket and prefix, or set "
-        "`allow_missing: true` on the mapping if an empty source is expected",
+        "`allow_missing: true` on the mapping (sync: --allow-missing) if that is expected",
         blocks=True,
     )
 

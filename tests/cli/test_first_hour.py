@@ -228,3 +228,68 @@ def test_quiet_still_shows_errors(s3_server, bucket, tmp_path, env):
     assert code == 1
     assert "local folder 'f03.txt' stands where a file should be downloaded" in out
     assert "local folder 'f03.txt'" in err
+
+
+# --------------------------------------------------------------------------- s3lync sync
+
+
+def test_sync_downloads_only_what_differs_with_excludes(s3_server, bucket, tmp_path, env):
+    client = s3_server.client()
+    for name, body in {"a.txt": b"alpha", "sub/b.txt": b"bravo", "c.tmp": b"scratch"}.items():
+        client.put_object(Bucket=bucket, Key=f"data/{name}", Body=body)
+    dest = tmp_path / "dest"
+    ep = ("--endpoint-url", s3_server.endpoint_url)
+
+    code, out, err = run(*ep, "sync", f"s3://{bucket}/data/", str(dest), "--dry-run")
+    assert code == 0, out + err
+    assert "+ c.tmp" in out and "Dry run: nothing was changed." in out
+    assert not dest.exists()
+
+    code, out, err = run(
+        *ep, "sync", f"s3://{bucket}/data/", str(dest), "--exclude", r"\.tmp$", "--json"
+    )
+    assert code == 0, out + err
+    doc = json.loads(out)
+    assert doc["summary"]["transferred"] == 2 and doc["summary"]["failed"] == 0
+    assert tree(dest) == {"a.txt": b"alpha", "sub/b.txt": b"bravo"}
+
+    code, out, _ = run(*ep, "sync", f"s3://{bucket}/data/", str(dest), "--exclude", r"\.tmp$")
+    assert code == 0 and "No changes." in out
+
+
+def test_sync_upload_delete_follows_the_manifest_safety_rules(s3_server, bucket, tmp_path, env):
+    client = s3_server.client()
+    client.put_object(Bucket=bucket, Key="site/old.html", Body=b"old")
+    src = tmp_path / "site"
+    src.mkdir()
+    (src / "index.html").write_text("<h1>hi</h1>")
+    ep = ("--endpoint-url", s3_server.endpoint_url)
+
+    # Deleting needs --yes without a terminal; nothing changes when refused.
+    code, _, err = run(*ep, "sync", str(src), f"s3://{bucket}/site/", "--delete")
+    assert code == 1 and "--yes" in err
+    assert sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]) == [
+        "site/old.html"
+    ]
+
+    code, out, err = run(*ep, "sync", str(src), f"s3://{bucket}/site/", "--delete", "--yes")
+    assert code == 0, out + err
+    assert sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]) == [
+        "site/index.html"
+    ]
+
+
+def test_sync_refuses_bad_arguments_with_one_line(s3_server, bucket, tmp_path, env):
+    ep = ("--endpoint-url", s3_server.endpoint_url)
+    code, _, err = run(*ep, "sync", str(tmp_path), str(tmp_path / "b"))
+    assert code == 1 and "exactly one side must be an s3:// URI" in err
+    code, _, err = run(*ep, "sync", f"s3://{bucket}/a/", str(tmp_path), "--exclude", "*.tmp")
+    assert code == 1 and "--exclude '*.tmp': not a valid regex" in err
+    code, _, err = run(*ep, "sync", f"s3://{bucket}/nothing/", str(tmp_path / "x"))
+    assert code == 1 and "the source is missing" in err
+    assert not (tmp_path / "x").exists()
+    assert "Traceback" not in err
+    code, _, err = run(
+        *ep, "sync", f"s3://{bucket}/nothing/", str(tmp_path / "x"), "--allow-missing"
+    )
+    assert code == 0, err
