@@ -289,6 +289,10 @@ class Executor:
                 if verdict is None:
                     log.debug("cannot verify s3://%s/%s (ETag %s)", mplan.bucket, op.key, info.etag)
             guards.check_local_target(op, digest)
+            if op.source_mtime_ns is not None:
+                # The object's LastModified, as aws s3 sync does; set before the rename so the
+                # stat below (the hash cache's fingerprint) already has it.
+                local.set_mtime(tmp, op.source_mtime_ns)
             st = local.replace(tmp, op.local_path)
         except BaseException:
             local.discard(tmp)

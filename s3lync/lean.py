@@ -284,6 +284,7 @@ class LeanClient:
         size: int | None = None,
         *,
         if_match: str | None = None,
+        content_type: str | None = None,
     ) -> str | None:
         """PUT one object with Content-MD5 and ``md5chksum`` metadata; returns its ETag.
 
@@ -299,6 +300,8 @@ class LeanClient:
         }
         if if_match:
             headers["if-match"] = f'"{if_match}"'
+        if content_type:
+            headers["content-type"] = content_type
 
         payload = (
             hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else "UNSIGNED-PAYLOAD"

@@ -44,6 +44,7 @@ def put_multipart(
     *,
     concurrency: int = 1,
     cancel: threading.Event | None = None,
+    content_type: str | None = None,
 ) -> str | None:
     """Upload a large file in parts (md5chksum metadata on the create); returns its ETag.
 
@@ -54,7 +55,7 @@ def put_multipart(
     where = f"s3://{bucket}/{key}"
     upload_id: str = client._with_retries(
         f"upload {where}",
-        functools.partial(_create, client, bucket, key, md5_b64),
+        functools.partial(_create, client, bucket, key, md5_b64, content_type),
     )
     try:
         offsets = list(range(0, size, part_size)) or [0]
@@ -107,13 +108,18 @@ def put_multipart(
         raise
 
 
-def _create(client: LeanClient, bucket: str, key: str, md5_b64: str) -> str:
+def _create(
+    client: LeanClient, bucket: str, key: str, md5_b64: str, content_type: str | None = None
+) -> str:
+    headers = {"x-amz-meta-md5chksum": md5_b64, "content-length": "0"}
+    if content_type:
+        headers["content-type"] = content_type  # S3 takes the object's type from the create
     resp = client._request(
         "POST",
         bucket,
         key,
         {"uploads": ""},
-        {"x-amz-meta-md5chksum": md5_b64, "content-length": "0"},
+        headers,
         b"",
         _EMPTY_SHA256,
     )

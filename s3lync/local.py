@@ -7,6 +7,7 @@ import errno
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -164,6 +165,14 @@ def remove_file(path: str) -> None:
 def in_root(root: str, path: str) -> bool:
     """True when ``path`` resolves inside ``root`` (the last guard before any write or delete)."""
     return _inside(os.path.realpath(root), os.path.realpath(os.path.dirname(path)))
+
+
+def set_mtime(path: str, mtime_ns: int) -> None:
+    """Set a file's modification time (access time: now); a refusal is logged, not raised."""
+    try:
+        os.utime(path, ns=(time.time_ns(), mtime_ns))
+    except OSError as exc:
+        log.debug("cannot set the mtime of %s: %s", path, exc)
 
 
 def stat_path(path: str) -> os.stat_result | None:

@@ -324,7 +324,11 @@ def _source_op(
         source_etag=ro.etag if (download and ro is not None) else None,
         version_id=ro.version_id if (download and ro is not None) else None,
         source_md5=digests[rel].md5 if (not download and rel in digests) else None,
-        source_mtime_ns=lf.mtime_ns if (not download and lf is not None) else None,
+        source_mtime_ns=(
+            (ro.mtime_ns if ro is not None else None)
+            if download
+            else (lf.mtime_ns if lf is not None else None)
+        ),
         **_target_state(tgt),
     )
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mimetypes
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from . import lean_multipart
@@ -41,6 +43,7 @@ _FALLBACK = object()
 T = TypeVar("T")
 _MAX_PARTS = 10_000
 _SINGLE_PUT_MAX = 512 * 1024 * 1024
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DELETE_BATCH = 1000  # S3's DeleteObjects limit
 
 
@@ -53,6 +56,23 @@ class RemoteObject:
     etag: str | None
     last_modified: str | None = None
     version_id: str | None = None  # set for objects pinned by s3lync.lock on a versioned bucket
+
+    @property
+    def mtime_ns(self) -> int | None:
+        """LastModified in nanoseconds since the epoch (what a download sets as the mtime)."""
+        if not self.last_modified:
+            return None
+        text = self.last_modified.strip()
+        if text.endswith("Z"):  # Python 3.10's fromisoformat does not read "Z"
+            text = text[:-1] + "+00:00"
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        delta = when - _EPOCH
+        return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
 
 
 @dataclass(frozen=True)
@@ -75,6 +95,11 @@ class DownloadResult:
 
     info: ObjectInfo
     digest: Digest
+
+
+def guess_content_type(name: str) -> str | None:
+    """The Content-Type an upload of ``name`` gets, guessed from its extension as aws and rclone do."""
+    return mimetypes.guess_type(name, strict=False)[0]
 
 
 class Remote:
@@ -343,6 +368,8 @@ class Remote:
         """
         b64 = md5_to_metadata(md5_hex)
         meta = {"md5chksum": b64}
+        ctype = guess_content_type(path or key)
+        extra = {"ContentType": ctype} if ctype else {}
         if size >= self.threshold:
             if not ranged and size <= _SINGLE_PUT_MAX:
                 # Several large files at once: one streamed PUT each keeps every connection
@@ -352,7 +379,9 @@ class Remote:
                     "upload",
                     bucket,
                     key,
-                    lambda lean: lean.put_file(bucket, key, path, b64, size, if_match=if_match),
+                    lambda lean: lean.put_file(
+                        bucket, key, path, b64, size, if_match=if_match, content_type=ctype
+                    ),
                 )
             else:
                 # s3transfer's rule too: parts of at least chunksize, and never more than 10 000.
@@ -371,6 +400,7 @@ class Remote:
                         part,
                         concurrency=self.max_workers if ranged else 1,
                         cancel=cancel,
+                        content_type=ctype,
                     ),
                 )
             if etag is not _FALLBACK:
@@ -385,7 +415,9 @@ class Remote:
                     )
             # The store refused the lean request: botocore repeats it once, in its own words.
             try:
-                fut = self._manager().upload(path, bucket, key, extra_args={"Metadata": meta})
+                fut = self._manager().upload(
+                    path, bucket, key, extra_args={"Metadata": meta, **extra}
+                )
                 fut.result()
             except Exception as exc:
                 err = translate(exc, bucket, key, "upload")
@@ -412,7 +444,9 @@ class Remote:
             "upload",
             bucket,
             key,
-            lambda lean: lean.put_file(bucket, key, sent, b64, if_match=if_match),
+            lambda lean: lean.put_file(
+                bucket, key, sent, b64, if_match=if_match, content_type=ctype
+            ),
         )
         if etag is not _FALLBACK:
             return ObjectInfo(etag=etag, size=size, metadata_md5=md5_hex, metadata=meta)
@@ -426,6 +460,7 @@ class Remote:
                 Metadata=meta,
                 ContentLength=len(body),
                 **({"IfMatch": f'"{if_match}"'} if if_match else {}),
+                **extra,
             )
         except Exception as exc:
             if if_match and _error_code(exc) == "PreconditionFailed":
