@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Quickstart: start a throwaway local S3 server (rclone serve s3), seed a dataset, and run the
 # main job — `s3lync plan` then `s3lync apply` of examples/datasets.yaml — then the library API.
-# Needs `python -m pip install -e ".[dev]"` (for the rclone binary). Leaves nothing behind.
+# Works on a fresh clone: without a Python that runs this checkout (and has the rclone binary of
+# `.[dev]`), it creates or reuses .venv and installs it first (.ci/python.sh). Leaves nothing behind.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-py=${PYTHON:-python}
+# shellcheck source=../.ci/python.sh
+. "$here/../.ci/python.sh"
+py=$(s3lync_python "$(cd "$here/.." && pwd)")
 rclone=$(command -v rclone || true)
 [ -n "$rclone" ] || rclone="$(dirname "$($py -c 'import sys; print(sys.executable)')")/rclone"
 work=$(mktemp -d)

@@ -293,3 +293,49 @@ def test_sync_refuses_bad_arguments_with_one_line(s3_server, bucket, tmp_path, e
         *ep, "sync", f"s3://{bucket}/nothing/", str(tmp_path / "x"), "--allow-missing"
     )
     assert code == 0, err
+
+
+# --------------------------------------------------------------------------- the examples
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _header_command(manifest: Path) -> list[str]:
+    """The `s3lync ...` command a manifest's header comment tells the reader to run."""
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        text = line.lstrip("#").strip()
+        if text.startswith("s3lync "):
+            return text.split()[1:]
+    raise AssertionError(f"{manifest.name} has no s3lync command in its header")
+
+
+def test_mirror_example_header_command_works_on_its_first_run(
+    s3_server, bucket, tmp_path, env, monkeypatch
+):
+    client = s3_server.client()
+    for i in range(20):
+        client.put_object(Bucket=bucket, Key=f"models/m{i:02d}.bin", Body=b"w" * i)
+    client.put_object(Bucket=bucket, Key="models/scratch/tmp.bin", Body=b"scratch")
+    client.put_object(Bucket=bucket, Key="models/half.partial", Body=b"half")
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "mirror.yaml").write_text((EXAMPLES / "mirror.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("S3LYNC_BUCKET", bucket)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
+    command = _header_command(EXAMPLES / "mirror.yaml")
+
+    code, out, err = run(*command)
+    assert code == 0, out + err
+    mirror = tmp_path / "examples" / "mirror" / "models"
+    assert sorted(tree(mirror)) == [f"m{i:02d}.bin" for i in range(20)]
+
+    client.delete_object(Bucket=bucket, Key="models/m07.bin")  # 1 of 20: within --max-delete 10%
+    code, out, err = run(*command)
+    assert code == 0, out + err
+    assert "m07.bin" not in tree(mirror) and len(tree(mirror)) == 19
+
+
+def test_example_outputs_are_ignored_by_git():
+    ignored = (EXAMPLES.parent / ".gitignore").read_text().split()
+    for folder in ("examples/data/", "examples/mirror/", ".venv/"):
+        assert folder in ignored, folder
