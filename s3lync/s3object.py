@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from . import local
+from .compat import accepts_04_names
 from .config import Config, configure_logging
 from .engine import Engine, raise_for_result
 from .errors import (
@@ -19,6 +20,7 @@ from .errors import (
     UnsafeKeyError,
 )
 from .plan import Direction, Mapping
+from .results import SyncResult
 from .uri import S3Uri, check_rel, parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ _UPDATE_MODES = {"a", "ab", "at", "r+", "rb+", "r+b", "a+", "ab+", "a+b", "w+", 
 class S3Object:
     """An S3 object or prefix paired with a local file or folder."""
 
+    @accepts_04_names("boto3_client")
     def __init__(
         self,
         s3_uri: str,
@@ -67,6 +70,8 @@ class S3Object:
         self._client = client
         self._max_workers = max_workers
         self.follow_symlinks = follow_symlinks
+        # What the last download()/upload() did; set even when it then raised.
+        self.last_result: SyncResult | None = None
 
     def __repr__(self) -> str:
         return f"S3Object({self.s3_uri!r}, local_path={self._local_path!r})"
@@ -80,7 +85,12 @@ class S3Object:
         return Engine(client=self._client, max_workers=self._max_workers)
 
     def _mapping(
-        self, direction: Direction, check_hash: bool, force_sync: bool, exclude: str = ""
+        self,
+        direction: Direction,
+        check_hash: bool,
+        force_sync: bool,
+        exclude: str = "",
+        delete: bool = False,
     ) -> Mapping:
         return Mapping(
             s3_uri=self.s3_uri,
@@ -88,6 +98,7 @@ class S3Object:
             direction=direction,
             exclude=(exclude,) if exclude else (),
             force_sync=force_sync,
+            delete=delete,
             check_hash=check_hash,
             follow_symlinks=self.follow_symlinks,
             region=self.region_name,
@@ -101,6 +112,7 @@ class S3Object:
         for p in result.plan.problems:
             if not p.fatal:
                 log.warning("%s", p.message)
+        self.last_result = SyncResult.of(result)
         raise_for_result(result, f"{action} {self.s3_uri}")
         log.info(
             "%s %s: %d transferred, %d deleted, %d unchanged",
@@ -111,15 +123,34 @@ class S3Object:
             result.plan.unchanged,
         )
 
-    def download(self, check_hash: bool = True, force_sync: bool = False) -> str:
-        """Bring the local side up to date with S3 (only what differs); returns the local path."""
-        self._sync(self._mapping(Direction.DOWNLOAD, check_hash, force_sync), "download")
+    @accepts_04_names("use_checksum", "excludes", "mirror", "progress_mode")
+    def download(
+        self, check_hash: bool = True, force_sync: bool = False, *, delete: bool = False
+    ) -> str:
+        """Bring the local side up to date with S3 (only what differs); returns the local path.
+
+        ``delete=True`` mirrors: local files missing from S3 are deleted, unchanged files are still
+        skipped (``force_sync`` transfers everything). ``last_result`` says what was done.
+        """
+        self._sync(
+            self._mapping(Direction.DOWNLOAD, check_hash, force_sync, delete=delete), "download"
+        )
         return self._local_path
 
+    @accepts_04_names("use_checksum", "excludes", "mirror", "progress_mode")
     def upload(
-        self, check_hash: bool = True, exclude_pattern: str = "", force_sync: bool = False
+        self,
+        check_hash: bool = True,
+        exclude_pattern: str = "",
+        force_sync: bool = False,
+        *,
+        delete: bool = False,
     ) -> str:
-        """Bring S3 up to date with the local side (only what differs); returns the S3 URI."""
+        """Bring S3 up to date with the local side (only what differs); returns the S3 URI.
+
+        ``delete=True`` mirrors: objects missing locally are deleted, unchanged files are still
+        skipped. ``last_result`` says what was done.
+        """
         if exclude_pattern:
             import re
 
@@ -128,7 +159,8 @@ class S3Object:
             except re.error as exc:
                 raise S3ObjectError(f"invalid exclude_pattern {exclude_pattern!r}: {exc}") from exc
         self._sync(
-            self._mapping(Direction.UPLOAD, check_hash, force_sync, exclude_pattern), "upload"
+            self._mapping(Direction.UPLOAD, check_hash, force_sync, exclude_pattern, delete),
+            "upload",
         )
         return self.s3_uri
 

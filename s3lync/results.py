@@ -1,0 +1,31 @@
+"""What one library sync did, as plain frozen data (``S3Object.last_result``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .executor import MappingResult
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """Counts of one ``download()`` / ``upload()``: files moved, deleted, left alone, unverified."""
+
+    transferred: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    unverified: int = 0
+    bytes: int = 0
+
+    @classmethod
+    def of(cls, result: MappingResult) -> SyncResult:
+        """Summarise an executed mapping."""
+        # Transfers whose integrity could not be established (counted by the executor's verdicts).
+        unverified = getattr(result, "unverified", ())
+        return cls(
+            transferred=result.transferred,
+            deleted=result.deleted,
+            unchanged=result.plan.unchanged,
+            unverified=unverified if isinstance(unverified, int) else len(unverified),
+            bytes=result.transferred_bytes,
+        )
