@@ -656,7 +656,9 @@ def _run_mappings(
         # a download of the same prefix sees what the upload put there.
         for i, m in enumerate(mappings):
             fed_by = feeder(mappings[:i], m)
-            mp = fresh.get(i) if not changed else None
+            # A saved plan's independent mappings were just checked: no earlier mapping of this
+            # run touches either side of theirs (the manifest forbids overlapping targets).
+            mp = fresh.get(i)
             if mp is None:
                 mp = engine.plan_mapping(
                     m,
