@@ -272,7 +272,7 @@ def endpoint_problem(url: str) -> str | None:
             ipaddress.IPv6Address(host.partition("%")[0])
         except ValueError:
             return f"not a valid URL {quote(url)}: {quote(host)} is not an IPv6 address"
-    elif not _HOST_RE.fullmatch(host):
+    elif len(host) > 255 or not _HOST_RE.fullmatch(host):
         return f"not a valid URL {quote(url)}: {quote(host)} is not a host name"
     return None
 

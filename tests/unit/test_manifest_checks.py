@@ -56,6 +56,7 @@ def mapping(**fields: str) -> str:
         ("http://[zz]:9000", "does not appear to be an IPv4 or IPv6 address"),
         ("http://under_score:9000", "is not a host name"),
         ("http://-x.example.com", "is not a host name"),
+        ("http://" + "a." * 130 + "com", "is not a host name"),
         ("ftp://127.0.0.1", "must start with http:// or https://"),
     ],
 )
