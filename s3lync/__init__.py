@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .config import Config
 from .errors import (
     ApplyRefusedError,
+    ConfigError,
     HashMismatchError,
     InvalidURIError,
     LocalPathNotFoundError,
     LockedError,
     ManifestError,
+    ObjectExistsError,
     PlanStaleError,
     RemoteNotFoundError,
     S3lyncError,
@@ -23,9 +27,14 @@ from .plan import Direction, Mapping, Plan
 from .results import SyncResult
 from .s3object import S3Object
 
+if TYPE_CHECKING:
+    from .aio import AsyncS3Object
+
 __all__ = [
     "ApplyRefusedError",
+    "AsyncS3Object",
     "Config",
+    "ConfigError",
     "Direction",
     "HashMismatchError",
     "InvalidURIError",
@@ -33,6 +42,7 @@ __all__ = [
     "LockedError",
     "ManifestError",
     "Mapping",
+    "ObjectExistsError",
     "Plan",
     "PlanStaleError",
     "RemoteNotFoundError",
@@ -45,3 +55,12 @@ __all__ = [
     "UnsafeKeyError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncS3Object is imported on first use: plain scripts and the CLI never pay for asyncio.
+    if name == "AsyncS3Object":
+        from .aio import AsyncS3Object
+
+        return AsyncS3Object
+    raise AttributeError(f"module 's3lync' has no attribute {name!r}")

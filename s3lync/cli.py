@@ -188,6 +188,13 @@ def plan(
 )
 @click.option("--locked", is_flag=True, help="Require s3lync.lock and use it (error without one).")
 @click.option("--no-lock", is_flag=True, help="Ignore s3lync.lock even when it exists.")
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "bar", "plain", "none"], case_sensitive=False),
+    default=None,
+    help="Progress on stderr: a live bar on a terminal (auto), periodic lines, or none "
+    "[default: $S3LYNC_PROGRESS, else auto].",
+)
 def apply(
     targets: tuple[str, ...],
     dry_run: bool,
@@ -203,6 +210,7 @@ def apply(
     shard_total: int | None,
     locked: bool,
     no_lock: bool,
+    progress: str | None,
 ) -> None:
     """Apply the manifest (or a saved PLAN.json): transfer, then delete what the plan says."""
     plan_file = None
@@ -224,6 +232,7 @@ def apply(
             detail=_detail(summary, quiet),
             shard=resolve_shard(shard_spec, shard_total),
             lock_mode=_lock_mode(locked, no_lock),
+            progress=progress,
         )
         return commands.apply(c, names, opts)
 

@@ -7,14 +7,13 @@ import logging
 import os
 import shlex
 import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import lockfile, render
+from . import progress as progress_mod
 from . import shard as sharding
 from .engine import Engine, feeder, run_lock
 from .errors import ApplyRefusedError, ManifestError, PlanStaleError, S3lyncError
@@ -368,63 +367,48 @@ def check_delete_limits(mp: MappingPlan, max_delete: str | None, deleted_before:
 
 
 class Progress:
-    """Reports files and bytes done, with the rate, on stderr for work longer than a second."""
+    """apply's progress on stderr: one live bar on a terminal, plain lines in logs, or nothing.
 
-    def __init__(self, stream: TextIO, total_ops: int, total_bytes: int, tty: bool) -> None:
-        self.stream = stream
-        self.total_ops = total_ops
-        self.total_bytes = total_bytes
-        self.tty = tty
-        self.done_ops = 0
-        self.done_bytes = 0
-        self.failed = 0
-        self.start = time.monotonic()
-        self.last = self.start
-        self.printed = False
-        self._lock = threading.Lock()
+    ``mode`` is ``--progress`` (``auto``, ``bar``, ``plain``, ``none``; None: ``S3LYNC_PROGRESS``,
+    else ``auto``, which is ``bar`` when ``tty``). The drawing is in :mod:`s3lync.progress`.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        total_ops: int,
+        total_bytes: int,
+        tty: bool,
+        mode: str | None = None,
+    ) -> None:
+        self.mode = progress_mod.resolve_mode(mode, tty)
+        self.impl: progress_mod.Counter
+        if self.mode == "bar":
+            self.impl = progress_mod.Bar(stream)
+        elif self.mode == "plain":
+            self.impl = progress_mod.PlainLines(stream, interval=0.5 if tty else 5.0)
+        else:
+            self.impl = progress_mod.Counter()
+        self.impl.begin(total_ops, total_bytes)
 
     def add(self, ops: int, nbytes: int) -> None:
         """Grow the totals by one more mapping's work (mappings are planned one at a time)."""
-        with self._lock:
-            self.total_ops += ops
-            self.total_bytes += nbytes
+        self.impl.grow(ops, nbytes)
 
     def on_start(self, **kwargs: Any) -> None:
         """Unused: progress counts finished operations."""
 
-    def on_done(self, *, op: Operation, error: str | None, **kwargs: Any) -> None:
-        """Count one finished operation and maybe print."""
-        with self._lock:
-            self.done_ops += 1
-            if error is None and op.kind in (OpKind.CREATE, OpKind.UPDATE):
-                self.done_bytes += op.size
-            if error is not None:
-                self.failed += 1
-            now = time.monotonic()
-            interval = 0.5 if self.tty else 5.0
-            if now - self.start >= 1.0 and now - self.last >= interval:
-                self.last = now
-                self._print(now)
+    def on_done(self, **kwargs: Any) -> None:
+        """Count one finished operation (and maybe redraw)."""
+        self.impl.on_done(**kwargs)
 
-    def _print(self, now: float) -> None:
-        elapsed = max(now - self.start, 1e-6)
-        rate = render.format_size(int(self.done_bytes / elapsed))
-        line = (
-            f"{self.done_ops}/{self.total_ops} files, {render.format_size(self.done_bytes)}/"
-            f"{render.format_size(self.total_bytes)}, {rate}/s"
-            + (f", {self.failed} failed" if self.failed else "")
-        )
-        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
-        self.stream.flush()
-        self.printed = True
+    def pause(self) -> None:
+        """Erase the bar while other output is printed (it returns with the next ``add``)."""
+        self.impl.pause()
 
     def finish(self) -> None:
-        """End the progress line."""
-        if self.printed:
-            self._print(time.monotonic())
-            if self.tty:
-                self.stream.write("\n")
-            self.stream.flush()
+        """Erase the bar, or print the last plain line."""
+        self.impl.finish()
 
 
 @dataclass(frozen=True)
@@ -442,6 +426,7 @@ class ApplyOptions:
     detail: str = render.DETAIL_FULL
     shard: Shard | None = None
     lock_mode: LockMode = "auto"
+    progress: str | None = None
 
 
 def apply(ctx: Context, names: Sequence[str] = (), opts: ApplyOptions | None = None) -> int:
@@ -649,7 +634,8 @@ def _run_mappings(
         if show and shard is not None:
             ctx.echo(f"Shard {shard.label}: this shard's share of the work only.\n")
         fresh = _check_saved(engine, saved, opts.plan_file or "", opts) if saved else {}
-        progress = Progress(ctx.err, 0, 0, opts.progress_tty)
+        quiet = detail == render.DETAIL_QUIET
+        progress = Progress(ctx.err, 0, 0, opts.progress_tty, "none" if quiet else opts.progress)
         if detail != render.DETAIL_QUIET:
             engine.subscribers.append(progress)
         # Mapping by mapping, in order, each planned just before it runs: an upload followed by
@@ -697,6 +683,7 @@ def _run_mappings(
                 break
             progress.add(len(mp.operations), mp.bytes_to_transfer)
             r = engine.execute(mp) if mp.operations else MappingResult(plan=mp)
+            progress.pause()  # the next mapping's plan is printed where the bar was
             results.append(r)
             deleted += r.deleted
             changed = changed or bool(r.transferred or r.deleted or r.done(OpKind.MKDIR))

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -42,6 +43,10 @@ def _size_env(name: str, default: int, minimum: int = 1) -> int:
     return max(minimum, value)
 
 
+# Values set in code (Config.set_*); an environment variable, when set, still wins.
+_overrides: dict[str, Any] = {}
+
+
 def _int_env(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -54,22 +59,43 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     return max(minimum, value)
 
 
+def _whole(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        from .errors import ConfigError
+
+        raise ConfigError(f"Config.set_{name}: expected a whole number >= {minimum}, got {value!r}")
+    return value
+
+
 class Config:
-    """Settings read from the environment (``S3LYNC_*``, ``AWS_*``, ``XDG_CACHE_HOME``)."""
+    """Settings from the environment (``S3LYNC_*``, ``AWS_*``, ``XDG_CACHE_HOME``) or set in code.
+
+    Each ``set_*`` stores a value used when its environment variable is not set: the
+    environment still wins, so a CI job can override what a script sets. ``reset()`` forgets
+    every value set in code (for tests).
+    """
 
     @staticmethod
     def get_aws_region() -> str | None:
-        """The region from ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else None (boto3 decides)."""
-        return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+        """``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else ``set_aws_region``, else None (boto3 decides)."""
+        return (
+            os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or _overrides.get("aws_region")
+            or None
+        )
 
     @staticmethod
     def is_debug_enabled() -> bool:
-        """True when ``S3LYNC_DEBUG`` is 1/true/yes."""
-        return os.environ.get("S3LYNC_DEBUG", "").strip().lower() in _TRUE
+        """True when ``S3LYNC_DEBUG`` is 1/true/yes (or, when it is unset, after ``set_debug(True)``)."""
+        raw = os.environ.get("S3LYNC_DEBUG", "").strip().lower()
+        if raw:
+            return raw in _TRUE
+        return bool(_overrides.get("debug", False))
 
     @staticmethod
     def get_log_level() -> str:
-        """``S3LYNC_LOG_LEVEL`` (DEBUG..CRITICAL); DEBUG when debug is on; WARNING otherwise."""
+        """``S3LYNC_LOG_LEVEL`` (DEBUG..CRITICAL), else ``set_log_level``; DEBUG when debug is on; WARNING otherwise."""
         raw = os.environ.get("S3LYNC_LOG_LEVEL", "").strip()
         level = "WARNING" if raw.upper() == "WARN" else raw.upper()
         if level in _LEVELS:
@@ -78,15 +104,20 @@ class Config:
             logging.getLogger("s3lync").warning(
                 "ignoring S3LYNC_LOG_LEVEL=%r: not one of %s", raw, ", ".join(_LEVELS)
             )
+        if "log_level" in _overrides:
+            return str(_overrides["log_level"])
         return "DEBUG" if Config.is_debug_enabled() else "WARNING"
 
     @staticmethod
     def get_cache_dir() -> Path:
-        """``$XDG_CACHE_HOME/s3lync``, else ``~/.cache/s3lync``, on every platform."""
+        """``$XDG_CACHE_HOME/s3lync``, else ``set_cache_dir``, else ``~/.cache/s3lync``, on every platform."""
         xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
         # The XDG spec says a relative value is invalid and must be ignored.
-        base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-        return base / "s3lync"
+        if xdg and os.path.isabs(xdg):
+            return Path(xdg) / "s3lync"
+        if "cache_dir" in _overrides:
+            return Path(_overrides["cache_dir"])
+        return Path.home() / ".cache" / "s3lync"
 
     @staticmethod
     def get_objects_dir() -> Path:
@@ -119,27 +150,97 @@ class Config:
     @staticmethod
     def get_max_workers() -> int:
         """Concurrent transfers: ``S3LYNC_MAX_WORKERS``, default 16."""
-        return _int_env("S3LYNC_MAX_WORKERS", DEFAULT_MAX_WORKERS)
+        return _int_env("S3LYNC_MAX_WORKERS", _overrides.get("max_workers", DEFAULT_MAX_WORKERS))
 
     @staticmethod
     def get_multipart_threshold() -> int:
         """Size from which transfers go multipart: ``S3LYNC_MULTIPART_THRESHOLD`` (``64MB``), 8 MiB."""
-        return _size_env("S3LYNC_MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD)
+        return _size_env(
+            "S3LYNC_MULTIPART_THRESHOLD",
+            _overrides.get("multipart_threshold", DEFAULT_MULTIPART_THRESHOLD),
+        )
 
     @staticmethod
     def get_multipart_chunksize() -> int:
         """Multipart part size: ``S3LYNC_MULTIPART_CHUNKSIZE``, default 8 MiB (S3's minimum is 5 MiB)."""
-        return _size_env("S3LYNC_MULTIPART_CHUNKSIZE", DEFAULT_MULTIPART_CHUNKSIZE)
+        return _size_env(
+            "S3LYNC_MULTIPART_CHUNKSIZE",
+            _overrides.get("multipart_chunksize", DEFAULT_MULTIPART_CHUNKSIZE),
+        )
 
     @staticmethod
     def get_max_attempts() -> int:
         """Total attempts per S3 request (first try included): ``S3LYNC_MAX_ATTEMPTS``/``AWS_MAX_ATTEMPTS``."""
-        return _int_env("S3LYNC_MAX_ATTEMPTS", _int_env("AWS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+        default = _overrides.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
+        return _int_env("S3LYNC_MAX_ATTEMPTS", _int_env("AWS_MAX_ATTEMPTS", default))
+
+    # -- set in code (the environment still wins) ----------------------------------------
+
+    @staticmethod
+    def set_aws_region(region: str | None) -> None:
+        """Region to use when ``AWS_REGION``/``AWS_DEFAULT_REGION`` are unset (None: forget it)."""
+        _set("aws_region", region or None)
+
+    @staticmethod
+    def set_debug(enabled: bool) -> None:
+        """Debug logging when ``S3LYNC_DEBUG`` is unset."""
+        _set("debug", bool(enabled))
+        configure_logging()
+
+    @staticmethod
+    def set_log_level(level: str) -> None:
+        """The ``s3lync`` logger's level (DEBUG..CRITICAL) when ``S3LYNC_LOG_LEVEL`` is unset."""
+        name = str(level).strip().upper()
+        if name not in _LEVELS:
+            from .errors import ConfigError
+
+            raise ConfigError(f"Config.set_log_level: {level!r} is not one of {', '.join(_LEVELS)}")
+        _set("log_level", name)
+        configure_logging()
+
+    @staticmethod
+    def set_cache_dir(path: str | os.PathLike[str] | None) -> None:
+        """The s3lync cache folder when ``XDG_CACHE_HOME`` is unset (None: forget it)."""
+        _set("cache_dir", os.path.abspath(os.path.expanduser(path)) if path else None)
+
+    @staticmethod
+    def set_max_workers(n: int) -> None:
+        """Concurrent transfers when ``S3LYNC_MAX_WORKERS`` is unset."""
+        _set("max_workers", _whole("max_workers", n))
+
+    @staticmethod
+    def set_multipart_threshold(n: int) -> None:
+        """Bytes from which transfers go multipart when ``S3LYNC_MULTIPART_THRESHOLD`` is unset."""
+        _set("multipart_threshold", _whole("multipart_threshold", n))
+
+    @staticmethod
+    def set_multipart_chunksize(n: int) -> None:
+        """Multipart part size in bytes when ``S3LYNC_MULTIPART_CHUNKSIZE`` is unset."""
+        _set("multipart_chunksize", _whole("multipart_chunksize", n))
+
+    @staticmethod
+    def set_max_attempts(n: int) -> None:
+        """Attempts per request when ``S3LYNC_MAX_ATTEMPTS``/``AWS_MAX_ATTEMPTS`` are unset."""
+        _set("max_attempts", _whole("max_attempts", n))
+
+    @staticmethod
+    def reset() -> None:
+        """Forget every value set in code (tests call this between cases)."""
+        _overrides.clear()
+        logging.getLogger("s3lync").setLevel(logging.NOTSET)
+        configure_logging()
+
+
+def _set(name: str, value: Any) -> None:
+    if value is None:
+        _overrides.pop(name, None)
+    else:
+        _overrides[name] = value
 
 
 def configure_logging() -> None:
     """Apply ``S3LYNC_LOG_LEVEL``/``S3LYNC_DEBUG`` to the ``s3lync`` logger (never to the root)."""
     logger = logging.getLogger("s3lync")
     level = Config.get_log_level()
-    if os.environ.get("S3LYNC_LOG_LEVEL") or Config.is_debug_enabled():
+    if os.environ.get("S3LYNC_LOG_LEVEL") or Config.is_debug_enabled() or "log_level" in _overrides:
         logger.setLevel(level)

@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor as FuturesExecutor
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
@@ -51,8 +52,11 @@ class Engine:
         region: str | None = None,
         endpoint_url: str | None = None,
         profile: str | None = None,
+        pool: FuturesExecutor | None = None,
     ) -> None:
         self.max_workers = max_workers or Config.get_max_workers()
+        # A transfer pool shared with other engines (the async face's); None: one per run.
+        self.pool = pool
         self.subscribers = list(subscribers)
         self._client = client
         self._cache = cache
@@ -183,8 +187,8 @@ class Engine:
                 if not missing_ok:
                     raise RemoteNotFoundError(f"download {uri}: no such object or prefix")
                 problems.append(_missing_source(mapping, uri, is_dir, fed_by, allow_empty_source))
-            if not is_dir and os.path.isdir(local_root):
-                local_root = os.path.join(local_root, uri.key.rsplit("/", 1)[-1])
+            if not is_dir:
+                local_root = single_target(mapping.local, uri.key)
         else:
             st = local.stat_path(local_root)
             if st is None:
@@ -341,16 +345,30 @@ class Engine:
 
     # -- execution ----------------------------------------------------------------------
 
-    def execute(self, mplan: MappingPlan) -> MappingResult:
-        """Execute one mapping's plan; a plan with a blocking problem is refused as a whole."""
+    def execute(
+        self,
+        mplan: MappingPlan,
+        *,
+        cancel: threading.Event | None = None,
+        create_only: bool = False,
+        subscribers: Sequence[Subscriber] = (),
+    ) -> MappingResult:
+        """Execute one mapping's plan; setting ``cancel`` stops it (nothing new starts).
+
+        ``subscribers`` hear this run only, besides the engine's own. A plan with a blocking
+        problem is refused as a whole.
+        """
         if mplan.blocking:
             return MappingResult(plan=mplan)
         ex = Executor(
             self.remote(mplan.mapping),
             self.cache,
             max_workers=self.max_workers,
-            subscribers=self.subscribers,
+            subscribers=[*self.subscribers, *subscribers],
             temps=self.temps,
+            pool=self.pool,
+            cancel=cancel,
+            create_only=create_only,
         )
         return ex.execute(mplan)
 
@@ -413,6 +431,16 @@ def run_lock(source: str, timeout: float = 0.0) -> Iterator[None]:
                 f"{Config.get_cache_dir()} is unusable (check XDG_CACHE_HOME)"
             ) from exc
         yield
+
+
+def single_target(local_path: str, key: str) -> str:
+    """Where one downloaded object lands: inside ``local_path`` when that is a folder or ends in ``/``.
+
+    As for ``aws s3 cp``: ``models/`` (or an existing folder ``models``) means ``models/<name>``.
+    """
+    into = local_path.endswith(("/", os.sep)) or os.path.isdir(local_path)
+    target = local.as_abs(local_path)
+    return os.path.join(target, key.rsplit("/", 1)[-1]) if into else target
 
 
 def raise_for_result(result: MappingResult, action: str) -> None:

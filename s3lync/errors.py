@@ -11,12 +11,20 @@ class InvalidURIError(S3lyncError, ValueError):
     """An ``s3://`` URI that cannot be parsed or names an invalid bucket."""
 
 
+class ConfigError(S3lyncError, ValueError):
+    """A setting given in code (``Config.set_*``) that cannot be used."""
+
+
 class S3ObjectError(S3lyncError):
     """Bad local state or input: a missing local path, an unsafe key, a wrong argument."""
 
 
 class LocalPathNotFoundError(S3ObjectError, FileNotFoundError):
     """The local file or folder to upload does not exist."""
+
+
+class ObjectExistsError(S3ObjectError, FileExistsError):
+    """``open("x")`` of an object that already exists in the store."""
 
 
 class UnsafeKeyError(S3ObjectError):

@@ -10,8 +10,10 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor as FuturesExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +23,7 @@ from .errors import (
     HashMismatchError,
     S3lyncError,
     SyncError,
+    TransferCancelledError,
     UnsafeKeyError,
 )
 from .hashing import (
@@ -38,6 +41,9 @@ from .tempreg import TempRegistry, new_temp_path
 from .uri import check_rel
 
 log = logging.getLogger(__name__)
+
+# Seconds a cancelled run waits for in-flight transfers to stop before leaving them behind.
+CANCEL_WAIT = 1.0
 
 
 class Subscriber(Protocol):
@@ -111,6 +117,9 @@ class Executor:
         max_workers: int,
         subscribers: Sequence[Subscriber] = (),
         temps: TempRegistry | None = None,
+        pool: FuturesExecutor | None = None,
+        cancel: threading.Event | None = None,
+        create_only: bool = False,
     ) -> None:
         self.remote = remote
         self.cache = cache
@@ -120,8 +129,13 @@ class Executor:
         self.max_workers = max(1, max_workers)
         self.subscribers = list(subscribers)
         self._cache_rows: list[tuple[str, tuple[int, int, int], Digest]] = []
-        # Set on interruption: in-flight downloads stop at their next chunk and discard their temp.
-        self.cancel = threading.Event()
+        # Set on interruption: in-flight downloads stop at their next chunk and discard their temp,
+        # and operations not yet started end as cancelled. A caller may pass its own (async face).
+        self.cancel = cancel if cancel is not None else threading.Event()
+        # A shared pool (the async face's): transfers of many executors then share its threads.
+        self._pool = pool
+        # Uploads only create: If-None-Match: * (open("x")); the store refuses an existing key.
+        self._create_only = create_only
         # Per-folder memo of "made and inside the root": 1000 files in one folder cost one
         # realpath and one makedirs, not 1000 of each.
         self._safe_dirs: set[str] = set()
@@ -188,19 +202,60 @@ class Executor:
 
     def _run_all(self, mplan: MappingPlan, ops: list[Operation]) -> list[OpResult]:
         """Run transfers on the worker pool; on Ctrl-C stop at once and remove in-flight temps."""
+        if self._pool is not None:
+            # The pool is shared and outlives this run: never shut it down. A cancelled run's
+            # queued operations return at once (see _run), so waiting for them is short.
+            return self._gather(mplan, ops, [self._pool.submit(self._run, mplan, op) for op in ops])
         workers = min(self.max_workers, len(ops))
         if workers == 1:
             return [self._run(mplan, op) for op in ops]
         pool = ThreadPoolExecutor(workers, thread_name_prefix="s3lync")
         try:
             futures = [pool.submit(self._run, mplan, op) for op in ops]
-            results = [f.result() for f in futures]
+            results = self._gather(mplan, ops, futures)
         except BaseException:
             self.abort()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-        pool.shutdown(wait=True)
+        # After a cancel a worker may still be stuck in a read: it ends on its own, writing nothing.
+        pool.shutdown(wait=not self.cancel.is_set(), cancel_futures=True)
         return results
+
+    def _gather(
+        self, mplan: MappingPlan, ops: list[Operation], futures: list[Future[OpResult]]
+    ) -> list[OpResult]:
+        """Wait for every operation; once ``cancel`` is set from outside, abort at once.
+
+        Aborting removes in-flight temporaries now, even those of a worker stuck in a read; such
+        a worker is waited for a moment (CANCEL_WAIT) and then left to end on its own: its
+        operation counts as cancelled.
+        """
+        pending = set(futures)
+        deadline: float | None = None
+        while pending:
+            _, pending = wait(pending, timeout=0.1)
+            if not self.cancel.is_set():
+                continue
+            if deadline is None:
+                self.abort()
+                deadline = time.monotonic() + CANCEL_WAIT
+                for f in pending:
+                    f.cancel()  # queued: never starts
+            elif time.monotonic() >= deadline:
+                # Again: a worker whose answer arrived just after the first abort may have
+                # created its temporary since.
+                self.abort()
+                break
+        out = []
+        for op, f in zip(ops, futures, strict=True):
+            if f.done() and not f.cancelled():
+                out.append(f.result())
+            else:
+                exc = TransferCancelledError(
+                    f"{op.kind.value} s3://{mplan.bucket}/{op.key}: cancelled"
+                )
+                out.append(OpResult(op, str(exc), type(exc).__name__, exc))
+        return out
 
     def abort(self) -> None:
         """Stop: queued work is dropped, streams stop at their next chunk, temporaries go now.
@@ -217,6 +272,10 @@ class Executor:
         self._flush_cache()
 
     def _run(self, mplan: MappingPlan, op: Operation) -> OpResult:
+        if self.cancel.is_set():
+            # Cancelled before it started: no transfer begins after a cancel.
+            exc = TransferCancelledError(f"{op.kind.value} s3://{mplan.bucket}/{op.key}: cancelled")
+            return OpResult(op, str(exc), type(exc).__name__, exc)
         self._emit("on_start", op=op, mapping=mplan)
         error: S3lyncError | None = None
         try:
@@ -331,6 +390,7 @@ class Executor:
             ranged=self._ranged,
             cancel=self.cancel,
             if_match=if_match,
+            if_none_match=self._create_only,
         )
         if mplan.mapping.check_hash:
             missing = [

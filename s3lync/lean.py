@@ -285,6 +285,7 @@ class LeanClient:
         *,
         if_match: str | None = None,
         content_type: str | None = None,
+        if_none_match: bool = False,
     ) -> str | None:
         """PUT one object with Content-MD5 and ``md5chksum`` metadata; returns its ETag.
 
@@ -302,6 +303,8 @@ class LeanClient:
             headers["if-match"] = f'"{if_match}"'
         if content_type:
             headers["content-type"] = content_type
+        if if_none_match:
+            headers["if-none-match"] = "*"
 
         payload = (
             hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else "UNSIGNED-PAYLOAD"
@@ -342,6 +345,10 @@ def _stream_to_file(
     expected = int(length) if length is not None else None
     md5 = hashlib.md5()
     size = 0
+    if cancel is not None and cancel.is_set():
+        # Cancelled while the answer was on its way: create no temporary at all.
+        resp.close()
+        raise LeanCancelled(key)
     # Unbuffered: the data arrives in large blocks already, and a buffered open costs an
     # isatty ioctl and an lseek per file, which adds up over thousands of small objects.
     with open(dest, "wb", buffering=0) as f:

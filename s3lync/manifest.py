@@ -276,7 +276,9 @@ def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
         result.append(
             Mapping(
                 s3_uri=item["s3"],
-                local=resolve_local(item["local"], base_dir),
+                # A trailing "/" means "inside this folder" for a single object (as aws s3 cp).
+                local=resolve_local(item["local"], base_dir)
+                + (os.sep if item["local"].endswith(("/", os.sep)) else ""),
                 direction=Direction(item["direction"]),
                 name=item.get("name"),
                 exclude=tuple(dict.fromkeys([*shared, *_exclude(item)])),

@@ -6,6 +6,7 @@ Each call goes through the lean client when there is one and through boto3/s3tra
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import mimetypes
@@ -258,7 +259,7 @@ class Remote:
         hashing inline saves re-reading every byte.
         """
         if size >= self.threshold and ranged:
-            return self._download_multipart(bucket, key, dest, size, version_id)
+            return self._download_multipart(bucket, key, dest, size, version_id, cancel)
         got = self._try_lean(
             "download",
             bucket,
@@ -318,7 +319,13 @@ class Remote:
         return DownloadResult(info=_info(resp), digest=Digest(size=written, md5=md5.hexdigest()))
 
     def _download_multipart(
-        self, bucket: str, key: str, dest: str, size: int, version_id: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        dest: str,
+        size: int,
+        version_id: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> DownloadResult:
         # One HEAD per large object gives the ETag and md5chksum metadata to verify against.
         # s3transfer refuses IfMatch on downloads, so a version change mid-download is caught by
@@ -338,7 +345,9 @@ class Remote:
                     extra_args=_version(version_id) or None,
                     subscribers=[_SizeProvider(info.size)],
                 )
-                fut.result()
+                _wait_or_cancel(fut, cancel)
+        except TransferCancelledError:
+            raise
         except Exception as exc:
             raise translate(exc, bucket, key, "download") from exc
         return DownloadResult(
@@ -357,6 +366,7 @@ class Remote:
         ranged: bool = True,
         cancel: threading.Event | None = None,
         if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> ObjectInfo:
         """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata.
 
@@ -365,6 +375,8 @@ class Remote:
         ``if_match`` (an ETag) makes single PUTs conditional: a store that honours it refuses to
         overwrite an object another writer replaced (:class:`PlanStaleError`). Multipart uploads
         go without it (moto ignores it on CompleteMultipartUpload); the caller's HEAD covers them.
+        ``if_none_match`` sends ``If-None-Match: *`` on a single-request PUT, so a store that
+        supports it (AWS, moto) refuses to overwrite an existing key (PreconditionFailed).
         """
         b64 = md5_to_metadata(md5_hex)
         meta = {"md5chksum": b64}
@@ -445,7 +457,13 @@ class Remote:
             bucket,
             key,
             lambda lean: lean.put_file(
-                bucket, key, sent, b64, if_match=if_match, content_type=ctype
+                bucket,
+                key,
+                sent,
+                b64,
+                if_match=if_match,
+                content_type=ctype,
+                if_none_match=if_none_match,
             ),
         )
         if etag is not _FALLBACK:
@@ -461,6 +479,7 @@ class Remote:
                 ContentLength=len(body),
                 **({"IfMatch": f'"{if_match}"'} if if_match else {}),
                 **extra,
+                **({"IfNoneMatch": "*"} if if_none_match else {}),
             )
         except Exception as exc:
             if if_match and _error_code(exc) == "PreconditionFailed":
@@ -608,6 +627,22 @@ def _first(value: Any) -> str | None:
     if isinstance(value, list):
         return str(value[0]) if value else None
     return str(value) if value else None
+
+
+def _wait_or_cancel(fut: Any, cancel: threading.Event | None) -> None:
+    """Wait for an s3transfer future; when ``cancel`` is set, cancel it (s3transfer then removes
+    its own temporary) and raise TransferCancelledError."""
+    if cancel is None:
+        fut.result()
+        return
+    while not fut.done():
+        if cancel.wait(0.1):
+            fut.cancel()
+            with contextlib.suppress(Exception):
+                fut.result()
+            args = fut.meta.call_args
+            raise TransferCancelledError(f"download s3://{args.bucket}/{args.key}: cancelled")
+    fut.result()
 
 
 class _SizeProvider:

@@ -5,23 +5,31 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+import re
+import threading
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 from . import local
+from . import progress as progress_mod
 from .compat import accepts_04_names
 from .config import Config, configure_logging
-from .engine import Engine, raise_for_result
+from .engine import Engine, raise_for_result, single_target
 from .errors import (
     InvalidURIError,
+    ObjectExistsError,
     RemoteNotFoundError,
     S3ObjectError,
     SyncError,
     UnsafeKeyError,
 )
-from .plan import Direction, Mapping
+from .executor import MappingResult
+from .plan import Direction, Mapping, OpKind
 from .results import SyncResult
 from .uri import S3Uri, check_rel, parse_s3_uri
+
+#: ``exclude_pattern``: one regex, or a list of them (a path matching any is excluded).
+ExcludePattern = str | Sequence[str] | None
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +53,13 @@ class S3Object:
         client: Any = None,
         max_workers: int | None = None,
         follow_symlinks: bool = False,
+        progress: bool | progress_mod.ProgressCallback = False,
     ) -> None:
         configure_logging()
         self._uri: S3Uri = parse_s3_uri(s3_uri)
         self.s3_uri = s3_uri
+        # "models/" (or an existing folder) means "inside it" for a single object, as for aws s3 cp.
+        self._into = False
         if local_path is None:
             key = self._uri.key.rstrip("/")
             default = Config.get_objects_dir() / self._uri.bucket
@@ -63,6 +74,8 @@ class S3Object:
                         "pass local_path"
                     ) from exc
             local_path = default / key if key else default
+        else:
+            self._into = os.fspath(local_path).endswith(("/", os.sep))
         self._local_path = local.as_abs(local_path)
         self.region_name = region_name or Config.get_aws_region()
         self.endpoint_url = endpoint_url
@@ -70,33 +83,46 @@ class S3Object:
         self._client = client
         self._max_workers = max_workers
         self.follow_symlinks = follow_symlinks
+        self.progress = progress
         # What the last download()/upload() did; set even when it then raised.
         self.last_result: SyncResult | None = None
 
     def __repr__(self) -> str:
-        return f"S3Object({self.s3_uri!r}, local_path={self._local_path!r})"
+        return f"{type(self).__name__}({self.s3_uri!r}, local_path={self.local_path!r})"
 
     @property
     def local_path(self) -> str:
-        """The local file or folder this object syncs with."""
+        """The local file or folder this object syncs with.
+
+        A single object whose ``local_path`` ends in ``/`` lives inside that folder; one whose
+        ``local_path`` is an existing folder is known to be inside it once downloaded or opened
+        (until then the key could still be a prefix).
+        """
+        if self._into and not self._uri.is_prefix and not os.path.isdir(self._local_path):
+            return single_target(self._local_path + os.sep, self._uri.key)
         return self._local_path
 
-    def _engine(self) -> Engine:
-        return Engine(client=self._client, max_workers=self._max_workers)
+    @contextlib.contextmanager
+    def _engine_scope(self) -> Iterator[Engine]:
+        """The engine for one call (the async face overrides this with its shared one)."""
+        with Engine(client=self._client, max_workers=self._max_workers) as engine:
+            yield engine
 
     def _mapping(
         self,
         direction: Direction,
         check_hash: bool,
         force_sync: bool,
-        exclude: str = "",
+        exclude: tuple[str, ...] = (),
         delete: bool = False,
     ) -> Mapping:
+        into = self._into or (direction is Direction.DOWNLOAD and os.path.isdir(self._local_path))
         return Mapping(
             s3_uri=self.s3_uri,
-            local=self._local_path,
+            # The engine reads a trailing separator as "the object goes inside this folder".
+            local=self._local_path + (os.sep if into else ""),
             direction=direction,
-            exclude=(exclude,) if exclude else (),
+            exclude=exclude,
             force_sync=force_sync,
             delete=delete,
             check_hash=check_hash,
@@ -106,14 +132,45 @@ class S3Object:
             profile=self.profile,
         )
 
-    def _sync(self, mapping: Mapping, action: str) -> None:
-        with self._engine() as engine:
-            result = engine.sync(mapping)
+    def _sync(
+        self,
+        mapping: Mapping,
+        action: str,
+        *,
+        progress: bool | progress_mod.ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        create_only: bool = False,
+    ) -> MappingResult:
+        counter = progress_mod.for_library(self.progress if progress is None else progress)
+        with self._engine_scope() as engine:
+            mplan = engine.plan_mapping(mapping, missing_ok=False)
+            if create_only and [o.kind for o in mplan.operations] != [OpKind.CREATE]:
+                # The store may ignore If-None-Match (rclone does): the plan's HEAD saw it.
+                raise ObjectExistsError(f"open('x'): {self.s3_uri} already exists")
+            if cancel is not None and cancel.is_set():
+                raise_cancelled(action, self.s3_uri)
+            if counter is not None:
+                counter.begin(len(mplan.operations), mplan.bytes_to_transfer)
+            try:
+                result = engine.execute(
+                    mplan,
+                    cancel=cancel,
+                    create_only=create_only,
+                    subscribers=[counter] if counter is not None else [],
+                )
+            finally:
+                if counter is not None:
+                    counter.finish()
         for p in result.plan.problems:
             if not p.fatal:
                 log.warning("%s", p.message)
         self.last_result = SyncResult.of(result)
-        raise_for_result(result, f"{action} {self.s3_uri}")
+        try:
+            raise_for_result(result, f"{action} {self.s3_uri}")
+        except SyncError as exc:
+            if create_only and "PreconditionFailed" in str(exc):
+                raise ObjectExistsError(f"open('x'): {self.s3_uri} already exists") from exc
+            raise
         log.info(
             "%s %s: %d transferred, %d deleted, %d unchanged",
             action,
@@ -122,73 +179,107 @@ class S3Object:
             result.deleted,
             result.plan.unchanged,
         )
+        return result
 
     @accepts_04_names("use_checksum", "excludes", "mirror", "progress_mode")
     def download(
-        self, check_hash: bool = True, force_sync: bool = False, *, delete: bool = False
+        self,
+        check_hash: bool = True,
+        force_sync: bool = False,
+        exclude_pattern: ExcludePattern = "",
+        *,
+        delete: bool = False,
+        progress: bool | progress_mod.ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> str:
         """Bring the local side up to date with S3 (only what differs); returns the local path.
 
+        For a single object that is the file's path, also when ``local_path`` is a folder.
         ``delete=True`` mirrors: local files missing from S3 are deleted, unchanged files are still
         skipped (``force_sync`` transfers everything). ``last_result`` says what was done.
         """
-        self._sync(
-            self._mapping(Direction.DOWNLOAD, check_hash, force_sync, delete=delete), "download"
+        mapping = self._mapping(
+            Direction.DOWNLOAD, check_hash, force_sync, _excludes(exclude_pattern), delete
         )
+        result = self._sync(mapping, "download", progress=progress, cancel=cancel)
+        if not result.plan.is_dir:
+            # From now on this object is known to be a file: local_path says where it is.
+            self._local_path = single_target(mapping.local, self._uri.key)
+            self._into = False
         return self._local_path
 
     @accepts_04_names("use_checksum", "excludes", "mirror", "progress_mode")
     def upload(
         self,
         check_hash: bool = True,
-        exclude_pattern: str = "",
+        exclude_pattern: ExcludePattern = "",
         force_sync: bool = False,
         *,
         delete: bool = False,
+        progress: bool | progress_mod.ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> str:
         """Bring S3 up to date with the local side (only what differs); returns the S3 URI.
 
         ``delete=True`` mirrors: objects missing locally are deleted, unchanged files are still
         skipped. ``last_result`` says what was done.
         """
-        if exclude_pattern:
-            import re
-
-            try:
-                re.compile(exclude_pattern)
-            except re.error as exc:
-                raise S3ObjectError(f"invalid exclude_pattern {exclude_pattern!r}: {exc}") from exc
-        self._sync(
-            self._mapping(Direction.UPLOAD, check_hash, force_sync, exclude_pattern, delete),
-            "upload",
+        mapping = self._mapping(
+            Direction.UPLOAD, check_hash, force_sync, _excludes(exclude_pattern), delete
         )
+        self._sync(mapping, "upload", progress=progress, cancel=cancel)
         return self.s3_uri
+
+    def _require_object(self, remote: Any, mode: str) -> bool:
+        """True when the key is an object; False when missing; S3ObjectError for a prefix."""
+        b, k = self._uri.bucket, self._uri.key
+        if not self._uri.is_prefix and remote.head_or_none(b, k) is not None:
+            return True
+        if self._uri.is_prefix or any(True for _ in _first(remote.list_objects(b, k + "/"))):
+            raise S3ObjectError(
+                f"open({mode!r}) needs an object, not a prefix: {self.s3_uri} is a folder "
+                "(use download() for folders)"
+            )
+        return False
+
+    def _object_path(self) -> str:
+        """The local file of this (single) object: inside local_path when that is a folder."""
+        path = single_target(self._mapping(Direction.DOWNLOAD, True, False).local, self._uri.key)
+        self._local_path, self._into = path, False
+        return path
 
     @contextlib.contextmanager
     def open(self, mode: str = "r", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
         """Open the local copy: read modes download first, write modes upload on a clean exit."""
-        if mode in _READ_MODES:
-            self.download()
-        elif mode in _UPDATE_MODES:
-            if not mode.startswith("w"):
-                try:
-                    self.download()
-                except RemoteNotFoundError:
-                    if mode.startswith("r"):
-                        raise
-        elif mode not in _WRITE_MODES:
+        if mode not in _READ_MODES | _WRITE_MODES | _UPDATE_MODES:
             raise S3ObjectError(f"unsupported open mode {mode!r}")
-        local.ensure_parent(self._local_path)
+        if self._uri.is_prefix:
+            raise S3ObjectError(f"open() needs an object, not a prefix: {self.s3_uri}")
+        create_only = mode.startswith("x")
+        if not mode.startswith("w"):
+            with self._engine_scope() as engine:
+                remote = engine.remote(self._mapping(Direction.DOWNLOAD, True, False))
+                exists = self._require_object(remote, mode)
+            if create_only:
+                if exists:
+                    raise ObjectExistsError(f"open({mode!r}): {self.s3_uri} already exists")
+            elif exists:
+                self.download()
+            elif mode.startswith("r"):
+                raise RemoteNotFoundError(f"open({mode!r}) {self.s3_uri}: no such object")
+        path = self._object_path()
+        local.ensure_parent(path)
         enc = None if "b" in mode else encoding
-        with open(self._local_path, mode, encoding=enc) as f:
+        with open(path, mode, encoding=enc) as f:
             yield f
         # Reached only when the with-block did not raise: a failed block uploads nothing.
         if mode not in _READ_MODES:
-            self.upload()
+            mapping = self._mapping(Direction.UPLOAD, True, False)
+            self._sync(mapping, "upload", create_only=create_only)
 
     def exists(self) -> bool:
         """True when the object, or anything under the prefix, exists."""
-        with self._engine() as engine:
+        with self._engine_scope() as engine:
             remote = engine.remote(self._mapping(Direction.DOWNLOAD, True, False))
             b, k = self._uri.bucket, self._uri.key
             if not self._uri.is_prefix:
@@ -202,7 +293,7 @@ class S3Object:
 
     def delete(self) -> bool:
         """Delete the object, or every object under the prefix (batched); local files stay."""
-        with self._engine() as engine:
+        with self._engine_scope() as engine:
             remote = engine.remote(self._mapping(Direction.DOWNLOAD, True, False))
             b, k = self._uri.bucket, self._uri.key
             listed = list(remote.list_objects(b, k))
@@ -229,6 +320,28 @@ class S3Object:
                     f"e.g. {first[0]}: {first[1]}"
                 )
             return True
+
+
+def raise_cancelled(action: str, uri: str) -> None:
+    """Raise the error a cancelled run ends with."""
+    from .errors import TransferCancelledError
+
+    raise TransferCancelledError(f"{action} {uri}: cancelled")
+
+
+def _excludes(pattern: ExcludePattern) -> tuple[str, ...]:
+    """One regex or a list of them, each checked now so a typo fails before any transfer."""
+    if not pattern:
+        return ()
+    patterns = (pattern,) if isinstance(pattern, str) else tuple(pattern)
+    for p in patterns:
+        if not isinstance(p, str):
+            raise S3ObjectError(f"exclude_pattern: expected a regex string, got {p!r}")
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise S3ObjectError(f"invalid exclude_pattern {p!r}: {exc}") from exc
+    return tuple(p for p in patterns if p)
 
 
 def _first(it: Iterator[Any]) -> Iterator[Any]:

@@ -42,6 +42,15 @@ def parse_s3_uri(uri: str) -> S3Uri:
         raise InvalidURIError(f"invalid S3 URI {uri!r}: must start with 's3://'")
     rest = uri[len("s3://") :]
     bucket, _, key = rest.partition("/")
+    if "@" in bucket:
+        # Upstream's s3://KEY:SECRET@host/... puts secrets in logs and shell history: refuse it
+        # without repeating what came before the '@'.
+        shown = f"s3://***@{bucket.rsplit('@', 1)[1]}/{key}"
+        raise InvalidURIError(
+            f"invalid S3 URI {shown!r}: credentials do not belong in a URI; use "
+            "s3://bucket/key, pass the endpoint as endpoint_url= (or AWS_ENDPOINT_URL) and the "
+            "keys through the AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile)"
+        )
     if not bucket:
         raise InvalidURIError(f"invalid S3 URI {uri!r}: missing bucket name")
     if not _BUCKET_RE.match(bucket) or ".." in bucket:

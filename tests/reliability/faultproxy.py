@@ -115,6 +115,8 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._conns: set[socket.socket] = set()
+        # The most client connections open at once (a client's pool bound, seen from outside).
+        self.peak_connections = 0
         self.log: list[Seen] = []
         self._server = socket.create_server(("127.0.0.1", 0))
         self._server.settimeout(0.2)
@@ -187,6 +189,7 @@ class FaultProxy:
             conn.settimeout(None)
             with self._lock:
                 self._conns.add(conn)
+                self.peak_connections = max(self.peak_connections, len(self._conns))
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _match(self, method: str, path: str, query: str) -> Rule | None:

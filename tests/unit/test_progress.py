@@ -1,16 +1,20 @@
-"""apply's progress line: silent for short work, files/bytes/rate on stderr for long work."""
+"""Progress: counters fed by executor events, plain lines for logs, a bar that erases itself."""
 
 from __future__ import annotations
 
 import io
 import time
 
+import pytest
+
+from s3lync import S3lyncError
 from s3lync.commands import Progress
 from s3lync.plan import Operation, OpKind
+from s3lync.progress import Bar, Counter, PlainLines, for_library, resolve_mode
 
 
-def op(size: int) -> Operation:
-    return Operation(OpKind.CREATE, "f", "k/f", "/tmp/f", size, "missing locally")
+def op(size: int, kind: OpKind = OpKind.CREATE) -> Operation:
+    return Operation(kind, "f", "k/f", "/tmp/f", size, "missing locally")
 
 
 def test_short_work_prints_nothing() -> None:
@@ -19,12 +23,14 @@ def test_short_work_prints_nothing() -> None:
     p.on_done(op=op(1024), error=None)
     p.on_done(op=op(1024), error=None)
     p.finish()
+    assert p.mode == "plain"
     assert out.getvalue() == ""
 
 
 def test_long_work_reports_files_bytes_rate_and_failures() -> None:
     out = io.StringIO()
-    p = Progress(out, total_ops=3, total_bytes=3 * 1024 * 1024, tty=False)
+    p = PlainLines(out, interval=5.0)
+    p.begin(3, 3 * 1024 * 1024)
     p.start = p.last = time.monotonic() - 10  # ten seconds into the run
     p.on_done(op=op(1024 * 1024), error=None)
     p.on_done(op=op(1024 * 1024), error="boom")
@@ -35,11 +41,58 @@ def test_long_work_reports_files_bytes_rate_and_failures() -> None:
     assert lines[-1].startswith("2/3 files, 1.0 MiB/3.0 MiB") and lines[-1].endswith("1 failed")
 
 
-def test_terminal_progress_rewrites_one_line() -> None:
+def test_callback_gets_files_and_bytes_done_out_of_totals() -> None:
+    seen: list[tuple[int, int, int, int]] = []
+    c = Counter(callback=lambda *a: seen.append(a))
+    c.begin(3, 300)
+    c.on_done(op=op(100), error=None)
+    c.on_done(op=op(200), error="failed")  # a failed transfer moved no bytes
+    c.on_done(op=op(0, OpKind.DELETE), error=None)
+    assert seen == [(0, 3, 0, 300), (1, 3, 100, 300), (2, 3, 100, 300), (3, 3, 100, 300)]
+
+
+def test_bar_draws_counts_and_erases_itself() -> None:
     out = io.StringIO()
-    p = Progress(out, total_ops=1, total_bytes=10, tty=True)
-    p.start = p.last = time.monotonic() - 5
-    p.on_done(op=op(10), error=None)
-    p.finish()
-    text = out.getvalue()
-    assert text.startswith("\r1/1 files") and text.endswith("\n")
+    bar = Bar(out, delay=0)
+    bar.begin(2, 2048)
+    bar.on_done(op=op(1024), error="boom")
+    bar.on_done(op=op(1024), error=None)
+    bar.refresh()
+    drawn = out.getvalue()
+    bar.finish()
+    assert "2/2 files" in drawn and "1 failed" in drawn and "ETA" in drawn
+    # Erased: what is left on the line after the last carriage return is blank.
+    assert out.getvalue().rsplit("\r", 1)[-1].strip() == ""
+    assert "\x1b" not in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("mode", "env", "tty", "expected"),
+    [
+        (None, "", True, "bar"),
+        (None, "", False, "plain"),
+        ("auto", "none", True, "bar"),  # the flag wins over the environment
+        (None, "plain", True, "plain"),
+        (None, "NONE", False, "none"),
+        ("bar", "", False, "bar"),
+    ],
+)
+def test_mode_from_flag_then_environment(
+    monkeypatch: pytest.MonkeyPatch, mode: str | None, env: str, tty: bool, expected: str
+) -> None:
+    monkeypatch.setenv("S3LYNC_PROGRESS", env)
+    assert resolve_mode(mode, tty) == expected
+
+
+def test_bad_mode_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3LYNC_PROGRESS", "fancy")
+    with pytest.raises(S3lyncError, match="'fancy' is not one of auto, bar, plain, none"):
+        resolve_mode(None, True)
+
+
+def test_library_progress_values() -> None:
+    assert for_library(False) is None
+    assert for_library(None) is None
+    assert isinstance(for_library(lambda *a: None), Counter)
+    with pytest.raises(TypeError):
+        for_library("yes")  # type: ignore[arg-type]
