@@ -22,6 +22,7 @@ from .errors import (
     SyncError,
     TransferCancelledError,
     UnsafeKeyError,
+    UnverifiedError,
 )
 from .plan import Direction, Mapping, Plan
 from .results import SyncResult
@@ -53,6 +54,7 @@ __all__ = [
     "SyncResult",
     "TransferCancelledError",
     "UnsafeKeyError",
+    "UnverifiedError",
     "__version__",
 ]
 

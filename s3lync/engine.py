@@ -10,10 +10,11 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor as FuturesExecutor
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from . import local, lockfile, planner
+from . import integrity, local, lockfile, planner
 from . import shard as sharding
 from .clients import get_client, get_lean
 from .config import Config
@@ -26,11 +27,12 @@ from .errors import (
     SyncError,
     UnsafeKeyError,
 )
-from .executor import Executor, MappingResult, Subscriber
+from .executor import Executor, MappingResult, Subscriber, learn_layout
 from .hashing import Digest, digest_file
+from .integrity import Evidence, Layout
 from .lockfile import LockDriftError, LockedMapping, LockFile
 from .plan import Direction, Mapping, MappingPlan, Plan, Problem, writes_into
-from .remote import Remote, RemoteObject
+from .remote import ObjectInfo, Remote, RemoteObject
 from .shard import Shard
 from .state import HashCache, migrate_legacy_state
 from .tempreg import TempRegistry
@@ -151,7 +153,7 @@ class Engine:
         remote = self.remote(mapping)
         local_root = local.as_abs(mapping.local)
         problems: list[Problem] = []
-        metadata_md5: dict[str, str | None] = {}
+        evidence: dict[str, Evidence] = {}
         objects: list[RemoteObject]
 
         if mapping.direction is Direction.DOWNLOAD:
@@ -205,7 +207,7 @@ class Engine:
                 info = remote.head_or_none(uri.bucket, root_key)
                 if info is not None:
                     objects = [RemoteObject(root_key, info.size, info.etag)]
-                    metadata_md5[""] = info.metadata_md5
+                    evidence[""] = info.evidence()
 
         if is_dir and os.path.exists(local_root) and not os.path.isdir(local_root):
             raise S3ObjectError(
@@ -227,14 +229,21 @@ class Engine:
             source_nonempty, holders = sharding.restrict(pairing, shard)
             # A shard whose share of a non-empty source is empty is not an empty source.
             allow_empty_source = allow_empty_source or source_nonempty
-        digests = self._digests(pairing)
-        for rel in planner.undecided(pairing, digests, metadata_md5):
-            info = remote.head(uri.bucket, pairing.remote[rel].key)
-            metadata_md5[rel] = info.metadata_md5
+        layouts = self.cache.layouts()
+        digests = self._digests(pairing, layouts)
+        for rel in pairing.needs_digest():
+            ev = evidence.get(rel) or pairing.evidence(rel, layouts)
+            if ev.layout is None and rel in evidence:
+                known = pairing.evidence(rel, layouts).layout
+                ev = ev.with_layout(known) if known is not None else ev
+            evidence[rel] = ev
+            if rel in digests:
+                self._complete(pairing, rel, digests[rel], ev)
+        self._learn_layouts(remote, pairing, digests, evidence)
         mplan = planner.decide(
             pairing,
             digests,
-            metadata_md5,
+            evidence=evidence,
             allow_empty_source=allow_empty_source,
             verbose=verbose,
         )
@@ -271,6 +280,65 @@ class Engine:
                 self.lock.path.name,
             )
 
+    def _complete(self, pairing: planner.Pairing, rel: str, digest: Digest, ev: Evidence) -> None:
+        """Compute what judging ``ev`` still needs (a capped layout, a checksum)."""
+        need = integrity.needs(digest, ev)
+        if need:
+            more = digest_file(
+                pairing.local[rel].path,
+                need.part_sizes,
+                whole=False,
+                checksums=need.checksums,
+                layouts=need.layouts,
+                composite=need.composite,
+            )
+            digest.etags.update(more.etags)
+            digest.layout_etags.update(more.layout_etags)
+            digest.checksums.update(more.checksums)
+            digest.composite.update(more.composite)
+
+    def _learn_layouts(
+        self,
+        remote: Remote,
+        pairing: planner.Pairing,
+        digests: dict[str, Digest],
+        evidence: dict[str, Evidence],
+    ) -> None:
+        """One concurrent ``HEAD ?partNumber=1`` per multipart object no layout explains.
+
+        The layout is cached per ETag (it never changes), so a later plan pays nothing.
+        """
+        todo = planner.undecided(pairing, digests, evidence)
+        if not todo:
+            return
+        log.debug("learning the part layout of %d multipart object(s)", len(todo))
+
+        def learn(rel: str) -> tuple[str, Layout | None, ObjectInfo | None]:
+            ro = pairing.remote[rel]
+            try:
+                info = remote.head(pairing.bucket, ro.key, part_number=1)
+            except S3lyncError as exc:
+                log.debug("HEAD ?partNumber=1 of %s failed: %s", ro.key, exc)
+                return rel, None, None
+            layout = learn_layout(remote, pairing.bucket, ro.key, evidence[rel], first=info)
+            return rel, layout, info
+
+        workers = min(len(todo), self.max_workers)
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="s3lync-head") as pool:
+                learned = list(pool.map(learn, todo))
+        else:
+            learned = [learn(r) for r in todo]
+        for rel, layout, info in learned:
+            ev = evidence[rel]
+            if info is not None and info.metadata_md5:
+                ev = replace(ev, metadata_md5=info.metadata_md5)
+            if layout is not None and ev.etag is not None:
+                self.cache.put_layout(ev.etag, layout)
+                ev = ev.with_layout(layout)
+            evidence[rel] = ev
+            self._complete(pairing, rel, digests[rel], ev)
+
     def plan(
         self,
         mappings: Iterable[Mapping],
@@ -301,9 +369,11 @@ class Engine:
             },
         )
 
-    def _digests(self, pairing: planner.Pairing) -> dict[str, Digest]:
+    def _digests(
+        self, pairing: planner.Pairing, layouts: dict[str, Layout] | None = None
+    ) -> dict[str, Digest]:
         """Digests of the local files that need comparing: from the cache, else hashed once."""
-        need = pairing.needs_digest()
+        need = pairing.needs_digest(layouts)
         out: dict[str, Digest] = {}
         if len(need) > 1:
             self.cache.preload(pairing.local_root)
@@ -336,7 +406,7 @@ class Engine:
         for rel, d in computed:
             old = self.cache.get(pairing.local[rel].path, pairing.local[rel].fingerprint)
             if old is not None:
-                d.seen_etags |= old.seen_etags
+                d.seen_etags = list(old.seen_etags)
             out[rel] = d
             lf = pairing.local[rel]
             rows.append((lf.path, lf.fingerprint, d))

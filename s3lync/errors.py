@@ -51,6 +51,10 @@ class HashMismatchError(SyncError):
     """An integrity check failed: the bytes do not match the MD5/ETag they should have."""
 
 
+class UnverifiedError(SyncError):
+    """Strict mode (``check_hash="strict"``): a transfer could not be verified either way."""
+
+
 class TransferCancelledError(SyncError):
     """A transfer stopped because the run was interrupted."""
 

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import guards, local
+from . import guards, integrity, local
 from .clients import translate
 from .errors import (
     HashMismatchError,
@@ -25,17 +25,12 @@ from .errors import (
     SyncError,
     TransferCancelledError,
     UnsafeKeyError,
+    UnverifiedError,
 )
-from .hashing import (
-    Digest,
-    compare,
-    digest_file,
-    mismatch_detail,
-    multipart_parts,
-    needed_part_sizes,
-)
+from .hashing import Digest, digest_file, multipart_parts
+from .integrity import Evidence, Layout, Status, Verdict
 from .plan import Direction, MappingPlan, Operation, OpKind
-from .remote import Remote
+from .remote import ObjectInfo, Remote, UploadResult
 from .state import HashCache, fingerprint
 from .tempreg import TempRegistry, new_temp_path
 from .uri import check_rel
@@ -66,6 +61,8 @@ class OpResult:
     error: str | None = None
     error_type: str | None = None
     exception: BaseException | None = field(default=None, compare=False, repr=False)
+    # How the transferred bytes were checked (None: not a transfer, or check_hash off).
+    verdict: Verdict | None = None
 
     @property
     def ok(self) -> bool:
@@ -104,6 +101,20 @@ class MappingResult:
     def deleted(self) -> int:
         """Files deleted on the target side."""
         return len(self.done(OpKind.DELETE))
+
+    @property
+    def unverified(self) -> list[OpResult]:
+        """Transfers that succeeded but could not be verified (each was logged at WARNING)."""
+        return [
+            r
+            for r in self.results
+            if r.ok and r.verdict is not None and r.verdict.status is Status.UNVERIFIED
+        ]
+
+    @property
+    def verified(self) -> int:
+        """Transfers whose bytes were proven equal on both sides."""
+        return sum(1 for r in self.results if r.ok and r.verdict is not None and r.verdict.verified)
 
 
 class Executor:
@@ -278,22 +289,25 @@ class Executor:
             return OpResult(op, str(exc), type(exc).__name__, exc)
         self._emit("on_start", op=op, mapping=mplan)
         error: S3lyncError | None = None
+        verdict: Verdict | None = None
         try:
             if op.kind is OpKind.MKDIR:
                 self._guard(mplan, op)
                 local.ensure_dir(op.local_path)
             elif mplan.mapping.direction is Direction.DOWNLOAD:
-                self._download(mplan, op)
+                verdict = self._download(mplan, op)
             else:
-                self._upload(mplan, op)
+                verdict = self._upload(mplan, op)
         except S3lyncError as exc:
             error = exc
         except Exception as exc:  # never let one file's surprise stop the others
             error = translate(exc, mplan.bucket, op.key, op.kind.value)
         res = (
-            OpResult(op) if error is None else OpResult(op, str(error), type(error).__name__, error)
+            OpResult(op, verdict=verdict)
+            if error is None
+            else OpResult(op, str(error), type(error).__name__, error)
         )
-        self._emit("on_done", op=op, mapping=mplan, error=res.error)
+        self._emit("on_done", op=op, mapping=mplan, error=res.error, verdict=verdict)
         return res
 
     def _guard(self, mplan: MappingPlan, op: Operation, create: bool = False) -> None:
@@ -315,11 +329,12 @@ class Executor:
             local.ensure_parent(op.local_path)
             self._safe_dirs.add(parent)
 
-    def _download(self, mplan: MappingPlan, op: Operation) -> None:
+    def _download(self, mplan: MappingPlan, op: Operation) -> Verdict | None:
         self._guard(mplan, op, create=True)
         tmp = self._temp_for.get(op.local_path) or new_temp_path(op.local_path)
         with self._rows_lock:
             self._inflight.add(tmp)
+        verdict: Verdict | None = None
         try:
             res = self.remote.download(
                 mplan.bucket,
@@ -329,24 +344,14 @@ class Executor:
                 cancel=self.cancel,
                 ranged=self._ranged,
                 version_id=op.version_id,
+                if_match=op.source_etag,
             )
-            info = res.info
-            check = mplan.mapping.check_hash
-            digest = res.digest
-            missing = [p for p in needed_part_sizes(op.size, info.etag) if p not in digest.etags]
-            if missing and check:
-                # Only for objects someone uploaded in parts below our multipart threshold.
-                digest.etags.update(digest_file(tmp, missing, whole=False).etags)
-            if check:
-                verdict = compare(digest, info.etag, info.metadata_md5)
-                if verdict is False:
-                    raise HashMismatchError(
-                        f"download s3://{mplan.bucket}/{op.key}: "
-                        f"{mismatch_detail(digest, info.etag, info.metadata_md5)}; "
-                        "the local file was left as it was"
-                    )
-                if verdict is None:
-                    log.debug("cannot verify s3://%s/%s (ETag %s)", mplan.bucket, op.key, info.etag)
+            info, digest = res.info, res.digest
+            where = f"download s3://{mplan.bucket}/{op.key}"
+            if mplan.mapping.check_hash:
+                # Verified before the rename: a mismatch leaves the previous local file as it was.
+                verdict = self._verify(mplan, op.key, tmp, digest, info.evidence())
+                self._enforce(mplan, verdict, where, "the local file was left as it was")
             guards.check_local_target(op, digest)
             if op.source_mtime_ns is not None:
                 # The object's LastModified, as aws s3 sync does; set before the rename so the
@@ -359,11 +364,87 @@ class Executor:
         finally:
             with self._rows_lock:
                 self._inflight.discard(tmp)
-        if info.etag:
-            digest.seen_etags.add(info.etag)
+        if info.etag and verdict is not None and verdict.verified:
+            digest.add_seen(info.etag)
         self._remember(op.local_path, fingerprint(st), digest)
+        return verdict
 
-    def _upload(self, mplan: MappingPlan, op: Operation) -> None:
+    def _verify(
+        self, mplan: MappingPlan, key: str, path: str, digest: Digest, ev: Evidence
+    ) -> Verdict:
+        """Judge local bytes against the store's evidence, learning the part layout if needed."""
+        upload = mplan.mapping.direction is Direction.UPLOAD
+        if ev.layout is None and multipart_parts(ev.etag) is not None:
+            ev = ev.with_layout(self.cache.layout(ev.etag))
+        self._fill(path, digest, integrity.needs(digest, ev, upload=upload))
+        if integrity.needs_layout(digest, ev):
+            learned = learn_layout(self.remote, mplan.bucket, key, ev)
+            if learned is not None:
+                ev = ev.with_layout(learned)
+                self._fill(path, digest, integrity.needs(digest, ev, upload=upload))
+        verdict = integrity.judge(digest, ev, upload=upload)
+        if verdict.status is Status.MISMATCH and ev.layout is not None and ev.etag is not None:
+            verdict = self._confirm_layout(mplan, key, path, digest, ev, verdict)
+        if verdict.verified and ev.layout is not None and ev.etag is not None:
+            self.cache.put_layout(ev.etag, ev.layout)
+        return verdict
+
+    def _confirm_layout(
+        self,
+        mplan: MappingPlan,
+        key: str,
+        path: str,
+        digest: Digest,
+        ev: Evidence,
+        verdict: Verdict,
+    ) -> Verdict:
+        """Before calling bytes bad at a learned layout, check every part's real size."""
+        if not verdict.evidence.startswith("multipart ETag") or ev.layout is None:
+            return verdict
+        sizes = self.remote.part_sizes(mplan.bucket, key, ev.layout.parts)
+        if sizes is None or sum(sizes) != digest.size:
+            return verdict
+        exact = etag_for_part_sizes(path, sizes)
+        if exact == ev.etag:
+            return Verdict(Status.VERIFIED, f"multipart ETag {ev.etag} at its exact part sizes")
+        return Verdict(
+            Status.MISMATCH,
+            f"multipart ETag {ev.etag} at its exact part sizes",
+            f"content gives multipart ETag {exact}, the store has {ev.etag}",
+        )
+
+    @staticmethod
+    def _fill(path: str, digest: Digest, need: integrity.Needs) -> None:
+        if not need:
+            return
+        more = digest_file(
+            path,
+            need.part_sizes,
+            whole=False,
+            checksums=need.checksums,
+            layouts=need.layouts,
+            composite=need.composite,
+        )
+        digest.etags.update(more.etags)
+        digest.layout_etags.update(more.layout_etags)
+        digest.checksums.update(more.checksums)
+        digest.composite.update(more.composite)
+
+    def _enforce(self, mplan: MappingPlan, verdict: Verdict, where: str, kept: str) -> None:
+        """Raise for a mismatch (and, in strict mode, for unverified); warn for unverified."""
+        if verdict.status is Status.MISMATCH:
+            raise HashMismatchError(f"{where}: {verdict.detail}; {kept}")
+        if verdict.verified and verdict.detail:
+            log.warning("%s: verified by %s, but %s", where, verdict.evidence, verdict.detail)
+        if verdict.status is Status.UNVERIFIED:
+            if mplan.mapping.require_verified:
+                raise UnverifiedError(
+                    f"{where}: could not be verified ({verdict.detail}); strict mode refuses "
+                    f"it, {kept}"
+                )
+            log.warning("%s: not verified: %s", where, verdict.detail)
+
+    def _upload(self, mplan: MappingPlan, op: Operation) -> Verdict | None:
         st = local.stat_path(op.local_path)
         if st is None:
             raise SyncError(f"upload {op.local_path}: the file disappeared since it was planned")
@@ -380,43 +461,48 @@ class Executor:
             # md5chksum metadata); part MD5s are computed afterwards, and only if the store
             # answers with a multipart ETag (AWS does, rclone does not).
             digest = self.cache.get(op.local_path, fingerprint(st)) or digest_file(op.local_path)
-        info = self.remote.upload(
-            op.local_path,
-            mplan.bucket,
-            op.key,
-            digest.size,
-            digest.md5,
-            body=body,
-            ranged=self._ranged,
-            cancel=self.cancel,
-            if_match=if_match,
-            if_none_match=self._create_only,
-        )
-        if mplan.mapping.check_hash:
-            missing = [
-                p for p in needed_part_sizes(digest.size, info.etag) if p not in digest.etags
-            ]
-            if missing:
-                digest.etags.update(digest_file(op.local_path, missing, whole=False).etags)
-            # Only the stored ETag proves what arrived: metadata read back after the upload is
-            # just the md5chksum we sent.
-            verdict = compare(digest, info.etag)
-            ours = digest.etags.get(self.remote.chunksize)
-            if (
-                verdict is None
-                and ours is not None
-                and multipart_parts(ours) == multipart_parts(info.etag)
-            ):
-                # Same part count at the part size we uploaded with: the layouts are the same,
-                # so a different ETag means different bytes arrived.
-                verdict = False
-            if verdict is False:
-                raise HashMismatchError(
-                    f"upload s3://{mplan.bucket}/{op.key}: stored object differs: "
-                    f"{mismatch_detail(digest, info.etag, None)}"
-                )
-            if verdict is None:
-                log.debug("cannot verify upload of s3://%s/%s", mplan.bucket, op.key)
+        where = f"upload s3://{mplan.bucket}/{op.key}"
+        verdict: Verdict | None = None
+        for attempt in (1, 2):
+            up = self.remote.upload(
+                op.local_path,
+                mplan.bucket,
+                op.key,
+                digest.size,
+                digest.md5,
+                body=body,
+                ranged=self._ranged,
+                cancel=self.cancel,
+                # A retry replaces what we just stored, not what the plan saw.
+                if_match=if_match if attempt == 1 else None,
+                if_none_match=self._create_only and attempt == 1,
+            )
+            self._check_unchanged(op, st, body)
+            if not mplan.mapping.check_hash:
+                break
+            verdict = self._verify(mplan, op.key, op.local_path, digest, _upload_evidence(up))
+            if verdict.status is not Status.MISMATCH:
+                break
+            if attempt == 1:
+                # The store kept other bytes than we sent: send them once more.
+                log.warning("%s: %s; uploading again", where, verdict.detail)
+                continue
+            # Still wrong: what we stored must not stand in for the file.
+            kept = "the stored object was deleted"
+            failed = self.remote.delete_many(mplan.bucket, [op.key])
+            if failed:
+                kept = f"deleting the stored object failed too ({failed[op.key]})"
+            raise HashMismatchError(f"{where}: stored object differs: {verdict.detail}; {kept}")
+        if verdict is not None:
+            self._enforce(mplan, verdict, where, "the stored object was left in place")
+        info = up.info
+        if info.etag and verdict is not None and verdict.verified:
+            digest.add_seen(info.etag)
+        self._remember(op.local_path, fingerprint(st), digest)
+        return verdict
+
+    @staticmethod
+    def _check_unchanged(op: Operation, st: os.stat_result, body: bytes | None) -> None:
         after = None if body is not None else local.stat_path(op.local_path)
         if body is None and (after is None or fingerprint(after) != fingerprint(st)):
             # Large files are read while sending (small ones once, up front): what went up may
@@ -425,9 +511,6 @@ class Executor:
             raise SyncError(
                 f"upload {op.local_path}: the file changed while it was being uploaded; run again"
             )
-        if info.etag:
-            digest.seen_etags.add(info.etag)
-        self._remember(op.local_path, fingerprint(st), digest)
 
     def _delete(self, mplan: MappingPlan, deletes: list[Operation]) -> list[OpResult]:
         out: list[OpResult] = []
@@ -490,3 +573,62 @@ class Executor:
         with self._rows_lock:
             rows, self._cache_rows = self._cache_rows, []
         self.cache.put_many(rows)
+
+
+def _upload_evidence(up: UploadResult) -> Evidence:
+    """The store's answer to our upload as evidence, with the layout we cut it at."""
+    ev = up.info.evidence(content_md5_checked=up.content_md5_checked)
+    parts = multipart_parts(ev.etag)
+    if up.part_size and parts is not None:
+        ev = ev.with_layout(Layout(up.part_size, parts))
+    return ev
+
+
+def learn_layout(
+    remote: Remote, bucket: str, key: str, ev: Evidence, *, first: ObjectInfo | None = None
+) -> Layout | None:
+    """Ask the store how a multipart object was cut: ``HEAD ?partNumber=1`` gives the first
+    part's size and the part count (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
+
+    None when the store does not answer per part or the answer does not fit the object.
+    """
+    parts = multipart_parts(ev.etag)
+    if parts is None:
+        return None
+    if first is None:
+        try:
+            first = remote.head(bucket, key, part_number=1)
+        except S3lyncError as exc:
+            log.debug("cannot learn the part layout of s3://%s/%s: %s", bucket, key, exc)
+            return None
+    if first.parts_count != parts or first.size <= 0:
+        return None
+    layout = Layout(first.size, parts)
+    if parts > 1 and first.size * (parts - 1) >= ev.size:
+        return None
+    if parts > 1 and not layout.uniform_for(ev.size):
+        # The last part is larger than the others: confirm it rather than guess.
+        try:
+            last = remote.head(bucket, key, part_number=parts)
+        except S3lyncError:
+            return None
+        if last.size != ev.size - first.size * (parts - 1):
+            return None
+    return layout
+
+
+def etag_for_part_sizes(path: str, sizes: Sequence[int]) -> str:
+    """The multipart ETag of a file cut at exactly these part sizes."""
+    digests = []
+    with open(path, "rb") as f:
+        for n in sizes:
+            h = hashlib.md5()
+            left = n
+            while left:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                h.update(chunk)
+                left -= len(chunk)
+            digests.append(h.digest())
+    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"

@@ -1,4 +1,4 @@
-"""MD5s, multipart ETags and the comparison of a local digest with a remote ETag (pure)."""
+"""MD5s, multipart ETags and S3 checksums of local files (what integrity.py compares)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,18 @@ import binascii
 import hashlib
 import math
 import os
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 MiB = 1024 * 1024
 _READ_SIZE = 1024 * 1024
 # Part sizes worth trying when recomputing someone else's multipart ETag: ours and s3transfer's
 # default (8 MiB), S3's minimum (5 MiB), and what common tools use (awscli/rclone/s5cmd/minio).
 COMMON_PART_SIZES = (8 * MiB, 5 * MiB, 16 * MiB, 15 * MiB, 32 * MiB, 64 * MiB, 50 * MiB, 100 * MiB)
+# A guess is only a shortcut: a match at a guessed size proves the layout (an MD5 collision
+# would be needed otherwise); no match leaves the layout to be learned from the store.
 METADATA_MD5_KEY = "md5chksum"
 
 
@@ -99,54 +103,177 @@ def candidate_part_sizes(size: int, parts: int) -> list[int]:
 
 @dataclass
 class Digest:
-    """What one read of a file gave: its MD5 and its multipart ETags for some part sizes."""
+    """What one read of a file gave: its MD5, multipart ETags and S3 checksums where asked for."""
 
     size: int
     md5: str
+    # Multipart ETags by part size (every part that size but the last, which holds the rest).
     etags: dict[int, str] = field(default_factory=dict)
-    # ETags remote objects had when this exact content was last transferred by s3lync: lets an
-    # object with an unguessable multipart layout be recognised without HEAD or re-transfer.
-    seen_etags: set[str] = field(default_factory=set)
+    # ETags of remote objects this exact content was verified against at a transfer, oldest
+    # first: an object whose ETag is opaque (SSE-KMS) or whose layout is unknown is then
+    # recognised without a HEAD or a re-transfer.
+    seen_etags: list[str] = field(default_factory=list)
+    # Full-object S3 checksums by algorithm (base64, as S3 sends them); not persisted.
+    checksums: dict[str, str] = field(default_factory=dict)
+    # Multipart ETags and composite checksums for a layout of exactly ``parts`` parts whose
+    # last part is larger than the others (part_size, parts) -> value; not persisted.
+    layout_etags: dict[tuple[int, int], str] = field(default_factory=dict)
+    composite: dict[tuple[str, int, int], str] = field(default_factory=dict)
+
+    def add_seen(self, etag: str) -> None:
+        """Record an ETag this content was verified against (most recent last, 8 kept)."""
+        if etag in self.seen_etags:
+            self.seen_etags.remove(etag)
+        self.seen_etags.append(etag)
+        del self.seen_etags[:-8]
+
+    def etag_at(self, part_size: int, parts: int) -> str | None:
+        """The multipart ETag for this layout, if computed."""
+        if max(1, math.ceil(self.size / part_size)) == parts:
+            return self.etags.get(part_size)
+        return self.layout_etags.get((part_size, parts))
+
+
+# S3's additional checksums, strongest-first for choosing which to verify.
+CHECKSUM_ALGORITHMS = ("sha256", "sha1", "crc64nvme", "crc32c", "crc32")
+
+
+def checksum_available(algorithm: str) -> bool:
+    """True when this machine can compute ``algorithm`` (CRC32C/CRC64NVME need awscrt)."""
+    if algorithm in ("crc32", "sha1", "sha256"):
+        return True
+    if algorithm in ("crc32c", "crc64nvme"):
+        try:
+            import awscrt.checksums  # noqa: F401
+        except ImportError:
+            return False
+        return True
+    return False
+
+
+class _Checksum:
+    """One running S3 checksum, fed like a hashlib object."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self.value = 0
+        self._h: Any = None
+        self._fn: Any = None
+        if algorithm in ("sha1", "sha256"):
+            self._h = hashlib.new(algorithm)
+        elif algorithm == "crc32":
+            self._fn = zlib.crc32
+        else:
+            import awscrt.checksums as crt
+
+            self._fn = crt.crc32c if algorithm == "crc32c" else crt.crc64nvme
+
+    def update(self, data: memoryview | bytes) -> None:
+        if self._h is not None:
+            self._h.update(data)
+        else:
+            self.value = self._fn(data, self.value)
+
+    def digest(self) -> bytes:
+        if self._h is not None:
+            raw: bytes = self._h.digest()
+            return raw
+        return self.value.to_bytes(8 if self.algorithm == "crc64nvme" else 4, "big")
+
+
+def checksum_bytes(algorithm: str, data: bytes) -> bytes:
+    """The raw checksum of ``data`` (used to combine per-part checksums)."""
+    c = _Checksum(algorithm)
+    c.update(data)
+    return c.digest()
 
 
 class _PartHasher:
-    def __init__(self, part_size: int) -> None:
+    """MD5s (and optionally checksums) of consecutive parts: ``parts - 1`` of ``part_size``
+    bytes and a last one holding the rest (``parts`` None: as many as the size needs)."""
+
+    def __init__(self, part_size: int, parts: int | None = None, algorithms: Iterable[str] = ()):
         self.part_size = part_size
+        self.parts = parts
+        self.algorithms = tuple(algorithms)
         self.filled = 0
         self.current = hashlib.md5()
+        self.current_sums = [_Checksum(a) for a in self.algorithms]
         self.digests: list[bytes] = []
+        self.part_sums: list[list[bytes]] = [[] for _ in self.algorithms]
+
+    def _close_part(self) -> None:
+        self.digests.append(self.current.digest())
+        for i, c in enumerate(self.current_sums):
+            self.part_sums[i].append(c.digest())
+        self.current = hashlib.md5()
+        self.current_sums = [_Checksum(a) for a in self.algorithms]
+        self.filled = 0
 
     def update(self, data: memoryview) -> None:
         pos = 0
         while pos < len(data):
-            take = min(self.part_size - self.filled, len(data) - pos)
-            self.current.update(data[pos : pos + take])
+            last = self.parts is not None and len(self.digests) == self.parts - 1
+            room = len(data) - pos if last else self.part_size - self.filled
+            take = min(room, len(data) - pos)
+            piece = data[pos : pos + take]
+            self.current.update(piece)
+            for c in self.current_sums:
+                c.update(piece)
             self.filled += take
             pos += take
-            if self.filled == self.part_size:
-                self.digests.append(self.current.digest())
-                self.current = hashlib.md5()
-                self.filled = 0
+            if not last and self.filled == self.part_size:
+                self._close_part()
+
+    def finish(self) -> None:
+        if self.filled or not self.digests:
+            self._close_part()
 
     def etag(self) -> str:
-        if self.filled or not self.digests:
-            self.digests.append(self.current.digest())
         joined = hashlib.md5(b"".join(self.digests)).hexdigest()
         return f"{joined}-{len(self.digests)}"
 
+    def composite(self) -> dict[str, str]:
+        """S3 composite checksums: checksum of the concatenated part checksums, ``-N``."""
+        out = {}
+        for algorithm, sums in zip(self.algorithms, self.part_sums, strict=True):
+            raw = checksum_bytes(algorithm, b"".join(sums))
+            out[algorithm] = f"{base64.b64encode(raw).decode('ascii')}-{len(sums)}"
+        return out
+
 
 def digest_file(
-    path: str | os.PathLike[str], part_sizes: Iterable[int] = (), *, whole: bool = True
+    path: str | os.PathLike[str],
+    part_sizes: Iterable[int] = (),
+    *,
+    whole: bool = True,
+    checksums: Iterable[str] = (),
+    layouts: Iterable[tuple[int, int]] = (),
+    composite: Iterable[tuple[str, int, int]] = (),
 ) -> Digest:
-    """Read a file once, computing its MD5 and the multipart ETag for each part size given.
+    """Read a file once, computing its MD5 and whatever else is asked for.
 
-    ``whole=False`` skips the whole-file MD5 (``md5`` is then empty) when only ETags are wanted.
+    ``part_sizes``: multipart ETags for uniform layouts; ``layouts``: (part_size, parts) layouts
+    whose last part may be larger; ``checksums``: full-object S3 checksums; ``composite``:
+    (algorithm, part_size, parts) composite checksums. ``whole=False`` skips the MD5.
     """
     md5 = hashlib.md5() if whole else None
     hashers = [_PartHasher(ps) for ps in sorted(set(part_sizes)) if ps > 0]
+    capped = {(ps, n): _PartHasher(ps, n) for ps, n in set(layouts) if ps > 0 and n > 0}
+    by_layout: dict[tuple[int, int], list[str]] = {}
+    for algorithm, ps, n in set(composite):
+        by_layout.setdefault((ps, n), []).append(algorithm)
+    comp = {k: _PartHasher(k[0], k[1], sorted(v)) for k, v in by_layout.items() if k[0] > 0}
+    sums = {a: _Checksum(a) for a in set(checksums)}
     size = 0
     buf = bytearray(_READ_SIZE)
     view = memoryview(buf)
+    feeders: list[_PartHasher | _Checksum] = [
+        *hashers,
+        *capped.values(),
+        *comp.values(),
+        *sums.values(),
+    ]
     with open(path, "rb", buffering=0) as f:
         while True:
             n = f.readinto(buf)
@@ -155,56 +282,25 @@ def digest_file(
             chunk = view[:n]
             if md5 is not None:
                 md5.update(chunk)
-            for h in hashers:
+            for h in feeders:
                 h.update(chunk)
             size += n
-    return Digest(
+    for h in (*hashers, *capped.values(), *comp.values()):
+        h.finish()
+    d = Digest(
         size=size,
         md5=md5.hexdigest() if md5 is not None else "",
         etags={h.part_size: h.etag() for h in hashers},
+        checksums={a: base64.b64encode(c.digest()).decode("ascii") for a, c in sums.items()},
+        layout_etags={k: h.etag() for k, h in capped.items()},
     )
-
-
-def compare(
-    digest: Digest, remote_etag: str | None, remote_metadata_md5: str | None = None
-) -> bool | None:
-    """Does the local content equal the remote object? None when this data cannot decide.
-
-    Every available check must agree: the plain-MD5 ETag, the ``md5chksum`` metadata, and for a
-    multipart ETag a locally recomputed ETag for a candidate part size or an ETag seen for this
-    content at its last transfer.
-    """
-    verdicts: list[bool] = []
-    etag = normalize_etag(remote_etag)
-    if remote_metadata_md5:
-        verdicts.append(remote_metadata_md5.lower() == digest.md5)
-    if etag is not None and is_plain_md5_etag(etag):
-        verdicts.append(etag == digest.md5)
-    elif (
-        etag is not None
-        and multipart_parts(etag) is not None
-        and (etag in digest.seen_etags or etag in digest.etags.values())
-    ):
-        verdicts.append(True)
-    if not verdicts:
-        return None
-    return all(verdicts)
+    for (ps, n), h in comp.items():
+        for algorithm, value in h.composite().items():
+            d.composite[(algorithm, ps, n)] = value
+    return d
 
 
 def needed_part_sizes(size: int, remote_etag: str | None) -> list[int]:
     """Part sizes whose multipart ETag must be computed locally to compare with ``remote_etag``."""
     parts = multipart_parts(remote_etag)
     return candidate_part_sizes(size, parts) if parts is not None else []
-
-
-def mismatch_detail(
-    digest: Digest, remote_etag: str | None, remote_metadata_md5: str | None
-) -> str:
-    """Which of the integrity checks disagree, for an error message."""
-    bad = []
-    etag = normalize_etag(remote_etag)
-    if remote_metadata_md5 and remote_metadata_md5.lower() != digest.md5:
-        bad.append(f"md5chksum metadata {remote_metadata_md5}")
-    if etag is not None and is_plain_md5_etag(etag) and etag != digest.md5:
-        bad.append(f"ETag {etag}")
-    return f"content MD5 {digest.md5} does not match " + (" and ".join(bad) or f"ETag {etag}")

@@ -22,7 +22,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote_plus, urlsplit
 
@@ -69,13 +69,29 @@ class LeanObject:
     last_modified: str | None
 
 
+# Response headers integrity checks read (checksums, encryption, part counts): kept verbatim.
+EVIDENCE_HEADERS = (
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-type",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-mp-parts-count",
+    "x-amz-version-id",
+)
+
+
 @dataclass(frozen=True)
 class LeanHead:
-    """A HEAD answer: ETag without quotes, size, and the md5chksum metadata if any."""
+    """A HEAD answer: ETag without quotes, size, md5chksum metadata, evidence headers."""
 
     etag: str | None
     size: int
     metadata: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,7 @@ class LeanGet:
     metadata: dict[str, str]
     md5: str
     size: int
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class LeanClient:
@@ -113,6 +130,8 @@ class LeanClient:
         self.virtual_host = virtual_host
         self.max_attempts = max(1, max_attempts)
         self.signer = Signer(region)
+        # Per worker thread: put_file's answer headers, read by the caller right after.
+        self.last_put_headers = threading.local()
         # Imported here: http.client (with ssl and email) costs ~20 ms, paid only once S3 is used.
         from .wire import Pool
 
@@ -229,12 +248,20 @@ class LeanClient:
         cancel: threading.Event | None = None,
         *,
         version_id: str | None = None,
+        if_match: str | None = None,
     ) -> LeanGet:
-        """GET one object (or one version) into ``dest``, hashing while streaming; retried whole."""
+        """GET one object (or one version) into ``dest``, hashing while streaming; retried whole.
+
+        ``if_match`` (the listed ETag) makes every attempt conditional, so a retry after the
+        object was replaced fails instead of writing another version.
+        """
         query = {"versionId": version_id} if version_id else {}
+        headers = dict(_CHECKSUM_MODE)
+        if if_match:
+            headers["if-match"] = f'"{if_match}"'
 
         def attempt() -> LeanGet:
-            resp = self._request("GET", bucket, key, query, {}, None, _EMPTY_SHA256)
+            resp = self._request("GET", bucket, key, query, headers, None, _EMPTY_SHA256)
             try:
                 got = _stream_to_file(resp, dest, key, cancel)
             finally:
@@ -247,17 +274,30 @@ class LeanClient:
                 metadata={"md5chksum": md5chksum} if md5chksum else {},
                 md5=got[0],
                 size=got[1],
+                headers=_evidence_headers(resp),
             )
 
         result: LeanGet = self._with_retries(f"download s3://{bucket}/{key}", attempt)
         return result
 
-    def head(self, bucket: str, key: str, *, version_id: str | None = None) -> LeanHead | None:
-        """HEAD one object (or version): its ETag, size and md5chksum, or None when missing."""
+    def head(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        part_number: int | None = None,
+    ) -> LeanHead | None:
+        """HEAD one object (or version, or one part of it): ETag, size, md5chksum, evidence
+        headers; None when there is no such key."""
         query = {"versionId": version_id} if version_id else {}
+        if part_number is not None:
+            query["partNumber"] = str(part_number)
 
         def attempt() -> LeanHead | None:
-            resp = self._request("HEAD", bucket, key, query, {}, None, _EMPTY_SHA256, (404,))
+            resp = self._request(
+                "HEAD", bucket, key, query, dict(_CHECKSUM_MODE), None, _EMPTY_SHA256, (404,)
+            )
             try:
                 resp.read()
             finally:
@@ -270,6 +310,7 @@ class LeanClient:
                 etag=etag.strip('"').lower() if etag else None,
                 size=int(resp.header("content-length") or 0),
                 metadata={"md5chksum": md5chksum} if md5chksum else {},
+                headers=_evidence_headers(resp),
             )
 
         result: LeanHead | None = self._with_retries(f"head s3://{bucket}/{key}", attempt)
@@ -331,10 +372,29 @@ class LeanClient:
             finally:
                 resp.release()
             etag = resp.header("etag")
+            self.last_put_headers.value = _evidence_headers(resp)
             return etag.strip('"').lower() if etag else None
 
         result: str | None = self._with_retries(f"upload s3://{bucket}/{key}", attempt)
         return result
+
+    def put_headers(self) -> dict[str, str]:
+        """Evidence headers (encryption, checksums) of this thread's last ``put_file`` answer."""
+        got: dict[str, str] = getattr(self.last_put_headers, "value", {})
+        return got
+
+
+# Ask for S3's additional checksums on GET/HEAD (stores that do not know it ignore it).
+_CHECKSUM_MODE = {"x-amz-checksum-mode": "ENABLED"}
+
+
+def _evidence_headers(resp: Response) -> dict[str, str]:
+    out = {}
+    for name in EVIDENCE_HEADERS:
+        value = resp.header(name)
+        if value is not None:
+            out[name] = value
+    return out
 
 
 def _stream_to_file(

@@ -47,6 +47,8 @@ class Mapping:
     force_sync: bool = False
     delete: bool = False
     check_hash: bool = True
+    # Strict verification: a transfer that cannot be verified fails instead of warning.
+    require_verified: bool = False
     follow_symlinks: bool = False
     allow_missing: bool = False
     region: str | None = None

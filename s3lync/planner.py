@@ -12,11 +12,13 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable
 from collections.abc import Mapping as TMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import integrity
 from .errors import UnsafeKeyError
-from .hashing import Digest, compare, needed_part_sizes
+from .hashing import Digest, multipart_parts, needed_part_sizes
+from .integrity import Evidence, Layout, Status
 from .local import LocalFile, LocalSnapshot
 from .plan import Direction, Mapping, MappingPlan, Operation, OpKind, Problem
 from .remote import RemoteObject
@@ -97,16 +99,32 @@ class Pairing:
     problems: list[Problem]
     listing_complete: bool
 
-    def needs_digest(self) -> dict[str, list[int]]:
-        """Local files whose content must be compared: rel -> multipart part sizes to compute."""
+    def needs_digest(self, layouts: TMapping[str, Layout] | None = None) -> dict[str, list[int]]:
+        """Local files whose content must be compared: rel -> multipart part sizes to compute.
+
+        A multipart ETag whose layout is known (``layouts``) costs one part size; otherwise the
+        candidate sizes common tools use are tried.
+        """
         if self.mapping.force_sync:
             return {}
         out: dict[str, list[int]] = {}
         for rel, lf in self.local.items():
             ro = self.remote.get(rel)
             if ro is not None and ro.size == lf.size:
-                out[rel] = needed_part_sizes(lf.size, ro.etag)
+                known = (layouts or {}).get(ro.etag or "")
+                if known is not None and multipart_parts(ro.etag) == known.parts:
+                    out[rel] = [known.part_size] if known.uniform_for(lf.size) else []
+                else:
+                    out[rel] = needed_part_sizes(lf.size, ro.etag)
         return out
+
+    def evidence(self, rel: str, layouts: TMapping[str, Layout] | None = None) -> Evidence:
+        """What the listing says about the remote side of ``rel`` (ETag, size, known layout)."""
+        ro = self.remote[rel]
+        known = (layouts or {}).get(ro.etag or "")
+        if known is not None and multipart_parts(ro.etag) != known.parts:
+            known = None
+        return Evidence(etag=ro.etag, size=ro.size, layout=known)
 
 
 def pair(
@@ -148,14 +166,19 @@ def pair(
 
 
 def undecided(
-    pairing: Pairing, digests: TMapping[str, Digest], metadata_md5: TMapping[str, str | None]
+    pairing: Pairing,
+    digests: TMapping[str, Digest],
+    evidence: TMapping[str, Evidence],
 ) -> list[str]:
-    """Relative paths a listing cannot decide (multipart ETag, no match): candidates for one HEAD."""
+    """Relative paths whose multipart ETag no known or guessed layout explains: each is worth one
+    ``HEAD ?partNumber=1`` to learn its layout (and its md5chksum)."""
     out = []
     for rel in pairing.needs_digest():
         d = digests.get(rel)
-        ro = pairing.remote[rel]
-        if d is not None and rel not in metadata_md5 and compare(d, ro.etag) is None:
+        ev = evidence.get(rel)
+        if d is None or ev is None:
+            continue
+        if integrity.judge(d, ev).status is Status.UNVERIFIED and integrity.needs_layout(d, ev):
             out.append(rel)
     return out
 
@@ -173,12 +196,18 @@ def decide(
     digests: TMapping[str, Digest],
     metadata_md5: TMapping[str, str | None] | None = None,
     *,
+    evidence: TMapping[str, Evidence] | None = None,
     allow_empty_source: bool = False,
     verbose: bool = False,
 ) -> MappingPlan:
-    """Build the plan: what to create, update and delete, and why."""
+    """Build the plan: what to create, update and delete, and why.
+
+    ``evidence`` (rel -> what a HEAD or the layout cache added to the listing) and
+    ``metadata_md5`` (rel -> md5chksum) refine what the listing says about same-size pairs.
+    """
     m = p.mapping
     meta = metadata_md5 or {}
+    known = evidence or {}
     download = m.direction is Direction.DOWNLOAD
     source: dict[str, LocalFile] | dict[str, RemoteObject] = p.remote if download else p.local
     target: dict[str, LocalFile] | dict[str, RemoteObject] = p.local if download else p.remote
@@ -221,14 +250,20 @@ def decide(
             )
             continue
         d = digests.get(rel)
-        verdict = None
+        reason = "cannot compare content"
         if d is not None and ro is not None:
-            verdict = compare(d, ro.etag, meta.get(rel))
-        if verdict is True:
-            unchanged.append(rel)
-            unchanged_bytes += src.size
-            continue
-        reason = "content differs (MD5)" if verdict is False else "cannot compare content"
+            ev = known.get(rel) or Evidence(etag=ro.etag, size=ro.size)
+            if rel in meta and ev.metadata_md5 is None:
+                ev = replace(ev, metadata_md5=meta[rel])
+            verdict = integrity.judge(d, ev)
+            if verdict.verified:
+                unchanged.append(rel)
+                unchanged_bytes += src.size
+                continue
+            if verdict.status is Status.MISMATCH:
+                reason = f"content differs ({verdict.evidence})"
+            else:
+                reason = f"cannot compare content ({verdict.detail})"
         ops.append(_source_op(p, OpKind.UPDATE, *facts, reason))
 
     if download and p.is_dir:

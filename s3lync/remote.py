@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -35,7 +35,8 @@ from .hashing import (
     needed_part_sizes,
     normalize_etag,
 )
-from .lean import LeanCancelled, LeanClient, LeanExhausted, LeanFallback
+from .integrity import Evidence, evidence_from_headers
+from .lean import EVIDENCE_HEADERS, LeanCancelled, LeanClient, LeanExhausted, LeanFallback
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,38 @@ class ObjectInfo:
     size: int
     metadata_md5: str | None
     metadata: dict[str, str] = field(default_factory=dict)
+    # The integrity-relevant response headers (lean.EVIDENCE_HEADERS), lower-case names.
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def evidence(self, *, content_md5_checked: bool = False) -> Evidence:
+        """This answer as integrity evidence."""
+        ev = evidence_from_headers(
+            lambda n: self.etag if n == "etag" else self.headers.get(n),
+            self.size,
+            metadata_md5=self.metadata_md5,
+        )
+        if content_md5_checked:
+            ev = replace(ev, content_md5_checked=True)
+        return ev
+
+    @property
+    def parts_count(self) -> int | None:
+        """``x-amz-mp-parts-count`` of a HEAD with ``partNumber``, if the store sent it."""
+        raw = self.headers.get("x-amz-mp-parts-count")
+        return int(raw) if raw and raw.strip().isdigit() else None
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What the store answered to an upload, and how it was cut."""
+
+    info: ObjectInfo
+    # The part size of a multipart upload (None: one PUT).
+    part_size: int | None = None
+    # Part MD5s in order, when the uploader computed them while sending (no second read).
+    part_md5s: tuple[bytes, ...] = ()
+    # The store accepted a Content-MD5 for the whole object or for every part.
+    content_md5_checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,10 +232,22 @@ class Remote:
         except Exception as exc:
             raise translate(exc, bucket, prefix or None, "list") from exc
 
-    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
-        """HEAD one object (only where a listing cannot decide), or one version of it."""
+    def head(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        part_number: int | None = None,
+    ) -> ObjectInfo:
+        """HEAD one object (or one version), or with ``part_number`` one part of it (its size
+        and the part count). Checksum mode is on, so the answer carries any S3 checksum.
+        """
         got = self._try_lean(
-            "head", bucket, key, lambda lean: lean.head(bucket, key, version_id=version_id)
+            "head",
+            bucket,
+            key,
+            lambda lean: lean.head(bucket, key, version_id=version_id, part_number=part_number),
         )
         if got is None:
             raise RemoteNotFoundError(f"head {s3_label(bucket, key)}: no such key")
@@ -212,9 +257,13 @@ class Remote:
                 size=got.size,
                 metadata_md5=md5_from_metadata(got.metadata),
                 metadata=got.metadata,
+                headers=got.headers,
             )
+        args: dict[str, Any] = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
+        if part_number is not None:
+            args["PartNumber"] = part_number
         try:
-            resp = self.client.head_object(Bucket=bucket, Key=key, **_version(version_id))
+            resp = self.client.head_object(**args, **_version(version_id))
         except Exception as exc:
             raise translate(exc, bucket, key, "head") from exc
         return _info(resp)
@@ -225,6 +274,19 @@ class Remote:
             return self.head(bucket, key)
         except RemoteNotFoundError:
             return None
+
+    def part_sizes(self, bucket: str, key: str, parts: int) -> list[int] | None:
+        """Every part's size, one ``HEAD ?partNumber=N`` each (only to confirm a mismatch).
+
+        None when the store does not answer per part (it ignores ``partNumber``).
+        """
+        sizes = []
+        for n in range(1, parts + 1):
+            info = self.head(bucket, key, part_number=n)
+            if info.parts_count != parts:
+                return None
+            sizes.append(info.size)
+        return sizes
 
     def bucket_exists(self, bucket: str) -> None:
         """Raise RemoteNotFoundError/SyncError unless the bucket is reachable."""
@@ -250,21 +312,45 @@ class Remote:
         *,
         ranged: bool = True,
         version_id: str | None = None,
+        if_match: str | None = None,
     ) -> DownloadResult:
         """Fetch one object (or, with ``version_id``, that version) into ``dest``, hashed while streaming.
 
         A large object goes by concurrent ranged GETs (hashed in a pass afterwards) when
         ``ranged``; otherwise it streams in one GET like a small one. The executor picks streams
         when several large files move at once: they already keep the connections busy, and
-        hashing inline saves re-reading every byte.
+        hashing inline saves re-reading every byte. ``if_match`` (the listed ETag) makes every
+        request conditional: an object replaced meanwhile fails instead of mixing versions.
         """
         if size >= self.threshold and ranged:
-            return self._download_multipart(bucket, key, dest, size, version_id, cancel)
+            return self._download_multipart(bucket, key, dest, size, version_id, if_match, cancel)
+        res = self._download_streamed(bucket, key, dest, cancel, version_id, if_match)
+        served, listed = res.info.etag, normalize_etag(if_match)
+        if listed and served and served != listed:
+            # A store that ignores If-Match (rclone) served another version: whole, but not
+            # the one planned.
+            raise SyncError(
+                f"download s3://{bucket}/{key}: the object changed since it was listed "
+                f"(ETag {listed} is now {served}); run again"
+            )
+        return res
+
+    def _download_streamed(
+        self,
+        bucket: str,
+        key: str,
+        dest: str,
+        cancel: threading.Event | None,
+        version_id: str | None,
+        if_match: str | None,
+    ) -> DownloadResult:
         got = self._try_lean(
             "download",
             bucket,
             key,
-            lambda lean: lean.get_to_file(bucket, key, dest, cancel, version_id=version_id),
+            lambda lean: lean.get_to_file(
+                bucket, key, dest, cancel, version_id=version_id, if_match=if_match
+            ),
         )
         if got is not _FALLBACK:
             info = ObjectInfo(
@@ -272,6 +358,7 @@ class Remote:
                 size=got.size,
                 metadata_md5=md5_from_metadata(got.metadata),
                 metadata=got.metadata,
+                headers=got.headers,
             )
             return DownloadResult(info=info, digest=Digest(size=got.size, md5=got.md5))
         from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
@@ -279,7 +366,7 @@ class Remote:
         attempts = Config.get_max_attempts()
         for attempt in range(1, attempts + 1):
             try:
-                return self._get_streamed(bucket, key, dest, cancel, version_id)
+                return self._get_streamed(bucket, key, dest, cancel, version_id, if_match)
             except TransferCancelledError:
                 raise
             except S3_RETRYABLE_DOWNLOAD_ERRORS as exc:
@@ -300,9 +387,13 @@ class Remote:
         key: str,
         dest: str,
         cancel: threading.Event | None,
-        version_id: str | None = None,
+        version_id: str | None,
+        if_match: str | None,
     ) -> DownloadResult:
-        resp = self.client.get_object(Bucket=bucket, Key=key, **_version(version_id))
+        args: dict[str, Any] = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
+        if if_match:
+            args["IfMatch"] = f'"{if_match}"'
+        resp = self.client.get_object(**args, **_version(version_id))
         md5 = hashlib.md5()
         written = 0
         body = resp["Body"]
@@ -325,16 +416,21 @@ class Remote:
         dest: str,
         size: int,
         version_id: str | None = None,
+        if_match: str | None = None,
         cancel: threading.Event | None = None,
     ) -> DownloadResult:
-        # One HEAD per large object gives the ETag and md5chksum metadata to verify against.
-        # s3transfer refuses IfMatch on downloads, so a version change mid-download is caught by
-        # that verification instead (the temp file is then discarded, the target left intact).
+        # One HEAD per large object gives the ETag, checksums and md5chksum to verify against.
         info = self.head(bucket, key, version_id)
+        if if_match and info.etag and info.etag != normalize_etag(if_match):
+            raise SyncError(
+                f"download s3://{bucket}/{key}: the object changed since it was listed "
+                f"(ETag {if_match} is now {info.etag}); run again"
+            )
         try:
             # A seekable target: s3transfer writes ranges as they arrive. (Its in-order path for
             # non-seekable targets shares one 10-chunk window across all transfers and
             # deadlocks with several large downloads at once.) Hashing is a pass afterwards.
+            # The ETag handed over makes every ranged GET carry If-Match: no spliced versions.
             # An open file, not a name: given a name, s3transfer writes a temporary of its own
             # beside it, which s3lync has not registered (see tempreg).
             with open(dest, "wb") as f:
@@ -343,7 +439,7 @@ class Remote:
                     key,
                     f,
                     extra_args=_version(version_id) or None,
-                    subscribers=[_SizeProvider(info.size)],
+                    subscribers=[_SizeProvider(info.size, info.etag)],
                 )
                 _wait_or_cancel(fut, cancel)
         except TransferCancelledError:
@@ -367,7 +463,7 @@ class Remote:
         cancel: threading.Event | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
-    ) -> ObjectInfo:
+    ) -> UploadResult:
         """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata.
 
         A large file goes up in concurrent parts when ``ranged`` (one large file); when several
@@ -377,6 +473,7 @@ class Remote:
         go without it (moto ignores it on CompleteMultipartUpload); the caller's HEAD covers them.
         ``if_none_match`` sends ``If-None-Match: *`` on a single-request PUT, so a store that
         supports it (AWS, moto) refuses to overwrite an existing key (PreconditionFailed).
+        The result says how the object was cut, so its ETag is checked at that layout.
         """
         b64 = md5_to_metadata(md5_hex)
         meta = {"md5chksum": b64}
@@ -395,6 +492,8 @@ class Remote:
                         bucket, key, path, b64, size, if_match=if_match, content_type=ctype
                     ),
                 )
+                if etag is not _FALLBACK:
+                    return UploadResult(self._stored(bucket, key, size), content_md5_checked=True)
             else:
                 # s3transfer's rule too: parts of at least chunksize, and never more than 10 000.
                 part = max(self.chunksize, -(-size // _MAX_PARTS))
@@ -415,8 +514,8 @@ class Remote:
                         content_type=ctype,
                     ),
                 )
-            if etag is not _FALLBACK:
-                return self._stored(bucket, key, size)
+                if etag is not _FALLBACK:
+                    return UploadResult(self._stored(bucket, key, size), part_size=part)
             if if_match:
                 # s3transfer takes no If-Match, and the lean refusal may have been a 412: look
                 # again before writing unconditionally.
@@ -426,6 +525,9 @@ class Remote:
                         "update", f"s3://{bucket}/{key}", "the remote object was replaced"
                     )
             # The store refused the lean request: botocore repeats it once, in its own words.
+            from s3transfer.utils import ChunksizeAdjuster
+
+            part = ChunksizeAdjuster().adjust_chunksize(self.chunksize, size)
             try:
                 fut = self._manager().upload(
                     path, bucket, key, extra_args={"Metadata": meta, **extra}
@@ -442,9 +544,10 @@ class Remote:
                         and landed.size == size
                         and landed.metadata_md5 == md5_hex
                     ):
-                        return landed
+                        return UploadResult(landed, part_size=part if size >= part else None)
                 raise err from exc
-            return self.head(bucket, key)
+            # s3transfer cuts at the adjusted chunk size, or sends one PUT below the threshold.
+            return UploadResult(self.head(bucket, key), part_size=part)
         if body is None:
             try:
                 with open(path, "rb") as f:
@@ -467,7 +570,17 @@ class Remote:
             ),
         )
         if etag is not _FALLBACK:
-            return ObjectInfo(etag=etag, size=size, metadata_md5=md5_hex, metadata=meta)
+            assert self.lean is not None
+            return UploadResult(
+                ObjectInfo(
+                    etag=etag,
+                    size=size,
+                    metadata_md5=md5_hex,
+                    metadata=meta,
+                    headers=self.lean.put_headers(),
+                ),
+                content_md5_checked=True,
+            )
         try:
             # Content-MD5 makes the server refuse a body damaged in flight.
             resp = self.client.put_object(
@@ -487,11 +600,15 @@ class Remote:
                     "update", f"s3://{bucket}/{key}", "the remote object was replaced (If-Match)"
                 ) from exc
             raise translate(exc, bucket, key, "upload") from exc
-        return ObjectInfo(
-            etag=normalize_etag(resp.get("ETag")),
-            size=size,
-            metadata_md5=md5_hex,
-            metadata=meta,
+        return UploadResult(
+            ObjectInfo(
+                etag=normalize_etag(resp.get("ETag")),
+                size=size,
+                metadata_md5=md5_hex,
+                metadata=meta,
+                headers=_info(resp).headers,
+            ),
+            content_md5_checked=True,
         )
 
     def _stored(self, bucket: str, key: str, size: int) -> ObjectInfo:
@@ -646,13 +763,17 @@ def _wait_or_cancel(fut: Any, cancel: threading.Event | None) -> None:
 
 
 class _SizeProvider:
-    """An s3transfer subscriber that hands over the size we know, so it skips its own HEAD."""
+    """An s3transfer subscriber that hands over the size (and ETag) we know, so it skips its own
+    HEAD and sends If-Match with every ranged GET."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, etag: str | None = None) -> None:
         self.size = size
+        self.etag = etag
 
     def on_queued(self, future: Any, **kwargs: Any) -> None:
         future.meta.provide_transfer_size(self.size)
+        if self.etag and hasattr(future.meta, "provide_object_etag"):
+            future.meta.provide_object_etag(f'"{self.etag}"')
 
     def on_progress(self, **kwargs: Any) -> None:
         """Unused."""
@@ -672,9 +793,12 @@ def _error_code(exc: BaseException) -> str | None:
 
 def _info(resp: dict[str, Any]) -> ObjectInfo:
     metadata = {str(k).lower(): str(v) for k, v in (resp.get("Metadata") or {}).items()}
+    raw = resp.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    headers = {n: str(raw[n]) for n in EVIDENCE_HEADERS if n in raw}
     return ObjectInfo(
         etag=normalize_etag(resp.get("ETag")),
         size=int(resp.get("ContentLength", 0)),
         metadata_md5=md5_from_metadata(metadata),
         metadata=metadata,
+        headers=headers,
     )

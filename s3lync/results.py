@@ -20,12 +20,10 @@ class SyncResult:
     @classmethod
     def of(cls, result: MappingResult) -> SyncResult:
         """Summarise an executed mapping."""
-        # Transfers whose integrity could not be established (counted by the executor's verdicts).
-        unverified = getattr(result, "unverified", ())
         return cls(
             transferred=result.transferred,
             deleted=result.deleted,
             unchanged=result.plan.unchanged,
-            unverified=unverified if isinstance(unverified, int) else len(unverified),
+            unverified=len(result.unverified),
             bytes=result.transferred_bytes,
         )

@@ -111,12 +111,15 @@ class S3Object:
     def _mapping(
         self,
         direction: Direction,
-        check_hash: bool,
+        check_hash: bool | str,
         force_sync: bool,
         exclude: tuple[str, ...] = (),
         delete: bool = False,
     ) -> Mapping:
         into = self._into or (direction is Direction.DOWNLOAD and os.path.isdir(self._local_path))
+        strict = check_hash == "strict"
+        if not isinstance(check_hash, bool) and not strict:
+            raise S3ObjectError(f"check_hash must be True, False or 'strict', not {check_hash!r}")
         return Mapping(
             s3_uri=self.s3_uri,
             # The engine reads a trailing separator as "the object goes inside this folder".
@@ -125,7 +128,8 @@ class S3Object:
             exclude=exclude,
             force_sync=force_sync,
             delete=delete,
-            check_hash=check_hash,
+            check_hash=bool(check_hash),
+            require_verified=strict,
             follow_symlinks=self.follow_symlinks,
             region=self.region_name,
             endpoint_url=self.endpoint_url,
@@ -172,10 +176,11 @@ class S3Object:
                 raise ObjectExistsError(f"open('x'): {self.s3_uri} already exists") from exc
             raise
         log.info(
-            "%s %s: %d transferred, %d deleted, %d unchanged",
+            "%s %s: %d transferred (%d unverified), %d deleted, %d unchanged",
             action,
             self.s3_uri,
             result.transferred,
+            len(result.unverified),
             result.deleted,
             result.plan.unchanged,
         )
@@ -184,7 +189,7 @@ class S3Object:
     @accepts_04_names("use_checksum", "excludes", "mirror", "progress_mode")
     def download(
         self,
-        check_hash: bool = True,
+        check_hash: bool | str = True,
         force_sync: bool = False,
         exclude_pattern: ExcludePattern = "",
         *,
@@ -197,6 +202,8 @@ class S3Object:
         For a single object that is the file's path, also when ``local_path`` is a folder.
         ``delete=True`` mirrors: local files missing from S3 are deleted, unchanged files are still
         skipped (``force_sync`` transfers everything). ``last_result`` says what was done.
+        ``check_hash``: True verifies every transfer and warns when one cannot be verified;
+        ``"strict"`` makes that an :class:`UnverifiedError`; False skips verification.
         """
         mapping = self._mapping(
             Direction.DOWNLOAD, check_hash, force_sync, _excludes(exclude_pattern), delete
@@ -211,7 +218,7 @@ class S3Object:
     @accepts_04_names("use_checksum", "excludes", "mirror", "progress_mode")
     def upload(
         self,
-        check_hash: bool = True,
+        check_hash: bool | str = True,
         exclude_pattern: ExcludePattern = "",
         force_sync: bool = False,
         *,

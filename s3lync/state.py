@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .hashing import Digest
+from .integrity import Layout
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,11 @@ CREATE TABLE IF NOT EXISTS digests (
     etags TEXT NOT NULL,
     seen TEXT NOT NULL,
     version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS layouts (
+    etag TEXT PRIMARY KEY,
+    part_size INTEGER NOT NULL,
+    parts INTEGER NOT NULL
 )
 """
 
@@ -70,13 +76,14 @@ class HashCache:
         self._conn: sqlite3.Connection | None = None
         self._preloaded: dict[str, tuple[Any, ...]] = {}
         self._preloaded_roots: list[str] = []
+        self._layouts: dict[str, Layout] | None = None
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(_DDL)
+                conn.executescript(_DDL)
                 conn.commit()
                 self._conn = conn
             except (sqlite3.Error, OSError) as exc:
@@ -127,7 +134,7 @@ class HashCache:
         if row is None or (row[0], row[1], row[2]) != fp or row[6] != SCHEMA_VERSION:
             return None
         etags = {int(k): str(v) for k, v in json.loads(row[4]).items()}
-        return Digest(size=row[0], md5=row[3], etags=etags, seen_etags=set(json.loads(row[5])))
+        return Digest(size=row[0], md5=row[3], etags=etags, seen_etags=list(json.loads(row[5])))
 
     def put_many(self, rows: list[tuple[str, Fingerprint, Digest]]) -> None:
         """Store digests in one transaction."""
@@ -141,7 +148,7 @@ class HashCache:
                 fp[2],
                 d.md5,
                 json.dumps({str(k): v for k, v in d.etags.items()}),
-                json.dumps(sorted(d.seen_etags)[-8:]),
+                json.dumps(d.seen_etags[-8:]),  # most recent last
                 SCHEMA_VERSION,
             )
             for path, fp, d in rows
@@ -152,6 +159,45 @@ class HashCache:
             try:
                 self._conn.executemany(
                     "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?, ?)", data
+                )
+                self._conn.commit()
+            except sqlite3.Error as exc:
+                log.warning("hash cache write failed: %s", exc)
+
+    def layouts(self) -> dict[str, Layout]:
+        """Every multipart layout learned so far, by ETag (read once; a layout never changes)."""
+        with self._lock:
+            if self._layouts is None:
+                self._layouts = {}
+                if self._conn is not None:
+                    try:
+                        rows = self._conn.execute(
+                            "SELECT etag, part_size, parts FROM layouts"
+                        ).fetchall()
+                    except sqlite3.Error as exc:
+                        log.debug("hash cache read failed: %s", exc)
+                        rows = []
+                    self._layouts = {r[0]: Layout(int(r[1]), int(r[2])) for r in rows}
+            return dict(self._layouts)
+
+    def layout(self, etag: str | None) -> Layout | None:
+        """The learned layout of a multipart ETag, if any."""
+        return self.layouts().get(etag) if etag else None
+
+    def put_layout(self, etag: str, layout: Layout) -> None:
+        """Remember how the object with this multipart ETag was cut."""
+        self.layouts()
+        with self._lock:
+            assert self._layouts is not None
+            if self._layouts.get(etag) == layout:
+                return
+            self._layouts[etag] = layout
+            if self._conn is None:
+                return
+            try:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO layouts VALUES (?, ?, ?)",
+                    (etag, layout.part_size, layout.parts),
                 )
                 self._conn.commit()
             except sqlite3.Error as exc:

@@ -24,7 +24,14 @@ unless a :class:`Rule` matches. Rules match on method, a substring of the URL-de
 - ``"flip"``: XOR one byte (``offset``, default the middle) of the body with 0xFF;
 - ``"error"``: answer ``status`` (500 InternalError, 503 SlowDown) with a proper S3 XML error body,
   without forwarding;
+- ``"flip_request"``: XOR one byte (``offset``, default the middle) of the *request* body with 0xFF
+  before forwarding it (damage on the way to the store);
 - ``"pass"``: forward normally (with ``before`` a hook, e.g. to kill the server).
+
+``emulate_kms=True`` makes the proxy stand for an AWS front end serving SSE-KMS objects: every ETag
+(headers and XML bodies) becomes a stable random 32-hex value that is not the MD5, object answers
+carry ``x-amz-server-side-encryption: aws:kms``, and a PUT whose ``Content-MD5`` does not match its
+body is refused with ``400 BadDigest`` as AWS does (moto accepts it).
 
 ``before`` (any action) is called with the :class:`Seen` request right after the match and before the
 action. ``proxy.log`` lists every request seen, with the action applied (``"ok"`` when none).
@@ -32,8 +39,12 @@ action. ``proxy.log`` lists every request seen, with the action applied (``"ok"`
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import html
 import http.client
+import re
 import socket
 import struct
 import threading
@@ -108,7 +119,8 @@ class Rule:
 class FaultProxy:
     """A threaded TCP proxy in front of one HTTP endpoint that injects faults per rule."""
 
-    def __init__(self, upstream_url: str) -> None:
+    def __init__(self, upstream_url: str, *, emulate_kms: bool = False) -> None:
+        self.emulate_kms = emulate_kms
         parts = urlsplit(upstream_url)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._rules: list[Rule] = []
@@ -129,7 +141,7 @@ class FaultProxy:
 
     def add_rule(self, action: str, **kwargs: Any) -> Rule:
         """Add a rule (see the module docstring); rules are tried in the order added."""
-        if action not in ("reset", "stall", "truncate", "flip", "error", "pass"):
+        if action not in ("reset", "stall", "truncate", "flip", "flip_request", "error", "pass"):
             raise ValueError(f"unknown action {action!r}")
         rule = Rule(action=action, **kwargs)
         with self._lock:
@@ -243,6 +255,20 @@ class FaultProxy:
         if rule is not None and rule.action == "error":
             _send_error(conn, rule.status, method, target)
             return True
+        if rule is not None and rule.action == "flip_request" and body:
+            data = bytearray(body)
+            data[len(data) // 2 if rule.offset is None else rule.offset] ^= 0xFF
+            body = bytes(data)
+        if self.emulate_kms:
+            headers = [
+                (k, _real_etags(v) if k.lower() in ("if-match", "if-none-match") else v)
+                for k, v in headers
+            ]
+        if self.emulate_kms and method == "PUT":
+            sent = {k.lower(): v for k, v in headers}.get("content-md5")
+            if sent and sent != base64.b64encode(hashlib.md5(body).digest()).decode():
+                _send_error(conn, 400, method, target, code="BadDigest")
+                return True
         if rule is not None and rule.action == "stall" and rule.where == "before":
             rule.released.wait(rule.delay)
         try:
@@ -250,11 +276,13 @@ class FaultProxy:
         except OSError:
             _reset(conn)  # upstream unreachable: the client sees a dead connection
             return False
+        if self.emulate_kms:
+            rheaders, rbody = _as_kms(rheaders, rbody)
         has_body = method != "HEAD" and status not in (204, 304) and not 100 <= status < 200
         head = _head_bytes(status, reason, rheaders, len(rbody) if has_body else None)
         if (
             rule is None
-            or rule.action in ("pass", "error")
+            or rule.action in ("pass", "error", "flip_request")
             or (rule.action == "stall" and rule.where == "before")
         ):
             conn.sendall(head + (rbody if has_body else b""))
@@ -361,8 +389,52 @@ def _head_bytes(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _send_error(conn: socket.socket, status: int, method: str, target: str) -> None:
-    code, message = _ERROR_CODES.get(status, ("InternalError", "Injected error."))
+_KMS_TO_REAL: dict[str, str] = {}
+
+
+def _kms_etag(etag: str) -> str:
+    real = html.unescape(etag).strip().strip('"')
+    fake = hashlib.md5(b"kms:" + real.encode()).hexdigest()[::-1]
+    _KMS_TO_REAL[fake] = real
+    return fake
+
+
+def _real_etags(value: str) -> str:
+    """An If-Match/If-None-Match value with our fake KMS ETags mapped back to the store's."""
+    return re.sub(r"[0-9a-f]{32}", lambda m: _KMS_TO_REAL.get(m.group(0), m.group(0)), value)
+
+
+def _as_kms(headers: list[tuple[str, str]], body: bytes) -> tuple[list[tuple[str, str]], bytes]:
+    """Rewrite an answer as AWS gives it for an SSE-KMS object: an ETag that is not the MD5."""
+    out = []
+    is_object = False
+    for k, v in headers:
+        if k.lower() == "etag":
+            v = f'"{_kms_etag(v)}"'
+            is_object = True
+        out.append((k, v))
+    if is_object:
+        out.append(("x-amz-server-side-encryption", "aws:kms"))
+    if body.lstrip().startswith(b"<?xml") or body.lstrip().startswith(b"<"):
+        body = re.sub(
+            rb"<ETag>([^<]*)</ETag>",
+            lambda m: (
+                b"<ETag>&quot;"
+                + _kms_etag(m.group(1).decode().replace("&quot;", "")).encode()
+                + b"&quot;</ETag>"
+            ),
+            body,
+        )
+    return out, body
+
+
+def _send_error(
+    conn: socket.socket, status: int, method: str, target: str, code: str | None = None
+) -> None:
+    code_, message = _ERROR_CODES.get(status, ("InternalError", "Injected error."))
+    if code is not None:
+        code_, message = code, "The Content-MD5 you specified did not match what we received."
+    code = code_
     rid = uuid.uuid4().hex[:16].upper()
     resource = urlsplit(target).path
     body = (

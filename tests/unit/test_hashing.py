@@ -13,9 +13,7 @@ from hypothesis import strategies as st
 
 from s3lync import hashing
 from s3lync.hashing import (
-    Digest,
     candidate_part_sizes,
-    compare,
     digest_file,
     is_plain_md5_etag,
     md5_from_metadata,
@@ -227,99 +225,5 @@ def test_needed_part_sizes() -> None:
     assert needed_part_sizes(20 * MiB, '"' + "a" * 32 + '-3"') == candidate_part_sizes(20 * MiB, 3)
 
 
-# --------------------------------------------------------------------------- compare
-
-
-MD5 = md5hex(b"content")
-OTHER = md5hex(b"other")
-MP = "b" * 32 + "-2"  # some multipart ETag
-MP_OTHER = "c" * 32 + "-2"
-
-
-def _digest(**kw: object) -> Digest:
-    return Digest(size=7, md5=MD5, **kw)  # type: ignore[arg-type]
-
-
-def test_compare_plain_etag_match_and_mismatch() -> None:
-    assert compare(_digest(), MD5) is True
-    assert compare(_digest(), f'"{MD5}"') is True
-    assert compare(_digest(), MD5.upper()) is True
-    assert compare(_digest(), OTHER) is False
-
-
-def test_compare_metadata_only() -> None:
-    assert compare(_digest(), None, MD5) is True
-    assert compare(_digest(), None, MD5.upper()) is True
-    assert compare(_digest(), None, OTHER) is False
-
-
-def test_compare_metadata_mismatch_overrides_matching_etag() -> None:
-    assert compare(_digest(), MD5, OTHER) is False
-
-
-def test_compare_metadata_match_but_plain_etag_mismatch() -> None:
-    assert compare(_digest(), OTHER, MD5) is False
-
-
-def test_compare_multipart_recomputed_match() -> None:
-    assert compare(_digest(etags={5: MP}), MP) is True
-    assert compare(_digest(etags={5: MP}), f'"{MP.upper()}"') is True
-
-
-def test_compare_multipart_seen_etag() -> None:
-    assert compare(_digest(seen_etags={MP}), MP) is True
-
-
-def test_compare_multipart_metadata_mismatch_wins_over_recomputed_match() -> None:
-    assert compare(_digest(etags={5: MP}), MP, OTHER) is False
-
-
-def test_compare_multipart_undecidable_uses_metadata() -> None:
-    assert compare(_digest(etags={5: MP_OTHER}), MP, MD5) is True
-    assert compare(_digest(etags={5: MP_OTHER}), MP, OTHER) is False
-
-
-@pytest.mark.parametrize(
-    ("digest", "etag"),
-    [
-        (_digest(), MP),  # multipart, nothing recomputed
-        (_digest(etags={5: MP_OTHER}), MP),  # recomputed for a different layout
-        (_digest(seen_etags={MP_OTHER}), MP),
-        (_digest(), None),  # no ETag at all
-        (_digest(), "not-an-etag"),
-    ],
-)
-def test_compare_undecidable(digest: Digest, etag: str | None) -> None:
-    assert compare(digest, etag) is None
-
-
-def test_real_multipart_file_compares_true(tmp_path: Path) -> None:
-    data = b"abcdefghijklmnopqrstuvwxyz"
-    f = tmp_path / "f"
-    f.write_bytes(data)
-    remote_etag = '"' + reference_multipart_etag(data, 5) + '"'
-    d = digest_file(f, [5, 7])
-    assert compare(d, remote_etag) is True
-    other = tmp_path / "g"
-    other.write_bytes(data[:-1] + b"Z")
-    assert compare(digest_file(other, [5, 7]), remote_etag) is None
-
-
 def test_metadata_key_constant() -> None:
     assert hashing.METADATA_MD5_KEY == "md5chksum"
-
-
-def test_one_part_multipart_etag_is_decidable_for_any_size(tmp_path):
-    """A `-1` ETag is md5(md5(content)) whatever the part size, even for files over 100 MiB."""
-    import hashlib
-
-    from s3lync.hashing import candidate_part_sizes, compare, digest_file
-
-    for size in (0, 7, 200 * 1024 * 1024):
-        assert candidate_part_sizes(size, 1) == [max(size, 1)]
-    p = tmp_path / "f.bin"
-    p.write_bytes(b"hello world")
-    etag = hashlib.md5(hashlib.md5(b"hello world").digest()).hexdigest() + "-1"
-    d = digest_file(p, candidate_part_sizes(11, 1))
-    assert compare(d, etag) is True
-    assert compare(d, hashlib.md5(hashlib.md5(b"other").digest()).hexdigest() + "-1") is None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from s3lync import local as localfs
 from s3lync.hashing import Digest, candidate_part_sizes
+from s3lync.integrity import Layout
 from s3lync.local import LocalFile, LocalSnapshot
 from s3lync.plan import Direction, Mapping, MappingPlan, OpKind, Problem
 from s3lync.planner import decide, exclude_matcher, map_remote, pair, undecided
@@ -179,7 +181,8 @@ def test_metadata_md5_decides_multipart() -> None:
     assert ops_by_rel(plan) == {"a.txt": OpKind.UPDATE}
 
 
-def test_metadata_mismatch_overrides_matching_etag() -> None:
+def test_metadata_never_outvotes_a_matching_plain_etag() -> None:
+    # The ETag is the store's MD5 of what it holds; md5chksum is only the uploader's claim.
     plan = run(
         mapping(UP),
         snap(lf("a.txt", A)),
@@ -187,7 +190,20 @@ def test_metadata_mismatch_overrides_matching_etag() -> None:
         {"a.txt": digest(A)},
         {"a.txt": md5(A2)},
     )
+    assert plan.operations == ()
+    assert plan.unchanged == 1
+
+
+def test_metadata_decides_when_the_etag_cannot() -> None:
+    plan = run(
+        mapping(DOWN),
+        snap(lf("a.txt", A)),
+        [ro("a.txt", A, etag="a" * 32 + "-2")],
+        {"a.txt": digest(A)},
+        {"a.txt": md5(A2)},
+    )
     assert ops_by_rel(plan) == {"a.txt": OpKind.UPDATE}
+    assert "md5chksum" in plan.operations[0].reason
 
 
 def test_recomputed_multipart_etag_match_is_unchanged() -> None:
@@ -478,9 +494,14 @@ def test_undecided_lists_unmatched_multipart_only() -> None:
         "mp-known": Digest(size=len(A), md5=md5(A), etags={8: mp_known}),
         "mp-meta": digest(A),
     }
-    assert undecided(p, digests, {"mp-meta": md5(A)}) == ["mp"]
+    evidence = {rel: p.evidence(rel) for rel in p.remote}
+    evidence["mp-meta"] = replace(evidence["mp-meta"], metadata_md5=md5(A))
+    assert undecided(p, digests, evidence) == ["mp"]
+    # A layout learned earlier (cached per ETag) decides without a HEAD.
+    known = {rel: p.evidence(rel, {mp: Layout(8, 2)}) for rel in p.remote}
+    assert undecided(p, digests, known) == []
     # Without a digest there is nothing to decide with: no HEAD either.
-    assert undecided(p, {}, {}) == []
+    assert undecided(p, {}, evidence) == []
 
 
 # --------------------------------------------------------------------------- single-file mappings

@@ -17,7 +17,7 @@ def _digest(n: int = 0) -> Digest:
         size=123,
         md5=f"{n:032x}",
         etags={5 * 1024 * 1024: f"{n + 1:032x}-3", 8 * 1024 * 1024: f"{n + 2:032x}-2"},
-        seen_etags={f"{n + 3:032x}-7"},
+        seen_etags=[f"{n + 3:032x}-7"],
     )
 
 
