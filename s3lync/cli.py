@@ -166,6 +166,11 @@ def plan(
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None, help="Parallel transfers.")
 @click.option("--allow-empty-source", is_flag=True, help="Let an empty source delete the target.")
 @click.option(
+    "--require-verified",
+    is_flag=True,
+    help="Fail any transfer that cannot be verified (as check_hash: strict).",
+)
+@click.option(
     "--lock-timeout",
     type=click.FloatRange(0),
     default=0.0,
@@ -203,6 +208,7 @@ def apply(
     max_delete: str | None,
     jobs: int | None,
     allow_empty_source: bool,
+    require_verified: bool,
     lock_timeout: float,
     summary: bool,
     quiet: bool,
@@ -233,6 +239,7 @@ def apply(
             shard=resolve_shard(shard_spec, shard_total),
             lock_mode=_lock_mode(locked, no_lock),
             progress=progress,
+            require_verified=require_verified,
         )
         return commands.apply(c, names, opts)
 

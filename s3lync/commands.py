@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -427,6 +428,8 @@ class ApplyOptions:
     shard: Shard | None = None
     lock_mode: LockMode = "auto"
     progress: str | None = None
+    # --require-verified: every mapping in strict mode (check_hash: strict).
+    require_verified: bool = False
 
 
 def apply(ctx: Context, names: Sequence[str] = (), opts: ApplyOptions | None = None) -> int:
@@ -548,6 +551,17 @@ def _apply_lock(
 
 def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int:
     saved, mappings, manifest_path = _apply_inputs(ctx, names, opts.plan_file)
+    if opts.require_verified:
+        strict = [dataclasses.replace(m, check_hash=True, require_verified=True) for m in mappings]
+        if saved is not None:
+            saved = dataclasses.replace(
+                saved,
+                mappings=tuple(
+                    dataclasses.replace(mp, mapping=m)
+                    for mp, m in zip(saved.mappings, strict, strict=True)
+                ),
+            )
+        mappings = strict
     shard = _saved_shard(saved, opts.plan_file, opts.shard)
     the_lock = _apply_lock(ctx, saved, opts, mappings)
     return _run_mappings(ctx, mappings, manifest_path, opts, saved, shard, the_lock)

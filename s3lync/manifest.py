@@ -57,7 +57,7 @@ defaults:
   region: ${{AWS_REGION:-us-east-1}}
   # endpoint_url: http://127.0.0.1:9000   # MinIO, R2, Ceph or a local test server
   # profile: dev
-  check_hash: true
+  check_hash: true        # or strict: a transfer that cannot be verified is an error
 
 mappings:
   # Download a prefix into a folder beside this file.
@@ -285,6 +285,7 @@ def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
                 force_sync=bool(item.get("force_sync", False)),
                 delete=bool(item.get("delete", False)),
                 check_hash=True if check_hash is None else bool(check_hash),
+                require_verified=check_hash == "strict",
                 follow_symlinks=bool(item.get("follow_symlinks", False)),
                 allow_missing=bool(item.get("allow_missing", False)),
                 region=setting(item, defaults, "region"),

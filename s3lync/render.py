@@ -165,16 +165,19 @@ def apply_counts(results: Sequence[MappingResult]) -> dict[str, int]:
         "skipped": sum(r.plan.unchanged for r in results),
         "deleted": sum(r.deleted for r in results),
         "failed": sum(len(r.failed) for r in results),
+        "verified": sum(r.verified for r in results),
+        "unverified": sum(len(r.unverified) for r in results),
     }
 
 
 def apply_summary(results: Sequence[MappingResult]) -> str:
-    """``Apply complete: 3 transferred (1.2 MiB), 120 skipped, 2 deleted, 0 failed.``"""
+    """``Apply complete: 3 transferred (1.2 MiB) (1 unverified), 120 skipped, 2 deleted, 0 failed.``"""
     c = apply_counts(results)
     head = "Apply complete" if not c["failed"] else "Apply finished with errors"
+    unverified = f" ({c['unverified']} unverified)" if c["unverified"] else ""
     return (
-        f"{head}: {c['transferred']} transferred ({format_size(c['transferred_bytes'])}), "
-        f"{c['skipped']} skipped, {c['deleted']} deleted, {c['failed']} failed."
+        f"{head}: {c['transferred']} transferred ({format_size(c['transferred_bytes'])})"
+        f"{unverified}, {c['skipped']} skipped, {c['deleted']} deleted, {c['failed']} failed."
     )
 
 
@@ -201,6 +204,7 @@ def apply_document(
                         "ok": o.ok,
                         "error": o.error,
                         "error_type": o.error_type,
+                        "verification": o.verdict.to_dict() if o.verdict is not None else None,
                     }
                     for o in r.results
                 ],

@@ -18,7 +18,7 @@ from boto3.s3.transfer import TransferConfig
 from s3lync import HashMismatchError, S3Object, SyncError, UnverifiedError
 
 from .faultproxy import FaultProxy, Seen
-from .helpers import MOTO_ONLY, blob, temporaries
+from .helpers import MOTO_ONLY, blob, cli_env, run_cli, temporaries, write_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -291,3 +291,46 @@ def test_object_replaced_between_attempts_fails_instead_of_mixing_versions(
     # Every GET after the listing named the version that was listed.
     gets = proxy.requests("GET", "/d/obj.bin")
     assert gets and all(g.header("If-Match") for g in gets)
+
+
+@MOTO_ONLY
+def test_cli_counts_unverified_and_require_verified_fails(
+    s3_server: Any, s3: Any, bucket: str, kms_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    import json
+
+    s3.put_object(Bucket=bucket, Key="u/a.bin", Body=b"unprovable")
+    s3.put_object(Bucket=bucket, Key="u/b.bin", Body=b"provable", ChecksumAlgorithm="CRC32")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    m = {"name": "u", "s3": f"s3://{bucket}/u/", "local": "data", "direction": "download"}
+    write_manifest(proj / "s3lync.yaml", [m], endpoint_url=kms_proxy.url)
+    env = cli_env(tmp_path)
+
+    strict = run_cli("apply", "--require-verified", cwd=proj, env=env)
+    assert strict.returncode == 1, strict.stderr
+    assert "a.bin" in strict.stderr and "could not be verified" in strict.stderr
+    assert not (proj / "data" / "a.bin").exists()
+    assert (proj / "data" / "b.bin").read_bytes() == b"provable"
+
+    done = run_cli("apply", "--json", cwd=proj, env=env)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["summary"]["unverified"] == 1
+    ops = {o["rel"]: o for r in doc["results"] for o in r["operations"]}
+    assert ops["a.bin"]["verification"]["status"] == "unverified"
+    assert "not verified" in done.stderr and "a.bin" in done.stderr
+
+    (proj / "data" / "a.bin").unlink()
+    text = run_cli("apply", cwd=proj, env=env)
+    assert text.returncode == 0, text.stderr
+    assert "(1 unverified)" in text.stdout
+
+    # check_hash: strict in the manifest is the same as --require-verified.
+    (proj / "data" / "a.bin").unlink()
+    write_manifest(
+        proj / "s3lync.yaml", [{**m, "check_hash": "strict"}], endpoint_url=kms_proxy.url
+    )
+    again = run_cli("apply", cwd=proj, env=env)
+    assert again.returncode == 1
+    assert not (proj / "data" / "a.bin").exists()
