@@ -232,6 +232,9 @@ class Engine:
         layouts = self.cache.layouts()
         digests = self._digests(pairing, layouts)
         for rel in pairing.needs_digest():
+            d = digests.get(rel)
+            if rel not in evidence and d is not None and pairing.remote[rel].etag == d.md5:
+                continue  # a plain-MD5 ETag equal to the local MD5 decides alone
             ev = evidence.get(rel) or pairing.evidence(rel, layouts)
             if ev.layout is None and rel in evidence:
                 known = pairing.evidence(rel, layouts).layout
