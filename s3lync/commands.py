@@ -266,7 +266,7 @@ def plan(
     if out_file:
         tmp = out_file + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(the_plan.to_json())
+            the_plan.write_json(f)
         os.replace(tmp, out_file)
     if as_json:
         doc = render.plan_document(the_plan)

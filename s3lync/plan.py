@@ -6,7 +6,7 @@ import enum
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from .errors import S3lyncError
 from .uri import parse_s3_uri
@@ -77,7 +77,7 @@ class Mapping:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operation:
     """One change to the target side.
 
@@ -272,6 +272,26 @@ class Plan:
     def to_json(self) -> str:
         """Serialise to a JSON string."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    def write_json(self, f: TextIO) -> None:
+        """Write the :meth:`to_json` document to ``f`` one operation per line.
+
+        The same data, streamed: a plan of a million operations never exists as one string or one
+        tree of dicts (that would take gigabytes; see docs/scale.md).
+        """
+        head = self.to_dict()
+        head["mappings"] = []
+        f.write(json.dumps(head, indent=2)[: -len("[]\n}")] + "[")
+        for i, m in enumerate(self.mappings):
+            d = m.to_dict()
+            d["operations"] = []
+            text = json.dumps(d)
+            cut = text.index('"operations": []') + len('"operations": [')
+            f.write(("," if i else "") + "\n    " + text[:cut])
+            for j, o in enumerate(m.operations):
+                f.write(("," if j else "") + "\n      " + json.dumps(o.to_dict()))
+            f.write("\n    " + text[cut:])
+        f.write("\n  ]\n}\n")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:

@@ -235,7 +235,7 @@ def decide(
                 continue
             ops.append(
                 _source_op(
-                    p, OpKind.CREATE, *facts, f"missing {'locally' if download else 'remotely'}"
+                    p, OpKind.CREATE, *facts, _MISSING_LOCALLY if download else _MISSING_REMOTELY
                 )
             )
             continue
@@ -273,6 +273,14 @@ def decide(
         ops.append(_source_op(p, OpKind.UPDATE, *facts, reason))
 
     if download and p.is_dir:
+        # Folders that hold a file, computed once: testing each folder against every file was
+        # quadratic (minutes for a million keys in a thousand folders; see docs/scale.md).
+        holders: set[str] = set()
+        for r in p.remote:
+            parent = posixpath.dirname(r)
+            while parent and parent not in holders:
+                holders.add(parent)
+                parent = posixpath.dirname(parent)
         for rel in sorted(p.remote_dirs - p.local_dirs):
             if rel in p.local:
                 problems.append(
@@ -283,7 +291,7 @@ def decide(
                     )
                 )
                 continue
-            if any(r.startswith(rel + "/") for r in p.remote):
+            if rel in holders:
                 continue  # created implicitly by the files inside it
             ops.append(
                 Operation(
@@ -342,6 +350,11 @@ def decide(
     )
 
 
+# One string per reason shared by every such operation, not one per file.
+_MISSING_LOCALLY = "missing locally"
+_MISSING_REMOTELY = "missing remotely"
+
+
 def _source_op(
     p: Pairing,
     kind: OpKind,
@@ -358,7 +371,8 @@ def _source_op(
     return Operation(
         kind=kind,
         rel=rel,
-        key=_key(p, rel),
+        # The listed key is the same string: shared, not rebuilt (a million keys, ~70 MB).
+        key=ro.key if ro is not None else _key(p, rel),
         local_path=_local_path(p, rel),
         size=size,
         reason=reason,
