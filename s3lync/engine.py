@@ -27,7 +27,7 @@ from .errors import (
     SyncError,
     UnsafeKeyError,
 )
-from .executor import Executor, MappingResult, Subscriber, learn_layout
+from .executor import Executor, MappingResult, Subscriber, fill_digest, learn_layout
 from .hashing import Digest, digest_file
 from .integrity import Evidence, Layout
 from .lockfile import LockDriftError, LockedMapping, LockFile
@@ -285,20 +285,7 @@ class Engine:
 
     def _complete(self, pairing: planner.Pairing, rel: str, digest: Digest, ev: Evidence) -> None:
         """Compute what judging ``ev`` still needs (a capped layout, a checksum)."""
-        need = integrity.needs(digest, ev)
-        if need:
-            more = digest_file(
-                pairing.local[rel].path,
-                need.part_sizes,
-                whole=False,
-                checksums=need.checksums,
-                layouts=need.layouts,
-                composite=need.composite,
-            )
-            digest.etags.update(more.etags)
-            digest.layout_etags.update(more.layout_etags)
-            digest.checksums.update(more.checksums)
-            digest.composite.update(more.composite)
+        fill_digest(pairing.local[rel].path, digest, integrity.needs(digest, ev))
 
     def _learn_layouts(
         self,

@@ -376,12 +376,12 @@ class Executor:
         upload = mplan.mapping.direction is Direction.UPLOAD
         if ev.layout is None and multipart_parts(ev.etag) is not None:
             ev = ev.with_layout(self.cache.layout(ev.etag))
-        self._fill(path, digest, integrity.needs(digest, ev, upload=upload))
+        fill_digest(path, digest, integrity.needs(digest, ev, upload=upload))
         if integrity.needs_layout(digest, ev):
             learned = learn_layout(self.remote, mplan.bucket, key, ev)
             if learned is not None:
                 ev = ev.with_layout(learned)
-                self._fill(path, digest, integrity.needs(digest, ev, upload=upload))
+                fill_digest(path, digest, integrity.needs(digest, ev, upload=upload))
         verdict = integrity.judge(digest, ev, upload=upload)
         if verdict.status is Status.MISMATCH and ev.layout is not None and ev.etag is not None:
             verdict = self._confirm_layout(mplan, key, path, digest, ev, verdict)
@@ -413,23 +413,6 @@ class Executor:
             f"content gives multipart ETag {exact}, the store has {ev.etag}",
         )
 
-    @staticmethod
-    def _fill(path: str, digest: Digest, need: integrity.Needs) -> None:
-        if not need:
-            return
-        more = digest_file(
-            path,
-            need.part_sizes,
-            whole=False,
-            checksums=need.checksums,
-            layouts=need.layouts,
-            composite=need.composite,
-        )
-        digest.etags.update(more.etags)
-        digest.layout_etags.update(more.layout_etags)
-        digest.checksums.update(more.checksums)
-        digest.composite.update(more.composite)
-
     def _enforce(self, mplan: MappingPlan, verdict: Verdict, where: str, kept: str) -> None:
         """Raise for a mismatch (and, in strict mode, for unverified); warn for unverified."""
         if verdict.status is Status.MISMATCH:
@@ -458,9 +441,16 @@ class Executor:
             digest = Digest(size=len(body), md5=hashlib.md5(body).hexdigest())
         else:
             # Large files: the MD5 must be known before the upload starts (it travels as
-            # md5chksum metadata); part MD5s are computed afterwards, and only if the store
-            # answers with a multipart ETag (AWS does, rclone does not).
-            digest = self.cache.get(op.local_path, fingerprint(st)) or digest_file(op.local_path)
+            # md5chksum metadata). The same read computes the multipart ETag at the part size
+            # the upload will use, so checking the stored ETag needs no second read.
+            part = self.remote.multipart_part_size(st.st_size, self._ranged)
+            cached = self.cache.get(op.local_path, fingerprint(st))
+            if cached is not None and (part is None or part in cached.etags):
+                digest = cached
+            else:
+                digest = digest_file(op.local_path, [part] if part else [])
+                if cached is not None:
+                    digest.seen_etags = list(cached.seen_etags)
         where = f"upload s3://{mplan.bucket}/{op.key}"
         verdict: Verdict | None = None
         for attempt in (1, 2):
@@ -632,3 +622,21 @@ def etag_for_part_sizes(path: str, sizes: Sequence[int]) -> str:
                 left -= len(chunk)
             digests.append(h.digest())
     return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+def fill_digest(path: str, digest: Digest, need: integrity.Needs) -> None:
+    """Add to ``digest`` what ``need`` asks for, in one more read of ``path`` (none if nothing)."""
+    if not need:
+        return
+    more = digest_file(
+        path,
+        need.part_sizes,
+        whole=False,
+        checksums=need.checksums,
+        layouts=need.layouts,
+        composite=need.composite,
+    )
+    digest.etags.update(more.etags)
+    digest.layout_etags.update(more.layout_etags)
+    digest.checksums.update(more.checksums)
+    digest.composite.update(more.composite)

@@ -329,10 +329,7 @@ class Remote:
         if listed and served and served != listed:
             # A store that ignores If-Match (rclone) served another version: whole, but not
             # the one planned.
-            raise SyncError(
-                f"download s3://{bucket}/{key}: the object changed since it was listed "
-                f"(ETag {listed} is now {served}); run again"
-            )
+            raise _changed(bucket, key, listed, served)
         return res
 
     def _download_streamed(
@@ -422,10 +419,7 @@ class Remote:
         # One HEAD per large object gives the ETag, checksums and md5chksum to verify against.
         info = self.head(bucket, key, version_id)
         if if_match and info.etag and info.etag != normalize_etag(if_match):
-            raise SyncError(
-                f"download s3://{bucket}/{key}: the object changed since it was listed "
-                f"(ETag {if_match} is now {info.etag}); run again"
-            )
+            raise _changed(bucket, key, if_match, info.etag)
         try:
             # A seekable target: s3transfer writes ranges as they arrive. (Its in-order path for
             # non-seekable targets shares one 10-chunk window across all transfers and
@@ -449,6 +443,13 @@ class Remote:
         return DownloadResult(
             info=info, digest=digest_file(dest, needed_part_sizes(info.size, info.etag))
         )
+
+    def multipart_part_size(self, size: int, ranged: bool = True) -> int | None:
+        """The part size ``upload`` will cut this file at on the lean path (None: one PUT)."""
+        if size < self.threshold or (not ranged and size <= _SINGLE_PUT_MAX):
+            return None
+        # s3transfer's rule too: parts of at least chunksize, and never more than 10 000.
+        return max(self.chunksize, -(-size // _MAX_PARTS))
 
     def upload(
         self,
@@ -495,8 +496,7 @@ class Remote:
                 if etag is not _FALLBACK:
                     return UploadResult(self._stored(bucket, key, size), content_md5_checked=True)
             else:
-                # s3transfer's rule too: parts of at least chunksize, and never more than 10 000.
-                part = max(self.chunksize, -(-size // _MAX_PARTS))
+                part = self.multipart_part_size(size, ranged) or self.chunksize
                 etag = self._try_lean(
                     "upload",
                     bucket,
@@ -801,4 +801,12 @@ def _info(resp: dict[str, Any]) -> ObjectInfo:
         metadata_md5=md5_from_metadata(metadata),
         metadata=metadata,
         headers=headers,
+    )
+
+
+def _changed(bucket: str, key: str, listed: str, now: str) -> SyncError:
+    """The object is not the version that was listed (If-Match failed, or was ignored)."""
+    return SyncError(
+        f"download s3://{bucket}/{key}: the object changed since it was listed "
+        f"(ETag {listed} is now {now}); run again"
     )

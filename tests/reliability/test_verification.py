@@ -334,3 +334,30 @@ def test_cli_counts_unverified_and_require_verified_fails(
     again = run_cli("apply", cwd=proj, env=env)
     assert again.returncode == 1
     assert not (proj / "data" / "a.bin").exists()
+
+
+@MOTO_ONLY
+def test_own_multipart_upload_is_checked_without_a_second_read(
+    s3_server: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MD5 and the ETag at the part size the upload uses come from one read of the file."""
+    import s3lync.executor as executor
+
+    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * MiB))
+    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * MiB))
+    reads: list[tuple[Any, ...]] = []
+    real = executor.digest_file
+
+    def counting(path: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append((path, args, kwargs))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(executor, "digest_file", counting)
+    data = blob(9, 11 * MiB)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    S3Object(f"s3://{bucket}/big.bin", src, endpoint_url=s3_server.endpoint_url).upload()
+    etag = str(s3.head_object(Bucket=bucket, Key="big.bin")["ETag"]).strip('"')
+    assert etag.endswith("-3")  # a multipart object, checked at its layout
+    assert len(reads) == 1, reads
+    assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == data
