@@ -1,20 +1,42 @@
-"""S3 clients: the boto3 client and the lean client, created once per settings, and botocore's
-errors turned into s3lync's.
+"""S3 clients from the boto3 configuration chain: the botocore client, and the lean client built
+from it; and botocore's errors turned into s3lync's.
 
-boto3/botocore are imported lazily (remote.py is the only other module that uses them), so
-``import s3lync`` and ``s3lync --help`` stay fast.
+Both clients come from one botocore session, so profiles, ``~/.aws/config`` / ``AWS_CONFIG_FILE``
+(endpoint_url, region, ca_bundle, FIPS, dual-stack, addressing style, max_attempts), SSO and
+assume-role credentials with refresh, and ``HTTPS_PROXY``/``NO_PROXY`` mean the same to both:
+the lean client asks botocore where each bucket's requests go (a presigned URL: host, path,
+signing region) and signs with botocore's credentials object, frozen per request. A setting it
+cannot honour (client certificates, proxy TLS options, another signature version, S3 Express)
+makes it step aside for that client or bucket, and botocore does the work.
+
+botocore is imported lazily, so ``import s3lync`` and ``s3lync --help`` stay fast.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .config import Config
-from .errors import HashMismatchError, RemoteNotFoundError, S3ObjectError, SyncError
-from .lean import LeanClient, env_allows_lean, env_credentials
+from .errors import (
+    BadResponseError,
+    ConfigError,
+    HashMismatchError,
+    RemoteNotFoundError,
+    S3lyncError,
+    SyncError,
+)
+from .lean import BucketTarget, LeanClient, env_allows_lean
+from .redact import redact_url
+from .sigv4 import Credentials
+from .transport import Origin, Transport
+
+log = logging.getLogger(__name__)
 
 
 def s3_label(bucket: str, key: str | None) -> str:
@@ -22,18 +44,44 @@ def s3_label(bucket: str, key: str | None) -> str:
     return f"s3://{bucket}/{key}" if key is not None else f"s3://{bucket}"
 
 
-def translate(exc: BaseException, bucket: str, key: str | None, action: str) -> SyncError:
-    """Turn a botocore/s3transfer exception into a one-line SyncError naming bucket and key."""
+def translate(exc: BaseException, bucket: str, key: str | None, action: str) -> S3lyncError:
+    """Turn a botocore/s3transfer exception into a one-line error naming bucket and key.
+
+    Errors of s3lync's own (a configuration error, a bad answer) pass through unchanged; URLs
+    in messages lose their userinfo and secret query values.
+    """
+    if isinstance(exc, S3lyncError):
+        return exc
+    err = _translate(exc, bucket, key, action)
+    text = redact_url(str(err))
+    return err if text == str(err) else type(err)(text)
+
+
+def _translate(exc: BaseException, bucket: str, key: str | None, action: str) -> SyncError:
     import botocore.exceptions as bex
+    from botocore.parsers import ResponseParserError
 
     where = s3_label(bucket, key)
-    if isinstance(exc, SyncError):
-        return exc
     if isinstance(exc, bex.ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code", "Unknown"))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         msg = str(err.get("Message") or "").strip()
+        ctype = str(
+            exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("content-type", "")
+        ).lower()
+        if (
+            ctype
+            and "xml" not in ctype
+            and (code.isdigit() or code == "Unknown")
+            and (status or 0) not in range(300, 500)  # a body-less HEAD 404 is not one
+        ):
+            # botocore turns a 200 it cannot parse into a retried 500; either way this is not
+            # an S3 answer (an HTML portal page, a JSON API).
+            return BadResponseError(
+                f"{action} {where}: the endpoint's answer is not an S3 answer "
+                f"(HTTP {status}, {ctype})"
+            )
         if code == "NoSuchBucket":
             return RemoteNotFoundError(f"{action} {where}: bucket '{bucket}' does not exist")
         if code in ("NoSuchKey", "404", "NotFound"):
@@ -63,6 +111,10 @@ def translate(exc: BaseException, bucket: str, key: str | None, action: str) -> 
             f"{action} {where}: no AWS credentials found (set AWS_ACCESS_KEY_ID/"
             "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a credentials file)"
         )
+    if isinstance(exc, ResponseParserError):
+        return BadResponseError(
+            f"{action} {where}: the endpoint's answer is not an S3 answer ({_first_line(exc)})"
+        )
     if isinstance(exc, (bex.EndpointConnectionError, bex.ConnectTimeoutError)):
         return SyncError(f"{action} {where}: cannot reach the S3 endpoint ({exc})")
     if isinstance(exc, bex.BotoCoreError):
@@ -74,6 +126,10 @@ def translate(exc: BaseException, bucket: str, key: str | None, action: str) -> 
     if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
         return SyncError(f"{action} {where} failed locally: {exc.strerror or text}")
     return SyncError(f"{action} {where} failed: {name}: {text}")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
 
 _ENV_KEYS = (
@@ -89,10 +145,67 @@ _ENV_KEYS = (
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_MAX_ATTEMPTS",
+    "AWS_RETRY_MODE",
+    "AWS_CA_BUNDLE",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
     "S3LYNC_MAX_ATTEMPTS",
+    "S3LYNC_CONNECT_TIMEOUT",
+    "S3LYNC_READ_TIMEOUT",
+    "S3LYNC_LEAN",
 )
-_clients: dict[tuple[Any, ...], Any] = {}
+# A key that no bucket needs to hold: presigning it tells where a bucket's requests go.
+_PROBE_KEY = "s3lync-probe"
+
+
+@dataclass
+class _Clients:
+    """One botocore session, its S3 client, and the lean client built from them (lazily)."""
+
+    session: Any
+    client: Any
+    config: Any
+    endpoint_url: str | None
+    workers: int
+    timeouts: tuple[float, float]
+    attempts: int
+    lean: LeanClient | None = None
+    lean_made: bool = False
+    regional: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_clients: dict[tuple[Any, ...], _Clients] = {}
 _clients_lock = threading.Lock()
+
+
+def _resolved(
+    region: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+    max_workers: int | None,
+    timeouts: tuple[float | None, float | None] = (None, None),
+) -> _Clients:
+    """The shared clients per settings: creating a client costs ~0.1 s, and they are thread-safe.
+
+    The key includes a digest of the configuration-related environment, so changing credentials,
+    endpoints or proxies in ``os.environ`` gets fresh clients rather than stale ones.
+    """
+    env = hashlib.sha256("\0".join(os.environ.get(k, "") for k in _ENV_KEYS).encode()).hexdigest()
+    workers = max_workers or Config.get_max_workers()
+    key = (region, endpoint_url, profile, workers, timeouts, env)
+    with _clients_lock:
+        found = _clients.get(key)
+        if found is None:
+            found = _create(region, endpoint_url, profile, workers, timeouts)
+            _clients[key] = found
+        return found
 
 
 def get_client(
@@ -100,23 +213,10 @@ def get_client(
     endpoint_url: str | None = None,
     profile: str | None = None,
     max_workers: int | None = None,
+    timeouts: tuple[float | None, float | None] = (None, None),
 ) -> Any:
-    """A shared client per settings: creating one costs ~0.1 s and boto3 clients are thread-safe.
-
-    The key includes a digest of the credential-related environment, so changing credentials or
-    endpoints in ``os.environ`` gets a fresh client rather than a stale one.
-    """
-    env = hashlib.sha256("\0".join(os.environ.get(k, "") for k in _ENV_KEYS).encode()).hexdigest()
-    key = (region, endpoint_url, profile, max_workers or Config.get_max_workers(), env)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = make_client(region, endpoint_url, profile, max_workers)
-            _clients[key] = client
-        return client
-
-
-_leans: dict[tuple[Any, ...], LeanClient] = {}
+    """The shared botocore S3 client for these settings (see :func:`make_client`)."""
+    return _resolved(region, endpoint_url, profile, max_workers, timeouts).client
 
 
 def get_lean(
@@ -124,44 +224,15 @@ def get_lean(
     endpoint_url: str | None = None,
     profile: str | None = None,
     max_workers: int | None = None,
+    timeouts: tuple[float | None, float | None] = (None, None),
 ) -> LeanClient | None:
-    """The lean client when the environment fully determines endpoint, region and credentials.
-
-    That is: static keys in the environment and no profile; anything else (profiles, SSO, IMDS,
-    proxies, FIPS) stays with botocore, which knows how to resolve it.
-    """
-    if not env_allows_lean() or profile or os.environ.get("AWS_PROFILE"):
-        return None
-    creds = env_credentials()
-    if creds is None:
-        return None
-    endpoint = (
-        endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    )
-    region = region or Config.get_aws_region()
-    if endpoint:
-        region, virtual = region or "us-east-1", False
-    elif region:
-        endpoint, virtual = f"https://s3.{region}.amazonaws.com", True
-    else:
-        return None
-    workers = max_workers or Config.get_max_workers()
-    attempts = Config.get_max_attempts()
-    key = (region, endpoint, virtual, workers, attempts, creds, os.environ.get("AWS_CA_BUNDLE"))
-    with _clients_lock:
-        lean = _leans.get(key)
-        if lean is None:
-            lean = LeanClient(
-                endpoint,
-                region,
-                lambda: creds,
-                virtual_host=virtual,
-                pool_size=workers * 2 + 4,
-                max_attempts=attempts,
-                ca_bundle=os.environ.get("AWS_CA_BUNDLE") or None,
-            )
-            _leans[key] = lean
-        return lean
+    """The lean client built from the shared botocore client, or None where it steps aside."""
+    c = _resolved(region, endpoint_url, profile, max_workers, timeouts)
+    with c.lock:
+        if not c.lean_made:
+            c.lean = _make_lean(c)
+            c.lean_made = True
+        return c.lean
 
 
 def make_client(
@@ -169,30 +240,191 @@ def make_client(
     endpoint_url: str | None = None,
     profile: str | None = None,
     max_workers: int | None = None,
+    timeouts: tuple[float | None, float | None] = (None, None),
 ) -> Any:
-    """A new boto3 S3 client whose connection pool fits the workers, with standard retries."""
-    import boto3
-    import botocore.config
-    import botocore.exceptions as bex
+    """A new botocore S3 client whose connection pool fits the workers, with standard retries."""
+    return _create(
+        region, endpoint_url, profile, max_workers or Config.get_max_workers(), timeouts
+    ).client
 
-    workers = max_workers or Config.get_max_workers()
+
+def _session(profile: str | None, region: str | None) -> Any:
+    """A botocore session for ``profile`` (else AWS_PROFILE...); an unknown profile is ConfigError."""
+    import botocore.exceptions as bex
+    import botocore.session
+
+    session = botocore.session.Session(profile=profile or None)
+    if region:
+        session.set_config_variable("region", region)
     try:
-        session = boto3.session.Session(profile_name=profile, region_name=region)
+        session.get_scoped_config()
     except bex.ProfileNotFound as exc:
-        raise S3ObjectError(f"AWS profile '{profile}' not found ({exc})") from exc
-    custom_endpoint = (
-        endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    )
+        name = (
+            profile
+            or getattr(exc, "kwargs", {}).get("profile")
+            or os.environ.get("AWS_PROFILE")
+            or os.environ.get("AWS_DEFAULT_PROFILE")
+        )
+        origin = "--profile/profile:" if profile else "AWS_PROFILE"
+        files = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
+        raise ConfigError(
+            f"AWS profile '{name}' (from {origin}) is not in {files} or the credentials file; "
+            "check the name or create it with 'aws configure --profile NAME'"
+        ) from None
+    return session
+
+
+def _configured_endpoint(session: Any) -> str | None:
+    """The endpoint_url the config file or AWS_ENDPOINT_URL(_S3) sets for S3, as botocore reads it."""
+    from botocore.configprovider import ConfiguredEndpointProvider
+
+    if session.get_config_variable("ignore_configured_endpoint_urls"):
+        return None
+    found: str | None = ConfiguredEndpointProvider(
+        full_config=session.full_config,
+        scoped_config=session.get_scoped_config(),
+        client_name="s3",
+    ).provide()
+    return found or None
+
+
+def _create(
+    region: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+    workers: int,
+    timeouts: tuple[float | None, float | None],
+) -> _Clients:
+    import botocore.config
+
+    session = _session(profile, region)
+    scoped = session.get_scoped_config()
+    endpoint = endpoint_url or _configured_endpoint(session)
+    if endpoint and "@" in urlsplit(endpoint).netloc:
+        # botocore refuses such URLs only at the first request, quoting them whole.
+        raise ConfigError(
+            f"the S3 endpoint {redact_url(endpoint)} has a user name or password in it; "
+            "pass credentials through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
+        )
+    connect = Config.get_connect_timeout(timeouts[0])
+    read = Config.get_read_timeout(timeouts[1])
+    configured_attempts = session.get_config_variable("max_attempts")
+    attempts = Config.get_max_attempts(int(configured_attempts) if configured_attempts else None)
+    s3_cfg = dict(scoped.get("s3") or {}) if isinstance(scoped.get("s3"), dict) else {}
+    if "addressing_style" not in s3_cfg:
+        # S3-compatible stores on an IP or localhost cannot serve bucket.host names.
+        s3_cfg["addressing_style"] = "path" if endpoint else "auto"
+    retry_mode = os.environ.get("AWS_RETRY_MODE") or scoped.get("retry_mode") or "standard"
     cfg = botocore.config.Config(
         max_pool_connections=workers * 2 + 4,
-        retries={"mode": "standard", "total_max_attempts": Config.get_max_attempts()},
-        connect_timeout=10,
-        read_timeout=60,
+        retries={"mode": retry_mode, "total_max_attempts": attempts},
+        connect_timeout=connect,
+        read_timeout=read,
         tcp_keepalive=True,
         # S3-compatible stores (rclone, MinIO, older Ceph) reject botocore's default CRC trailers;
         # integrity is ours to check: Content-MD5 on PUT and MD5/ETag verification on GET.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        s3={"addressing_style": "path" if custom_endpoint else "auto"},
+        s3=s3_cfg,
     )
-    return session.client("s3", endpoint_url=endpoint_url or None, config=cfg)
+    try:
+        client = session.create_client(
+            "s3", region_name=region or None, endpoint_url=endpoint, config=cfg
+        )
+    except ValueError as exc:  # botocore's word for an endpoint URL it cannot use
+        raise ConfigError(f"cannot use the S3 endpoint: {redact_url(str(exc))}") from None
+    return _Clients(session, client, cfg, endpoint, workers, (connect, read), attempts)
+
+
+def _make_lean(c: _Clients) -> LeanClient | None:
+    """The lean client for these clients, or None where a setting needs botocore."""
+    if not env_allows_lean():
+        return None
+    cfg = c.client.meta.config
+    settings = cfg.proxies_config or {}
+    if (
+        cfg.signature_version not in (None, "s3v4")
+        or cfg.client_cert
+        or any(settings.get(k) for k in ("proxy_ca_bundle", "proxy_client_cert"))
+        or settings.get("proxy_use_forwarding_for_https")
+    ):
+        log.debug("lean client off: the S3 client's configuration needs botocore")
+        return None
+    creds = c.session.get_credentials()
+    if creds is None:
+        return None  # botocore then says which credentials are missing
+    from botocore.httpsession import ProxyConfiguration
+    from botocore.utils import get_environ_proxies
+
+    proxies = cfg.proxies or get_environ_proxies(c.client.meta.endpoint_url)
+    proxy_config = ProxyConfiguration(proxies=proxies)
+    region = c.client.meta.region_name or "us-east-1"
+
+    def credentials() -> Credentials:
+        # Refreshable credentials (SSO, assume-role) renew themselves here when due.
+        frozen = creds.get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def locate(bucket: str, learned_region: str | None) -> BucketTarget | None:
+        client = c.client if learned_region is None else _regional(c, learned_region)
+        return _bucket_target(client, bucket, proxy_config)
+
+    transport = Transport(
+        maxsize=c.workers * 2 + 4,
+        connect_timeout=c.timeouts[0],
+        read_timeout=c.timeouts[1],
+        ca_bundle=c.session.get_config_variable("ca_bundle") or None,
+    )
+    return LeanClient(
+        c.client.meta.endpoint_url,
+        region,
+        credentials,
+        max_attempts=c.attempts,
+        locate=locate,
+        transport=transport,
+    )
+
+
+def _regional(c: _Clients, region: str) -> Any:
+    """A client like ``c.client`` for another region (a bucket's region learned from a redirect)."""
+    with c.lock:
+        client = c.regional.get(region)
+        if client is None:
+            client = c.session.create_client(
+                "s3", region_name=region, endpoint_url=c.endpoint_url, config=c.config
+            )
+            c.regional[region] = client
+        return client
+
+
+def _bucket_target(client: Any, bucket: str, proxy_config: Any) -> BucketTarget | None:
+    """Where botocore would send ``bucket``'s requests, read off a presigned URL."""
+    try:
+        url = client.generate_presigned_url(
+            "head_object", Params={"Bucket": bucket, "Key": _PROBE_KEY}, ExpiresIn=60
+        )
+    except Exception as exc:  # an invalid bucket name, an ARN botocore alone handles...
+        log.debug("lean client steps aside for bucket %s: %s", bucket, exc)
+        return None
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if not parts.path.endswith("/" + _PROBE_KEY) or ":" in bucket or bucket.endswith("--x-s3"):
+        log.debug("lean client steps aside for bucket %s (an ARN or S3 Express)", bucket)
+        return None
+    if "X-Amz-Algorithm" in query:
+        scope = (query.get("X-Amz-Credential") or [""])[0].split("/")
+        if query["X-Amz-Algorithm"] != ["AWS4-HMAC-SHA256"] or len(scope) != 5 or scope[3] != "s3":
+            log.debug("lean client steps aside for bucket %s: %s signing", bucket, scope[3:4])
+            return None
+        region = scope[2]
+    else:
+        # botocore presigns S3 with SigV2 where the region allows; requests still use SigV4
+        # in the client's region.
+        region = client.meta.region_name or "us-east-1"
+        region = "us-east-1" if region == "aws-global" else region
+    netloc = parts.netloc.rpartition("@")[2]
+    base = parts.path[: -len(_PROBE_KEY) - 1]
+    proxy = proxy_config.proxy_url_for(f"{parts.scheme}://{netloc}/")
+    headers = tuple(proxy_config.proxy_headers_for(proxy).items()) if proxy else ()
+    origin = Origin(parts.scheme, netloc, proxy, headers)
+    return BucketTarget(origin, base, region, virtual=not base)

@@ -14,7 +14,11 @@ _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_MAX_WORKERS = 16
 DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024
 DEFAULT_MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
-DEFAULT_MAX_ATTEMPTS = 5
+# botocore's standard retry mode makes 3 attempts; with the timeouts below, an endpoint that
+# accepts connections and never answers fails a request in about 3 x 10 s.
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 10.0
 
 
 _SIZE_RE = re.compile(r"(\d+)\s*([kmgt]i?b|b)?", re.IGNORECASE)
@@ -64,6 +68,22 @@ def _whole(name: str, value: int, minimum: int = 1) -> int:
         from .errors import ConfigError
 
         raise ConfigError(f"Config.set_{name}: expected a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _seconds_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        logging.getLogger("s3lync").warning(
+            "ignoring %s=%r: not a positive number of seconds", name, raw
+        )
+        return default
     return value
 
 
@@ -169,10 +189,25 @@ class Config:
         )
 
     @staticmethod
-    def get_max_attempts() -> int:
-        """Total attempts per S3 request (first try included): ``S3LYNC_MAX_ATTEMPTS``/``AWS_MAX_ATTEMPTS``."""
+    def get_max_attempts(configured: int | None = None) -> int:
+        """Total attempts per S3 request (first try included): ``S3LYNC_MAX_ATTEMPTS``, else
+        ``AWS_MAX_ATTEMPTS``, else ``configured`` (the AWS config file's), else the value set in
+        code, else 3."""
         default = _overrides.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
-        return _int_env("S3LYNC_MAX_ATTEMPTS", _int_env("AWS_MAX_ATTEMPTS", default))
+        fallback = configured if configured and configured > 0 else default
+        return _int_env("S3LYNC_MAX_ATTEMPTS", _int_env("AWS_MAX_ATTEMPTS", fallback))
+
+    @staticmethod
+    def get_connect_timeout(configured: float | None = None) -> float:
+        """Seconds to wait for a TCP/TLS connection: ``S3LYNC_CONNECT_TIMEOUT``, else
+        ``configured`` (the manifest's ``defaults.connect_timeout``), else 5."""
+        return _seconds_env("S3LYNC_CONNECT_TIMEOUT", configured or DEFAULT_CONNECT_TIMEOUT)
+
+    @staticmethod
+    def get_read_timeout(configured: float | None = None) -> float:
+        """Seconds to wait for each read of an answer: ``S3LYNC_READ_TIMEOUT``, else
+        ``configured`` (the manifest's ``defaults.read_timeout``), else 10."""
+        return _seconds_env("S3LYNC_READ_TIMEOUT", configured or DEFAULT_READ_TIMEOUT)
 
     # -- set in code (the environment still wins) ----------------------------------------
 

@@ -63,7 +63,7 @@ class Engine:
         self._client = client
         self._cache = cache
         self._temps: TempRegistry | None = None
-        self._remotes: dict[tuple[str | None, str | None, str | None], Remote] = {}
+        self._remotes: dict[tuple[Any, ...], Remote] = {}
         self._lock = threading.Lock()
         # Overrides (CLI --region/--endpoint-url/--profile) win over each mapping's own settings.
         self._override = (region, endpoint_url, profile)
@@ -95,7 +95,8 @@ class Engine:
         region = self._override[0] or mapping.region or Config.get_aws_region()
         endpoint = self._override[1] or mapping.endpoint_url
         profile = self._override[2] or mapping.profile
-        key = (region, endpoint, profile)
+        timeouts = (mapping.connect_timeout, mapping.read_timeout)
+        key = (region, endpoint, profile, timeouts)
         with self._lock:
             r = self._remotes.get(key)
             if r is None:
@@ -106,8 +107,10 @@ class Engine:
                     workers = self.max_workers
                     r = Remote(
                         max_workers=workers,
-                        client_factory=lambda: get_client(region, endpoint, profile, workers),
-                        lean=get_lean(region, endpoint, profile, workers),
+                        client_factory=lambda: get_client(
+                            region, endpoint, profile, workers, timeouts
+                        ),
+                        lean_factory=lambda: get_lean(region, endpoint, profile, workers, timeouts),
                     )
                 self._remotes[key] = r
             return r

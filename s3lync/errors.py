@@ -12,7 +12,8 @@ class InvalidURIError(S3lyncError, ValueError):
 
 
 class ConfigError(S3lyncError, ValueError):
-    """A setting given in code (``Config.set_*``) that cannot be used."""
+    """The AWS or s3lync configuration cannot be used: an unknown AWS profile, an endpoint URL with
+    credentials in it, a setting given in code (``Config.set_*``) that cannot be used."""
 
 
 class S3ObjectError(S3lyncError):
@@ -55,6 +56,10 @@ class UnverifiedError(SyncError):
     """Strict mode (``check_hash="strict"``): a transfer could not be verified either way."""
 
 
+class BadResponseError(SyncError):
+    """The endpoint answered, but not as S3 does (an HTML page, no XML root, a PUT without ETag)."""
+
+
 class TransferCancelledError(SyncError):
     """A transfer stopped because the run was interrupted."""
 
@@ -82,8 +87,8 @@ class ApplyRefusedError(S3lyncError):
 class WireError(Exception):
     """The lean client's request or response failed on the network (reset, timeout, bad reply).
 
-    Internal: the lean client retries it or turns it into a :class:`SyncError`. ``final`` marks failures another attempt cannot fix, such as a certificate that does not
-    verify.
+    Internal: the lean client retries it or turns it into a :class:`SyncError`. ``final`` marks
+    failures another attempt cannot fix, such as a certificate that does not verify.
     """
 
     def __init__(

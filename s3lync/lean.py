@@ -1,9 +1,11 @@
 """A lean SigV4 client for the three hot S3 calls: ListObjectsV2, small GET and small PUT.
 
 botocore spends about 2 ms of CPU per request (model-driven serialisation, event hooks, response
-parsing), and under the GIL that caps small-file syncs near 500 files/s whatever the worker count;
-importing boto3 and creating a client adds ~0.3 s to every run. These three calls are simple enough
-to sign and parse directly, over http.client keep-alive connections (see wire.py).
+parsing), and under the GIL that caps small-file syncs near 500 files/s whatever the worker count.
+These calls are simple enough to sign and parse directly; they are sent over urllib3 (see
+transport.py), and where each bucket's requests go (host, addressing style, FIPS or dual-stack
+endpoint, signing region) is asked of botocore once per bucket (clients.py), so the lean path
+follows the whole boto3 configuration chain.
 
 Anything unusual is not handled here: a response that is neither success nor a retryable fault
 raises :class:`LeanFallback`, and the caller repeats the call through botocore, so every error keeps
@@ -17,30 +19,28 @@ import functools
 import hashlib
 import logging
 import os
-import random
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import unquote_plus, urlsplit
 
+from . import retry
 from ._version import __version__
-from .errors import WireError
+from .errors import BadResponseError, WireError
 from .sigv4 import Credentials, Signer, canonical_query, uri_encode
-
-if TYPE_CHECKING:
-    from .wire import Response
+from .transport import Origin, Response, Transport
 
 log = logging.getLogger(__name__)
 
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-_RETRY_STATUS = {500, 502, 503, 504}
-_RETRY_CODES = {"SlowDown", "RequestTimeout", "Throttling", "ThrottlingException", "InternalError"}
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _CHUNK = 1024 * 1024
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _USER_AGENT = f"s3lync/{__version__} (lean)"
+# Answers that say "this bucket lives in another region" (with x-amz-bucket-region).
+_REDIRECT_STATUS = (301, 307, 400)
 
 
 class LeanFallback(Exception):
@@ -53,6 +53,14 @@ class LeanFallback(Exception):
 
 class LeanExhausted(Exception):
     """Every attempt failed with a transient fault: final, not worth repeating through botocore."""
+
+
+class LeanRetryable(Exception):
+    """A transient failure (5xx, throttling, short body) worth another attempt."""
+
+    def __init__(self, message: str, *, throttled: bool = False) -> None:
+        super().__init__(message)
+        self.throttled = throttled
 
 
 class LeanCancelled(Exception):
@@ -105,6 +113,21 @@ class LeanGet:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BucketTarget:
+    """Where one bucket's requests go: origin, path prefix ("" or "/bucket") and signing region."""
+
+    origin: Origin
+    base_path: str
+    region: str
+    virtual: bool = False
+
+
+# locate(bucket, region or None) -> the bucket's target, or None when the lean client must not
+# serve that bucket (botocore then does); ``region`` is a region learned from a redirect.
+Locator = Callable[[str, "str | None"], "BucketTarget | None"]
+
+
 class LeanClient:
     """Signs and sends ListObjectsV2 / GET / PUT with retries on a shared connection pool."""
 
@@ -116,14 +139,15 @@ class LeanClient:
         *,
         virtual_host: bool = False,
         pool_size: int = 16,
-        max_attempts: int = 5,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
+        max_attempts: int = 3,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
         ca_bundle: str | None = None,
+        locate: Locator | None = None,
+        transport: Transport | None = None,
     ) -> None:
         parts = urlsplit(endpoint_url)
-        self.scheme = parts.scheme or "https"
-        self.netloc = parts.netloc
+        self.endpoint = Origin(parts.scheme or "https", parts.netloc)
         self.base_path = parts.path.rstrip("/")
         self.region = region
         self.credentials = credentials
@@ -132,26 +156,57 @@ class LeanClient:
         self.signer = Signer(region)
         # Per worker thread: put_file's answer headers, read by the caller right after.
         self.last_put_headers = threading.local()
-        # Imported here: http.client (with ssl and email) costs ~20 ms, paid only once S3 is used.
-        from .wire import Pool
-
-        self.pool = Pool(
-            self.scheme,
+        self._locate: Locator = locate or self._fixed_target
+        self._targets: dict[str, BucketTarget | None] = {}
+        self._regions: dict[str, str] = {}
+        self._targets_lock = threading.Lock()
+        self._signers: dict[str, Signer] = {}
+        self.transport = transport or Transport(
             maxsize=pool_size,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             ca_bundle=ca_bundle,
         )
 
-    # -- signing ---------------------------------------------------------------------------
+    # -- where requests go -----------------------------------------------------------------
 
-    def _target(self, bucket: str, key: str) -> tuple[str, str]:
-        """(host, canonical path) for an object or, with key "", the bucket."""
-        encoded_key = uri_encode(key, "/~")
+    def _fixed_target(self, bucket: str, region: str | None) -> BucketTarget:
+        """The target for a fixed endpoint: virtual host when asked and DNS-safe, else path."""
         if self.virtual_host and dns_compatible(bucket):
-            return f"{bucket}.{self.netloc}", f"{self.base_path}/{encoded_key}"
+            origin = Origin(self.endpoint.scheme, f"{bucket}.{self.endpoint.netloc}")
+            return BucketTarget(origin, self.base_path, region or self.region, virtual=True)
         path = f"{self.base_path}/{uri_encode(bucket, '~')}"
-        return self.netloc, f"{path}/{encoded_key}" if key else path + "/"
+        return BucketTarget(self.endpoint, path, region or self.region)
+
+    def target(self, bucket: str) -> BucketTarget | None:
+        """Where ``bucket``'s requests go (asked once per bucket, again after a redirect)."""
+        try:
+            return self._targets[bucket]
+        except KeyError:
+            pass
+        found = self._locate(bucket, self._regions.get(bucket))
+        with self._targets_lock:
+            self._targets[bucket] = found
+        return found
+
+    def learn_region(self, bucket: str, region: str) -> None:
+        """Remember that ``bucket`` lives in ``region``: later requests go there directly."""
+        log.debug("bucket %s is in region %s; its requests now go there", bucket, region)
+        with self._targets_lock:
+            self._regions[bucket] = region
+            self._targets.pop(bucket, None)
+
+    def _target(self, bucket: str, key: str) -> tuple[BucketTarget, str]:
+        """(bucket target, canonical path) for an object or, with key "", the bucket."""
+        t = self.target(bucket)
+        if t is None:
+            raise LeanFallback(f"bucket {bucket}: its endpoint needs botocore")
+        if key:
+            return t, f"{t.base_path}/{uri_encode(key, '/~')}"
+        # As botocore: "/bucket" path-style, "/" on a virtual host.
+        return t, t.base_path or "/"
+
+    # -- signing ---------------------------------------------------------------------------
 
     def sign(
         self,
@@ -162,16 +217,40 @@ class LeanClient:
         headers: dict[str, str],
         payload_sha256: str,
         now: float | None = None,
+        region: str | None = None,
     ) -> dict[str, str]:
         """Headers for a SigV4-signed request (adds host, x-amz-date, content hash, auth)."""
         creds = self.credentials()
         if creds is None:
             raise LeanFallback("no credentials")
-        return self.signer.sign(creds, method, host, path, query, headers, payload_sha256, now)
+        region = region or self.region
+        signer = self._signers.get(region)
+        if signer is None:
+            signer = self._signers.setdefault(region, Signer(region))
+        return signer.sign(creds, method, host, path, query, headers, payload_sha256, now)
 
     # -- transport ---------------------------------------------------------------------------
 
-    def _request(
+    def prepare(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        payload_sha256: str,
+        now: float | None = None,
+    ) -> tuple[BucketTarget, str, dict[str, str]]:
+        """(bucket target, request target "path?query", signed headers) for one request."""
+        t, path = self._target(bucket, key)
+        signed = self.sign(
+            method, t.origin.netloc, path, query, headers, payload_sha256, now, region=t.region
+        )
+        signed["user-agent"] = _USER_AGENT  # unsigned: proxies may rewrite it
+        qs = canonical_query(query)
+        return t, f"{path}?{qs}" if qs else path, signed
+
+    def request(
         self,
         method: str,
         bucket: str,
@@ -182,35 +261,49 @@ class LeanClient:
         payload_sha256: str,
         also_ok: tuple[int, ...] = (),
     ) -> Response:
-        """Send once; return the response on 2xx or ``also_ok`` (body unread), else raise."""
-        host, path = self._target(bucket, key)
-        signed = self.sign(method, host, path, query, headers, payload_sha256)
-        signed["user-agent"] = _USER_AGENT  # unsigned: proxies may rewrite it
-        qs = canonical_query(query)
-        resp = self.pool.request(method, host, f"{path}?{qs}" if qs else path, signed, body)
-        if 200 <= resp.status < 300 or resp.status in also_ok:
-            return resp
-        try:
-            data = resp.read()
-        finally:
-            resp.release()
-        code = _error_code(data)
-        if resp.status in _RETRY_STATUS or code in _RETRY_CODES:
-            raise _Retryable(f"HTTP {resp.status} {code or ''}".strip())
-        raise LeanFallback(f"HTTP {resp.status} {code or ''}".strip(), code)
+        """Send once; return the response on 2xx or ``also_ok`` (body unread), else raise.
 
-    def _with_retries(self, what: str, attempt_fn: Callable[[], Any]) -> Any:
+        A redirect to the bucket's region is learned and followed once, without counting as an
+        attempt; a transient answer raises :class:`LeanRetryable`, any other :class:`LeanFallback`.
+        """
+        for redirected in (False, True):
+            t, target, signed = self.prepare(method, bucket, key, query, headers, payload_sha256)
+            start = body.tell() if body is not None and not isinstance(body, bytes) else 0
+            resp = self.transport.request(method, t.origin, target, signed, body)
+            if 200 <= resp.status < 300 or resp.status in also_ok:
+                return resp
+            try:
+                data = resp.read() if method != "HEAD" else b""
+            finally:
+                resp.release()
+            code = error_code(data)
+            region = resp.header("x-amz-bucket-region")
+            if not redirected and resp.status in _REDIRECT_STATUS and region and region != t.region:
+                self.learn_region(bucket, region)
+                if body is not None and not isinstance(body, bytes):
+                    body.seek(start)
+                continue
+            if retry.is_retryable(resp.status, code):
+                raise LeanRetryable(
+                    f"{method} to {resp.where}: HTTP {resp.status} {code or ''}".strip(),
+                    throttled=resp.status in (429, 503) or code in retry.THROTTLING_CODES,
+                )
+            raise LeanFallback(f"HTTP {resp.status} {code or ''}".strip(), code)
+        raise AssertionError("unreachable")
+
+    def with_retries(self, what: str, attempt_fn: Callable[[], Any]) -> Any:
+        """Run ``attempt_fn`` under the retry policy (retry.py); LeanExhausted when all fail."""
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return attempt_fn()
-            except (_Retryable, WireError) as exc:
+            except (LeanRetryable, WireError) as exc:
                 if isinstance(exc, WireError) and exc.final:
                     # botocore then reports it in its own words (e.g. SSL validation failed).
                     raise LeanFallback(str(exc)) from exc
                 if attempt == self.max_attempts:
                     raise LeanExhausted(f"{what} failed after {attempt} attempt(s): {exc}") from exc
-                # Full jitter, as botocore's standard mode: base 0.1 s doubling, capped at 2 s.
-                time.sleep(random.random() * min(2.0, 0.1 * 2**attempt))
+                throttled = isinstance(exc, LeanRetryable) and exc.throttled
+                time.sleep(retry.backoff_delay(attempt, throttled=throttled))
                 log.debug("retrying %s after %s (attempt %d)", what, exc, attempt)
         raise AssertionError("unreachable")
 
@@ -225,18 +318,19 @@ class LeanClient:
                 query["prefix"] = prefix
             if token:
                 query["continuation-token"] = token
-            data: bytes = self._with_retries(
-                f"list s3://{bucket}/{prefix}", functools.partial(self._read_all, bucket, query)
+            where = f"list s3://{bucket}/{prefix}"
+            data, origin = self.with_retries(
+                where, functools.partial(self._read_all, bucket, query)
             )
-            objects, token = _parse_list(data)
+            objects, token = parse_list(data, f"{where}: the answer of {origin}")
             yield from objects
             if not token:
                 return
 
-    def _read_all(self, bucket: str, query: dict[str, str]) -> bytes:
-        resp = self._request("GET", bucket, "", query, {}, None, _EMPTY_SHA256)
+    def _read_all(self, bucket: str, query: dict[str, str]) -> tuple[bytes, str]:
+        resp = self.request("GET", bucket, "", query, {}, None, EMPTY_SHA256)
         try:
-            return resp.read()
+            return resp.read(), resp.where
         finally:
             resp.release()
 
@@ -261,7 +355,7 @@ class LeanClient:
             headers["if-match"] = f'"{if_match}"'
 
         def attempt() -> LeanGet:
-            resp = self._request("GET", bucket, key, query, headers, None, _EMPTY_SHA256)
+            resp = self.request("GET", bucket, key, query, headers, None, EMPTY_SHA256)
             try:
                 got = _stream_to_file(resp, dest, key, cancel)
             finally:
@@ -277,7 +371,7 @@ class LeanClient:
                 headers=_evidence_headers(resp),
             )
 
-        result: LeanGet = self._with_retries(f"download s3://{bucket}/{key}", attempt)
+        result: LeanGet = self.with_retries(f"download s3://{bucket}/{key}", attempt)
         return result
 
     def head(
@@ -295,13 +389,10 @@ class LeanClient:
             query["partNumber"] = str(part_number)
 
         def attempt() -> LeanHead | None:
-            resp = self._request(
-                "HEAD", bucket, key, query, dict(_CHECKSUM_MODE), None, _EMPTY_SHA256, (404,)
+            resp = self.request(
+                "HEAD", bucket, key, query, dict(_CHECKSUM_MODE), None, EMPTY_SHA256, (404,)
             )
-            try:
-                resp.read()
-            finally:
-                resp.release()
+            resp.release()
             if resp.status == 404:
                 return None
             etag = resp.header("etag")
@@ -313,7 +404,7 @@ class LeanClient:
                 headers=_evidence_headers(resp),
             )
 
-        result: LeanHead | None = self._with_retries(f"head s3://{bucket}/{key}", attempt)
+        result: LeanHead | None = self.with_retries(f"head s3://{bucket}/{key}", attempt)
         return result
 
     def put_file(
@@ -327,11 +418,12 @@ class LeanClient:
         if_match: str | None = None,
         content_type: str | None = None,
         if_none_match: bool = False,
-    ) -> str | None:
+    ) -> str:
         """PUT one object with Content-MD5 and ``md5chksum`` metadata; returns its ETag.
 
         ``body`` is the bytes, or the path of a file of ``size`` bytes streamed from disk (sent
-        as UNSIGNED-PAYLOAD: Content-MD5 already makes the store refuse damaged bytes).
+        as UNSIGNED-PAYLOAD: Content-MD5 already makes the store refuse damaged bytes). An answer
+        without an ETag is no proof the object was stored: :class:`BadResponseError`.
         ``if_match`` (an ETag) makes it conditional; a refusal (412) is a LeanFallback.
         """
         length = len(body) if isinstance(body, bytes) else size
@@ -350,20 +442,21 @@ class LeanClient:
         payload = (
             hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else "UNSIGNED-PAYLOAD"
         )
+        what = f"upload s3://{bucket}/{key}"
 
-        def attempt() -> str | None:
+        def attempt() -> str:
             if isinstance(body, bytes):
-                resp = self._request("PUT", bucket, key, {}, headers, body, payload)
+                resp = self.request("PUT", bucket, key, {}, headers, body, payload)
             else:
                 with open(body, "rb") as f:
                     try:
-                        resp = self._request("PUT", bucket, key, {}, headers, f, payload)
+                        resp = self.request("PUT", bucket, key, {}, headers, f, payload)
                     except LeanFallback as exc:
                         if exc.code == "BadDigest":
                             # The bytes read now are not the ones hashed before: the file is
                             # being written to. Uploading it anyway would store a wrong md5chksum.
                             raise LeanExhausted(
-                                f"upload s3://{bucket}/{key}: {body} changed while being "
+                                f"{what}: {body} changed while being "
                                 "uploaded (the store refused it: BadDigest); run again"
                             ) from exc
                         raise
@@ -373,9 +466,14 @@ class LeanClient:
                 resp.release()
             etag = resp.header("etag")
             self.last_put_headers.value = _evidence_headers(resp)
-            return etag.strip('"').lower() if etag else None
+            if not etag:
+                raise BadResponseError(
+                    f"{what}: {resp.where} answered HTTP {resp.status} without an ETag, so "
+                    "nothing proves the object was stored (is the endpoint an S3 service?)"
+                )
+            return etag.strip('"').lower()
 
-        result: str | None = self._with_retries(f"upload s3://{bucket}/{key}", attempt)
+        result: str = self.with_retries(what, attempt)
         return result
 
     def put_headers(self) -> dict[str, str]:
@@ -419,21 +517,19 @@ def _stream_to_file(
             _write_all(f, memoryview(data))
             size = len(data)
         else:
-            buf = bytearray(_CHUNK)
-            view = memoryview(buf)
             while True:
                 if cancel is not None and cancel.is_set():
                     resp.close()
                     raise LeanCancelled(key)
-                n = resp.readinto(buf)
-                if not n:
+                block = resp.read(_CHUNK)
+                if not block:
                     break
                 # hashlib and write both release the GIL on large buffers, so streams overlap.
-                md5.update(view[:n])
-                _write_all(f, view[:n])
-                size += n
+                md5.update(block)
+                _write_all(f, memoryview(block))
+                size += len(block)
     if expected is not None and expected != size:
-        raise _Retryable(f"short body: {size} of {expected} bytes")
+        raise LeanRetryable(f"GET {key} from {resp.where}: short body, {size} of {expected} bytes")
     return md5.hexdigest(), size
 
 
@@ -442,17 +538,13 @@ def _write_all(f: Any, data: memoryview) -> None:
         data = data[f.write(data) :]
 
 
-class _Retryable(Exception):
-    """A transient failure (5xx, throttling, short body) worth another attempt."""
-
-
-def _xml_escape(text: str) -> str:
+def xml_escape(text: str) -> str:
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
 
 
-def _xml_text(data: bytes, tag: str) -> str | None:
+def xml_text(data: bytes, tag: str) -> str | None:
     """Text of the first element named ``tag`` (any namespace), or None."""
     try:
         root = ET.fromstring(data)
@@ -464,7 +556,7 @@ def _xml_text(data: bytes, tag: str) -> str | None:
     return None
 
 
-def _root_tag(data: bytes) -> str | None:
+def root_tag(data: bytes) -> str | None:
     try:
         tag = ET.fromstring(data).tag
     except ET.ParseError:
@@ -472,7 +564,7 @@ def _root_tag(data: bytes) -> str | None:
     return tag.rsplit("}", 1)[-1]
 
 
-def _error_code(data: bytes) -> str | None:
+def error_code(data: bytes) -> str | None:
     try:
         root = ET.fromstring(data)
     except ET.ParseError:
@@ -481,25 +573,41 @@ def _error_code(data: bytes) -> str | None:
     return node.text if node is not None else None
 
 
-def _parse_list(data: bytes) -> tuple[list[LeanObject], str | None]:
-    root = ET.fromstring(data)
+def parse_list(data: bytes, where: str) -> tuple[list[LeanObject], str | None]:
+    """One ListObjectsV2 page: (objects, next continuation token or None).
+
+    Anything but a ListBucketResult document (an HTML page from a captive portal or a web
+    server, JSON, truncated XML) is :class:`BadResponseError`: read as an empty listing, it would
+    make a download find nothing and an upload re-send everything.
+    """
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise BadResponseError(f"{where} is not an S3 listing ({_snippet(data)}: {exc})") from None
     ns = _NS if root.tag.startswith(_NS) else ""
+    if root.tag.rsplit("}", 1)[-1] != "ListBucketResult":
+        raise BadResponseError(
+            f"{where} is not an S3 listing (a <{root.tag.rsplit('}', 1)[-1]}> document)"
+        )
     url_encoded = (root.findtext(f"{ns}EncodingType") or "").lower() == "url"
     out = []
-    for c in root.iterfind(f"{ns}Contents"):
-        key = c.findtext(f"{ns}Key") or ""
-        if url_encoded:
-            # S3's encoding-type=url, decoded as botocore does (spaces arrive as '+').
-            key = unquote_plus(key)
-        etag = c.findtext(f"{ns}ETag")
-        out.append(
-            LeanObject(
-                key=key,
-                size=int(c.findtext(f"{ns}Size") or 0),
-                etag=etag.strip().strip('"').lower() if etag else None,
-                last_modified=c.findtext(f"{ns}LastModified"),
+    try:
+        for c in root.iterfind(f"{ns}Contents"):
+            key = c.findtext(f"{ns}Key") or ""
+            if url_encoded:
+                # S3's encoding-type=url, decoded as botocore does (spaces arrive as '+').
+                key = unquote_plus(key)
+            etag = c.findtext(f"{ns}ETag")
+            out.append(
+                LeanObject(
+                    key=key,
+                    size=int(c.findtext(f"{ns}Size") or 0),
+                    etag=etag.strip().strip('"').lower() if etag else None,
+                    last_modified=c.findtext(f"{ns}LastModified"),
+                )
             )
-        )
+    except ValueError as exc:
+        raise BadResponseError(f"{where} is not a valid S3 listing ({exc})") from None
     truncated = (root.findtext(f"{ns}IsTruncated") or "").lower() == "true"
     token = root.findtext(f"{ns}NextContinuationToken") if truncated else None
     if truncated and not token:
@@ -507,24 +615,14 @@ def _parse_list(data: bytes) -> tuple[list[LeanObject], str | None]:
     return out, token
 
 
-_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-_UNSUPPORTED_VARS = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_S3_USE_ARN_REGION")
+def _snippet(data: bytes) -> str:
+    text = data[:60].decode("utf-8", "replace").replace("\n", " ").strip()
+    return f"it starts {text!r}" if text else "an empty body"
 
 
 def env_allows_lean() -> bool:
-    """False when settings only botocore honours are present (proxies, FIPS, an opt-out)."""
-    if os.environ.get("S3LYNC_LEAN", "1").strip().lower() in ("0", "false", "no", "off"):
-        return False
-    return not any(os.environ.get(v) for v in (*_PROXY_VARS, *_UNSUPPORTED_VARS))
-
-
-def env_credentials() -> Credentials | None:
-    """Static credentials from the environment, the first link of boto3's chain."""
-    ak = os.environ.get("AWS_ACCESS_KEY_ID")
-    sk = os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if not ak or not sk:
-        return None
-    return Credentials(ak, sk, os.environ.get("AWS_SESSION_TOKEN") or None)
+    """False when the user opted out of the lean path (``S3LYNC_LEAN=0``)."""
+    return os.environ.get("S3LYNC_LEAN", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def dns_compatible(bucket: str) -> bool:

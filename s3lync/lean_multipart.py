@@ -1,34 +1,35 @@
 """Multipart upload over the lean client: create, parts (concurrent or in order), complete, abort.
 
-Any failure aborts the upload so no orphaned parts are billed; a refusal the lean client does not
-handle raises :class:`~s3lync.lean.LeanFallback` and the whole upload is repeated through botocore.
+Each part carries its own Content-MD5, so the store refuses a part damaged in flight. Memory is
+bounded by ``concurrency x part_size``: a part is read from disk (pread) only when a worker is
+ready to send it, and dropped once its answer is in. Any failure aborts the upload so no orphaned
+parts are billed; a refusal the lean client does not handle raises
+:class:`~s3lync.lean.LeanFallback` and the whole upload is repeated through botocore.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING
 
+from . import retry
 from .lean import (
-    _EMPTY_SHA256,
-    _RETRY_CODES,
+    EMPTY_SHA256,
     LeanCancelled,
+    LeanClient,
     LeanExhausted,
     LeanFallback,
     LeanHead,
-    _error_code,
-    _Retryable,
-    _root_tag,
-    _xml_escape,
-    _xml_text,
+    LeanRetryable,
+    error_code,
+    root_tag,
+    xml_escape,
+    xml_text,
 )
-
-if TYPE_CHECKING:
-    from .lean import LeanClient
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,12 @@ def put_multipart(
 ) -> str | None:
     """Upload a large file in parts (md5chksum metadata on the create); returns its ETag.
 
-    Parts are read with pread and sent unsigned (UNSIGNED-PAYLOAD): hashing every byte with
-    SHA-256 as well as MD5 would double the CPU per byte, and the stored ETag is verified
-    afterwards anyway. Any failure aborts the upload so no orphaned parts are billed.
+    Parts are read with pread and sent with their Content-MD5 and an UNSIGNED-PAYLOAD signature:
+    the MD5 makes the store refuse damaged bytes, and a SHA-256 of every byte as well would
+    double the CPU per byte. At most ``concurrency`` parts are in memory at once.
     """
     where = f"s3://{bucket}/{key}"
-    upload_id: str = client._with_retries(
+    upload_id: str = client.with_retries(
         f"upload {where}",
         functools.partial(_create, client, bucket, key, md5_b64, content_type),
     )
@@ -67,11 +68,13 @@ def put_multipart(
                     raise LeanCancelled(key)
                 offset = offsets[number - 1]
                 body = os.pread(fd, min(part_size, size - offset), offset)
+                # hashlib releases the GIL on large buffers, so parts hash in parallel.
+                part_md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
                 return str(
-                    client._with_retries(
+                    client.with_retries(
                         f"upload {where} (part {number} of {len(offsets)})",
                         functools.partial(
-                            _upload_part, client, bucket, key, upload_id, number, body
+                            _upload_part, client, bucket, key, upload_id, number, body, part_md5
                         ),
                     )
                 )
@@ -90,7 +93,7 @@ def put_multipart(
             # Final: repeating it through botocore would store bytes the MD5 does not match.
             raise LeanExhausted(f"upload {where}: {path} changed size while being uploaded")
         try:
-            result: str | None = client._with_retries(
+            result: str | None = client.with_retries(
                 f"upload {where} (complete)",
                 functools.partial(_complete, client, bucket, key, upload_id, etags),
             )
@@ -114,38 +117,47 @@ def _create(
     headers = {"x-amz-meta-md5chksum": md5_b64, "content-length": "0"}
     if content_type:
         headers["content-type"] = content_type  # S3 takes the object's type from the create
-    resp = client._request(
+    resp = client.request(
         "POST",
         bucket,
         key,
         {"uploads": ""},
         headers,
         b"",
-        _EMPTY_SHA256,
+        EMPTY_SHA256,
     )
     try:
         data = resp.read()
     finally:
         resp.release()
-    upload_id = _xml_text(data, "UploadId")
+    upload_id = xml_text(data, "UploadId")
     if not upload_id:
         raise LeanFallback("CreateMultipartUpload answered without an UploadId")
     return upload_id
 
 
 def _upload_part(
-    client: LeanClient, bucket: str, key: str, upload_id: str, number: int, body: bytes
+    client: LeanClient,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    number: int,
+    body: bytes,
+    md5_b64: str,
 ) -> str:
     query = {"partNumber": str(number), "uploadId": upload_id}
-    headers = {"content-length": str(len(body))}
-    resp = client._request("PUT", bucket, key, query, headers, body, "UNSIGNED-PAYLOAD")
+    headers = {
+        "content-length": str(len(body)),
+        "content-md5": md5_b64,
+    }
+    resp = client.request("PUT", bucket, key, query, headers, body, "UNSIGNED-PAYLOAD")
     try:
         resp.read()
     finally:
         resp.release()
     etag = resp.header("etag")
     if not etag:
-        raise LeanFallback(f"part {number} was stored without an ETag")
+        raise LeanFallback(f"part {number} was answered without an ETag")
     return etag
 
 
@@ -153,11 +165,11 @@ def _complete(
     client: LeanClient, bucket: str, key: str, upload_id: str, etags: list[str]
 ) -> str | None:
     parts = "".join(
-        f"<Part><PartNumber>{n}</PartNumber><ETag>{_xml_escape(e)}</ETag></Part>"
+        f"<Part><PartNumber>{n}</PartNumber><ETag>{xml_escape(e)}</ETag></Part>"
         for n, e in enumerate(etags, 1)
     )
     body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
-    resp = client._request(
+    resp = client.request(
         "POST",
         bucket,
         key,
@@ -171,19 +183,21 @@ def _complete(
     finally:
         resp.release()
     # S3 can answer 200 and still fail the completion: the error is in the body.
-    if _root_tag(data) == "Error":
-        code = _error_code(data) or "Error"
-        if code in _RETRY_CODES:
-            raise _Retryable(f"CompleteMultipartUpload {code}")
+    if root_tag(data) == "Error":
+        code = error_code(data) or "Error"
+        if code in retry.RETRY_CODES:
+            raise LeanRetryable(
+                f"CompleteMultipartUpload {code}", throttled=code in retry.THROTTLING_CODES
+            )
         raise LeanFallback(f"CompleteMultipartUpload {code}")
-    etag = _xml_text(data, "ETag") or resp.header("etag")
+    etag = xml_text(data, "ETag") or resp.header("etag")
     return etag.strip().strip('"').lower() if etag else None
 
 
 def _abort(client: LeanClient, bucket: str, key: str, upload_id: str) -> None:
     try:
-        resp = client._request(
-            "DELETE", bucket, key, {"uploadId": upload_id}, {}, None, _EMPTY_SHA256
+        resp = client.request(
+            "DELETE", bucket, key, {"uploadId": upload_id}, {}, None, EMPTY_SHA256
         )
         try:
             resp.read()

@@ -291,6 +291,8 @@ def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
                 region=setting(item, defaults, "region"),
                 endpoint_url=setting(item, defaults, "endpoint_url"),
                 profile=setting(item, defaults, "profile"),
+                connect_timeout=defaults.get("connect_timeout"),
+                read_timeout=defaults.get("read_timeout"),
             )
         )
     return tuple(result)

@@ -54,6 +54,8 @@ class Mapping:
     region: str | None = None
     endpoint_url: str | None = None
     profile: str | None = None
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
 
     @property
     def label(self) -> str:

@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import logging
 import mimetypes
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -18,14 +17,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from . import lean_multipart
+from . import lean_multipart, retry
 from .clients import s3_label, translate
 from .config import Config
 from .errors import (
+    BadResponseError,
     PlanStaleError,
     RemoteNotFoundError,
+    S3lyncError,
     SyncError,
     TransferCancelledError,
+    WireError,
 )
 from .hashing import (
     Digest,
@@ -37,6 +39,7 @@ from .hashing import (
 )
 from .integrity import Evidence, evidence_from_headers
 from .lean import EVIDENCE_HEADERS, LeanCancelled, LeanClient, LeanExhausted, LeanFallback
+from .redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +149,13 @@ class Remote:
         *,
         client_factory: Callable[[], Any] | None = None,
         lean: LeanClient | None = None,
+        lean_factory: Callable[[], LeanClient | None] | None = None,
     ) -> None:
         self._client = client
         self._client_factory = client_factory
-        self.lean = lean
+        self._lean = lean
+        self._lean_factory = lean_factory
+        self._lean_lock = threading.Lock()
         self.max_workers = max_workers or Config.get_max_workers()
         self.threshold = Config.get_multipart_threshold()
         self.chunksize = max(5 * 1024 * 1024, Config.get_multipart_chunksize())
@@ -164,6 +170,37 @@ class Remote:
                 raise SyncError("no S3 client configured")
             self._client = self._client_factory()
         return self._client
+
+    @property
+    def lean(self) -> LeanClient | None:
+        """The lean client, built on first use from the botocore client (None: botocore only)."""
+        if self._lean is None and self._lean_factory is not None:
+            with self._lean_lock:
+                if self._lean_factory is not None:
+                    self._lean = self._lean_factory()
+                    self._lean_factory = None
+        return self._lean
+
+    def _where(self) -> str:
+        """The endpoint for messages (userinfo and secrets redacted)."""
+        lean = self._lean
+        if lean is not None:
+            return redact_url(f"{lean.endpoint.scheme}://{lean.endpoint.netloc}")
+        client = self._client
+        url = getattr(getattr(client, "meta", None), "endpoint_url", None)
+        return redact_url(str(url)) if url else "the S3 endpoint"
+
+    def _translate(self, exc: BaseException, bucket: str, key: str | None, action: str) -> Any:
+        """``translate``, naming the endpoint in network errors that do not already."""
+        err = translate(exc, bucket, key, action)
+        if isinstance(exc, S3lyncError) or type(err) not in (SyncError, BadResponseError):
+            return err
+        where = self._where()
+        if where not in str(err) and (
+            isinstance(err, BadResponseError) or not _is_client_error(exc)
+        ):
+            return type(err)(f"{err} (endpoint {where})")
+        return err
 
     def _manager(self) -> Any:
         with self._tm_lock:
@@ -187,19 +224,21 @@ class Remote:
 
     def _try_lean(self, action: str, bucket: str, key: str, call: Callable[[LeanClient], T]) -> Any:
         """Run ``call`` on the lean client; ``_FALLBACK`` means "repeat it through botocore"."""
-        if self.lean is None:
+        lean = self.lean
+        if lean is None:
             return _FALLBACK
         try:
-            return call(self.lean)
+            return call(lean)
         except LeanCancelled:
             raise TransferCancelledError(f"{action} s3://{bucket}/{key}: cancelled") from None
         except LeanExhausted as exc:
-            raise SyncError(str(exc)) from exc
+            # The cause users see is the network's (a timeout, a reset), not the lean client's.
+            raise SyncError(redact_url(str(exc))) from _root_cause(exc)
         except LeanFallback as exc:
             log.debug("%s s3://%s/%s: %s; repeating through botocore", action, bucket, key, exc)
             return _FALLBACK
         except OSError as exc:
-            raise translate(exc, bucket, key, action) from exc
+            raise self._translate(exc, bucket, key, action) from exc
 
     # -- listing -------------------------------------------------------------------------
 
@@ -221,6 +260,12 @@ class Remote:
         try:
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                if "IsTruncated" not in page and "KeyCount" not in page and "Name" not in page:
+                    # A well-formed but foreign document (an HTML page) parses to nothing.
+                    raise BadResponseError(
+                        f"list s3://{bucket}/{prefix}: the answer of {self._where()} is not an "
+                        "S3 listing"
+                    )
                 for c in page.get("Contents", ()):
                     lm = c.get("LastModified")
                     yield RemoteObject(
@@ -230,7 +275,7 @@ class Remote:
                         last_modified=lm.isoformat() if lm is not None else None,
                     )
         except Exception as exc:
-            raise translate(exc, bucket, prefix or None, "list") from exc
+            raise self._translate(exc, bucket, prefix or None, "list") from exc
 
     def head(
         self,
@@ -265,7 +310,7 @@ class Remote:
         try:
             resp = self.client.head_object(**args, **_version(version_id))
         except Exception as exc:
-            raise translate(exc, bucket, key, "head") from exc
+            raise self._translate(exc, bucket, key, "head") from exc
         return _info(resp)
 
     def head_or_none(self, bucket: str, key: str) -> ObjectInfo | None:
@@ -293,7 +338,7 @@ class Remote:
         try:
             self.client.head_bucket(Bucket=bucket)
         except Exception as exc:
-            err = translate(exc, bucket, None, "open bucket")
+            err = self._translate(exc, bucket, None, "open bucket")
             if "(HTTP 404)" in str(err) or "NotFound" in str(exc) or "404" in str(exc):
                 err = RemoteNotFoundError(
                     f"open bucket s3://{bucket}: bucket '{bucket}' does not exist"
@@ -370,12 +415,11 @@ class Remote:
                 # botocore retries the request, not the body read that follows it; a reset or
                 # stall mid-body lands here, so the whole GET is retried like s3transfer does.
                 if attempt == attempts:
-                    raise translate(exc, bucket, key, "download") from exc
-                delay = min(2.0, 0.1 * 2**attempt) * (0.5 + random.random() / 2)
+                    raise self._translate(exc, bucket, key, "download") from exc
                 log.debug("retrying s3://%s/%s after %s (attempt %d)", bucket, key, exc, attempt)
-                time.sleep(delay)
+                time.sleep(retry.backoff_delay(attempt))
             except Exception as exc:
-                raise translate(exc, bucket, key, "download") from exc
+                raise self._translate(exc, bucket, key, "download") from exc
         raise AssertionError("unreachable")
 
     def _get_streamed(
@@ -439,7 +483,7 @@ class Remote:
         except TransferCancelledError:
             raise
         except Exception as exc:
-            raise translate(exc, bucket, key, "download") from exc
+            raise self._translate(exc, bucket, key, "download") from exc
         return DownloadResult(
             info=info, digest=digest_file(dest, needed_part_sizes(info.size, info.etag))
         )
@@ -534,7 +578,7 @@ class Remote:
                 )
                 fut.result()
             except Exception as exc:
-                err = translate(exc, bucket, key, "upload")
+                err = self._translate(exc, bucket, key, "upload")
                 # botocore retries a Complete whose answer was lost, and the store, having
                 # completed it, answers NoSuchUpload: the object may be there, whole and ours.
                 if "NoSuchUpload" in str(err):
@@ -599,7 +643,12 @@ class Remote:
                 raise PlanStaleError.target_changed(
                     "update", f"s3://{bucket}/{key}", "the remote object was replaced (If-Match)"
                 ) from exc
-            raise translate(exc, bucket, key, "upload") from exc
+            raise self._translate(exc, bucket, key, "upload") from exc
+        if not resp.get("ETag"):
+            raise BadResponseError(
+                f"upload s3://{bucket}/{key}: {self._where()} answered without an ETag, so "
+                "nothing proves the object was stored (is the endpoint an S3 service?)"
+            )
         return UploadResult(
             ObjectInfo(
                 etag=normalize_etag(resp.get("ETag")),
@@ -645,7 +694,7 @@ class Remote:
                     Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
                 )
             except Exception as exc:
-                err = translate(exc, bucket, batch[0] if len(batch) == 1 else None, "delete")
+                err = self._translate(exc, bucket, batch[0] if len(batch) == 1 else None, "delete")
                 for k in batch:
                     failed[k] = str(err)
                 continue
@@ -789,6 +838,18 @@ def _error_code(exc: BaseException) -> str | None:
         code = response.get("Error", {}).get("Code")
         return str(code) if code else None
     return None
+
+
+def _root_cause(exc: BaseException) -> BaseException | None:
+    """The network error under a lean failure (a timeout, a reset), else the failure's cause."""
+    cause = exc.__cause__
+    if isinstance(cause, WireError) and cause.cause is not None:
+        return cause.cause
+    return cause
+
+
+def _is_client_error(exc: BaseException) -> bool:
+    return hasattr(exc, "response") and isinstance(getattr(exc, "response", None), dict)
 
 
 def _info(resp: dict[str, Any]) -> ObjectInfo:

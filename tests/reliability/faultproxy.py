@@ -26,7 +26,9 @@ unless a :class:`Rule` matches. Rules match on method, a substring of the URL-de
   without forwarding;
 - ``"flip_request"``: XOR one byte (``offset``, default the middle) of the *request* body with 0xFF
   before forwarding it (damage on the way to the store);
-- ``"pass"``: forward normally (with ``before`` a hook, e.g. to kill the server).
+- ``"pass"``: forward normally (with ``before`` a hook, e.g. to kill the server);
+- ``"answer"``: ``respond(seen)`` returns ``(status, headers, body)`` to send instead of
+  forwarding, or None to forward normally (e.g. a region redirect for some requests only).
 
 ``emulate_kms=True`` makes the proxy stand for an AWS front end serving SSE-KMS objects: every ETag
 (headers and XML bodies) becomes a stable random 32-hex value that is not the MD5, object answers
@@ -98,6 +100,7 @@ class Rule:
     keep: int | None = None
     offset: int | None = None
     before: Callable[[Seen], None] | None = None
+    respond: Callable[[Seen], tuple[int, list[tuple[str, str]], bytes] | None] | None = None
     hits: int = 0
     matched: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
@@ -141,7 +144,16 @@ class FaultProxy:
 
     def add_rule(self, action: str, **kwargs: Any) -> Rule:
         """Add a rule (see the module docstring); rules are tried in the order added."""
-        if action not in ("reset", "stall", "truncate", "flip", "flip_request", "error", "pass"):
+        if action not in (
+            "reset",
+            "stall",
+            "truncate",
+            "flip",
+            "flip_request",
+            "error",
+            "pass",
+            "answer",
+        ):
             raise ValueError(f"unknown action {action!r}")
         rule = Rule(action=action, **kwargs)
         with self._lock:
@@ -230,6 +242,15 @@ class FaultProxy:
                     if rule.before is not None:
                         rule.before(seen)
                     rule.matched.set()
+                if rule is not None and rule.action == "answer" and rule.respond is not None:
+                    answer = rule.respond(seen)
+                    if answer is not None:
+                        status, rheaders, rbody = answer
+                        reason = http.client.responses.get(status, "Answer")
+                        size = None if method == "HEAD" else len(rbody)
+                        out = _head_bytes(status, reason, rheaders, size)
+                        conn.sendall(out + (b"" if method == "HEAD" else rbody))
+                        continue
                 if not self._handle(conn, rule, method, target, headers, body):
                     return
         except (OSError, ValueError, http.client.HTTPException):
@@ -282,7 +303,7 @@ class FaultProxy:
         head = _head_bytes(status, reason, rheaders, len(rbody) if has_body else None)
         if (
             rule is None
-            or rule.action in ("pass", "error", "flip_request")
+            or rule.action in ("pass", "error", "flip_request", "answer")
             or (rule.action == "stall" and rule.where == "before")
         ):
             conn.sendall(head + (rbody if has_body else b""))

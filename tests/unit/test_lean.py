@@ -6,7 +6,8 @@ import calendar
 
 import pytest
 
-from s3lync.lean import Credentials, LeanClient, LeanFallback, _parse_list, dns_compatible
+from s3lync.errors import BadResponseError
+from s3lync.lean import Credentials, LeanClient, LeanFallback, dns_compatible, parse_list
 
 # AWS's worked examples for S3 SigV4 header auth (docs: sig-v4-header-based-auth.html).
 AK = "AKIAIOSFODNN7EXAMPLE"
@@ -68,16 +69,19 @@ def test_list_objects_example_with_query() -> None:
 
 def test_target_path_style_encodes_key_but_keeps_slashes() -> None:
     c = LeanClient("http://127.0.0.1:9000", "us-east-1", lambda: Credentials(AK, SK))
-    host, path = c._target("bucket-x", "a b/c+d%e#f?g~h")
-    assert host == "127.0.0.1:9000"
+    target, path = c._target("bucket-x", "a b/c+d%e#f?g~h")
+    assert target.origin.netloc == "127.0.0.1:9000"
     assert path == "/bucket-x/a%20b/c%2Bd%25e%23f%3Fg~h"
-    assert c._target("bucket-x", "")[1] == "/bucket-x/"
+    assert c._target("bucket-x", "")[1] == "/bucket-x"
 
 
 def test_virtual_host_only_for_dns_compatible_buckets() -> None:
     c = client()
-    assert c._target("plainbucket", "k") == ("plainbucket.s3.amazonaws.com", "/k")
-    assert c._target("dotted.bucket", "k") == ("s3.amazonaws.com", "/dotted.bucket/k")
+    t, path = c._target("plainbucket", "k")
+    assert (t.origin.netloc, path) == ("plainbucket.s3.amazonaws.com", "/k")
+    assert c._target("plainbucket", "")[1] == "/"
+    t, path = c._target("dotted.bucket", "k")
+    assert (t.origin.netloc, path) == ("s3.amazonaws.com", "/dotted.bucket/k")
     assert dns_compatible("abc-1") and not dns_compatible("Upper") and not dns_compatible("a.b.c")
 
 
@@ -106,7 +110,7 @@ def test_parse_list_decodes_url_encoded_keys_and_strips_etag_quotes() -> None:
         "<Contents><Key>a+b%2Bc%25.txt</Key><Size>3</Size><ETag>&quot;ABC&quot;</ETag>"
         "<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>"
     ).encode()
-    objects, token = _parse_list(xml)
+    objects, token = parse_list(xml, "list")
     assert token == "tok"
     assert [(o.key, o.size, o.etag) for o in objects] == [("a b+c%.txt", 3, "abc")]
 
@@ -117,11 +121,28 @@ def test_parse_list_without_namespace_or_encoding_keeps_keys_verbatim() -> None:
         b"<Contents><Key>a+b%2B.txt</Key><Size>0</Size><ETag>d41d-2</ETag></Contents>"
         b"</ListBucketResult>"
     )
-    objects, token = _parse_list(xml)
+    objects, token = parse_list(xml, "list")
     assert token is None
     assert objects[0].key == "a+b%2B.txt" and objects[0].etag == "d41d-2"
 
 
 def test_truncated_listing_without_token_falls_back() -> None:
     with pytest.raises(LeanFallback):
-        _parse_list(b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>")
+        parse_list(b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", "l")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body><h1>Welcome to nginx!</h1></body></html>",
+        b'{"objects": []}',
+        b"",
+        b"<ListBucketResult><Contents><Key>a</Key><Size>x</Size></Contents></ListBucketResult>",
+    ],
+    ids=["html", "json", "empty", "bad-size"],
+)
+def test_a_foreign_200_answer_is_a_bad_response_naming_where(body: bytes) -> None:
+    with pytest.raises(BadResponseError) as info:
+        parse_list(body, "list s3://b/p/: the answer of http://127.0.0.1:9")
+    assert "http://127.0.0.1:9" in str(info.value)
+    assert "s3://b/p/" in str(info.value)

@@ -1,0 +1,258 @@
+"""The lean client's HTTP layer: urllib3 connection pools with timeouts, keep-alive and proxies.
+
+urllib3 is what botocore sends with, so TLS (CA bundle, hostname checks), connect and read
+timeouts on http and https alike, proxies (CONNECT tunnels for https) and pooled keep-alive
+connections behave as they do for boto3. urllib3's own retries and redirects are off: s3lync has
+one retry policy (retry.py), applied by the caller.
+
+Network failures are raised as :class:`~s3lync.errors.WireError` (``final`` for those another
+attempt cannot fix, such as a certificate that does not verify), so callers never confuse them
+with a local file error such as a full disk.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import urllib3
+from urllib3.exceptions import (
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    SSLError,
+)
+from urllib3.util import Timeout, parse_url
+
+from .errors import WireError
+from .redact import redact_url
+
+# File bodies are sent in blocks of this size (http.client's default is 8 KiB, urllib3's 16 KiB).
+_BLOCK = 1024 * 1024
+# Methods a server cannot have acted on twice in a harmful way: only these are replayed after a
+# kept-alive connection turns out to have been closed by the server.
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# The server hung up a kept-alive connection before answering (its idle timeout fired).
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _keepalive_options() -> list[tuple[int, int, int]]:
+    """Socket options for TCP keepalive: a dead peer is noticed in ~2 minutes, not hours."""
+    opts = [*urllib3.connection.HTTPConnection.default_socket_options]
+    opts.append((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1))
+    for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 4)):
+        if hasattr(socket, name):  # Linux; macOS has only TCP_KEEPALIVE under another name
+            opts.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    return opts
+
+
+def _describe(exc: BaseException) -> str:
+    # urllib3 wraps the socket error it saw; its innermost reason is the useful part.
+    inner: BaseException = exc
+    while True:
+        nxt = getattr(inner, "reason", None) or (inner.args[1] if _pair(inner) else None)
+        if not isinstance(nxt, BaseException) or nxt is inner:
+            break
+        inner = nxt
+    text = str(inner)
+    return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
+
+
+def _pair(exc: BaseException) -> bool:
+    return isinstance(exc, ProtocolError) and len(exc.args) == 2
+
+
+def _stale(exc: BaseException) -> bool:
+    return _pair(exc) and isinstance(exc.args[1], _STALE)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one bucket's requests go: scheme, host[:port] and the proxy to reach it through."""
+
+    scheme: str
+    netloc: str
+    proxy: str | None = None
+    proxy_headers: tuple[tuple[str, str], ...] = ()
+
+
+class Response:
+    """A response whose status and headers are read; the body is read by the caller."""
+
+    __slots__ = ("_resp", "status", "where")
+
+    def __init__(self, resp: Any, where: str) -> None:
+        self._resp = resp
+        self.status: int = resp.status
+        self.where = where
+
+    @property
+    def headers(self) -> Any:
+        """The response headers (a case-insensitive mapping)."""
+        return self._resp.headers
+
+    def header(self, name: str) -> str | None:
+        """One response header (case-insensitive), or None."""
+        value: str | None = self._resp.headers.get(name)
+        return value
+
+    def read(self, amt: int | None = None) -> bytes:
+        """Up to ``amt`` bytes of the body (all of it when None); b"" at the end."""
+        try:
+            data: bytes = self._resp.read(amt, decode_content=False)
+        except (OSError, HTTPError, http.client.HTTPException) as exc:
+            self.close()
+            raise WireError(
+                f"reading the answer of {self.where} failed ({_describe(exc)})", exc
+            ) from exc
+        return data
+
+    def release(self) -> None:
+        """Hand the connection back for reuse (urllib3 closes it if the body was not all read)."""
+        if not self._resp.isclosed() and self._resp.length_remaining:
+            self._resp.close()
+        self._resp.release_conn()
+
+    def close(self) -> None:
+        """Drop the connection (after an error or an abandoned body)."""
+        self._resp.close()
+        self._resp.release_conn()
+
+
+class Transport:
+    """Pooled keep-alive connections per origin, shared by all worker threads."""
+
+    def __init__(
+        self,
+        *,
+        maxsize: int = 16,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        ca_bundle: str | None = None,
+    ) -> None:
+        self.maxsize = maxsize
+        self.timeout = Timeout(connect=connect_timeout, read=read_timeout)
+        self.ca_bundle = _ca_file(ca_bundle)
+        self._kw: dict[str, Any] = {
+            "maxsize": maxsize,
+            "block": False,
+            "timeout": self.timeout,
+            "retries": False,
+            "socket_options": _keepalive_options(),
+            "blocksize": _BLOCK,
+            "ca_certs": self.ca_bundle,
+            "cert_reqs": "CERT_REQUIRED",
+        }
+        self._direct = urllib3.PoolManager(num_pools=32, **self._kw)
+        self._proxied: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+        self._pools: dict[Origin, Any] = {}
+        self._lock = threading.Lock()
+
+    def _pool(self, origin: Origin) -> Any:
+        pool = self._pools.get(origin)
+        if pool is not None:
+            return pool
+        with self._lock:
+            manager: Any = self._direct
+            if origin.proxy:
+                pkey = (origin.proxy, origin.proxy_headers)
+                manager = self._proxied.get(pkey)
+                if manager is None:
+                    manager = urllib3.ProxyManager(
+                        origin.proxy,
+                        num_pools=32,
+                        proxy_headers=dict(origin.proxy_headers) or None,
+                        **self._kw,
+                    )
+                    self._proxied[pkey] = manager
+            u = parse_url(f"{origin.scheme}://{origin.netloc}")
+            pool = manager.connection_from_host(u.host, u.port, scheme=origin.scheme)
+            self._pools[origin] = pool
+            return pool
+
+    def request(
+        self,
+        method: str,
+        origin: Origin,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | BinaryIO | None,
+    ) -> Response:
+        """Send one request and read its status line and headers (urllib3 retries nothing)."""
+        pool = self._pool(origin)
+        where = redact_url(f"{origin.scheme}://{origin.netloc}")
+        # A plain-http request through a proxy names the whole URL in its request line.
+        url = (
+            f"http://{origin.netloc}{target}"
+            if origin.proxy and origin.scheme == "http"
+            else target
+        )
+        start = body.tell() if body is not None and not isinstance(body, bytes) else 0
+        for replay in (False, True):
+            try:
+                resp = pool.urlopen(
+                    method,
+                    url,
+                    body=body,
+                    headers=headers,
+                    retries=False,
+                    redirect=False,
+                    assert_same_host=False,
+                    preload_content=False,
+                    decode_content=False,
+                    release_conn=False,
+                    timeout=self.timeout,
+                )
+                return Response(resp, where)
+            except (OSError, HTTPError, http.client.HTTPException) as exc:
+                if not replay and method in IDEMPOTENT and _stale(exc):
+                    # The server closed this kept-alive connection; that says nothing about the
+                    # request, so it is sent once more on a new one without counting an attempt.
+                    if body is not None and not isinstance(body, bytes):
+                        body.seek(start)
+                    continue
+                raise _wire_error(exc, method, where) from exc
+        raise AssertionError("unreachable")
+
+    def clear(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            self._direct.clear()
+            for m in self._proxied.values():
+                m.clear()
+            self._pools.clear()
+
+
+def _wire_error(exc: BaseException, method: str, where: str) -> WireError:
+    if isinstance(exc, SSLError) or (isinstance(exc, ProxyError) and _is_ssl(exc)):
+        # A TLS failure (certificate, protocol) will not go away on the next attempt.
+        return WireError(f"TLS with {where} failed ({_describe(exc)})", exc, final=True)
+    if isinstance(exc, (NewConnectionError, urllib3.exceptions.ConnectTimeoutError)):
+        return WireError(f"cannot reach the S3 endpoint {where} ({_describe(exc)})", exc)
+    if isinstance(exc, ProxyError):
+        return WireError(f"the proxy to {where} failed ({_describe(exc)})", exc)
+    return WireError(f"{method} to {where} failed ({_describe(exc)})", exc)
+
+
+def _is_ssl(exc: BaseException) -> bool:
+    return any(isinstance(a, SSLError) for a in exc.args)
+
+
+ProxyResolver = Callable[[str], Origin]
+
+
+def _ca_file(explicit: str | None) -> str | None:
+    """The CA bundle botocore would use: the configured one, else certifi's, else the system's."""
+    if explicit:
+        return explicit
+    try:
+        import certifi
+    except ImportError:
+        return None
+    where: str = certifi.where()
+    return where
