@@ -31,10 +31,9 @@ from .errors import (
     S3lyncError,
     SyncError,
 )
-from .lean import BucketTarget, LeanClient, env_allows_lean
+from .lean import BucketTarget, LeanClient, Origin, env_allows_lean
 from .redact import redact_url
 from .sigv4 import Credentials
-from .transport import Origin, Transport
 
 log = logging.getLogger(__name__)
 
@@ -355,6 +354,8 @@ def _make_lean(c: _Clients) -> LeanClient | None:
         return None  # botocore then says which credentials are missing
     from botocore.httpsession import ProxyConfiguration
     from botocore.utils import get_environ_proxies
+
+    from .transport import Transport
 
     proxies = cfg.proxies or get_environ_proxies(c.client.meta.endpoint_url)
     proxy_config = ProxyConfiguration(proxies=proxies)

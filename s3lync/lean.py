@@ -24,14 +24,17 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote_plus, urlsplit
 
 from . import retry
 from ._version import __version__
 from .errors import BadResponseError, WireError
 from .sigv4 import Credentials, Signer, canonical_query, uri_encode
-from .transport import Origin, Response, Transport
+
+if TYPE_CHECKING:
+    # Imported when a client is made: urllib3 and ssl cost ~30 ms, paid only once S3 is used.
+    from .transport import Response, Transport
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,16 @@ class LeanGet:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where one bucket's requests go: scheme, host[:port] and the proxy to reach it through."""
+
+    scheme: str
+    netloc: str
+    proxy: str | None = None
+    proxy_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class BucketTarget:
     """Where one bucket's requests go: origin, path prefix ("" or "/bucket") and signing region."""
 
@@ -161,12 +174,16 @@ class LeanClient:
         self._regions: dict[str, str] = {}
         self._targets_lock = threading.Lock()
         self._signers: dict[str, Signer] = {}
-        self.transport = transport or Transport(
-            maxsize=pool_size,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            ca_bundle=ca_bundle,
-        )
+        if transport is None:
+            from .transport import Transport
+
+            transport = Transport(
+                maxsize=pool_size,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                ca_bundle=ca_bundle,
+            )
+        self.transport = transport
 
     # -- where requests go -----------------------------------------------------------------
 

@@ -15,9 +15,7 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import urllib3
 from urllib3.exceptions import (
@@ -31,6 +29,9 @@ from urllib3.util import Timeout, parse_url
 
 from .errors import WireError
 from .redact import redact_url
+
+if TYPE_CHECKING:
+    from .lean import Origin
 
 # File bodies are sent in blocks of this size (http.client's default is 8 KiB, urllib3's 16 KiB).
 _BLOCK = 1024 * 1024
@@ -69,16 +70,6 @@ def _pair(exc: BaseException) -> bool:
 
 def _stale(exc: BaseException) -> bool:
     return _pair(exc) and isinstance(exc.args[1], _STALE)
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where one bucket's requests go: scheme, host[:port] and the proxy to reach it through."""
-
-    scheme: str
-    netloc: str
-    proxy: str | None = None
-    proxy_headers: tuple[tuple[str, str], ...] = ()
 
 
 class Response:
@@ -241,9 +232,6 @@ def _wire_error(exc: BaseException, method: str, where: str) -> WireError:
 
 def _is_ssl(exc: BaseException) -> bool:
     return any(isinstance(a, SSLError) for a in exc.args)
-
-
-ProxyResolver = Callable[[str], Origin]
 
 
 def _ca_file(explicit: str | None) -> str | None:

@@ -7,6 +7,7 @@ both must honour the same settings and fail the same way.
 from __future__ import annotations
 
 import re
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,7 +86,7 @@ def test_https_stall_fails_within_the_read_timeout_and_the_file_is_retried(
     monkeypatch: pytest.MonkeyPatch,
     where: str,
 ) -> None:
-    monkeypatch.setenv("S3LYNC_READ_TIMEOUT", "1")
+    monkeypatch.setenv("S3LYNC_READ_TIMEOUT", "2")
     put_objects(s3, bucket, NEW)
     # A stall far longer than the read timeout: only a timeout that fires lets the retry happen.
     rule = proxy.add_rule("stall", method="GET", key="/p/a.bin", delay=120, where=where)
@@ -94,7 +95,9 @@ def test_https_stall_fails_within_the_read_timeout_and_the_file_is_retried(
 
     assert tree(tmp_path / "out") == expected()
     assert rule.hits == 1
-    assert len(proxy.requests("GET", "/p/a.bin")) == 2  # the stalled attempt, then the retry
+    # The stalled attempt, then the retry: without a read timeout that fires, the one GET would
+    # wait out the whole stall instead.
+    assert len(proxy.requests("GET", "/p/a.bin")) >= 2
 
 
 # --------------------------------------------------------------------------- answers that are not S3's
@@ -367,3 +370,42 @@ def test_an_unknown_aws_profile_is_one_configuration_error_naming_it(
     proc = run_cli("plan", cwd=tmp_path, env=cli_env(tmp_path, AWS_PROFILE="nope"))
     assert proc.returncode == 1
     assert "'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+_CREDENTIAL_PROCESS = """
+import datetime, json, sys
+with open(sys.argv[1], "a") as f:
+    f.write("called\\n")
+soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=11)
+print(json.dumps({"Version": 1, "AccessKeyId": "test", "SecretAccessKey": "testsecret",
+                  "SessionToken": "refreshed-token", "Expiration": soon.isoformat()}))
+"""
+
+
+@MOTO_ONLY
+@LEAN
+def test_refreshable_credentials_are_renewed_and_their_token_sent(
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lean: str,
+) -> None:
+    """credential_process credentials that expire soon are refreshed as botocore would, per request."""
+    put_objects(s3, bucket, NEW)
+    script, calls = tmp_path / "creds.py", tmp_path / "calls.txt"
+    script.write_text(_CREDENTIAL_PROCESS)
+    config = tmp_path / "aws-config"
+    config.write_text(f"[default]\ncredential_process = {sys.executable} {script} {calls}\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+
+    S3Object(f"s3://{bucket}/p/", tmp_path / "out", endpoint_url=proxy.url).download()
+
+    assert tree(tmp_path / "out") == expected()
+    assert _agents(proxy) == ({"lean"} if lean == "1" else {"botocore"})
+    assert {s.header("x-amz-security-token") for s in proxy.log} == {"refreshed-token"}
+    # Due for refresh (under 15 minutes left): renewed after the first fetch, by either path.
+    assert len(calls.read_text().splitlines()) >= 2

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from s3lync.errors import WireError
-from s3lync.transport import Origin, Transport
+from s3lync.lean import Origin
+from s3lync.transport import Transport
 
 
 class _Server:
