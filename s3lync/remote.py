@@ -199,7 +199,11 @@ class Remote:
         if where not in str(err) and (
             isinstance(err, BadResponseError) or not _is_client_error(exc)
         ):
-            return type(err)(f"{err} (endpoint {where})")
+            err = type(err)(f"{err} (endpoint {where})")
+        if type(exc).__name__ == "ReadTimeoutError" and self._client is not None:
+            # botocore's message names the URL but not the limit that was hit.
+            limit = self._client.meta.config.read_timeout
+            err = type(err)(f"{err} (read timeout={limit}; S3LYNC_READ_TIMEOUT sets it)")
         return err
 
     def _manager(self) -> Any:

@@ -409,3 +409,37 @@ def test_refreshable_credentials_are_renewed_and_their_token_sent(
     assert {s.header("x-amz-security-token") for s in proxy.log} == {"refreshed-token"}
     # Due for refresh (under 15 minutes left): renewed after the first fetch, by either path.
     assert len(calls.read_text().splitlines()) >= 2
+
+
+@LEAN
+def test_manifest_read_timeout_reaches_the_client_and_the_variable_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("S3LYNC_READ_TIMEOUT", raising=False)
+    manifest = tmp_path / "s3lync.yaml"
+    manifest.write_text(
+        "version: 1\ndefaults:\n  connect_timeout: 2\n  read_timeout: 0.4\nmappings:\n"
+        "  - s3: s3://quiet-bucket/p/\n    local: out\n    direction: download\n"
+    )
+    with OddServer(silent=True) as dead:
+        env = cli_env(tmp_path, S3LYNC_MAX_ATTEMPTS="1")
+        proc = run_cli("--endpoint-url", dead.url, "plan", cwd=tmp_path, env=env)
+        assert proc.returncode == 1
+        assert "timeout=0.4" in proc.stderr.replace(" ", ""), proc.stderr
+        env["S3LYNC_READ_TIMEOUT"] = "0.6"
+        proc = run_cli("--endpoint-url", dead.url, "plan", cwd=tmp_path, env=env)
+        assert proc.returncode == 1
+        assert "timeout=0.6" in proc.stderr.replace(" ", ""), proc.stderr
+
+
+@LEAN
+@pytest.mark.parametrize("value", ["0", "-1", "'soon'"])
+def test_a_bad_manifest_timeout_is_refused_by_validate(tmp_path: Path, value: str) -> None:
+    manifest = tmp_path / "s3lync.yaml"
+    manifest.write_text(
+        f"version: 1\ndefaults:\n  read_timeout: {value}\nmappings:\n"
+        "  - s3: s3://b/p/\n    local: out\n    direction: download\n"
+    )
+    proc = run_cli("validate", cwd=tmp_path, env=cli_env(tmp_path))
+    assert proc.returncode == 1
+    assert "read_timeout" in proc.stderr + proc.stdout

@@ -1,0 +1,85 @@
+"""Timeouts and attempts: defaults, variables, manifest values and the AWS config file, as the
+botocore client and the lean client both receive them (no request is sent)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from s3lync.clients import get_lean, make_client
+from s3lync.config import Config
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in (
+        "S3LYNC_CONNECT_TIMEOUT",
+        "S3LYNC_READ_TIMEOUT",
+        "S3LYNC_MAX_ATTEMPTS",
+        "AWS_MAX_ATTEMPTS",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "S3LYNC_LEAN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ak")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sk")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+
+
+def test_defaults_fail_a_dead_endpoint_well_under_a_minute() -> None:
+    assert (Config.get_connect_timeout(), Config.get_read_timeout()) == (5.0, 10.0)
+    assert Config.get_max_attempts() == 3
+    client = make_client(endpoint_url="http://127.0.0.1:9")
+    cfg = client.meta.config
+    assert (cfg.connect_timeout, cfg.read_timeout) == (5.0, 10.0)
+    assert cfg.retries["total_max_attempts"] == 3
+
+
+def test_variables_win_over_manifest_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Config.get_read_timeout(30.0) == 30.0
+    monkeypatch.setenv("S3LYNC_READ_TIMEOUT", "2.5")
+    monkeypatch.setenv("S3LYNC_CONNECT_TIMEOUT", "1")
+    assert Config.get_read_timeout(30.0) == 2.5
+    client = make_client(endpoint_url="http://127.0.0.1:9", timeouts=(7.0, 30.0))
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (1.0, 2.5)
+
+
+def test_manifest_timeouts_reach_both_clients() -> None:
+    client = make_client(endpoint_url="http://127.0.0.1:9", timeouts=(2.0, 4.0))
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (2.0, 4.0)
+    lean = get_lean(endpoint_url="http://127.0.0.1:9", timeouts=(2.0, 4.0))
+    assert lean is not None
+    assert (lean.transport.timeout.connect_timeout, lean.transport.timeout.read_timeout) == (2, 4)
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "-3", "inf", "nan"])
+def test_a_bad_timeout_variable_warns_and_keeps_the_default(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, raw: str
+) -> None:
+    monkeypatch.setenv("S3LYNC_READ_TIMEOUT", raw)
+    with caplog.at_level(logging.WARNING, logger="s3lync"):
+        assert Config.get_read_timeout() == 10.0
+    assert "S3LYNC_READ_TIMEOUT" in caplog.text
+
+
+def test_max_attempts_from_the_aws_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nmax_attempts = 7\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    client = make_client(endpoint_url="http://127.0.0.1:9")
+    assert client.meta.config.retries["total_max_attempts"] == 7
+    lean = get_lean(endpoint_url="http://127.0.0.1:9")
+    assert lean is not None and lean.max_attempts == 7
+    monkeypatch.setenv("S3LYNC_MAX_ATTEMPTS", "2")  # s3lync's own variable wins
+    assert (
+        make_client(endpoint_url="http://127.0.0.1:9").meta.config.retries["total_max_attempts"]
+        == 2
+    )
