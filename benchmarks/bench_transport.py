@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,11 +46,22 @@ def _seed(root: Path, name: str, count: int, size: int) -> Path:
     return folder
 
 
+CPU: dict[str, list[float]] = {}
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _run(checkout: Path, argv: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of one run; its CPU seconds (user + system) go to ``CPU["last"]``."""
     e = dict(env, PYTHONPATH=str(checkout))
+    c0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(argv, env=e, capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - t0
+    CPU["last"] = [_children_cpu() - c0]
     if proc.returncode not in (0, 2):
         raise RuntimeError(f"{argv}: {proc.stderr[-2000:]}")
     return wall
@@ -90,6 +102,7 @@ def main() -> int:
     checkouts = {"before": args.before.resolve(), "after": args.after.resolve()}
     times: dict[tuple[str, str], list[float]] = {}
     ratios: dict[str, list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     workloads = [
         "small-upload",
         "small-download",
@@ -159,20 +172,30 @@ def main() -> int:
                         argv = plan
                     got[who] = _run(checkouts[who], argv, e)
                     times.setdefault((w, who), []).append(got[who])
+                    cpu.setdefault((w, who), []).append(CPU["last"][0])
                     for d in work.glob("dl*-*"):
                         shutil.rmtree(d, ignore_errors=True)
                 ratios.setdefault(w, []).append(got["after"] / got["before"])
-                print(f"round {rnd + 1} {w}: before {got['before']:.2f}s after {got['after']:.2f}s",
+                print(f"round {rnd + 1} {w}: before {got['before']:.2f}s after {got['after']:.2f}s "
+                      f"(CPU {cpu[(w, 'before')][-1]:.2f}s / {cpu[(w, 'after')][-1]:.2f}s)",
                       flush=True)  # fmt: skip
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print("\n| workload | before (median s) | after (median s) | after/before (median of rounds) |")
-    print("|---|---|---|---|")
+    print(
+        "\n| workload | wall before | wall after | wall after/before (median of rounds) "
+        "| CPU before | CPU after | CPU after/before |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for w in workloads:
         b = statistics.median(times[(w, "before")])
         a = statistics.median(times[(w, "after")])
-        print(f"| {w} | {b:.2f} | {a:.2f} | {statistics.median(ratios[w]):.2f}x |")
+        cb = statistics.median(cpu[(w, "before")])
+        ca = statistics.median(cpu[(w, "after")])
+        print(
+            f"| {w} | {b:.2f} | {a:.2f} | {statistics.median(ratios[w]):.2f}x "
+            f"| {cb:.2f} | {ca:.2f} | {ca / cb:.2f}x |"
+        )
     return 0
 
 
