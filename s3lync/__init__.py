@@ -8,6 +8,7 @@ from ._version import __version__
 from .config import Config
 from .errors import (
     ApplyRefusedError,
+    BadResponseError,
     ConfigError,
     HashMismatchError,
     InvalidURIError,
@@ -35,6 +36,7 @@ __all__ = [
     "ApplyRefusedError",
     "AsyncS3Object",
     "Config",
+    "BadResponseError",
     "ConfigError",
     "Direction",
     "HashMismatchError",
