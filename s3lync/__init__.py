@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ApplyRefusedError",
     "AsyncS3Object",
-    "Config",
     "BadResponseError",
+    "Config",
     "ConfigError",
     "Direction",
     "HashMismatchError",
