@@ -150,7 +150,14 @@ def _upload_part(
         "content-length": str(len(body)),
         "content-md5": md5_b64,
     }
-    resp = client.request("PUT", bucket, key, query, headers, body, "UNSIGNED-PAYLOAD")
+    try:
+        resp = client.request("PUT", bucket, key, query, headers, body, "UNSIGNED-PAYLOAD")
+    except LeanFallback as exc:
+        if exc.code == "BadDigest":
+            # The part was damaged on the way: send it again from the bytes we hashed. Handing
+            # it to s3transfer instead would resend it without any Content-MD5.
+            raise LeanRetryable(f"part {number} arrived damaged (BadDigest)") from exc
+        raise
     try:
         resp.read()
     finally:

@@ -563,7 +563,10 @@ class Remote:
                     ),
                 )
                 if etag is not _FALLBACK:
-                    return UploadResult(self._stored(bucket, key, size), part_size=part)
+                    # Every part's Content-MD5 was accepted: the store checked each one.
+                    return UploadResult(
+                        self._stored(bucket, key, size), part_size=part, content_md5_checked=True
+                    )
             if if_match:
                 # s3transfer takes no If-Match, and the lean refusal may have been a 412: look
                 # again before writing unconditionally.

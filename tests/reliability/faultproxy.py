@@ -285,6 +285,9 @@ class FaultProxy:
                 (k, _real_etags(v) if k.lower() in ("if-match", "if-none-match") else v)
                 for k, v in headers
             ]
+            if method == "POST" and body:
+                # CompleteMultipartUpload names the parts by the ETags we handed out.
+                body = _real_etags(body.decode("utf-8")).encode("utf-8")
         if self.emulate_kms and method == "PUT":
             sent = {k.lower(): v for k, v in headers}.get("content-md5")
             if sent and sent != base64.b64encode(hashlib.md5(body).digest()).decode():
