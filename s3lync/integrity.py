@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .hashing import (
     CHECKSUM_ALGORITHMS,
@@ -101,16 +101,7 @@ class Evidence:
 
     def with_layout(self, layout: Layout | None) -> Evidence:
         """The same evidence with a learned part layout."""
-        return Evidence(
-            self.etag,
-            self.size,
-            self.metadata_md5,
-            self.checksums,
-            self.checksum_type,
-            self.encryption,
-            layout,
-            self.content_md5_checked,
-        )
+        return replace(self, layout=layout)
 
 
 def evidence_from_headers(
