@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .config import Config
-from .errors import (
+from s3lync._version import __version__
+from s3lync.api.s3object import S3Object
+from s3lync.errors import (
     ApplyRefusedError,
     BadResponseError,
     ConfigError,
@@ -25,12 +25,13 @@ from .errors import (
     UnsafeKeyError,
     UnverifiedError,
 )
-from .plan import Direction, Mapping, Plan
-from .results import SyncResult
-from .s3object import S3Object
+from s3lync.mapping import Direction, Mapping
+from s3lync.settings import Config
+from s3lync.sync.plan import Plan
+from s3lync.sync.results import SyncResult
 
 if TYPE_CHECKING:
-    from .aio import AsyncS3Object
+    from s3lync.api.aio import AsyncS3Object
 
 __all__ = [
     "ApplyRefusedError",
@@ -64,7 +65,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # AsyncS3Object is imported on first use: plain scripts and the CLI never pay for asyncio.
     if name == "AsyncS3Object":
-        from .aio import AsyncS3Object
+        from s3lync.api.aio import AsyncS3Object
 
         return AsyncS3Object
     raise AttributeError(f"module 's3lync' has no attribute {name!r}")

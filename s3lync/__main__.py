@@ -1,6 +1,6 @@
 """``python -m s3lync``."""
 
-from s3lync.cli import main
+from s3lync.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -304,3 +304,15 @@ def needed_part_sizes(size: int, remote_etag: str | None) -> list[int]:
     """Part sizes whose multipart ETag must be computed locally to compare with ``remote_etag``."""
     parts = multipart_parts(remote_etag)
     return candidate_part_sizes(size, parts) if parts is not None else []
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A multipart object's part layout: ``parts - 1`` parts of ``part_size``, the last the rest."""
+
+    part_size: int
+    parts: int
+
+    def uniform_for(self, size: int) -> bool:
+        """True when cutting ``size`` bytes at ``part_size`` gives exactly ``parts`` parts."""
+        return max(1, -(-size // self.part_size)) == self.parts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidURIError, UnsafeKeyError
+from s3lync.errors import InvalidURIError, UnsafeKeyError
 
 # Real S3 allows 3-63 characters; legacy us-east-1 buckets and some compatible stores also allow
 # upper case and underscores, so those are accepted rather than refused client-side.

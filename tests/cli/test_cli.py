@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from s3lync.cli import cli
+from s3lync.cli.main import cli
 
 pytestmark = pytest.mark.integration
 
@@ -275,7 +275,7 @@ def test_unreachable_endpoint_is_one_clear_error(tmp_path, env, s3_server):
 
 
 def test_concurrent_apply_is_refused_while_locked(seeded):
-    from s3lync.engine import run_lock
+    from s3lync.sync.engine import run_lock
 
     _, manifest, out_dir = seeded
     with run_lock(str(manifest)):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from s3lync.cli import cli
+from s3lync.cli.main import cli
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from s3lync.cli import cli
-from s3lync.manifest import load_manifest
+from s3lync.cli.main import cli
+from s3lync.manifest.loader import load_manifest
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from s3lync.cli import cli
-from s3lync.manifest import load_manifest
-from s3lync.shard import Shard, auto_shard, parse_shard
+from s3lync.cli.main import cli
+from s3lync.manifest.loader import load_manifest
+from s3lync.sync.shard import Shard, auto_shard, parse_shard
 
 ROOT = Path(__file__).resolve().parents[2]
 

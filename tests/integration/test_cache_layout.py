@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from s3lync import Config, S3Object
-from s3lync.cli import cli
-from s3lync.engine import Engine, run_lock
+from s3lync.cli.main import cli
 from s3lync.errors import LockedError
 from s3lync.hashing import Digest
-from s3lync.state import LEGACY_STATE_NAME, HashCache
+from s3lync.localfs.hashcache import LEGACY_STATE_NAME, HashCache
+from s3lync.sync.engine import Engine, run_lock
 
 
 def _fresh_bucket(s3: Any, name: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from s3lync import SyncError
-from s3lync.tempreg import new_temp_path
+from s3lync.localfs.tempfiles import new_temp_path
 
 MiB = 1024 * 1024
 TEMP_MARK = ".s3lync-tmp"
@@ -28,8 +28,8 @@ def _crashed_run_temporaries(paths: list[Path]) -> None:
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from s3lync.config import Config\n"
-        "from s3lync.tempreg import TempRegistry\n"
+        "from s3lync.settings import Config\n"
+        "from s3lync.localfs.tempfiles import TempRegistry\n"
         "TempRegistry(Config.get_temporaries_path()).register(sys.argv[1:])\n"
         "for p in sys.argv[1:]:\n"
         "    Path(p).write_bytes(b'partial')\n"

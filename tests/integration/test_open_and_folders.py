@@ -57,9 +57,9 @@ def test_upload_with_if_none_match_is_refused_by_stores_that_support_it(
     # The conditional PUT itself (the race the plan's HEAD cannot close), on both request paths.
     import hashlib
 
-    from s3lync.clients import get_client, get_lean
     from s3lync.errors import SyncError
-    from s3lync.remote import Remote
+    from s3lync.store.clients import get_client, get_lean
+    from s3lync.store.remote import Remote
 
     body = b"mine"
     md5 = hashlib.md5(body).hexdigest()
@@ -144,7 +144,7 @@ def test_manifest_local_with_trailing_slash_puts_a_single_object_inside(
     s3_server: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     from s3lync import commands
-    from s3lync.commands import Context
+    from s3lync.cli.commands import Context
 
     s3.put_object(Bucket=bucket, Key="m/model.bin", Body=b"weights")
     manifest = tmp_path / "s3lync.yaml"

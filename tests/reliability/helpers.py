@@ -102,7 +102,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def s3lync_argv(*args: str, prelude: str = "") -> list[str]:
     """``python -c`` running the s3lync CLI, after optional ``prelude`` code (umask, rlimits)."""
-    code = f"import sys\n{prelude}\nfrom s3lync.cli import main\nsys.argv = ['s3lync', *sys.argv[1:]]\nmain()\n"
+    code = f"import sys\n{prelude}\nfrom s3lync.cli.main import main\nsys.argv = ['s3lync', *sys.argv[1:]]\nmain()\n"
     return [sys.executable, "-c", code, *args]
 
 

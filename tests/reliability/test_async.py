@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from s3lync import AsyncS3Object
-from s3lync.aio import shared_pool
-from s3lync.tempreg import TEMP_PREFIX
+from s3lync.api.aio import shared_pool
+from s3lync.localfs.tempfiles import TEMP_PREFIX
 
 from .faultproxy import FaultProxy
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from s3lync import S3lyncError, S3Object
-from s3lync.cli import cli
+from s3lync.cli.main import cli
 from s3lync.errors import InvalidURIError, S3ObjectError
 from s3lync.uri import parse_s3_uri
 

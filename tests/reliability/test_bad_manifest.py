@@ -15,8 +15,8 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from s3lync.cli import cli
-from s3lync.manifest import MAX_MANIFEST_BYTES
+from s3lync.cli.main import cli
+from s3lync.manifest.loader import MAX_MANIFEST_BYTES
 
 from .helpers import MOTO_ONLY
 

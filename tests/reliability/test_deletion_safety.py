@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from s3lync import S3lyncError, S3Object, SyncError
-from s3lync.cli import cli
+from s3lync.cli.main import cli
 from s3lync.errors import LocalPathNotFoundError, RemoteNotFoundError
 
 from .faultproxy import FaultProxy

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from s3lync.cli import cli
+from s3lync.cli.main import cli
 
 from .helpers import BOTH_SERVERS, MOTO_ONLY, blob, put_objects, tree, write_files, write_manifest
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from s3lync import S3Object
-from s3lync.cli import cli
+from s3lync.cli.main import cli
 
 from .faultproxy import FaultProxy
 from .helpers import (

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from s3lync import Config, S3lyncError, S3Object
-from s3lync.cli import cli
+from s3lync.cli.main import cli
 from s3lync.errors import InvalidURIError, UnsafeKeyError
 
 from .faultproxy import FaultProxy

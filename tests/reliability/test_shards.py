@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from s3lync.shard import Shard
+from s3lync.sync.shard import Shard
 
 from .faultproxy import FaultProxy
 from .helpers import (

@@ -302,7 +302,7 @@ def test_an_endpoint_that_never_answers_fails_naming_endpoint_and_key(
         message = str(info.value)
         assert f"127.0.0.1:{dead.port}" in message and "s3://quiet-bucket/p" in message
         assert "timed out" in message.lower() or "timeout" in message.lower()
-        assert all(type(e).__module__ != "s3lync.lean" for e in _causes(info.value))
+        assert all(type(e).__module__ != "s3lync.store.lean" for e in _causes(info.value))
 
         manifest = tmp_path / "s3lync.yaml"
         manifest.write_text(

@@ -341,7 +341,7 @@ def test_own_multipart_upload_is_checked_without_a_second_read(
     s3_server: Any, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The MD5 and the ETag at the part size the upload uses come from one read of the file."""
-    import s3lync.executor as executor
+    import s3lync.sync.executor as executor
 
     monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * MiB))
     monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * MiB))

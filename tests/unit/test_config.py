@@ -1,4 +1,4 @@
-"""Environment-driven settings (s3lync.config)."""
+"""Environment-driven settings (s3lync.settings)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from s3lync import Config
-from s3lync.config import DEFAULT_MAX_WORKERS, configure_logging, parse_size
+from s3lync.settings import DEFAULT_MAX_WORKERS, configure_logging, parse_size
 
 _VARS = (
     "S3LYNC_DEBUG",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from s3lync import Config, ConfigError
-from s3lync.config import DEFAULT_MAX_WORKERS
+from s3lync.settings import DEFAULT_MAX_WORKERS
 
 _VARS = (
     "S3LYNC_DEBUG",

@@ -1,4 +1,4 @@
-"""Integrity verdicts: evidence from the store against local bytes (s3lync.integrity)."""
+"""Integrity verdicts: evidence from the store against local bytes (s3lync.sync.integrity)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from s3lync.hashing import Digest, candidate_part_sizes, digest_file
-from s3lync.integrity import (
-    Evidence,
-    Layout,
-    Status,
-    evidence_from_headers,
-    judge,
-    needs,
-    needs_layout,
-)
+from s3lync.hashing import Digest, Layout, candidate_part_sizes, digest_file
+from s3lync.store.evidence import Evidence, evidence_from_headers
+from s3lync.sync.integrity import Status, judge, needs, needs_layout
 
 MiB = 1024 * 1024
 

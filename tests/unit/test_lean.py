@@ -7,7 +7,7 @@ import calendar
 import pytest
 
 from s3lync.errors import BadResponseError
-from s3lync.lean import Credentials, LeanClient, LeanFallback, dns_compatible, parse_list
+from s3lync.store.lean import Credentials, LeanClient, LeanFallback, dns_compatible, parse_list
 
 # AWS's worked examples for S3 SigV4 header auth (docs: sig-v4-header-based-auth.html).
 AK = "AKIAIOSFODNN7EXAMPLE"

@@ -1,4 +1,4 @@
-"""Local file-system side: scan, temporaries, atomic replace, root guard (s3lync.local)."""
+"""Local file-system side: scan, temporaries, atomic replace, root guard (s3lync.localfs.scan)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from s3lync.local import (
+from s3lync.localfs.scan import (
     LocalSnapshot,
     in_root,
     replace,
     scan,
 )
-from s3lync.planner import exclude_matcher
-from s3lync.tempreg import TEMP_PREFIX, new_temp_path
+from s3lync.localfs.tempfiles import TEMP_PREFIX, new_temp_path
+from s3lync.sync.planner import exclude_matcher
 
 
 def _write(root: Path, files: dict[str, bytes]) -> None:

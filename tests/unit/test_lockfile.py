@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from s3lync.lockfile import (
+from s3lync.mapping import Direction, Mapping
+from s3lync.sync.lockfile import (
     LockedMapping,
     LockedObject,
     LockFileError,
@@ -20,7 +21,6 @@ from s3lync.lockfile import (
     manifest_digest,
     render,
 )
-from s3lync.plan import Direction, Mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 DOWN = Mapping(s3_uri="s3://bkt/data/", local="/tmp/x", direction=Direction.DOWNLOAD, name="data")
@@ -69,7 +69,7 @@ def test_render_is_deterministic_sorted_and_one_object_per_line(tmp_path: Path) 
 
 
 def test_both_schema_copies_are_identical() -> None:
-    packaged = ROOT / "s3lync" / "schemas" / "s3lync.lock.schema.json"
+    packaged = ROOT / "s3lync" / "manifest" / "schemas" / "s3lync.lock.schema.json"
     published = ROOT / "schemas" / "s3lync.lock.schema.json"
     assert packaged.read_bytes() == published.read_bytes()
     Draft202012Validator.check_schema(json.loads(packaged.read_text()))

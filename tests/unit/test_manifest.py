@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from s3lync.errors import ManifestError
-from s3lync.manifest import (
+from s3lync.manifest.loader import (
     STARTER_MANIFEST,
     Manifest,
     load_manifest,
     load_schema,
     validate_document,
 )
-from s3lync.plan import Direction, Mapping
+from s3lync.mapping import Direction, Mapping
 
 BASE = Path("/work/project")
 

@@ -13,10 +13,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3lync import yamldoc
 from s3lync.errors import ManifestError
-from s3lync.manifest import Manifest, validate_document
-from s3lync.manifest_checks import endpoint_problem, glob_to_regex
+from s3lync.manifest.checks import endpoint_problem, glob_to_regex
+from s3lync.manifest.loader import Manifest, validate_document, yamldoc
 
 BASE = Path("/work/project")
 

@@ -1,4 +1,4 @@
-"""Plan data: JSON round trip, format version and summary counters (s3lync.plan)."""
+"""Plan data: JSON round trip, format version and summary counters (s3lync.sync.plan)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ import json
 import pytest
 
 from s3lync.errors import S3lyncError
-from s3lync.plan import (
-    PLAN_FORMAT_VERSION,
-    Direction,
-    Mapping,
-    MappingPlan,
-    Operation,
-    OpKind,
-    Plan,
-    Problem,
-)
+from s3lync.mapping import Direction, Mapping
+from s3lync.sync.plan import PLAN_FORMAT_VERSION, MappingPlan, Operation, OpKind, Plan, Problem
 
 
 def _op(kind: OpKind, rel: str, size: int, **kw: object) -> Operation:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from s3lync.plan import Direction, Mapping, MappingPlan, Operation, OpKind, Plan
+from s3lync.mapping import Direction, Mapping
+from s3lync.sync.plan import MappingPlan, Operation, OpKind, Plan
 
 
 def test_streamed_plan_equals_to_json() -> None:

@@ -1,4 +1,4 @@
-"""The pure planner: pair() + decide() for download and upload (s3lync.planner)."""
+"""The pure planner: pair() + decide() for download and upload (s3lync.sync.planner)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from s3lync import local as localfs
-from s3lync.hashing import Digest, candidate_part_sizes
-from s3lync.integrity import Layout
-from s3lync.local import LocalFile, LocalSnapshot
-from s3lync.plan import Direction, Mapping, MappingPlan, OpKind, Problem
-from s3lync.planner import decide, exclude_matcher, map_remote, pair, undecided
-from s3lync.remote import RemoteObject
+from s3lync.hashing import Digest, Layout, candidate_part_sizes
+from s3lync.localfs import scan as localfs
+from s3lync.localfs.scan import LocalFile, LocalSnapshot
+from s3lync.mapping import Direction, Mapping
+from s3lync.store.objects import RemoteObject
+from s3lync.sync.plan import MappingPlan, OpKind, Problem
+from s3lync.sync.planner import decide, exclude_matcher, map_remote, pair, undecided
 
 ROOT = "/data/root"
 BUCKET = "bkt"

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from s3lync import S3lyncError
-from s3lync.commands import Progress
-from s3lync.plan import Operation, OpKind
-from s3lync.progress import Bar, Counter, PlainLines, for_library, resolve_mode
+from s3lync.api.progress import Bar, Counter, PlainLines, for_library, resolve_mode
+from s3lync.cli.commands import Progress
+from s3lync.sync.plan import Operation, OpKind
 
 
 def op(size: int, kind: OpKind = OpKind.CREATE) -> Operation:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from s3lync.manifest import load_manifest, load_schema
+from s3lync.manifest.loader import load_manifest, load_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGED = ROOT / "s3lync" / "schemas" / "s3lync.schema.json"
+PACKAGED = ROOT / "s3lync" / "manifest" / "schemas" / "s3lync.schema.json"
 PUBLISHED = ROOT / "schemas" / "s3lync.schema.json"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 

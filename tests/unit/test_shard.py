@@ -1,4 +1,4 @@
-"""Shards (s3lync.shard): parsing, scheduler variables, and the union property over the planner."""
+"""Shards (s3lync.sync.shard): parsing, scheduler variables, and the union property over the planner."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3lync.hashing import Digest
-from s3lync.local import LocalFile, LocalSnapshot
-from s3lync.plan import Direction, Mapping, MappingPlan
-from s3lync.planner import decide, pair
-from s3lync.remote import RemoteObject
-from s3lync.shard import (
+from s3lync.localfs.scan import LocalFile, LocalSnapshot
+from s3lync.mapping import Direction, Mapping
+from s3lync.store.objects import RemoteObject
+from s3lync.sync.plan import MappingPlan
+from s3lync.sync.planner import decide, pair
+from s3lync.sync.shard import (
     Shard,
     ShardError,
     auto_shard,

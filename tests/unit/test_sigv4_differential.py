@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from s3lync.lean import EMPTY_SHA256, LeanClient
-from s3lync.sigv4 import Credentials
+from s3lync.store.lean import EMPTY_SHA256, LeanClient
+from s3lync.store.sigv4 import Credentials
 
 ENDPOINT = "http://127.0.0.1:9"  # never contacted: the hook stops every request
 AK, SK = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

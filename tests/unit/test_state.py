@@ -1,4 +1,4 @@
-"""The persistent SQLite hash cache (s3lync.state)."""
+"""The persistent SQLite hash cache (s3lync.localfs.hashcache)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from s3lync.hashing import Digest
-from s3lync.state import HashCache, fingerprint
+from s3lync.localfs.hashcache import HashCache, fingerprint
 
 FP = (123, 1_700_000_000_000_000_001, 4242)
 

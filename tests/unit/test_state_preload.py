@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from s3lync.hashing import Digest
-from s3lync.state import HashCache
+from s3lync.localfs.hashcache import HashCache
 
 
 def test_preload_serves_rows_under_root_and_sees_later_writes(tmp_path: Path) -> None:

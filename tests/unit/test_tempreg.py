@@ -1,4 +1,4 @@
-"""The registry of download temporaries (s3lync.tempreg): only registered paths of dead runs are swept."""
+"""The registry of download temporaries (s3lync.localfs.tempfiles): only registered paths of dead runs are swept."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from s3lync.tempreg import TempRegistry, new_temp_path
+from s3lync.localfs.tempfiles import TempRegistry, new_temp_path
 
 
 def _register_in_dead_process(db: Path, paths: list[Path], host: str | None = None) -> None:
@@ -19,7 +19,7 @@ def _register_in_dead_process(db: Path, paths: list[Path], host: str | None = No
         "import socket, sys\n"
         + (f"socket.gethostname = lambda: {host!r}\n" if host else "")
         + "from pathlib import Path\n"
-        "from s3lync.tempreg import TempRegistry\n"
+        "from s3lync.localfs.tempfiles import TempRegistry\n"
         "reg = TempRegistry(Path(sys.argv[1]))\n"
         "reg.register(sys.argv[2:])\n"
         "for p in sys.argv[2:]:\n"

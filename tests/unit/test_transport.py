@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from s3lync.errors import WireError
-from s3lync.lean import Origin
-from s3lync.transport import Transport
+from s3lync.store.lean import Origin
+from s3lync.store.transport import Transport
 
 
 class _Server:

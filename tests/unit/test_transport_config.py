@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from s3lync.clients import get_lean, make_client
-from s3lync.config import Config
+from s3lync.settings import Config
+from s3lync.store.clients import get_lean, make_client
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from s3lync import yamldoc
-from s3lync.yamldoc import Fatal, line_col, parse, quote
+from s3lync.manifest.loader import yamldoc
+from s3lync.manifest.yamldoc import Fatal, line_col, parse, quote
 
 pytestmark = pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="PyYAML without libyaml")
 

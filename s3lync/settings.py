@@ -65,7 +65,7 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
 
 def _whole(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        from .errors import ConfigError
+        from s3lync.errors import ConfigError
 
         raise ConfigError(f"Config.set_{name}: expected a whole number >= {minimum}, got {value!r}")
     return value
@@ -227,7 +227,7 @@ class Config:
         """The ``s3lync`` logger's level (DEBUG..CRITICAL) when ``S3LYNC_LOG_LEVEL`` is unset."""
         name = str(level).strip().upper()
         if name not in _LEVELS:
-            from .errors import ConfigError
+            from s3lync.errors import ConfigError
 
             raise ConfigError(f"Config.set_log_level: {level!r} is not one of {', '.join(_LEVELS)}")
         _set("log_level", name)

@@ -25,11 +25,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, TypeVar
 
-from . import progress as progress_mod
-from .config import Config
-from .engine import Engine
-from .errors import TransferCancelledError
-from .s3object import ExcludePattern, S3Object
+from s3lync.api import progress as progress_mod
+from s3lync.api.s3object import ExcludePattern, S3Object
+from s3lync.errors import TransferCancelledError
+from s3lync.settings import Config
+from s3lync.sync.engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from urllib3.exceptions import (
 )
 from urllib3.util import Timeout, parse_url
 
-from .errors import WireError
-from .redact import redact_url
+from s3lync.errors import WireError
+from s3lync.redact import redact_url
 
 if TYPE_CHECKING:
-    from .lean import Origin
+    from s3lync.store.lean import Origin
 
 # File bodies are sent in blocks of this size (http.client's default is 8 KiB, urllib3's 16 KiB).
 _BLOCK = 1024 * 1024

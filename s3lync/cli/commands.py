@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import lockfile, render
-from . import progress as progress_mod
-from . import shard as sharding
-from .engine import Engine, feeder, run_lock
-from .errors import ApplyRefusedError, ManifestError, PlanStaleError, S3lyncError
-from .executor import MappingResult
-from .plan import Direction, Mapping, MappingPlan, Operation, OpKind, Plan
-from .shard import Shard
+from s3lync.api import progress as progress_mod
+from s3lync.cli import render
+from s3lync.errors import ApplyRefusedError, ManifestError, PlanStaleError, S3lyncError
+from s3lync.mapping import Direction, Mapping
+from s3lync.sync import lockfile
+from s3lync.sync import shard as sharding
+from s3lync.sync.engine import Engine, feeder, run_lock
+from s3lync.sync.plan import MappingPlan, Operation, OpKind, Plan
+from s3lync.sync.results import MappingResult
+from s3lync.sync.shard import Shard
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ def _printable(text: str) -> str:
 
 
 def _load(ctx: Context, names: Sequence[str]) -> tuple[str, Sequence[Any]]:
-    from .manifest import load_manifest
+    from s3lync.manifest.loader import load_manifest
 
     manifest = load_manifest(ctx.manifest)
     return str(manifest.path), manifest.select(list(names))
@@ -90,7 +92,7 @@ def _load(ctx: Context, names: Sequence[str]) -> tuple[str, Sequence[Any]]:
 
 def validate(ctx: Context) -> int:
     """Schema and semantic checks of the manifest (and of its lock file, when there is one)."""
-    from .manifest import load_manifest
+    from s3lync.manifest.loader import load_manifest
 
     manifest = load_manifest(ctx.manifest)
     for line in manifest.warnings:
@@ -134,7 +136,7 @@ def lock(
     ctx: Context, names: Sequence[str] = (), *, check: bool = False, checksums: bool = True
 ) -> int:
     """Write s3lync.lock for the download mappings, or (``check``) exit 2 if the remote drifted."""
-    from .manifest import load_manifest
+    from s3lync.manifest.loader import load_manifest
 
     manifest = load_manifest(ctx.manifest)
     selected = manifest.select(list(names))
@@ -185,7 +187,7 @@ def lock(
     versioned = [e.label for e in fresh if e.versioned]
     ctx.echo(
         f"{'Wrote' if changed else 'Unchanged:'} {path.name}: {len(fresh)} mapping(s) locked, "
-        f"{count} object(s), {render.format_size(size)}"
+        f"{count} object(s), {progress_mod.format_size(size)}"
         + (f"; versions pinned for {', '.join(versioned)}" if versioned else "")
     )
     return EXIT_OK
@@ -251,7 +253,7 @@ def plan(
     lock_mode: LockMode = "auto",
 ) -> int:
     """Read-only: show what apply would do (``shard``: that shard's share); optionally save it."""
-    from .manifest import load_manifest
+    from s3lync.manifest.loader import load_manifest
 
     manifest = load_manifest(ctx.manifest)
     mappings = manifest.select(list(names))
@@ -371,7 +373,7 @@ class Progress:
     """apply's progress on stderr: one live bar on a terminal, plain lines in logs, or nothing.
 
     ``mode`` is ``--progress`` (``auto``, ``bar``, ``plain``, ``none``; None: ``S3LYNC_PROGRESS``,
-    else ``auto``, which is ``bar`` when ``tty``). The drawing is in :mod:`s3lync.progress`.
+    else ``auto``, which is ``bar`` when ``tty``). The drawing is in :mod:`s3lync.api.progress`.
     """
 
     def __init__(
@@ -535,7 +537,7 @@ def _apply_lock(
 ) -> lockfile.LockFile | None:
     """The lock apply honours: the saved plan's, or the manifest's (checked with it)."""
     if saved is None:
-        from .manifest import load_manifest
+        from s3lync.manifest.loader import load_manifest
 
         manifest = load_manifest(ctx.manifest)
         return use_lock(manifest.path, manifest.mappings, mappings, opts.lock_mode)
@@ -597,7 +599,7 @@ def sync_mapping(
     """The mapping ``s3lync sync SOURCE TARGET`` means: exactly one side must be ``s3://``."""
     import re
 
-    from .uri import parse_s3_uri
+    from s3lync.uri import parse_s3_uri
 
     src_s3, dst_s3 = source.startswith("s3://"), target.startswith("s3://")
     if src_s3 == dst_s3:
@@ -736,7 +738,7 @@ def _run_mappings(
 
 def init(ctx: Context, *, force: bool = False) -> int:
     """Write a commented starter manifest."""
-    from .manifest import STARTER_MANIFEST
+    from s3lync.manifest.loader import STARTER_MANIFEST
 
     target = ctx.manifest
     if target.is_dir():

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .executor import MappingResult
-from .plan import MappingPlan, OpKind, Plan
+from s3lync.api.progress import format_size
+from s3lync.sync.plan import MappingPlan, OpKind, Plan
+from s3lync.sync.results import MappingResult
 
 JSON_SCHEMA_VERSION = 1
 
@@ -15,18 +16,6 @@ DETAIL_SUMMARY = "summary"
 DETAIL_QUIET = "quiet"
 
 _COLORS = {"+": "32", "~": "33", "-": "31", "!": "31", "?": "33", "#": "1"}
-
-
-def format_size(n: int) -> str:
-    """Human size in binary units: ``0 B``, ``512 B``, ``1.5 KiB``, ``45.6 MiB``."""
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
 
 
 def _paint(text: str, symbol: str, color: bool) -> str:

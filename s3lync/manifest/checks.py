@@ -21,9 +21,9 @@ from typing import Any
 
 import jsonschema
 
-from .errors import InvalidURIError
-from .uri import S3Uri, parse_s3_uri
-from .yamldoc import DocPath, Loc, Pos, Problem, format_path, quote, shorten
+from s3lync.errors import InvalidURIError
+from s3lync.manifest.yamldoc import DocPath, Loc, Pos, Problem, format_path, quote, shorten
+from s3lync.uri import S3Uri, parse_s3_uri
 
 SUPPORTED_VERSION = 1
 
@@ -51,7 +51,7 @@ def load_schema() -> dict[str, Any]:
 
 @functools.cache
 def _schema() -> dict[str, Any]:
-    resource = importlib.resources.files("s3lync") / "schemas" / "s3lync.schema.json"
+    resource = importlib.resources.files("s3lync.manifest") / "schemas" / "s3lync.schema.json"
     loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
     return loaded
 

@@ -15,14 +15,16 @@ from collections.abc import Mapping as TMapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import integrity
-from .errors import UnsafeKeyError
-from .hashing import Digest, multipart_parts, needed_part_sizes
-from .integrity import Evidence, Layout, Status
-from .local import LocalFile, LocalSnapshot
-from .plan import Direction, Mapping, MappingPlan, Operation, OpKind, Problem
-from .remote import RemoteObject
-from .uri import is_folder_marker, key_to_rel
+from s3lync.errors import UnsafeKeyError
+from s3lync.hashing import Digest, Layout, multipart_parts, needed_part_sizes
+from s3lync.localfs.scan import LocalFile, LocalSnapshot
+from s3lync.mapping import Direction, Mapping
+from s3lync.store.evidence import Evidence
+from s3lync.store.objects import RemoteObject
+from s3lync.sync import integrity
+from s3lync.sync.integrity import Status
+from s3lync.sync.plan import MappingPlan, Operation, OpKind, Problem
+from s3lync.uri import is_folder_marker, key_to_rel
 
 
 def exclude_matcher(patterns: Iterable[str]) -> Callable[[str], bool] | None:

@@ -13,14 +13,10 @@ import mimetypes
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import lean_multipart, retry
-from .clients import s3_label, translate
-from .config import Config
-from .errors import (
+from s3lync.errors import (
     BadResponseError,
     PlanStaleError,
     RemoteNotFoundError,
@@ -29,7 +25,7 @@ from .errors import (
     TransferCancelledError,
     WireError,
 )
-from .hashing import (
+from s3lync.hashing import (
     Digest,
     digest_file,
     md5_from_metadata,
@@ -37,9 +33,18 @@ from .hashing import (
     needed_part_sizes,
     normalize_etag,
 )
-from .integrity import Evidence, evidence_from_headers
-from .lean import EVIDENCE_HEADERS, LeanCancelled, LeanClient, LeanExhausted, LeanFallback
-from .redact import redact_url
+from s3lync.redact import redact_url
+from s3lync.settings import Config
+from s3lync.store import lean_multipart, retry
+from s3lync.store.clients import s3_label, translate
+from s3lync.store.lean import (
+    EVIDENCE_HEADERS,
+    LeanCancelled,
+    LeanClient,
+    LeanExhausted,
+    LeanFallback,
+)
+from s3lync.store.objects import DownloadResult, ObjectInfo, RemoteObject, UploadResult
 
 log = logging.getLogger(__name__)
 
@@ -48,90 +53,7 @@ _FALLBACK = object()
 T = TypeVar("T")
 _MAX_PARTS = 10_000
 _SINGLE_PUT_MAX = 512 * 1024 * 1024
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DELETE_BATCH = 1000  # S3's DeleteObjects limit
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteObject:
-    """One listed object: key, size, normalised ETag (no quotes)."""
-
-    key: str
-    size: int
-    etag: str | None
-    last_modified: str | None = None
-    version_id: str | None = None  # set for objects pinned by s3lync.lock on a versioned bucket
-
-    @property
-    def mtime_ns(self) -> int | None:
-        """LastModified in nanoseconds since the epoch (what a download sets as the mtime)."""
-        if not self.last_modified:
-            return None
-        text = self.last_modified.strip()
-        if text.endswith("Z"):  # Python 3.10's fromisoformat does not read "Z"
-            text = text[:-1] + "+00:00"
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        delta = when - _EPOCH
-        return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """What a HEAD or GET told about one object."""
-
-    etag: str | None
-    size: int
-    metadata_md5: str | None
-    metadata: dict[str, str] = field(default_factory=dict)
-    # The integrity-relevant response headers (lean.EVIDENCE_HEADERS), lower-case names.
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def evidence(self, *, content_md5_checked: bool = False) -> Evidence:
-        """This answer as integrity evidence."""
-        ev = evidence_from_headers(
-            lambda n: self.etag if n == "etag" else self.headers.get(n),
-            self.size,
-            metadata_md5=self.metadata_md5,
-        )
-        if content_md5_checked:
-            ev = replace(ev, content_md5_checked=True)
-        return ev
-
-    @property
-    def parts_count(self) -> int | None:
-        """``x-amz-mp-parts-count`` of a HEAD with ``partNumber``, if the store sent it."""
-        raw = self.headers.get("x-amz-mp-parts-count")
-        return int(raw) if raw and raw.strip().isdigit() else None
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    """What the store answered to an upload, and how it was cut."""
-
-    info: ObjectInfo
-    # The part size of a multipart upload (None: one PUT).
-    part_size: int | None = None
-    # Part MD5s in order, when the uploader computed them while sending (no second read).
-    part_md5s: tuple[bytes, ...] = ()
-    # The store accepted a Content-MD5 for the whole object or for every part.
-    content_md5_checked: bool = False
-
-
-@dataclass(frozen=True)
-class DownloadResult:
-    """A finished download into a temporary file: the served ETag/metadata and the bytes' digest.
-
-    The digest holds the MD5, plus multipart ETags for the part sizes the served ETag calls for
-    where the transfer could compute them while writing.
-    """
-
-    info: ObjectInfo
-    digest: Digest
 
 
 def guess_content_type(name: str) -> str | None:

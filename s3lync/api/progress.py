@@ -14,8 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .plan import Operation, OpKind
-from .render import format_size
+from s3lync.sync.plan import Operation, OpKind
 
 #: ``callback(files_done, files_total, bytes_done, bytes_total)``
 ProgressCallback = Callable[[int, int, int, int], None]
@@ -39,7 +38,7 @@ def resolve_mode(mode: str | None, tty: bool) -> str:
     """
     chosen = (mode or os.environ.get("S3LYNC_PROGRESS", "") or "auto").strip().lower()
     if chosen not in MODES:
-        from .errors import S3lyncError
+        from s3lync.errors import S3lyncError
 
         raise S3lyncError(
             f"progress mode {chosen!r} is not one of {', '.join(MODES)} (--progress or "
@@ -265,3 +264,15 @@ def for_library(progress: bool | ProgressCallback | None) -> Counter | None:
     if callable(progress):
         return Counter(callback=progress)
     raise TypeError("progress must be True, False or a callable(files_done, files_total, ...)")
+
+
+def format_size(n: int) -> str:
+    """Human size in binary units: ``0 B``, ``512 B``, ``1.5 KiB``, ``45.6 MiB``."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")

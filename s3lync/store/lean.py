@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote_plus, urlsplit
 
-from . import retry
-from ._version import __version__
-from .errors import BadResponseError, WireError
-from .sigv4 import Credentials, Signer, canonical_query, uri_encode
+from s3lync._version import __version__
+from s3lync.errors import BadResponseError, WireError
+from s3lync.store import retry
+from s3lync.store.sigv4 import Credentials, Signer, canonical_query, uri_encode
 
 if TYPE_CHECKING:
     # Imported when a client is made: urllib3 and ssl cost ~30 ms, paid only once S3 is used.
-    from .transport import Response, Transport
+    from s3lync.store.transport import Response, Transport
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class LeanClient:
         self._targets_lock = threading.Lock()
         self._signers: dict[str, Signer] = {}
         if transport is None:
-            from .transport import Transport
+            from s3lync.store.transport import Transport
 
             transport = Transport(
                 maxsize=pool_size,

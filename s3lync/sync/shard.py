@@ -15,11 +15,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .errors import S3lyncError
-from .plan import Direction, MappingPlan, OpKind
+from s3lync.errors import S3lyncError
+from s3lync.mapping import Direction
+from s3lync.sync.plan import MappingPlan, OpKind
 
 if TYPE_CHECKING:
-    from .planner import Pairing
+    from s3lync.sync.planner import Pairing
 
 log = logging.getLogger(__name__)
 

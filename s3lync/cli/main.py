@@ -10,10 +10,11 @@ from typing import Any
 
 import click
 
-from . import __version__, commands, render
-from .config import configure_logging
-from .errors import S3lyncError
-from .shard import resolve as resolve_shard
+from s3lync._version import __version__
+from s3lync.cli import commands, render
+from s3lync.errors import S3lyncError
+from s3lync.settings import configure_logging
+from s3lync.sync.shard import resolve as resolve_shard
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

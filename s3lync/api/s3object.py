@@ -10,12 +10,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-from . import local
-from . import progress as progress_mod
-from .compat import accepts_04_names
-from .config import Config, configure_logging
-from .engine import Engine, raise_for_result, single_target
-from .errors import (
+from s3lync.api import progress as progress_mod
+from s3lync.api.compat import accepts_04_names
+from s3lync.errors import (
     InvalidURIError,
     ObjectExistsError,
     RemoteNotFoundError,
@@ -23,10 +20,13 @@ from .errors import (
     SyncError,
     UnsafeKeyError,
 )
-from .executor import MappingResult
-from .plan import Direction, Mapping, OpKind
-from .results import SyncResult
-from .uri import S3Uri, check_rel, parse_s3_uri
+from s3lync.localfs import scan as local
+from s3lync.mapping import Direction, Mapping
+from s3lync.settings import Config, configure_logging
+from s3lync.sync.engine import Engine, raise_for_result, single_target
+from s3lync.sync.plan import OpKind
+from s3lync.sync.results import MappingResult, SyncResult
+from s3lync.uri import S3Uri, check_rel, parse_s3_uri
 
 #: ``exclude_pattern``: one regex, or a list of them (a path matching any is excluded).
 ExcludePattern = str | Sequence[str] | None
@@ -331,7 +331,7 @@ class S3Object:
 
 def raise_cancelled(action: str, uri: str) -> None:
     """Raise the error a cancelled run ends with."""
-    from .errors import TransferCancelledError
+    from s3lync.errors import TransferCancelledError
 
     raise TransferCancelledError(f"{action} {uri}: cancelled")
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .config import Config
-from .errors import (
+from s3lync.errors import (
     BadResponseError,
     ConfigError,
     HashMismatchError,
@@ -31,9 +30,10 @@ from .errors import (
     S3lyncError,
     SyncError,
 )
-from .lean import BucketTarget, LeanClient, Origin, env_allows_lean
-from .redact import redact_url
-from .sigv4 import Credentials
+from s3lync.redact import redact_url
+from s3lync.settings import Config
+from s3lync.store.lean import BucketTarget, LeanClient, Origin, env_allows_lean
+from s3lync.store.sigv4 import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +355,7 @@ def _make_lean(c: _Clients) -> LeanClient | None:
     from botocore.httpsession import ProxyConfiguration
     from botocore.utils import get_environ_proxies
 
-    from .transport import Transport
+    from s3lync.store.transport import Transport
 
     proxies = cfg.proxies or get_environ_proxies(c.client.meta.endpoint_url)
     proxy_config = ProxyConfiguration(proxies=proxies)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ManifestError
-from .manifest_checks import (
+from s3lync.errors import ManifestError
+from s3lync.manifest.checks import (
     SUPPORTED_VERSION,
     excludes,
     glob_to_regex,
@@ -24,10 +24,10 @@ from .manifest_checks import (
     setting,
     value_loc,
 )
-from .plan import Direction, Mapping
-from .yamldoc import DocPath as _Path
-from .yamldoc import Document, Problem, line_col, parse, quote, shorten
-from .yamldoc import Fatal as _Fatal
+from s3lync.manifest.yamldoc import DocPath as _Path
+from s3lync.manifest.yamldoc import Document, Problem, line_col, parse, quote, shorten
+from s3lync.manifest.yamldoc import Fatal as _Fatal
+from s3lync.mapping import Direction, Mapping
 
 __all__ = [
     "MAX_MANIFEST_BYTES",

@@ -14,11 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from . import integrity, local, lockfile, planner
-from . import shard as sharding
-from .clients import get_client, get_lean
-from .config import Config
-from .errors import (
+from s3lync.errors import (
     LocalPathNotFoundError,
     LockedError,
     RemoteNotFoundError,
@@ -27,16 +23,24 @@ from .errors import (
     SyncError,
     UnsafeKeyError,
 )
-from .executor import Executor, MappingResult, Subscriber, fill_digest, learn_layout
-from .hashing import Digest, digest_file
-from .integrity import Evidence, Layout
-from .lockfile import LockDriftError, LockedMapping, LockFile
-from .plan import Direction, Mapping, MappingPlan, Plan, Problem, writes_into
-from .remote import ObjectInfo, Remote, RemoteObject
-from .shard import Shard
-from .state import HashCache, migrate_legacy_state
-from .tempreg import TempRegistry
-from .uri import S3Uri, parse_s3_uri
+from s3lync.hashing import Digest, Layout, digest_file
+from s3lync.localfs import scan as local
+from s3lync.localfs.hashcache import HashCache, migrate_legacy_state
+from s3lync.localfs.tempfiles import TempRegistry
+from s3lync.mapping import Direction, Mapping
+from s3lync.settings import Config
+from s3lync.store.clients import get_client, get_lean
+from s3lync.store.evidence import Evidence
+from s3lync.store.objects import ObjectInfo, RemoteObject
+from s3lync.store.remote import Remote
+from s3lync.sync import integrity, lockfile, planner
+from s3lync.sync import shard as sharding
+from s3lync.sync.executor import Executor, Subscriber, fill_digest, learn_layout
+from s3lync.sync.lockfile import LockDriftError, LockedMapping, LockFile
+from s3lync.sync.plan import MappingPlan, Plan, Problem, writes_into
+from s3lync.sync.results import MappingResult
+from s3lync.sync.shard import Shard
+from s3lync.uri import S3Uri, parse_s3_uri
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,9 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor as FuturesExecutor
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import guards, integrity, local
-from .clients import translate
-from .errors import (
+from s3lync.errors import (
     HashMismatchError,
     S3lyncError,
     SyncError,
@@ -27,13 +24,20 @@ from .errors import (
     UnsafeKeyError,
     UnverifiedError,
 )
-from .hashing import Digest, digest_file, multipart_parts
-from .integrity import Evidence, Layout, Status, Verdict
-from .plan import Direction, MappingPlan, Operation, OpKind
-from .remote import ObjectInfo, Remote, UploadResult
-from .state import HashCache, fingerprint
-from .tempreg import TempRegistry, new_temp_path
-from .uri import check_rel
+from s3lync.hashing import Digest, Layout, digest_file, multipart_parts
+from s3lync.localfs import scan as local
+from s3lync.localfs.hashcache import HashCache, fingerprint
+from s3lync.localfs.tempfiles import TempRegistry, new_temp_path
+from s3lync.mapping import Direction
+from s3lync.store.clients import translate
+from s3lync.store.evidence import Evidence
+from s3lync.store.objects import ObjectInfo, UploadResult
+from s3lync.store.remote import Remote
+from s3lync.sync import guards, integrity
+from s3lync.sync.integrity import Status, Verdict
+from s3lync.sync.plan import MappingPlan, Operation, OpKind
+from s3lync.sync.results import MappingResult, OpResult
+from s3lync.uri import check_rel
 
 log = logging.getLogger(__name__)
 
@@ -51,70 +55,6 @@ class Subscriber(Protocol):
         self, *, op: Operation, mapping: MappingPlan, error: str | None, **kwargs: Any
     ) -> None:
         """An operation ended; ``error`` is None on success."""
-
-
-@dataclass(frozen=True)
-class OpResult:
-    """How one operation ended."""
-
-    op: Operation
-    error: str | None = None
-    error_type: str | None = None
-    exception: BaseException | None = field(default=None, compare=False, repr=False)
-    # How the transferred bytes were checked (None: not a transfer, or check_hash off).
-    verdict: Verdict | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the operation succeeded."""
-        return self.error is None
-
-
-@dataclass
-class MappingResult:
-    """What executing one MappingPlan did."""
-
-    plan: MappingPlan
-    results: list[OpResult] = field(default_factory=list)
-    exceptions: list[S3lyncError] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[OpResult]:
-        """Operations that failed (deletions skipped after a failure count here too)."""
-        return [r for r in self.results if not r.ok]
-
-    def done(self, *kinds: OpKind) -> list[OpResult]:
-        """Successful operations of these kinds."""
-        return [r for r in self.results if r.ok and r.op.kind in kinds]
-
-    @property
-    def transferred(self) -> int:
-        """Files created or updated."""
-        return len(self.done(OpKind.CREATE, OpKind.UPDATE))
-
-    @property
-    def transferred_bytes(self) -> int:
-        """Bytes moved."""
-        return sum(r.op.size for r in self.done(OpKind.CREATE, OpKind.UPDATE))
-
-    @property
-    def deleted(self) -> int:
-        """Files deleted on the target side."""
-        return len(self.done(OpKind.DELETE))
-
-    @property
-    def unverified(self) -> list[OpResult]:
-        """Transfers that succeeded but could not be verified (each was logged at WARNING)."""
-        return [
-            r
-            for r in self.results
-            if r.ok and r.verdict is not None and r.verdict.status is Status.UNVERIFIED
-        ]
-
-    @property
-    def verified(self) -> int:
-        """Transfers whose bytes were proven equal on both sides."""
-        return sum(1 for r in self.results if r.ok and r.verdict is not None and r.verdict.verified)
 
 
 class Executor:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import stat
 
-from .errors import PlanStaleError
-from .hashing import Digest, digest_file
-from .plan import Operation
-from .remote import Remote
+from s3lync.errors import PlanStaleError
+from s3lync.hashing import Digest, digest_file
+from s3lync.store.remote import Remote
+from s3lync.sync.plan import Operation
 
 
 def check_local_target(op: Operation, incoming: Digest | None = None) -> None:

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ManifestError, S3lyncError
-from .plan import Direction, Mapping
-from .remote import RemoteObject
-from .uri import S3Uri, parse_s3_uri
+from s3lync.errors import ManifestError, S3lyncError
+from s3lync.mapping import Direction, Mapping
+from s3lync.store.objects import RemoteObject
+from s3lync.uri import S3Uri, parse_s3_uri
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def write(path: Path, text: str) -> bool:
 @functools.cache
 def lock_schema() -> dict[str, Any]:
     """The lock file's JSON Schema, as shipped inside the package."""
-    resource = importlib.resources.files("s3lync") / "schemas" / "s3lync.lock.schema.json"
+    resource = importlib.resources.files("s3lync.manifest") / "schemas" / "s3lync.lock.schema.json"
     loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
     return loaded
 
@@ -592,7 +592,7 @@ def locate(text: str, wanted: set[tuple[str | int, ...]]) -> dict[tuple[str | in
 
 def scope(uri: S3Uri, listed: Sequence[Any], exclude: Sequence[str]) -> list[Any]:
     """The listed objects a download mapping syncs: what its plan would see (same rules)."""
-    from .planner import exclude_matcher
+    from s3lync.sync.planner import exclude_matcher
 
     if uri.is_prefix:
         root, objs = uri.key, list(listed)

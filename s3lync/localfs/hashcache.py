@@ -10,8 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .hashing import Digest
-from .integrity import Layout
+from s3lync.hashing import Digest, Layout
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Each part carries its own Content-MD5, so the store refuses a part damaged in fl
 bounded by ``concurrency x part_size``: a part is read from disk (pread) only when a worker is
 ready to send it, and dropped once its answer is in. Any failure aborts the upload so no orphaned
 parts are billed; a refusal the lean client does not handle raises
-:class:`~s3lync.lean.LeanFallback` and the whole upload is repeated through botocore.
+:class:`~s3lync.store.lean.LeanFallback` and the whole upload is repeated through botocore.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import logging
 import os
 import threading
 
-from . import retry
-from .lean import (
+from s3lync.store import retry
+from s3lync.store.lean import (
     EMPTY_SHA256,
     LeanCancelled,
     LeanClient,

@@ -1,0 +1,58 @@
+"""A Mapping: one declared S3 <-> local pair and its options, what the manifest and the faces produce."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+class Direction(str, enum.Enum):
+    """Which side is the source of truth for a mapping."""
+
+    DOWNLOAD = "download"
+    UPLOAD = "upload"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One declared S3 <-> local mapping: the unit the engine plans and executes."""
+
+    s3_uri: str
+    local: str
+    direction: Direction
+    name: str | None = None
+    exclude: tuple[str, ...] = ()
+    force_sync: bool = False
+    delete: bool = False
+    check_hash: bool = True
+    # Strict verification: a transfer that cannot be verified fails instead of warning.
+    require_verified: bool = False
+    follow_symlinks: bool = False
+    allow_missing: bool = False
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
+
+    @property
+    def label(self) -> str:
+        """A short human name: the mapping's name, else its S3 URI."""
+        return self.name or self.s3_uri
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        d = asdict(self)
+        d["direction"] = self.direction.value
+        d["exclude"] = list(self.exclude)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Mapping:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["direction"] = Direction(d["direction"])
+        d["exclude"] = tuple(d.get("exclude") or ())
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -1,0 +1,130 @@
+"""The package tree is the architecture: each layer imports only the layers below it.
+
+Layers, top to bottom: cli -> api (the faces) -> sync -> store | localfs -> manifest -> leaves
+(the top-level modules). Read from the source with ast, so a lazy import inside a function
+counts as much as one at the top of a file.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import s3lync
+
+PACKAGE = Path(s3lync.__file__).parent
+RANK = {"cli": 0, "api": 1, "sync": 2, "store": 3, "localfs": 3, "manifest": 4}
+# Third-party libraries each confined to one layer.
+CONFINED = {
+    "click": "cli",
+    "boto3": "store",
+    "botocore": "store",
+    "s3transfer": "store",
+    "urllib3": "store",
+}
+
+
+def _layer(path: Path) -> str | None:
+    """The layer a module belongs to (None: a top-level leaf or the package root)."""
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """Every absolute import in a module, with its line."""
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.extend((node.lineno, a.name) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}:{node.lineno}: relative import; name the layer"
+            if node.module:
+                out.append((node.lineno, node.module))
+                if node.module == "s3lync":
+                    out.extend((node.lineno, f"s3lync.{a.name}") for a in node.names)
+    return out
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_module_imports_only_downward(path: Path) -> None:
+    """A module may import its own layer and those below it; leaves import no layer."""
+    me = _layer(path)
+    root_file = path.parent == PACKAGE and path.name in ("__init__.py", "__main__.py")
+    bad = []
+    for line, name in _imports(path):
+        top = name.split(".")[0]
+        if top in CONFINED and me != CONFINED[top]:
+            bad.append(f"line {line}: {name} belongs in s3lync/{CONFINED[top]}/")
+        if top != "s3lync" or root_file:
+            continue
+        parts = name.split(".")
+        target = parts[1] if len(parts) > 1 and parts[1] in RANK else None
+        if target is None or target == me:
+            continue
+        if me is None:
+            bad.append(f"line {line}: a leaf imports the {target} layer ({name})")
+        elif RANK[target] <= RANK[me]:
+            bad.append(f"line {line}: {me} imports {name}, which is not below it")
+    assert not bad, f"{path.relative_to(PACKAGE)}: " + "; ".join(bad)
+
+
+def test_every_layer_says_what_it_owns_and_may_import() -> None:
+    """Each layer's __init__ has a docstring naming what it may import."""
+    for layer in RANK:
+        doc = ast.get_docstring(ast.parse((PACKAGE / layer / "__init__.py").read_text()))
+        assert doc and "import" in doc, f"s3lync/{layer}/__init__.py needs its docstring"
+
+
+def test_the_planner_and_verdicts_load_no_transport() -> None:
+    """Importing the pure parts of sync loads no HTTP library and no store client."""
+    code = (
+        "import sys, json\n"
+        "import s3lync.sync.planner, s3lync.sync.integrity, s3lync.sync.plan\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('botocore', 'boto3', 's3transfer', 'urllib3', 'click') "
+        "or m in ('s3lync.store.remote', 's3lync.store.clients', 's3lync.store.lean'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_the_public_names() -> None:
+    """``import s3lync`` offers exactly the documented public names, each importable."""
+    expected = {
+        "ApplyRefusedError",
+        "AsyncS3Object",
+        "BadResponseError",
+        "Config",
+        "ConfigError",
+        "Direction",
+        "HashMismatchError",
+        "InvalidURIError",
+        "LocalPathNotFoundError",
+        "LockedError",
+        "ManifestError",
+        "Mapping",
+        "ObjectExistsError",
+        "Plan",
+        "PlanStaleError",
+        "RemoteNotFoundError",
+        "S3Object",
+        "S3ObjectError",
+        "S3lyncError",
+        "SyncError",
+        "SyncResult",
+        "TransferCancelledError",
+        "UnsafeKeyError",
+        "UnverifiedError",
+        "__version__",
+    }
+    assert set(s3lync.__all__) == expected
+    for name in expected:
+        assert getattr(s3lync, name) is not None
