@@ -143,7 +143,7 @@ def test_upload_of_a_folder_with_a_trailing_slash_is_still_the_folder(
 def test_manifest_local_with_trailing_slash_puts_a_single_object_inside(
     s3_server: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
-    from s3lync import commands
+    from s3lync.cli import commands
     from s3lync.cli.commands import Context
 
     s3.put_object(Bucket=bucket, Key="m/model.bin", Body=b"weights")

@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3lync.errors import ManifestError
+from s3lync.manifest import yamldoc
 from s3lync.manifest.checks import endpoint_problem, glob_to_regex
-from s3lync.manifest.loader import Manifest, validate_document, yamldoc
+from s3lync.manifest.loader import Manifest, validate_document
 
 BASE = Path("/work/project")
 

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from s3lync.manifest.loader import yamldoc
+from s3lync.manifest import yamldoc
 from s3lync.manifest.yamldoc import Fatal, line_col, parse, quote
 
 pytestmark = pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="PyYAML without libyaml")
