@@ -28,12 +28,14 @@ from s3lync.errors import (
 from s3lync.mapping import Direction, Mapping
 from s3lync.settings import Config
 from s3lync.sync.plan import Plan
+from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import SyncResult
 
 if TYPE_CHECKING:
     from s3lync.api.aio import AsyncS3Object
 
 __all__ = [
+    "ApplyPolicy",
     "ApplyRefusedError",
     "AsyncS3Object",
     "BadResponseError",

@@ -30,6 +30,8 @@ class Mapping:
     require_verified: bool = False
     follow_symlinks: bool = False
     allow_missing: bool = False
+    # This mapping's own deletion limit (the manifest's max_delete): N files, or "N%" of its target.
+    max_delete: int | str | None = None
     region: str | None = None
     endpoint_url: str | None = None
     profile: str | None = None

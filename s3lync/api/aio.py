@@ -30,6 +30,7 @@ from s3lync.api.s3object import ExcludePattern, S3Object
 from s3lync.errors import TransferCancelledError
 from s3lync.settings import Config
 from s3lync.sync.engine import Engine
+from s3lync.sync.policy import ApplyPolicy
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class AsyncS3Object:
         max_workers: int | None = None,
         follow_symlinks: bool = False,
         progress: bool | progress_mod.ProgressCallback = False,
+        policy: ApplyPolicy | None = None,
     ) -> None:
         self._pool = shared_pool(max_workers)
         self._obj = _PooledObject(
@@ -148,6 +150,7 @@ class AsyncS3Object:
             max_workers=self._pool.max_workers,
             follow_symlinks=follow_symlinks,
             progress=progress,
+            policy=policy,
             pool=self._pool,
         )
 

@@ -25,6 +25,7 @@ from s3lync.mapping import Direction, Mapping
 from s3lync.settings import Config, configure_logging
 from s3lync.sync.engine import Engine, raise_for_result, single_target
 from s3lync.sync.plan import OpKind
+from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import MappingResult, SyncResult
 from s3lync.uri import S3Uri, check_rel, parse_s3_uri
 
@@ -54,8 +55,11 @@ class S3Object:
         max_workers: int | None = None,
         follow_symlinks: bool = False,
         progress: bool | progress_mod.ProgressCallback = False,
+        policy: ApplyPolicy | None = None,
     ) -> None:
         configure_logging()
+        # The engine enforces it on every download/upload (e.g. ApplyPolicy(max_delete=10)).
+        self.policy = policy or ApplyPolicy()
         self._uri: S3Uri = parse_s3_uri(s3_uri)
         self.s3_uri = s3_uri
         # "models/" (or an existing folder) means "inside it" for a single object, as for aws s3 cp.
@@ -147,7 +151,8 @@ class S3Object:
     ) -> MappingResult:
         counter = progress_mod.for_library(self.progress if progress is None else progress)
         with self._engine_scope() as engine:
-            mplan = engine.plan_mapping(mapping, missing_ok=False)
+            rules = self.policy
+            mplan = engine.plan_mapping(mapping, missing_ok=rules.allow_empty_source, policy=rules)
             if create_only and [o.kind for o in mplan.operations] != [OpKind.CREATE]:
                 # The store may ignore If-None-Match (rclone does): the plan's HEAD saw it.
                 raise ObjectExistsError(f"open('x'): {self.s3_uri} already exists")
@@ -161,6 +166,7 @@ class S3Object:
                     cancel=cancel,
                     create_only=create_only,
                     subscribers=[counter] if counter is not None else [],
+                    policy=rules,
                 )
             finally:
                 if counter is not None:

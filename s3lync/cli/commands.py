@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from s3lync.sync import lockfile
 from s3lync.sync import shard as sharding
 from s3lync.sync.engine import Engine, feeder, run_lock
 from s3lync.sync.plan import MappingPlan, Operation, OpKind, Plan
+from s3lync.sync.policy import ApplyPolicy, DeleteLimit
 from s3lync.sync.results import MappingResult
 from s3lync.sync.shard import Shard
 
@@ -43,15 +43,21 @@ class Context:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     color: bool = False
-    jobs: int | None = None
     confirm: Callable[[str], bool] | None = None
     interactive: bool = False
     json_errors: bool = False  # --json: an error is printed as a JSON document on stdout too
 
-    def engine(self, subscribers: Sequence[Any] = ()) -> Engine:
-        """An engine honouring the global overrides."""
+    def engine(
+        self,
+        subscribers: Sequence[Any] = (),
+        *,
+        jobs: int | None = None,
+        policy: ApplyPolicy | None = None,
+    ) -> Engine:
+        """An engine honouring the global overrides, ``--jobs`` and the apply policy."""
         return Engine(
-            max_workers=self.jobs,
+            max_workers=jobs,
+            policy=policy,
             subscribers=subscribers,
             region=self.region,
             endpoint_url=self.endpoint_url,
@@ -329,46 +335,6 @@ def plan_differences(saved: MappingPlan, fresh: MappingPlan) -> list[str]:
     return diffs
 
 
-def _parse_max_delete(value: str | None) -> tuple[int | None, float | None]:
-    if value is None:
-        return None, None
-    v = value.strip()
-    try:
-        if v.endswith("%"):
-            pct = float(v[:-1])
-            if not 0 <= pct <= 100:
-                raise ValueError
-            return None, pct
-        n = int(v)
-        if n < 0:
-            raise ValueError
-        return n, None
-    except ValueError:
-        raise ApplyRefusedError(
-            f"--max-delete {value!r}: expected a whole number (e.g. 10) or a percentage (e.g. 5%)"
-        ) from None
-
-
-def check_delete_limits(mp: MappingPlan, max_delete: str | None, deleted_before: int = 0) -> None:
-    """Refuse a mapping that deletes more than ``--max-delete``.
-
-    A count limits the whole run (``deleted_before`` were deleted by earlier mappings); a
-    percentage limits each mapping against its own target files.
-    """
-    count, pct = _parse_max_delete(max_delete)
-    d = mp.count(OpKind.DELETE)
-    if count is not None and deleted_before + d > count:
-        raise ApplyRefusedError(
-            f"the plan deletes {deleted_before + d} file(s), more than --max-delete {count}"
-        )
-    existing = d + mp.count(OpKind.UPDATE) + mp.unchanged
-    if pct is not None and d and existing and 100.0 * d / existing > pct:
-        raise ApplyRefusedError(
-            f"mapping {mp.mapping.label!r} would delete {d} of {existing} target file(s) "
-            f"({100.0 * d / existing:.1f}%), more than --max-delete {pct:g}%"
-        )
-
-
 class Progress:
     """apply's progress on stderr: one live bar on a terminal, plain lines in logs, or nothing.
 
@@ -422,8 +388,9 @@ class ApplyOptions:
     dry_run: bool = False
     yes: bool = False
     as_json: bool = False
-    max_delete: str | None = None
+    max_delete: DeleteLimit = None
     allow_empty_source: bool = False
+    jobs: int | None = None
     progress_tty: bool = False
     lock_timeout: float = 0.0
     detail: str = render.DETAIL_FULL
@@ -432,6 +399,15 @@ class ApplyOptions:
     progress: str | None = None
     # --require-verified: every mapping in strict mode (check_hash: strict).
     require_verified: bool = False
+
+    @property
+    def policy(self) -> ApplyPolicy:
+        """The engine's rules for this apply: --max-delete, --allow-empty-source, --require-verified."""
+        return ApplyPolicy(
+            max_delete=self.max_delete,
+            allow_empty_source=self.allow_empty_source,
+            require_verified=self.require_verified,
+        )
 
 
 def apply(ctx: Context, names: Sequence[str] = (), opts: ApplyOptions | None = None) -> int:
@@ -501,11 +477,9 @@ def _check_saved(
     return fresh
 
 
-def _confirm_deletes(
-    ctx: Context, mp: MappingPlan, opts: ApplyOptions, deleted_before: int
-) -> None:
-    """The deletion rules for one mapping: --max-delete, then --yes or a terminal's answer."""
-    check_delete_limits(mp, opts.max_delete, deleted_before)
+def _confirm_deletes(ctx: Context, engine: Engine, mp: MappingPlan, opts: ApplyOptions) -> None:
+    """The deletion rules for one mapping: the engine's policy, then --yes or a terminal's answer."""
+    engine.check_policy(mp)
     deletes = mp.count(OpKind.DELETE)
     if not deletes or opts.yes:
         return
@@ -553,17 +527,6 @@ def _apply_lock(
 
 def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int:
     saved, mappings, manifest_path = _apply_inputs(ctx, names, opts.plan_file)
-    if opts.require_verified:
-        strict = [dataclasses.replace(m, check_hash=True, require_verified=True) for m in mappings]
-        if saved is not None:
-            saved = dataclasses.replace(
-                saved,
-                mappings=tuple(
-                    dataclasses.replace(mp, mapping=m)
-                    for mp, m in zip(saved.mappings, strict, strict=True)
-                ),
-            )
-        mappings = strict
     shard = _saved_shard(saved, opts.plan_file, opts.shard)
     the_lock = _apply_lock(ctx, saved, opts, mappings)
     return _run_mappings(ctx, mappings, manifest_path, opts, saved, shard, the_lock)
@@ -640,9 +603,8 @@ def _run_mappings(
     results: list[MappingResult] = []
     not_applied: set[str] = set()
     stopped: str | None = None
-    deleted = 0
     changed = False
-    with ctx.engine() as engine:
+    with ctx.engine(jobs=opts.jobs, policy=opts.policy) as engine:
         engine.shard = shard
         engine.lock = the_lock
         # Every pinned listing is checked before the first mapping runs: drift changes nothing.
@@ -665,7 +627,6 @@ def _run_mappings(
                 mp = engine.plan_mapping(
                     m,
                     missing_ok=True,
-                    allow_empty_source=opts.allow_empty_source,
                     fed_by=fed_by if opts.dry_run else None,
                 )
             plans.append(mp)
@@ -688,7 +649,7 @@ def _run_mappings(
             if opts.dry_run:
                 continue
             try:
-                _confirm_deletes(ctx, mp, opts, deleted)
+                _confirm_deletes(ctx, engine, mp, opts)
             except ApplyRefusedError as exc:
                 if not changed:
                     raise ApplyRefusedError(f"{exc}. Nothing was changed") from None
@@ -701,7 +662,6 @@ def _run_mappings(
             r = engine.execute(mp) if mp.operations else MappingResult(plan=mp)
             progress.pause()  # the next mapping's plan is printed where the bar was
             results.append(r)
-            deleted += r.deleted
             changed = changed or bool(r.transferred or r.deleted or r.done(OpKind.MKDIR))
         progress.finish()
 

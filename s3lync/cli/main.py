@@ -12,11 +12,35 @@ import click
 
 from s3lync._version import __version__
 from s3lync.cli import commands, render
-from s3lync.errors import S3lyncError
+from s3lync.errors import ConfigError, S3lyncError
 from s3lync.settings import configure_logging
+from s3lync.sync.policy import DeleteLimit, parse_max_delete
 from s3lync.sync.shard import resolve as resolve_shard
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class DeleteLimitType(click.ParamType[DeleteLimit]):
+    """``--max-delete``: a whole number or a percentage, checked before any I/O (exit 2)."""
+
+    name = "N|N%"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> DeleteLimit:
+        """The value as given, once it parses; a usage error otherwise."""
+        try:
+            parse_max_delete(value)
+        except ConfigError:
+            self.fail(
+                f"{value!r}: expected a whole number (e.g. 10) or a percentage (e.g. 5%)",
+                param,
+                ctx,
+            )
+        return value if isinstance(value, int) else str(value)
+
+
+DELETE_LIMIT = DeleteLimitType()
 
 
 def _color(stream: Any) -> bool:
@@ -163,7 +187,12 @@ def plan(
 @click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Allow deletions without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@click.option("--max-delete", default=None, help="Refuse plans deleting more than N or N% files.")
+@click.option(
+    "--max-delete",
+    type=DELETE_LIMIT,
+    default=None,
+    help="Refuse plans deleting more than N or N% files.",
+)
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None, help="Parallel transfers.")
 @click.option("--allow-empty-source", is_flag=True, help="Let an empty source delete the target.")
 @click.option(
@@ -206,7 +235,7 @@ def apply(
     dry_run: bool,
     yes: bool,
     as_json: bool,
-    max_delete: str | None,
+    max_delete: DeleteLimit,
     jobs: int | None,
     allow_empty_source: bool,
     require_verified: bool,
@@ -226,13 +255,13 @@ def apply(
         plan_file = names.pop()
 
     def go(c: commands.Context) -> int:
-        c.jobs = jobs
         opts = commands.ApplyOptions(
             plan_file=plan_file,
             dry_run=dry_run,
             yes=yes,
             as_json=as_json,
             max_delete=max_delete,
+            jobs=jobs,
             allow_empty_source=allow_empty_source,
             progress_tty=sys.stderr.isatty(),
             lock_timeout=lock_timeout,
@@ -279,7 +308,12 @@ def lock(names: tuple[str, ...], check: bool, no_checksums: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Allow deletions without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@click.option("--max-delete", default=None, help="Refuse plans deleting more than N or N% files.")
+@click.option(
+    "--max-delete",
+    type=DELETE_LIMIT,
+    default=None,
+    help="Refuse plans deleting more than N or N% files.",
+)
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None, help="Parallel transfers.")
 @_detail_options
 def sync(
@@ -291,7 +325,7 @@ def sync(
     dry_run: bool,
     yes: bool,
     as_json: bool,
-    max_delete: str | None,
+    max_delete: DeleteLimit,
     jobs: int | None,
     summary: bool,
     quiet: bool,
@@ -303,12 +337,12 @@ def sync(
     """
 
     def go(c: commands.Context) -> int:
-        c.jobs = jobs
         opts = commands.ApplyOptions(
             dry_run=dry_run,
             yes=yes,
             as_json=as_json,
             max_delete=max_delete,
+            jobs=jobs,
             progress_tty=sys.stderr.isatty(),
             detail=_detail(summary, quiet),
         )

@@ -288,6 +288,7 @@ def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
                 require_verified=check_hash == "strict",
                 follow_symlinks=bool(item.get("follow_symlinks", False)),
                 allow_missing=bool(item.get("allow_missing", False)),
+                max_delete=setting(item, defaults, "max_delete"),
                 region=setting(item, defaults, "region"),
                 endpoint_url=setting(item, defaults, "endpoint_url"),
                 profile=setting(item, defaults, "profile"),

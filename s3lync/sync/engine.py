@@ -38,6 +38,7 @@ from s3lync.sync import shard as sharding
 from s3lync.sync.executor import Executor, Subscriber, fill_digest, learn_layout
 from s3lync.sync.lockfile import LockDriftError, LockedMapping, LockFile
 from s3lync.sync.plan import MappingPlan, Plan, Problem, writes_into
+from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import MappingResult
 from s3lync.sync.shard import Shard
 from s3lync.uri import S3Uri, parse_s3_uri
@@ -59,8 +60,13 @@ class Engine:
         endpoint_url: str | None = None,
         profile: str | None = None,
         pool: FuturesExecutor | None = None,
+        policy: ApplyPolicy | None = None,
     ) -> None:
         self.max_workers = max_workers or Config.get_max_workers()
+        # The safety rules every execute honours; ``deleted`` counts this engine's deletions so
+        # a count limit holds across the mappings of one run.
+        self.policy = policy or ApplyPolicy()
+        self.deleted = 0
         # A transfer pool shared with other engines (the async face's); None: one per run.
         self.pool = pool
         self.subscribers = list(subscribers)
@@ -147,6 +153,7 @@ class Engine:
         allow_empty_source: bool = False,
         verbose: bool = False,
         fed_by: str | None = None,
+        policy: ApplyPolicy | None = None,
     ) -> MappingPlan:
         """Snapshot both sides of one mapping and diff them into a plan (changes nothing).
 
@@ -156,6 +163,9 @@ class Engine:
         is a problem that blocks the mapping, or only a note when the mapping allows a missing
         source or ``fed_by`` names an earlier mapping of the same run that writes it.
         """
+        rules = policy or self.policy  # a per-call policy (S3Object's) wins over the engine's
+        mapping = rules.strict(mapping)
+        allow_empty_source = allow_empty_source or rules.allow_empty_source
         uri = parse_s3_uri(mapping.s3_uri)
         remote = self.remote(mapping)
         local_root = local.as_abs(mapping.local)
@@ -272,7 +282,7 @@ class Engine:
                 continue
             uri = parse_s3_uri(m.s3_uri)
             self._check_pinned(m, pinned, list(self.remote(m).list_objects(uri.bucket, uri.key)))
-            self._lock_verified.add(m)
+            self._lock_verified.add(self.policy.strict(m))
 
     def _check_pinned(
         self, mapping: Mapping, pinned: LockedMapping, listed: list[RemoteObject]
@@ -419,14 +429,19 @@ class Engine:
         cancel: threading.Event | None = None,
         create_only: bool = False,
         subscribers: Sequence[Subscriber] = (),
+        policy: ApplyPolicy | None = None,
     ) -> MappingResult:
         """Execute one mapping's plan; setting ``cancel`` stops it (nothing new starts).
 
         ``subscribers`` hear this run only, besides the engine's own. A plan with a blocking
-        problem is refused as a whole.
+        problem is refused as a whole; one the policy (``policy``, else the engine's) forbids
+        raises ApplyRefusedError before anything changes.
         """
         if mplan.blocking:
             return MappingResult(plan=mplan)
+        rules = policy or self.policy
+        self.check_policy(mplan, policy)
+        mplan = replace(mplan, mapping=rules.strict(mplan.mapping))
         ex = Executor(
             self.remote(mplan.mapping),
             self.cache,
@@ -437,7 +452,17 @@ class Engine:
             cancel=cancel,
             create_only=create_only,
         )
-        return ex.execute(mplan)
+        result = ex.execute(mplan)
+        self.deleted += result.deleted
+        return result
+
+    def check_policy(self, mplan: MappingPlan, policy: ApplyPolicy | None = None) -> None:
+        """Refuse (ApplyRefusedError, nothing done) a plan the policy forbids: too many deletions."""
+        if policy is not None:
+            # A per-call policy limits that call alone (an async pool's engine is shared).
+            policy.check_deletes(mplan)
+        else:
+            self.policy.check_deletes(mplan, self.deleted)
 
     def sync(self, mapping: Mapping, *, missing_ok: bool = False) -> MappingResult:
         """Plan and execute one mapping (what ``S3Object.download``/``upload`` do)."""

@@ -128,9 +128,9 @@ def _readme_example(name: str) -> str:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", ["async", "progress"])
+@pytest.mark.parametrize("name", ["async", "progress", "policy"])
 def test_readme_library_examples_run_as_written(name: str, s3_server: Any, tmp_path: Path) -> None:
-    """The README's async and progress examples, verbatim, against a local server."""
+    """The README's async, progress and policy examples, verbatim, against a local server."""
     s3 = s3_server.client()
     s3.create_bucket(Bucket="my-bucket")
     try:
@@ -163,6 +163,8 @@ def test_readme_library_examples_run_as_written(name: str, s3_server: Any, tmp_p
             assert s3.get_object(Bucket="my-bucket", Key="notes/today.txt")["Body"].read() == (
                 b"synced\n"
             )
+        elif name == "policy":
+            assert (tmp_path / "data" / "test" / "b.csv").exists()
         else:
             assert proc.stdout.splitlines() == ["0/1 files, 0/15 bytes", "1/1 files, 15/15 bytes"]
             assert (tmp_path / "data" / "test" / "b.csv").exists()

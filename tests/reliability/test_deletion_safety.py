@@ -252,7 +252,8 @@ def test_max_delete_count_and_percentage(
         assert why in refused.stderr
         assert tree(local) == same | extra  # nothing changed: not even the new file came down
     bad = apply(url, manifest, "--yes", "--max-delete", "lots")
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2  # a click usage error, before any listing
+    assert "--max-delete" in bad.stderr
     assert tree(local) == same | extra
 
     ok = apply(url, manifest, "--yes", "--max-delete", accepted)

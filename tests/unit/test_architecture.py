@@ -99,6 +99,7 @@ def test_the_planner_and_verdicts_load_no_transport() -> None:
 def test_the_public_names() -> None:
     """``import s3lync`` offers exactly the documented public names, each importable."""
     expected = {
+        "ApplyPolicy",
         "ApplyRefusedError",
         "AsyncS3Object",
         "BadResponseError",
