@@ -57,6 +57,11 @@ def md5_to_metadata(md5_hex: str) -> str:
     return base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii")
 
 
+def is_our_upload(found_size: int, found_md5_hex: str | None, size: int, md5_hex: str) -> bool:
+    """True when a HEAD after a lost Complete (NoSuchUpload) shows our size and MD5 metadata."""
+    return found_size == size and found_md5_hex == md5_hex
+
+
 def md5_from_metadata(metadata: Mapping[str, str] | None) -> str | None:
     """Read an MD5 hex from ``md5chksum`` metadata (base64, or hex as some tools write it)."""
     if not metadata:

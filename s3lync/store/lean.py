@@ -29,6 +29,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from s3lync._version import __version__
 from s3lync.errors import BadResponseError, WireError
+from s3lync.hashing import normalize_etag
 from s3lync.store import retry
 from s3lync.store.sigv4 import Credentials, Signer, canonical_query, uri_encode
 
@@ -380,7 +381,7 @@ class LeanClient:
             md5chksum = resp.header("x-amz-meta-md5chksum")
             etag = resp.header("etag")
             return LeanGet(
-                etag=etag.strip('"').lower() if etag else None,
+                etag=normalize_etag(etag),
                 # Only the one metadata entry s3lync reads, instead of lower-casing every header.
                 metadata={"md5chksum": md5chksum} if md5chksum else {},
                 md5=got[0],
@@ -415,7 +416,7 @@ class LeanClient:
             etag = resp.header("etag")
             md5chksum = resp.header("x-amz-meta-md5chksum")
             return LeanHead(
-                etag=etag.strip('"').lower() if etag else None,
+                etag=normalize_etag(etag),
                 size=int(resp.header("content-length") or 0),
                 metadata={"md5chksum": md5chksum} if md5chksum else {},
                 headers=_evidence_headers(resp),
@@ -481,14 +482,14 @@ class LeanClient:
                 resp.read()
             finally:
                 resp.release()
-            etag = resp.header("etag")
+            etag = normalize_etag(resp.header("etag"))
             self.last_put_headers.value = _evidence_headers(resp)
             if not etag:
                 raise BadResponseError(
                     f"{what}: {resp.where} answered HTTP {resp.status} without an ETag, so "
                     "nothing proves the object was stored (is the endpoint an S3 service?)"
                 )
-            return etag.strip('"').lower()
+            return etag
 
         result: str = self.with_retries(what, attempt)
         return result
@@ -619,7 +620,7 @@ def parse_list(data: bytes, where: str) -> tuple[list[LeanObject], str | None]:
                 LeanObject(
                     key=key,
                     size=int(c.findtext(f"{ns}Size") or 0),
-                    etag=etag.strip().strip('"').lower() if etag else None,
+                    etag=normalize_etag(etag),
                     last_modified=c.findtext(f"{ns}LastModified"),
                 )
             )

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 
+from s3lync.hashing import is_our_upload, md5_from_metadata, normalize_etag
 from s3lync.store import retry
 from s3lync.store.lean import (
     EMPTY_SHA256,
@@ -23,7 +24,6 @@ from s3lync.store.lean import (
     LeanClient,
     LeanExhausted,
     LeanFallback,
-    LeanHead,
     LeanRetryable,
     error_code,
     root_tag,
@@ -102,7 +102,9 @@ def put_multipart(
             # gone. If the object now holds our size and MD5 metadata, it is ours (the
             # executor still verifies the ETag); otherwise the refusal stands.
             landed = client.head(bucket, key) if exc.code == "NoSuchUpload" else None
-            if landed is None or not _is_ours(landed, size, md5_b64):
+            if landed is None or not is_our_upload(
+                landed.size, md5_from_metadata(landed.metadata), size, _b64_to_hex(md5_b64)
+            ):
                 raise
             return landed.etag
         return result
@@ -198,7 +200,7 @@ def _complete(
             )
         raise LeanFallback(f"CompleteMultipartUpload {code}")
     etag = xml_text(data, "ETag") or resp.header("etag")
-    return etag.strip().strip('"').lower() if etag else None
+    return normalize_etag(etag)
 
 
 def _abort(client: LeanClient, bucket: str, key: str, upload_id: str) -> None:
@@ -214,5 +216,5 @@ def _abort(client: LeanClient, bucket: str, key: str, upload_id: str) -> None:
         log.debug("abort of multipart upload s3://%s/%s failed: %s", bucket, key, exc)
 
 
-def _is_ours(head: LeanHead, size: int, md5_b64: str) -> bool:
-    return head.size == size and head.metadata.get("md5chksum") == md5_b64
+def _b64_to_hex(md5_b64: str) -> str:
+    return base64.b64decode(md5_b64).hex()

@@ -28,6 +28,7 @@ from s3lync.errors import (
 from s3lync.hashing import (
     Digest,
     digest_file,
+    is_our_upload,
     md5_from_metadata,
     md5_to_metadata,
     needed_part_sizes,
@@ -265,7 +266,7 @@ class Remote:
             self.client.head_bucket(Bucket=bucket)
         except Exception as exc:
             err = self._translate(exc, bucket, None, "open bucket")
-            if "(HTTP 404)" in str(err) or "NotFound" in str(exc) or "404" in str(exc):
+            if _error_code(exc) in ("404", "NotFound", "NoSuchBucket") or _http_status(exc) == 404:
                 err = RemoteNotFoundError(
                     f"open bucket s3://{bucket}: bucket '{bucket}' does not exist"
                 )
@@ -510,12 +511,10 @@ class Remote:
                 err = self._translate(exc, bucket, key, "upload")
                 # botocore retries a Complete whose answer was lost, and the store, having
                 # completed it, answers NoSuchUpload: the object may be there, whole and ours.
-                if "NoSuchUpload" in str(err):
+                if _error_code(exc) == "NoSuchUpload":
                     landed = self.head_or_none(bucket, key)
-                    if (
-                        landed is not None
-                        and landed.size == size
-                        and landed.metadata_md5 == md5_hex
+                    if landed is not None and is_our_upload(
+                        landed.size, landed.metadata_md5, size, md5_hex
                     ):
                         return UploadResult(landed, part_size=part if size >= part else None)
                 raise err from exc
@@ -650,7 +649,7 @@ class Remote:
             resp = self.client.get_bucket_versioning(Bucket=bucket)
         except Exception as exc:
             err = translate(exc, bucket, None, "get versioning")
-            if "AccessDenied" in str(err) or "NoSuchBucket" in str(err):
+            if _error_code(exc) in ("AccessDenied", "NoSuchBucket"):
                 raise err from exc
             log.debug("s3://%s: no versioning API (%s); treated as unversioned", bucket, exc)
             return False
@@ -766,6 +765,15 @@ def _error_code(exc: BaseException) -> str | None:
     if isinstance(response, dict):
         code = response.get("Error", {}).get("Code")
         return str(code) if code else None
+    return None
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a botocore ClientError, else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return int(status) if status else None
     return None
 
 
