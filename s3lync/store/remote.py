@@ -759,22 +759,22 @@ class _SizeProvider:
         """Unused."""
 
 
+def _response(exc: BaseException) -> dict[str, Any]:
+    """The parsed answer of a botocore ClientError ({} for any other error)."""
+    response = getattr(exc, "response", None)
+    return response if isinstance(response, dict) else {}
+
+
 def _error_code(exc: BaseException) -> str | None:
     """The S3 error code of a botocore ClientError, else None."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None
+    code = _response(exc).get("Error", {}).get("Code")
+    return str(code) if code else None
 
 
 def _http_status(exc: BaseException) -> int | None:
     """The HTTP status of a botocore ClientError, else None."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return int(status) if status else None
-    return None
+    status = _response(exc).get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status else None
 
 
 def _root_cause(exc: BaseException) -> BaseException | None:
