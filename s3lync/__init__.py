@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from s3lync._version import __version__
-from s3lync.api.s3object import S3Object
 from s3lync.errors import (
     ApplyRefusedError,
     BadResponseError,
@@ -33,6 +32,7 @@ from s3lync.sync.results import SyncResult
 
 if TYPE_CHECKING:
     from s3lync.api.aio import AsyncS3Object
+    from s3lync.api.s3object import S3Object
 
 __all__ = [
     "ApplyPolicy",
@@ -65,7 +65,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # AsyncS3Object is imported on first use: plain scripts and the CLI never pay for asyncio.
+    # The faces are imported on first use, so importing one layer (s3lync.sync.planner, the
+    # manifest) does not load the store and its HTTP stack, and plain scripts never pay for asyncio.
+    if name == "S3Object":
+        from s3lync.api.s3object import S3Object
+
+        return S3Object
     if name == "AsyncS3Object":
         from s3lync.api.aio import AsyncS3Object
 
