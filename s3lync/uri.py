@@ -106,8 +106,3 @@ def check_rel(rel: str, key: str | None = None) -> None:
             raise UnsafeKeyError(f"refused {what}: empty path segment ('//')")
         if part in (".", ".."):
             raise UnsafeKeyError(f"refused {what}: '{part}' segment would escape the local root")
-
-
-def rel_to_key(prefix: str, rel: str) -> str:
-    """Join a folder prefix (``""`` or ending in ``/``) and a ``/``-separated relative path."""
-    return prefix + rel

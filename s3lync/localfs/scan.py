@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +185,6 @@ def stat_path(path: str) -> os.stat_result | None:
 def as_abs(path: str | os.PathLike[str]) -> str:
     """Absolute, user-expanded, normalised path."""
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
-
-
-def path_exists(path: str) -> bool:
-    """True when something is at ``path``."""
-    return Path(path).exists()
 
 
 class LockBusyError(Exception):

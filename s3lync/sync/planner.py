@@ -8,6 +8,7 @@ the plan.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Callable, Iterable
@@ -29,7 +30,13 @@ from s3lync.uri import is_folder_marker, key_to_rel
 
 def exclude_matcher(patterns: Iterable[str]) -> Callable[[str], bool] | None:
     """One predicate for all exclude regexes (``re.search`` on the ``/``-separated relative path)."""
-    compiled = [re.compile(p) for p in patterns if p]
+    return _matcher(tuple(p for p in patterns if p))
+
+
+# The scan, the pairing and a lock's scope all ask for a mapping's predicate: built once.
+@functools.lru_cache(maxsize=64)
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], bool] | None:
+    compiled = [re.compile(p) for p in patterns]
     if not compiled:
         return None
     return lambda rel: any(c.search(rel) for c in compiled)

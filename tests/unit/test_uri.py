@@ -15,7 +15,6 @@ from s3lync.uri import (
     is_folder_marker,
     key_to_rel,
     parse_s3_uri,
-    rel_to_key,
 )
 
 # --------------------------------------------------------------------------- parse_s3_uri
@@ -110,11 +109,6 @@ def test_is_prefix_and_dir_prefix(uri: str, is_prefix: bool, dir_prefix: str) ->
     parsed = parse_s3_uri(uri)
     assert parsed.is_prefix is is_prefix
     assert parsed.dir_prefix == dir_prefix
-
-
-def test_rel_to_key() -> None:
-    assert rel_to_key("p/", "a/b.txt") == "p/a/b.txt"
-    assert rel_to_key("", "a.txt") == "a.txt"
 
 
 # --------------------------------------------------------------------------- folder markers
