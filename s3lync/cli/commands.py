@@ -7,15 +7,17 @@ import logging
 import os
 import shlex
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from s3lync.api import progress as progress_mod
-from s3lync.cli import render
+from s3lync.cli import crash, render
 from s3lync.errors import ApplyRefusedError, ManifestError, PlanStaleError, S3lyncError
 from s3lync.mapping import Direction, Mapping
+from s3lync.redact import redact_url
 from s3lync.sync import lockfile
 from s3lync.sync import shard as sharding
 from s3lync.sync.engine import Engine, feeder, run_lock
@@ -738,4 +740,15 @@ def handle_error(ctx: Context, exc: BaseException) -> int:
     if isinstance(exc, S3lyncError):
         ctx.warn(f"error: {exc}")
         return EXIT_ERROR
-    raise exc
+    # A bug: the user gets one line and a report to attach, not a bare traceback.
+    try:
+        path = crash.write_crash_log(exc, sys.argv)
+    except OSError as write_error:
+        ctx.warn("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
+        ctx.warn(f"error: unexpected {type(exc).__name__} (no crash log: {write_error})")
+        return crash.EXIT_CRASH
+    ctx.warn(
+        f"error: unexpected {type(exc).__name__}: {redact_url(str(exc))}\n"
+        f"This is a bug in s3lync. A crash log was written to {path}; please attach it to a bug report"
+    )
+    return crash.EXIT_CRASH
