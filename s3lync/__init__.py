@@ -25,7 +25,7 @@ from s3lync.errors import (
     UnverifiedError,
 )
 from s3lync.mapping import Direction, Mapping
-from s3lync.settings import Config
+from s3lync.settings import Config, Settings
 from s3lync.sync.plan import Plan
 from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import SyncResult
@@ -55,6 +55,7 @@ __all__ = [
     "S3Object",
     "S3ObjectError",
     "S3lyncError",
+    "Settings",
     "SyncError",
     "SyncResult",
     "TransferCancelledError",

@@ -1,11 +1,14 @@
-"""Config: the one place s3lync reads its environment variables and derives its defaults."""
+"""Settings and Config: the one place s3lync reads its environment variables and derives its defaults."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
+from collections.abc import Mapping as EnvMapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -33,34 +36,35 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "")[:1].lower()]
 
 
-def _size_env(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name, "").strip()
+# Values set in code (Config.set_*); an environment variable, when set, still wins.
+_overrides: dict[str, Any] = {}
+
+
+def _warn_ignored(name: str, raw: str, why: str) -> None:
+    logging.getLogger("s3lync").warning("ignoring %s=%r: %s", name, raw, why)
+
+
+def _size_env(env: EnvMapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = parse_size(raw)
     except ValueError:
-        logging.getLogger("s3lync").warning(
-            "ignoring %s=%r: not a size (e.g. 8388608, 64MB or 64MiB)", name, raw
-        )
+        _warn_ignored(name, raw, "not a size (e.g. 8388608, 64MB or 64MiB)")
         return default
     return max(minimum, value)
 
 
-# Values set in code (Config.set_*); an environment variable, when set, still wins.
-_overrides: dict[str, Any] = {}
-
-
-def _int_env(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name, "").strip()
+def _int_env(env: EnvMapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
-        value = int(raw)
+        return max(1, int(raw))
     except ValueError:
-        logging.getLogger("s3lync").warning("ignoring %s=%r: not a whole number", name, raw)
-        return default
-    return max(minimum, value)
+        _warn_ignored(name, raw, "not a whole number")
+        return None
 
 
 def _whole(name: str, value: int, minimum: int = 1) -> int:
@@ -71,20 +75,200 @@ def _whole(name: str, value: int, minimum: int = 1) -> int:
     return value
 
 
-def _seconds_env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
+def _seconds_env(env: EnvMapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
     if not 0 < value < float("inf"):
-        logging.getLogger("s3lync").warning(
-            "ignoring %s=%r: not a positive number of seconds", name, raw
-        )
-        return default
+        _warn_ignored(name, raw, "not a positive number of seconds")
+        return None
     return value
+
+
+def _log_level(env: EnvMapping[str, str], debug: bool) -> tuple[str, bool]:
+    """The level and whether it was asked for (env, code or debug) rather than defaulted."""
+    raw = env.get("S3LYNC_LOG_LEVEL", "").strip()
+    level = "WARNING" if raw.upper() == "WARN" else raw.upper()
+    if level in _LEVELS:
+        return level, True
+    if raw:
+        _warn_ignored("S3LYNC_LOG_LEVEL", raw, "not one of " + ", ".join(_LEVELS))
+    if "log_level" in _overrides:
+        return str(_overrides["log_level"]), True
+    return ("DEBUG", True) if debug else ("WARNING", False)
+
+
+def _region(env: EnvMapping[str, str]) -> str | None:
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or _overrides.get("aws_region")
+
+
+def _debug(env: EnvMapping[str, str]) -> bool:
+    raw = env.get("S3LYNC_DEBUG", "").strip().lower()
+    return raw in _TRUE if raw else bool(_overrides.get("debug", False))
+
+
+def _workers(env: EnvMapping[str, str]) -> int:
+    return _int_env(env, "S3LYNC_MAX_WORKERS") or int(
+        _overrides.get("max_workers", DEFAULT_MAX_WORKERS)
+    )
+
+
+def _threshold(env: EnvMapping[str, str]) -> int:
+    default = _overrides.get("multipart_threshold", DEFAULT_MULTIPART_THRESHOLD)
+    return _size_env(env, "S3LYNC_MULTIPART_THRESHOLD", default)
+
+
+def _chunksize(env: EnvMapping[str, str]) -> int:
+    default = _overrides.get("multipart_chunksize", DEFAULT_MULTIPART_CHUNKSIZE)
+    return _size_env(env, "S3LYNC_MULTIPART_CHUNKSIZE", default)
+
+
+def _attempts_env(env: EnvMapping[str, str]) -> int | None:
+    return _int_env(env, "S3LYNC_MAX_ATTEMPTS") or _int_env(env, "AWS_MAX_ATTEMPTS")
+
+
+def _cache_dir(env: EnvMapping[str, str]) -> Path:
+    xdg = env.get("XDG_CACHE_HOME", "").strip()
+    # The XDG spec says a relative value is invalid and must be ignored.
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "s3lync"
+    if "cache_dir" in _overrides:
+        return Path(_overrides["cache_dir"])
+    return Path.home() / ".cache" / "s3lync"
+
+
+# The configuration-related variables whose values key the shared S3 clients: changing
+# credentials, endpoints or proxies then gets fresh clients rather than stale ones.
+CLIENT_ENV_KEYS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_MAX_ATTEMPTS",
+    "AWS_RETRY_MODE",
+    "AWS_CA_BUNDLE",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "S3LYNC_MAX_ATTEMPTS",
+    "S3LYNC_CONNECT_TIMEOUT",
+    "S3LYNC_READ_TIMEOUT",
+    "S3LYNC_LEAN",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting s3lync reads from its environment, read once and passed down.
+
+    Build it with :meth:`from_env` (the environment, folded over ``Config.set_*`` values),
+    or directly in code; :meth:`with_` gives a copy with some fields changed. Nothing below
+    the entry points reads ``os.environ``: a variable set after a Settings was built does
+    not change what that Settings says.
+    """
+
+    aws_region: str | None = None
+    debug: bool = False
+    log_level: str = "WARNING"
+    # True when the level was asked for (environment, code, debug) rather than defaulted.
+    log_level_set: bool = False
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "s3lync")
+    max_workers: int = DEFAULT_MAX_WORKERS
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    multipart_chunksize: int = DEFAULT_MULTIPART_CHUNKSIZE
+    # Attempts per request when neither the environment nor the AWS config file says.
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    # S3LYNC_MAX_ATTEMPTS / AWS_MAX_ATTEMPTS: win over the AWS config file's max_attempts.
+    max_attempts_env: int | None = None
+    # S3LYNC_CONNECT_TIMEOUT / S3LYNC_READ_TIMEOUT: win over a manifest's defaults.
+    connect_timeout_env: float | None = None
+    read_timeout_env: float | None = None
+    aws_profile: str | None = None
+    aws_config_file: str = "~/.aws/config"
+    aws_retry_mode: str | None = None
+    lean: bool = True
+    progress: str = ""
+    # The variables of CLIENT_ENV_KEYS, in that order ("" when unset).
+    client_env: tuple[str, ...] = ()
+    # A read-only snapshot of the whole environment, for ${VAR} in manifests and the CI
+    # scheduler's shard variables.
+    environ: EnvMapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
+    )
+
+    @classmethod
+    def from_env(cls, environ: EnvMapping[str, str] | None = None) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``) over the values set in code."""
+        env: EnvMapping[str, str] = MappingProxyType(
+            dict(os.environ if environ is None else environ)
+        )
+        debug = _debug(env)
+        level, level_set = _log_level(env, debug)
+        return cls(
+            aws_region=_region(env),
+            debug=debug,
+            log_level=level,
+            log_level_set=level_set,
+            cache_dir=_cache_dir(env),
+            max_workers=_workers(env),
+            multipart_threshold=_threshold(env),
+            multipart_chunksize=_chunksize(env),
+            max_attempts=_overrides.get("max_attempts", DEFAULT_MAX_ATTEMPTS),
+            max_attempts_env=_attempts_env(env),
+            connect_timeout_env=_seconds_env(env, "S3LYNC_CONNECT_TIMEOUT"),
+            read_timeout_env=_seconds_env(env, "S3LYNC_READ_TIMEOUT"),
+            aws_profile=env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or None,
+            aws_config_file=env.get("AWS_CONFIG_FILE", "~/.aws/config"),
+            aws_retry_mode=env.get("AWS_RETRY_MODE") or None,
+            lean=env.get("S3LYNC_LEAN", "1").strip().lower() not in ("0", "false", "no", "off"),
+            progress=env.get("S3LYNC_PROGRESS", "").strip(),
+            client_env=tuple(env.get(k, "") for k in CLIENT_ENV_KEYS),
+            environ=env,
+        )
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (``dataclasses.replace``)."""
+        return replace(self, **changes)
+
+    def attempts(self, configured: int | None = None) -> int:
+        """Attempts per request: the environment's, else ``configured`` (the AWS config file's), else ours."""
+        if self.max_attempts_env:
+            return self.max_attempts_env
+        return configured if configured and configured > 0 else self.max_attempts
+
+    def connect_timeout(self, configured: float | None = None) -> float:
+        """Connect timeout: ``S3LYNC_CONNECT_TIMEOUT``, else ``configured`` (a manifest's), else 5 s."""
+        return self.connect_timeout_env or configured or DEFAULT_CONNECT_TIMEOUT
+
+    def read_timeout(self, configured: float | None = None) -> float:
+        """Read timeout: ``S3LYNC_READ_TIMEOUT``, else ``configured`` (a manifest's), else 10 s."""
+        return self.read_timeout_env or configured or DEFAULT_READ_TIMEOUT
+
+    @property
+    def objects_dir(self) -> Path:
+        """Where default local paths go: ``<cache>/objects/<bucket>/<key>``."""
+        return self.cache_dir / "objects"
+
+    @property
+    def state_dir(self) -> Path:
+        """s3lync's own files (hash cache, temporaries registry, locks): ``<cache>/state``."""
+        return self.cache_dir / "state"
 
 
 class Config:
@@ -98,46 +282,22 @@ class Config:
     @staticmethod
     def get_aws_region() -> str | None:
         """``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else ``set_aws_region``, else None (boto3 decides)."""
-        return (
-            os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or _overrides.get("aws_region")
-            or None
-        )
+        return _region(os.environ)
 
     @staticmethod
     def is_debug_enabled() -> bool:
         """True when ``S3LYNC_DEBUG`` is 1/true/yes (or, when it is unset, after ``set_debug(True)``)."""
-        raw = os.environ.get("S3LYNC_DEBUG", "").strip().lower()
-        if raw:
-            return raw in _TRUE
-        return bool(_overrides.get("debug", False))
+        return _debug(os.environ)
 
     @staticmethod
     def get_log_level() -> str:
         """``S3LYNC_LOG_LEVEL`` (DEBUG..CRITICAL), else ``set_log_level``; DEBUG when debug is on; WARNING otherwise."""
-        raw = os.environ.get("S3LYNC_LOG_LEVEL", "").strip()
-        level = "WARNING" if raw.upper() == "WARN" else raw.upper()
-        if level in _LEVELS:
-            return level
-        if raw:
-            logging.getLogger("s3lync").warning(
-                "ignoring S3LYNC_LOG_LEVEL=%r: not one of %s", raw, ", ".join(_LEVELS)
-            )
-        if "log_level" in _overrides:
-            return str(_overrides["log_level"])
-        return "DEBUG" if Config.is_debug_enabled() else "WARNING"
+        return _log_level(os.environ, _debug(os.environ))[0]
 
     @staticmethod
     def get_cache_dir() -> Path:
         """``$XDG_CACHE_HOME/s3lync``, else ``set_cache_dir``, else ``~/.cache/s3lync``, on every platform."""
-        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-        # The XDG spec says a relative value is invalid and must be ignored.
-        if xdg and os.path.isabs(xdg):
-            return Path(xdg) / "s3lync"
-        if "cache_dir" in _overrides:
-            return Path(_overrides["cache_dir"])
-        return Path.home() / ".cache" / "s3lync"
+        return _cache_dir(os.environ)
 
     @staticmethod
     def get_objects_dir() -> Path:
@@ -170,44 +330,43 @@ class Config:
     @staticmethod
     def get_max_workers() -> int:
         """Concurrent transfers: ``S3LYNC_MAX_WORKERS``, default 16."""
-        return _int_env("S3LYNC_MAX_WORKERS", _overrides.get("max_workers", DEFAULT_MAX_WORKERS))
+        return _workers(os.environ)
 
     @staticmethod
     def get_multipart_threshold() -> int:
         """Size from which transfers go multipart: ``S3LYNC_MULTIPART_THRESHOLD`` (``64MB``), 8 MiB."""
-        return _size_env(
-            "S3LYNC_MULTIPART_THRESHOLD",
-            _overrides.get("multipart_threshold", DEFAULT_MULTIPART_THRESHOLD),
-        )
+        return _threshold(os.environ)
 
     @staticmethod
     def get_multipart_chunksize() -> int:
         """Multipart part size: ``S3LYNC_MULTIPART_CHUNKSIZE``, default 8 MiB (S3's minimum is 5 MiB)."""
-        return _size_env(
-            "S3LYNC_MULTIPART_CHUNKSIZE",
-            _overrides.get("multipart_chunksize", DEFAULT_MULTIPART_CHUNKSIZE),
-        )
+        return _chunksize(os.environ)
 
     @staticmethod
     def get_max_attempts(configured: int | None = None) -> int:
         """Total attempts per S3 request (first try included): ``S3LYNC_MAX_ATTEMPTS``, else
         ``AWS_MAX_ATTEMPTS``, else ``configured`` (the AWS config file's), else the value set in
         code, else 3."""
-        default = _overrides.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
-        fallback = configured if configured and configured > 0 else default
-        return _int_env("S3LYNC_MAX_ATTEMPTS", _int_env("AWS_MAX_ATTEMPTS", fallback))
+        default = int(_overrides.get("max_attempts", DEFAULT_MAX_ATTEMPTS))
+        return Settings(max_attempts=default, max_attempts_env=_attempts_env(os.environ)).attempts(
+            configured
+        )
 
     @staticmethod
     def get_connect_timeout(configured: float | None = None) -> float:
         """Seconds to wait for a TCP/TLS connection: ``S3LYNC_CONNECT_TIMEOUT``, else
         ``configured`` (the manifest's ``defaults.connect_timeout``), else 5."""
-        return _seconds_env("S3LYNC_CONNECT_TIMEOUT", configured or DEFAULT_CONNECT_TIMEOUT)
+        return Settings(
+            connect_timeout_env=_seconds_env(os.environ, "S3LYNC_CONNECT_TIMEOUT")
+        ).connect_timeout(configured)
 
     @staticmethod
     def get_read_timeout(configured: float | None = None) -> float:
         """Seconds to wait for each read of an answer: ``S3LYNC_READ_TIMEOUT``, else
         ``configured`` (the manifest's ``defaults.read_timeout``), else 10."""
-        return _seconds_env("S3LYNC_READ_TIMEOUT", configured or DEFAULT_READ_TIMEOUT)
+        return Settings(
+            read_timeout_env=_seconds_env(os.environ, "S3LYNC_READ_TIMEOUT")
+        ).read_timeout(configured)
 
     # -- set in code (the environment still wins) ----------------------------------------
 
@@ -273,9 +432,9 @@ def _set(name: str, value: Any) -> None:
         _overrides[name] = value
 
 
-def configure_logging() -> None:
+def configure_logging(settings: Settings | None = None) -> None:
     """Apply ``S3LYNC_LOG_LEVEL``/``S3LYNC_DEBUG`` to the ``s3lync`` logger (never to the root)."""
     logger = logging.getLogger("s3lync")
-    level = Config.get_log_level()
-    if os.environ.get("S3LYNC_LOG_LEVEL") or Config.is_debug_enabled() or "log_level" in _overrides:
-        logger.setLevel(level)
+    settings = settings or Settings.from_env()
+    if settings.log_level_set:
+        logger.setLevel(settings.log_level)

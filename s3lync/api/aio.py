@@ -28,7 +28,7 @@ from typing import IO, Any, TypeVar
 from s3lync.api import progress as progress_mod
 from s3lync.api.s3object import ExcludePattern, S3Object
 from s3lync.errors import TransferCancelledError
-from s3lync.settings import Config
+from s3lync.settings import Settings
 from s3lync.sync.engine import Engine
 from s3lync.sync.policy import ApplyPolicy
 
@@ -50,20 +50,25 @@ class TransferPool:
         # Planning (listing, HEADs) and each call's driver: bounded too, never waited on by
         # transfers, so the two pools cannot deadlock.
         self.drivers = ThreadPoolExecutor(max_workers, thread_name_prefix="s3lync-aio-plan")
-        self._engines: dict[tuple[int, str], tuple[Engine, Any]] = {}
-        self._users: dict[tuple[int, str], int] = {}
+        self._engines: dict[tuple[int, Settings], tuple[Engine, Any]] = {}
+        self._users: dict[tuple[int, Settings], int] = {}
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def engine(self, client: Any = None) -> Iterator[Engine]:
-        """The shared engine for this client and hash-cache location (made on first use)."""
-        key = (id(client) if client is not None else 0, str(Config.get_state_path()))
+    def engine(self, client: Any, settings: Settings) -> Iterator[Engine]:
+        """The shared engine for this client and these settings (made on first use)."""
+        key = (id(client) if client is not None else 0, settings)
         with self._lock:
             entry = self._engines.get(key)
             if entry is None:
                 self._close_idle()
                 entry = (
-                    Engine(client=client, max_workers=self.max_workers, pool=self.transfers),
+                    Engine(
+                        client=client,
+                        max_workers=self.max_workers,
+                        pool=self.transfers,
+                        settings=settings,
+                    ),
                     client,  # kept so id(client) names this client while the entry lives
                 )
                 # Opened now, under the lock: concurrent first calls then share one connection
@@ -99,9 +104,9 @@ _pools: dict[int, TransferPool] = {}
 _pools_lock = threading.Lock()
 
 
-def shared_pool(max_workers: int | None = None) -> TransferPool:
-    """The process-wide pool for ``max_workers`` (default ``Config.get_max_workers()``)."""
-    workers = max_workers or Config.get_max_workers()
+def shared_pool(max_workers: int | None = None, settings: Settings | None = None) -> TransferPool:
+    """The process-wide pool for ``max_workers`` (default: the settings' ``max_workers``)."""
+    workers = max_workers or (settings or Settings.from_env()).max_workers
     with _pools_lock:
         pool = _pools.get(workers)
         if pool is None:
@@ -118,7 +123,7 @@ class _PooledObject(S3Object):
 
     @contextlib.contextmanager
     def _engine_scope(self) -> Iterator[Engine]:
-        with self.pool.engine(self._client) as engine:
+        with self.pool.engine(self._client, self.settings) as engine:
             yield engine
 
 
@@ -138,8 +143,10 @@ class AsyncS3Object:
         follow_symlinks: bool = False,
         progress: bool | progress_mod.ProgressCallback = False,
         policy: ApplyPolicy | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        self._pool = shared_pool(max_workers)
+        settings = settings or Settings.from_env()
+        self._pool = shared_pool(max_workers, settings)
         self._obj = _PooledObject(
             s3_uri,
             local_path,
@@ -151,6 +158,7 @@ class AsyncS3Object:
             follow_symlinks=follow_symlinks,
             progress=progress,
             policy=policy,
+            settings=settings,
             pool=self._pool,
         )
 

@@ -7,7 +7,6 @@ only when a bar is shown) or periodic plain lines for logs. It never prints unle
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -31,12 +30,12 @@ def is_terminal(stream: Any) -> bool:
         return False
 
 
-def resolve_mode(mode: str | None, tty: bool) -> str:
+def resolve_mode(mode: str | None, tty: bool, default: str = "") -> str:
     """``auto`` (or unset) becomes ``bar`` on a terminal and ``plain`` elsewhere.
 
-    ``mode`` comes from ``--progress``; when it is None, ``S3LYNC_PROGRESS`` decides.
+    ``mode`` comes from ``--progress``; ``default`` is ``S3LYNC_PROGRESS`` (Settings.progress).
     """
-    chosen = (mode or os.environ.get("S3LYNC_PROGRESS", "") or "auto").strip().lower()
+    chosen = (mode or default or "auto").strip().lower()
     if chosen not in MODES:
         from s3lync.errors import S3lyncError
 

@@ -22,7 +22,7 @@ from s3lync.errors import (
 )
 from s3lync.localfs import scan as local
 from s3lync.mapping import Direction, Mapping
-from s3lync.settings import Config, configure_logging
+from s3lync.settings import Settings, configure_logging
 from s3lync.sync.engine import Engine, raise_for_result, single_target
 from s3lync.sync.plan import OpKind
 from s3lync.sync.policy import ApplyPolicy
@@ -56,8 +56,11 @@ class S3Object:
         follow_symlinks: bool = False,
         progress: bool | progress_mod.ProgressCallback = False,
         policy: ApplyPolicy | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        configure_logging()
+        # The environment is read here, once, and passed down to every transfer.
+        self.settings = settings or Settings.from_env()
+        configure_logging(self.settings)
         # The engine enforces it on every download/upload (e.g. ApplyPolicy(max_delete=10)).
         self.policy = policy or ApplyPolicy()
         self._uri: S3Uri = parse_s3_uri(s3_uri)
@@ -66,7 +69,7 @@ class S3Object:
         self._into = False
         if local_path is None:
             key = self._uri.key.rstrip("/")
-            default = Config.get_objects_dir() / self._uri.bucket
+            default = self.settings.objects_dir / self._uri.bucket
             if key:
                 # The key becomes a path under the cache: the same rules as any synced key, so
                 # 's3://b//etc/passwd' or '../' segments can never point outside the cache.
@@ -81,7 +84,7 @@ class S3Object:
         else:
             self._into = os.fspath(local_path).endswith(("/", os.sep))
         self._local_path = local.as_abs(local_path)
-        self.region_name = region_name or Config.get_aws_region()
+        self.region_name = region_name or self.settings.aws_region
         self.endpoint_url = endpoint_url
         self.profile = profile
         self._client = client
@@ -109,7 +112,9 @@ class S3Object:
     @contextlib.contextmanager
     def _engine_scope(self) -> Iterator[Engine]:
         """The engine for one call (the async face overrides this with its shared one)."""
-        with Engine(client=self._client, max_workers=self._max_workers) as engine:
+        with Engine(
+            client=self._client, max_workers=self._max_workers, settings=self.settings
+        ) as engine:
             yield engine
 
     def _mapping(

@@ -18,6 +18,7 @@ from s3lync.cli import crash, render
 from s3lync.errors import ApplyRefusedError, ManifestError, PlanStaleError, S3lyncError
 from s3lync.mapping import Direction, Mapping
 from s3lync.redact import redact_url
+from s3lync.settings import Settings
 from s3lync.sync import lockfile
 from s3lync.sync import shard as sharding
 from s3lync.sync.engine import Engine, feeder, run_lock
@@ -48,6 +49,8 @@ class Context:
     confirm: Callable[[str], bool] | None = None
     interactive: bool = False
     json_errors: bool = False  # --json: an error is printed as a JSON document on stdout too
+    # The environment, read once for the whole command.
+    settings: Settings = field(default_factory=Settings.from_env)
 
     def engine(
         self,
@@ -64,6 +67,7 @@ class Context:
             region=self.region,
             endpoint_url=self.endpoint_url,
             profile=self.profile,
+            settings=self.settings,
         )
 
     def echo(self, text: str = "") -> None:
@@ -419,7 +423,7 @@ def apply(ctx: Context, names: Sequence[str] = (), opts: ApplyOptions | None = N
     if opts.shard is not None:
         # Shards of one manifest run side by side; two runs of the same shard do not.
         source += f" (shard {opts.shard.label})"
-    with run_lock(source, opts.lock_timeout):
+    with run_lock(source, opts.lock_timeout, ctx.settings):
         return _apply_locked(ctx, names, opts)
 
 
@@ -549,7 +553,7 @@ def sync(
     mapping = sync_mapping(
         source, target, delete=delete, exclude=exclude, allow_missing=allow_missing
     )
-    with run_lock(f"sync {target}", opts.lock_timeout):
+    with run_lock(f"sync {target}", opts.lock_timeout, ctx.settings):
         return _run_mappings(ctx, [mapping], None, opts, None, None, None)
 
 
@@ -615,7 +619,8 @@ def _run_mappings(
             ctx.echo(f"Shard {shard.label}: this shard's share of the work only.\n")
         fresh = _check_saved(engine, saved, opts.plan_file or "", opts) if saved else {}
         quiet = detail == render.DETAIL_QUIET
-        progress = Progress(ctx.err, 0, 0, opts.progress_tty, "none" if quiet else opts.progress)
+        mode = "none" if quiet else opts.progress or ctx.settings.progress
+        progress = Progress(ctx.err, 0, 0, opts.progress_tty, mode)
         if detail != render.DETAIL_QUIET:
             engine.subscribers.append(progress)
         # Mapping by mapping, in order, each planned just before it runs: an upload followed by

@@ -13,7 +13,7 @@ import click
 from s3lync._version import __version__
 from s3lync.cli import commands, render
 from s3lync.errors import ConfigError, S3lyncError
-from s3lync.settings import configure_logging
+from s3lync.settings import Settings, configure_logging
 from s3lync.sync.policy import DeleteLimit, parse_max_delete
 from s3lync.sync.shard import resolve as resolve_shard
 
@@ -92,8 +92,10 @@ def cli(
     region: str | None,
 ) -> None:
     """Keep S3 and local folders in sync from a declarative s3lync.yaml (plan, then apply)."""
-    configure_logging()
+    settings = Settings.from_env()
+    configure_logging(settings)
     cctx.obj = commands.Context(
+        settings=settings,
         manifest=manifest,
         profile=profile,
         endpoint_url=endpoint_url,
@@ -176,7 +178,7 @@ def plan(
             verbose=verbose,
             allow_empty_source=allow_empty_source,
             detail=_detail(summary, quiet),
-            shard=resolve_shard(shard_spec, shard_total),
+            shard=resolve_shard(shard_spec, shard_total, c.settings.environ),
             lock_mode=_lock_mode(locked, no_lock),
         )
     )
@@ -266,7 +268,7 @@ def apply(
             progress_tty=sys.stderr.isatty(),
             lock_timeout=lock_timeout,
             detail=_detail(summary, quiet),
-            shard=resolve_shard(shard_spec, shard_total),
+            shard=resolve_shard(shard_spec, shard_total, c.settings.environ),
             lock_mode=_lock_mode(locked, no_lock),
             progress=progress,
             require_verified=require_verified,

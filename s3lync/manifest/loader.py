@@ -28,6 +28,7 @@ from s3lync.manifest.yamldoc import DocPath as _Path
 from s3lync.manifest.yamldoc import Document, Problem, line_col, parse, quote, shorten
 from s3lync.manifest.yamldoc import Fatal as _Fatal
 from s3lync.mapping import Direction, Mapping
+from s3lync.settings import Settings
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -163,7 +164,8 @@ def validate_document(
     text: str, filename: str, base_dir: Path, environ: StrMapping[str, str] | None = None
 ) -> Manifest:
     """Validate manifest text; ``filename`` is shown in errors, ``base_dir`` anchors relative paths."""
-    env = os.environ if environ is None else environ
+    # ${VAR} reads the environment snapshot a Settings took (settings.py is the one reader).
+    env = Settings.from_env().environ if environ is None else environ
     base_dir = Path(os.path.abspath(base_dir))
     if len(text) > MAX_MANIFEST_BYTES:
         limit = MAX_MANIFEST_BYTES // 1024 // 1024

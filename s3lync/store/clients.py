@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +30,8 @@ from s3lync.errors import (
     SyncError,
 )
 from s3lync.redact import redact_url
-from s3lync.settings import Config
-from s3lync.store.lean import BucketTarget, LeanClient, Origin, env_allows_lean
+from s3lync.settings import Settings
+from s3lync.store.lean import BucketTarget, LeanClient, Origin
 from s3lync.store.sigv4 import Credentials
 
 log = logging.getLogger(__name__)
@@ -131,34 +130,6 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
 
-_ENV_KEYS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_MAX_ATTEMPTS",
-    "AWS_RETRY_MODE",
-    "AWS_CA_BUNDLE",
-    "AWS_USE_FIPS_ENDPOINT",
-    "AWS_USE_DUALSTACK_ENDPOINT",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "S3LYNC_MAX_ATTEMPTS",
-    "S3LYNC_CONNECT_TIMEOUT",
-    "S3LYNC_READ_TIMEOUT",
-    "S3LYNC_LEAN",
-)
 # A key that no bucket needs to hold: presigning it tells where a bucket's requests go.
 _PROBE_KEY = "s3lync-probe"
 
@@ -190,19 +161,21 @@ def _resolved(
     profile: str | None,
     max_workers: int | None,
     timeouts: tuple[float | None, float | None] = (None, None),
+    settings: Settings | None = None,
 ) -> _Clients:
     """The shared clients per settings: creating a client costs ~0.1 s, and they are thread-safe.
 
-    The key includes a digest of the configuration-related environment, so changing credentials,
-    endpoints or proxies in ``os.environ`` gets fresh clients rather than stale ones.
+    The key includes a digest of the configuration-related environment the Settings captured,
+    so changed credentials, endpoints or proxies get fresh clients rather than stale ones.
     """
-    env = hashlib.sha256("\0".join(os.environ.get(k, "") for k in _ENV_KEYS).encode()).hexdigest()
-    workers = max_workers or Config.get_max_workers()
+    settings = settings or Settings.from_env()
+    env = hashlib.sha256("\0".join(settings.client_env).encode()).hexdigest()
+    workers = max_workers or settings.max_workers
     key = (region, endpoint_url, profile, workers, timeouts, env)
     with _clients_lock:
         found = _clients.get(key)
         if found is None:
-            found = _create(region, endpoint_url, profile, workers, timeouts)
+            found = _create(region, endpoint_url, profile, workers, timeouts, settings)
             _clients[key] = found
         return found
 
@@ -213,9 +186,10 @@ def get_client(
     profile: str | None = None,
     max_workers: int | None = None,
     timeouts: tuple[float | None, float | None] = (None, None),
+    settings: Settings | None = None,
 ) -> Any:
     """The shared botocore S3 client for these settings (see :func:`make_client`)."""
-    return _resolved(region, endpoint_url, profile, max_workers, timeouts).client
+    return _resolved(region, endpoint_url, profile, max_workers, timeouts, settings).client
 
 
 def get_lean(
@@ -224,12 +198,14 @@ def get_lean(
     profile: str | None = None,
     max_workers: int | None = None,
     timeouts: tuple[float | None, float | None] = (None, None),
+    settings: Settings | None = None,
 ) -> LeanClient | None:
     """The lean client built from the shared botocore client, or None where it steps aside."""
-    c = _resolved(region, endpoint_url, profile, max_workers, timeouts)
+    settings = settings or Settings.from_env()
+    c = _resolved(region, endpoint_url, profile, max_workers, timeouts, settings)
     with c.lock:
         if not c.lean_made:
-            c.lean = _make_lean(c)
+            c.lean = _make_lean(c, settings)
             c.lean_made = True
         return c.lean
 
@@ -240,14 +216,15 @@ def make_client(
     profile: str | None = None,
     max_workers: int | None = None,
     timeouts: tuple[float | None, float | None] = (None, None),
+    settings: Settings | None = None,
 ) -> Any:
     """A new botocore S3 client whose connection pool fits the workers, with standard retries."""
-    return _create(
-        region, endpoint_url, profile, max_workers or Config.get_max_workers(), timeouts
-    ).client
+    settings = settings or Settings.from_env()
+    workers = max_workers or settings.max_workers
+    return _create(region, endpoint_url, profile, workers, timeouts, settings).client
 
 
-def _session(profile: str | None, region: str | None) -> Any:
+def _session(profile: str | None, region: str | None, settings: Settings) -> Any:
     """A botocore session for ``profile`` (else AWS_PROFILE...); an unknown profile is ConfigError."""
     import botocore.exceptions as bex
     import botocore.session
@@ -258,14 +235,9 @@ def _session(profile: str | None, region: str | None) -> Any:
     try:
         session.get_scoped_config()
     except bex.ProfileNotFound as exc:
-        name = (
-            profile
-            or getattr(exc, "kwargs", {}).get("profile")
-            or os.environ.get("AWS_PROFILE")
-            or os.environ.get("AWS_DEFAULT_PROFILE")
-        )
+        name = profile or getattr(exc, "kwargs", {}).get("profile") or settings.aws_profile
         origin = "--profile/profile:" if profile else "AWS_PROFILE"
-        files = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
+        files = settings.aws_config_file
         raise ConfigError(
             f"AWS profile '{name}' (from {origin}) is not in {files} or the credentials file; "
             "check the name or create it with 'aws configure --profile NAME'"
@@ -293,10 +265,11 @@ def _create(
     profile: str | None,
     workers: int,
     timeouts: tuple[float | None, float | None],
+    settings: Settings,
 ) -> _Clients:
     import botocore.config
 
-    session = _session(profile, region)
+    session = _session(profile, region, settings)
     scoped = session.get_scoped_config()
     endpoint = endpoint_url or _configured_endpoint(session)
     if endpoint and "@" in urlsplit(endpoint).netloc:
@@ -305,15 +278,15 @@ def _create(
             f"the S3 endpoint {redact_url(endpoint)} has a user name or password in it; "
             "pass credentials through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
         )
-    connect = Config.get_connect_timeout(timeouts[0])
-    read = Config.get_read_timeout(timeouts[1])
+    connect = settings.connect_timeout(timeouts[0])
+    read = settings.read_timeout(timeouts[1])
     configured_attempts = session.get_config_variable("max_attempts")
-    attempts = Config.get_max_attempts(int(configured_attempts) if configured_attempts else None)
+    attempts = settings.attempts(int(configured_attempts) if configured_attempts else None)
     s3_cfg = dict(scoped.get("s3") or {}) if isinstance(scoped.get("s3"), dict) else {}
     if "addressing_style" not in s3_cfg:
         # S3-compatible stores on an IP or localhost cannot serve bucket.host names.
         s3_cfg["addressing_style"] = "path" if endpoint else "auto"
-    retry_mode = os.environ.get("AWS_RETRY_MODE") or scoped.get("retry_mode") or "standard"
+    retry_mode = settings.aws_retry_mode or scoped.get("retry_mode") or "standard"
     cfg = botocore.config.Config(
         max_pool_connections=workers * 2 + 4,
         retries={"mode": retry_mode, "total_max_attempts": attempts},
@@ -335,17 +308,17 @@ def _create(
     return _Clients(session, client, cfg, endpoint, workers, (connect, read), attempts)
 
 
-def _make_lean(c: _Clients) -> LeanClient | None:
+def _make_lean(c: _Clients, settings: Settings) -> LeanClient | None:
     """The lean client for these clients, or None where a setting needs botocore."""
-    if not env_allows_lean():
+    if not settings.lean:
         return None
     cfg = c.client.meta.config
-    settings = cfg.proxies_config or {}
+    proxying = cfg.proxies_config or {}
     if (
         cfg.signature_version not in (None, "s3v4")
         or cfg.client_cert
-        or any(settings.get(k) for k in ("proxy_ca_bundle", "proxy_client_cert"))
-        or settings.get("proxy_use_forwarding_for_https")
+        or any(proxying.get(k) for k in ("proxy_ca_bundle", "proxy_client_cert"))
+        or proxying.get("proxy_use_forwarding_for_https")
     ):
         log.debug("lean client off: the S3 client's configuration needs botocore")
         return None

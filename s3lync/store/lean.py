@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -636,11 +635,6 @@ def parse_list(data: bytes, where: str) -> tuple[list[LeanObject], str | None]:
 def _snippet(data: bytes) -> str:
     text = data[:60].decode("utf-8", "replace").replace("\n", " ").strip()
     return f"it starts {text!r}" if text else "an empty body"
-
-
-def env_allows_lean() -> bool:
-    """False when the user opted out of the lean path (``S3LYNC_LEAN=0``)."""
-    return os.environ.get("S3LYNC_LEAN", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def dns_compatible(bucket: str) -> bool:

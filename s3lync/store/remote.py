@@ -35,7 +35,7 @@ from s3lync.hashing import (
     normalize_etag,
 )
 from s3lync.redact import redact_url
-from s3lync.settings import Config
+from s3lync.settings import Settings
 from s3lync.store import lean_multipart, retry
 from s3lync.store.clients import s3_label, translate
 from s3lync.store.lean import (
@@ -73,15 +73,17 @@ class Remote:
         client_factory: Callable[[], Any] | None = None,
         lean: LeanClient | None = None,
         lean_factory: Callable[[], LeanClient | None] | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        self.settings = settings or Settings.from_env()
         self._client = client
         self._client_factory = client_factory
         self._lean = lean
         self._lean_factory = lean_factory
         self._lean_lock = threading.Lock()
-        self.max_workers = max_workers or Config.get_max_workers()
-        self.threshold = Config.get_multipart_threshold()
-        self.chunksize = max(5 * 1024 * 1024, Config.get_multipart_chunksize())
+        self.max_workers = max_workers or self.settings.max_workers
+        self.threshold = self.settings.multipart_threshold
+        self.chunksize = max(5 * 1024 * 1024, self.settings.multipart_chunksize)
         self._tm: Any = None
         self._tm_lock = threading.Lock()
 
@@ -332,7 +334,7 @@ class Remote:
             return DownloadResult(info=info, digest=Digest(size=got.size, md5=got.md5))
         from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
 
-        attempts = Config.get_max_attempts()
+        attempts = self.settings.attempts()
         for attempt in range(1, attempts + 1):
             try:
                 return self._get_streamed(bucket, key, dest, cancel, version_id, if_match)

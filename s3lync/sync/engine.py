@@ -28,7 +28,7 @@ from s3lync.localfs import scan as local
 from s3lync.localfs.hashcache import HashCache, migrate_legacy_state
 from s3lync.localfs.tempfiles import TempRegistry
 from s3lync.mapping import Direction, Mapping
-from s3lync.settings import Config
+from s3lync.settings import Settings
 from s3lync.store.clients import get_client, get_lean
 from s3lync.store.evidence import Evidence
 from s3lync.store.objects import ObjectInfo, RemoteObject
@@ -61,8 +61,11 @@ class Engine:
         profile: str | None = None,
         pool: FuturesExecutor | None = None,
         policy: ApplyPolicy | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        self.max_workers = max_workers or Config.get_max_workers()
+        # Read once here and passed down: nothing below reads the environment.
+        self.settings = settings or Settings.from_env()
+        self.max_workers = max_workers or self.settings.max_workers
         # The safety rules every execute honours; ``deleted`` counts this engine's deletions so
         # a count limit holds across the mappings of one run.
         self.policy = policy or ApplyPolicy()
@@ -89,20 +92,21 @@ class Engine:
     def cache(self) -> HashCache:
         """The persistent hash cache (opened on first use)."""
         if self._cache is None:
-            migrate_legacy_state(Config.get_cache_dir(), Config.get_state_path())
-            self._cache = HashCache(Config.get_state_path())
+            state = self.settings.state_dir / "hashes.sqlite3"
+            migrate_legacy_state(self.settings.cache_dir, state)
+            self._cache = HashCache(state)
         return self._cache
 
     @property
     def temps(self) -> TempRegistry:
         """The registry of download temporaries s3lync created (opened on first use)."""
         if self._temps is None:
-            self._temps = TempRegistry(Config.get_temporaries_path())
+            self._temps = TempRegistry(self.settings.state_dir / "temporaries.sqlite3")
         return self._temps
 
     def remote(self, mapping: Mapping) -> Remote:
         """One Remote per (region, endpoint, profile), reused across mappings."""
-        region = self._override[0] or mapping.region or Config.get_aws_region()
+        region = self._override[0] or mapping.region or self.settings.aws_region
         endpoint = self._override[1] or mapping.endpoint_url
         profile = self._override[2] or mapping.profile
         timeouts = (mapping.connect_timeout, mapping.read_timeout)
@@ -112,15 +116,19 @@ class Engine:
             if r is None:
                 if self._client is not None:
                     # A caller's own client carries its own settings: use it for everything.
-                    r = Remote(self._client, self.max_workers)
+                    r = Remote(self._client, self.max_workers, settings=self.settings)
                 else:
                     workers = self.max_workers
+                    settings = self.settings
                     r = Remote(
                         max_workers=workers,
                         client_factory=lambda: get_client(
-                            region, endpoint, profile, workers, timeouts
+                            region, endpoint, profile, workers, timeouts, settings
                         ),
-                        lean_factory=lambda: get_lean(region, endpoint, profile, workers, timeouts),
+                        lean_factory=lambda: get_lean(
+                            region, endpoint, profile, workers, timeouts, settings
+                        ),
+                        settings=settings,
                     )
                 self._remotes[key] = r
             return r
@@ -501,14 +509,15 @@ def _missing_source(
 
 
 @contextlib.contextmanager
-def run_lock(source: str, timeout: float = 0.0) -> Iterator[None]:
+def run_lock(source: str, timeout: float = 0.0, settings: Settings | None = None) -> Iterator[None]:
     """Hold the one-run-at-a-time lock for ``source`` (a manifest path), or raise LockedError.
 
     A lock that cannot be created (an unusable cache folder) is an error, never skipped: a
     second apply could otherwise run alongside this one.
     """
     digest = hashlib.sha256(os.path.abspath(source).encode()).hexdigest()[:16]
-    path = str(Config.get_lock_dir() / f"{digest}.lock")
+    settings = settings or Settings.from_env()
+    path = str(settings.state_dir / "locks" / f"{digest}.lock")
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(local.FileLock(path, timeout))
@@ -520,7 +529,7 @@ def run_lock(source: str, timeout: float = 0.0) -> Iterator[None]:
         except OSError as exc:
             raise S3ObjectError(
                 f"cannot create the run lock {path}: {exc.strerror or exc}; the cache folder "
-                f"{Config.get_cache_dir()} is unusable (check XDG_CACHE_HOME)"
+                f"{settings.cache_dir} is unusable (check XDG_CACHE_HOME)"
             ) from exc
         yield
 

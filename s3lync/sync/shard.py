@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -99,7 +98,7 @@ def _checked(index: int, total: int, source: str) -> Shard:
     return Shard(index, total)
 
 
-def auto_shard(env: Mapping[str, str] | None = None, shard_total: int | None = None) -> Shard:
+def auto_shard(env: Mapping[str, str], shard_total: int | None = None) -> Shard:
     """The shard the CI or cluster scheduler assigned to this worker, from its variables.
 
     Checked in this order (the first scheduler whose index variable is set wins):
@@ -109,7 +108,6 @@ def auto_shard(env: Mapping[str, str] | None = None, shard_total: int | None = N
     ``SLURM_ARRAY_TASK_MIN`` in steps of ``SLURM_ARRAY_TASK_STEP``; Buildkite
     ``BUILDKITE_PARALLEL_JOB`` (0-based) / ``BUILDKITE_PARALLEL_JOB_COUNT``.
     """
-    env = os.environ if env is None else env
     if env.get("CI_NODE_INDEX"):
         total = _total(env, "CI_NODE_TOTAL", shard_total)
         return _checked(_int_var(env, "CI_NODE_INDEX") - 1, total, "GitLab CI_NODE_INDEX")
@@ -150,14 +148,16 @@ def _slurm(env: Mapping[str, str], shard_total: int | None) -> Shard:
     return _checked((task - low) // step, count, "Slurm SLURM_ARRAY_TASK_ID")
 
 
-def resolve(value: str | None, shard_total: int | None = None) -> Shard | None:
-    """``--shard`` as given: None, ``I/N``, or ``auto`` (scheduler variables)."""
+def resolve(
+    value: str | None, shard_total: int | None = None, env: Mapping[str, str] | None = None
+) -> Shard | None:
+    """``--shard`` as given: None, ``I/N``, or ``auto`` (the scheduler variables in ``env``)."""
     if value is None:
         if shard_total is not None:
             raise ShardError("--shard-total needs --shard auto")
         return None
     if value.strip().lower() == "auto":
-        return auto_shard(shard_total=shard_total)
+        return auto_shard({} if env is None else env, shard_total)
     if shard_total is not None:
         raise ShardError("--shard-total goes with --shard auto (I/N already names N)")
     return parse_shard(value)

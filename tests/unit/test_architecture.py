@@ -119,6 +119,7 @@ def test_the_public_names() -> None:
         "S3Object",
         "S3ObjectError",
         "S3lyncError",
+        "Settings",
         "SyncError",
         "SyncResult",
         "TransferCancelledError",

@@ -10,6 +10,7 @@ import pytest
 from s3lync import S3lyncError
 from s3lync.api.progress import Bar, Counter, PlainLines, for_library, resolve_mode
 from s3lync.cli.commands import Progress
+from s3lync.settings import Settings
 from s3lync.sync.plan import Operation, OpKind
 
 
@@ -81,13 +82,13 @@ def test_mode_from_flag_then_environment(
     monkeypatch: pytest.MonkeyPatch, mode: str | None, env: str, tty: bool, expected: str
 ) -> None:
     monkeypatch.setenv("S3LYNC_PROGRESS", env)
-    assert resolve_mode(mode, tty) == expected
+    assert resolve_mode(mode, tty, Settings.from_env().progress) == expected
 
 
 def test_bad_mode_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("S3LYNC_PROGRESS", "fancy")
     with pytest.raises(S3lyncError, match="'fancy' is not one of auto, bar, plain, none"):
-        resolve_mode(None, True)
+        resolve_mode(None, True, Settings.from_env().progress)
 
 
 def test_library_progress_values() -> None:
