@@ -37,6 +37,8 @@ class Mapping:
     profile: str | None = None
     connect_timeout: float | None = None
     read_timeout: float | None = None
+    # Upload arguments (ServerSideEncryption, StorageClass, ...; see settings.UPLOAD_ARGS).
+    extra_args: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
@@ -48,6 +50,7 @@ class Mapping:
         d = asdict(self)
         d["direction"] = self.direction.value
         d["exclude"] = list(self.exclude)
+        d["extra_args"] = dict(self.extra_args)
         return d
 
     @classmethod
@@ -56,5 +59,6 @@ class Mapping:
         d = dict(d)
         d["direction"] = Direction(d["direction"])
         d["exclude"] = tuple(d.get("exclude") or ())
+        d["extra_args"] = tuple(sorted(dict(d.get("extra_args") or {}).items()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})

@@ -173,6 +173,37 @@ CLIENT_ENV_KEYS = (
 )
 
 
+# The upload arguments s3lync passes on (boto3's ExtraArgs spelling), and the header each
+# becomes on the lean path. Others would change what integrity checks can rely on.
+UPLOAD_ARGS = {
+    "ServerSideEncryption": "x-amz-server-side-encryption",
+    "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id",
+    "StorageClass": "x-amz-storage-class",
+    "RequestPayer": "x-amz-request-payer",
+    "ACL": "x-amz-acl",
+    "ContentType": "content-type",
+}
+
+
+def check_extra_args(args: EnvMapping[str, Any] | None, where: str) -> tuple[tuple[str, str], ...]:
+    """``args`` as a sorted tuple of (name, value), or ConfigError naming a key not allowed."""
+    from s3lync.errors import ConfigError
+
+    out = []
+    for name, value in (args or {}).items():
+        if name not in UPLOAD_ARGS:
+            raise ConfigError(
+                f"{where}: extra_args key {name!r} is not allowed; use one of "
+                + ", ".join(sorted(UPLOAD_ARGS))
+            )
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(
+                f"{where}: extra_args {name} must be a non-empty string, got {value!r}"
+            )
+        out.append((name, value.strip()))
+    return tuple(sorted(out))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting s3lync reads from its environment, read once and passed down.
@@ -206,6 +237,8 @@ class Settings:
     progress: str = ""
     # The variables of CLIENT_ENV_KEYS, in that order ("" when unset).
     client_env: tuple[str, ...] = ()
+    # Upload arguments for every upload (see UPLOAD_ARGS); a mapping's or an object's own win.
+    extra_args: tuple[tuple[str, str], ...] = ()
     # A read-only snapshot of the whole environment, for ${VAR} in manifests and the CI
     # scheduler's shard variables.
     environ: EnvMapping[str, str] = field(
@@ -245,6 +278,12 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (``dataclasses.replace``)."""
         return replace(self, **changes)
+
+    def __post_init__(self) -> None:
+        # Accept a dict in code (Settings(extra_args={...})); keep a hashable, checked tuple.
+        extra = self.extra_args
+        if isinstance(extra, dict) or extra:
+            object.__setattr__(self, "extra_args", check_extra_args(dict(extra), "Settings"))
 
     def attempts(self, configured: int | None = None) -> int:
         """Attempts per request: the environment's, else ``configured`` (the AWS config file's), else ours."""

@@ -144,6 +144,7 @@ class AsyncS3Object:
         progress: bool | progress_mod.ProgressCallback = False,
         policy: ApplyPolicy | None = None,
         settings: Settings | None = None,
+        extra_args: dict[str, str] | None = None,
     ) -> None:
         settings = settings or Settings.from_env()
         self._pool = shared_pool(max_workers, settings)
@@ -159,6 +160,7 @@ class AsyncS3Object:
             progress=progress,
             policy=policy,
             settings=settings,
+            extra_args=extra_args,
             pool=self._pool,
         )
 

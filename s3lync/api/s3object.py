@@ -22,7 +22,7 @@ from s3lync.errors import (
 )
 from s3lync.localfs import scan as local
 from s3lync.mapping import Direction, Mapping
-from s3lync.settings import Settings, configure_logging
+from s3lync.settings import Settings, check_extra_args, configure_logging
 from s3lync.sync.engine import Engine, raise_for_result, single_target
 from s3lync.sync.plan import OpKind
 from s3lync.sync.policy import ApplyPolicy
@@ -57,6 +57,7 @@ class S3Object:
         progress: bool | progress_mod.ProgressCallback = False,
         policy: ApplyPolicy | None = None,
         settings: Settings | None = None,
+        extra_args: dict[str, str] | None = None,
     ) -> None:
         # The environment is read here, once, and passed down to every transfer.
         self.settings = settings or Settings.from_env()
@@ -90,6 +91,8 @@ class S3Object:
         self._client = client
         self._max_workers = max_workers
         self.follow_symlinks = follow_symlinks
+        # Checked now, so a bad key fails at construction, not at the first upload.
+        self.extra_args = check_extra_args(extra_args, f"S3Object({s3_uri!r})")
         self.progress = progress
         # What the last download()/upload() did; set even when it then raised.
         self.last_result: SyncResult | None = None
@@ -143,6 +146,7 @@ class S3Object:
             region=self.region_name,
             endpoint_url=self.endpoint_url,
             profile=self.profile,
+            extra_args=self.extra_args,
         )
 
     def _sync(

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote_plus, urlsplit
@@ -435,6 +435,7 @@ class LeanClient:
         if_match: str | None = None,
         content_type: str | None = None,
         if_none_match: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> str:
         """PUT one object with Content-MD5 and ``md5chksum`` metadata; returns its ETag.
 
@@ -455,6 +456,7 @@ class LeanClient:
             headers["content-type"] = content_type
         if if_none_match:
             headers["if-none-match"] = "*"
+        headers.update(extra_headers or {})
 
         payload = (
             hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else "UNSIGNED-PAYLOAD"

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Mapping
 
 from s3lync.hashing import is_our_upload, md5_from_metadata, normalize_etag
 from s3lync.store import retry
@@ -46,6 +47,7 @@ def put_multipart(
     concurrency: int = 1,
     cancel: threading.Event | None = None,
     content_type: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> str | None:
     """Upload a large file in parts (md5chksum metadata on the create); returns its ETag.
 
@@ -56,7 +58,7 @@ def put_multipart(
     where = f"s3://{bucket}/{key}"
     upload_id: str = client.with_retries(
         f"upload {where}",
-        functools.partial(_create, client, bucket, key, md5_b64, content_type),
+        functools.partial(_create, client, bucket, key, md5_b64, content_type, extra_headers),
     )
     try:
         offsets = list(range(0, size, part_size)) or [0]
@@ -114,11 +116,18 @@ def put_multipart(
 
 
 def _create(
-    client: LeanClient, bucket: str, key: str, md5_b64: str, content_type: str | None = None
+    client: LeanClient,
+    bucket: str,
+    key: str,
+    md5_b64: str,
+    content_type: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> str:
     headers = {"x-amz-meta-md5chksum": md5_b64, "content-length": "0"}
     if content_type:
         headers["content-type"] = content_type  # S3 takes the object's type from the create
+    # Encryption, storage class, ACL: S3 takes them from the create too.
+    headers.update(extra_headers or {})
     resp = client.request(
         "POST",
         bucket,

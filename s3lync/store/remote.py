@@ -35,7 +35,7 @@ from s3lync.hashing import (
     normalize_etag,
 )
 from s3lync.redact import redact_url
-from s3lync.settings import Settings
+from s3lync.settings import UPLOAD_ARGS, Settings
 from s3lync.store import lean_multipart, retry
 from s3lync.store.clients import s3_label, translate
 from s3lync.store.lean import (
@@ -54,6 +54,8 @@ _FALLBACK = object()
 T = TypeVar("T")
 _MAX_PARTS = 10_000
 _SINGLE_PUT_MAX = 512 * 1024 * 1024
+# The largest object one PUT may carry (S3's limit).
+_PUT_MAX = 5 * 1024**3
 _DELETE_BATCH = 1000  # S3's DeleteObjects limit
 
 
@@ -437,8 +439,12 @@ class Remote:
         cancel: threading.Event | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        extra_args: Mapping[str, str] | None = None,
     ) -> UploadResult:
         """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata.
+
+        ``extra_args`` (ServerSideEncryption, StorageClass, ACL, ContentType...; see
+        settings.UPLOAD_ARGS) go over the settings' own; ContentType is guessed when not given.
 
         A large file goes up in concurrent parts when ``ranged`` (one large file); when several
         move at once, each up to 512 MiB is one streamed PUT, larger ones go part after part.
@@ -451,8 +457,11 @@ class Remote:
         """
         b64 = md5_to_metadata(md5_hex)
         meta = {"md5chksum": b64}
-        ctype = guess_content_type(path or key)
-        extra = {"ContentType": ctype} if ctype else {}
+        args = {**dict(self.settings.extra_args), **(extra_args or {})}
+        ctype = args.pop("ContentType", None) or guess_content_type(path or key)
+        # The lean path sends the same arguments as headers (content-type travels on its own).
+        headers = {UPLOAD_ARGS[k]: v for k, v in args.items()}
+        extra = {**args, **({"ContentType": ctype} if ctype else {})}
         if size >= self.threshold:
             if not ranged and size <= _SINGLE_PUT_MAX:
                 # Several large files at once: one streamed PUT each keeps every connection
@@ -463,7 +472,14 @@ class Remote:
                     bucket,
                     key,
                     lambda lean: lean.put_file(
-                        bucket, key, path, b64, size, if_match=if_match, content_type=ctype
+                        bucket,
+                        key,
+                        path,
+                        b64,
+                        size,
+                        if_match=if_match,
+                        content_type=ctype,
+                        extra_headers=headers,
                     ),
                 )
                 if etag is not _FALLBACK:
@@ -485,6 +501,7 @@ class Remote:
                         concurrency=self.max_workers if ranged else 1,
                         cancel=cancel,
                         content_type=ctype,
+                        extra_headers=headers,
                     ),
                 )
                 if etag is not _FALLBACK:
@@ -499,6 +516,17 @@ class Remote:
                 if now is not None and now.etag != if_match:
                     raise PlanStaleError.target_changed(
                         "update", f"s3://{bucket}/{key}", "the remote object was replaced"
+                    )
+            if args.get("ServerSideEncryption", "").startswith("aws:kms") and size <= _PUT_MAX:
+                # An SSE-KMS ETag is no MD5 and s3transfer sends parts without Content-MD5: one
+                # streamed PUT with Content-MD5 is the upload the store itself checks.
+                try:
+                    f = open(path, "rb")  # noqa: SIM115 - closed below, after the PUT
+                except OSError as exc:
+                    raise translate(exc, bucket, key, "upload") from exc
+                with f:
+                    return self._put_object(
+                        bucket, key, f, b64, meta, md5_hex, size, extra, if_match, False
                     )
             # The store refused the lean request: botocore repeats it once, in its own words.
             from s3transfer.utils import ChunksizeAdjuster
@@ -541,6 +569,7 @@ class Remote:
                 if_match=if_match,
                 content_type=ctype,
                 if_none_match=if_none_match,
+                extra_headers=headers,
             ),
         )
         if etag is not _FALLBACK:
@@ -555,6 +584,24 @@ class Remote:
                 ),
                 content_md5_checked=True,
             )
+        return self._put_object(
+            bucket, key, body, b64, meta, md5_hex, size, extra, if_match, if_none_match
+        )
+
+    def _put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: Any,
+        b64: str,
+        meta: dict[str, str],
+        md5_hex: str,
+        size: int,
+        extra: dict[str, str],
+        if_match: str | None,
+        if_none_match: bool,
+    ) -> UploadResult:
+        """One botocore PUT with Content-MD5 (``body``: bytes or an open file of ``size`` bytes)."""
         try:
             # Content-MD5 makes the server refuse a body damaged in flight.
             resp = self.client.put_object(
@@ -563,7 +610,7 @@ class Remote:
                 Body=body,
                 ContentMD5=b64,
                 Metadata=meta,
-                ContentLength=len(body),
+                ContentLength=len(body) if isinstance(body, bytes) else size,
                 **({"IfMatch": f'"{if_match}"'} if if_match else {}),
                 **extra,
                 **({"IfNoneMatch": "*"} if if_none_match else {}),

@@ -406,6 +406,7 @@ class Executor:
                 # A retry replaces what we just stored, not what the plan saw.
                 if_match=if_match if attempt == 1 else None,
                 if_none_match=self._create_only and attempt == 1,
+                extra_args=dict(mplan.mapping.extra_args),
             )
             self._check_unchanged(op, st, body)
             if not mplan.mapping.check_hash:
