@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import select
 import socket
 import ssl
@@ -195,19 +196,33 @@ class RecordingProxy(_Server):
             hostport, _, path = scheme_rest.partition("/")
             if ":" not in hostport:
                 hostport += ":80"
-            up = socket.create_connection(self._route(hostport))
-            self._track(up)
+            # Relay one answer by its own framing (Content-Length), then take the client's next
+            # request on the same connection, as a real forward proxy does; waiting for the
+            # upstream to hang up would stall every request on a keep-alive upstream.
+            up = http.client.HTTPConnection(*self._route(hostport), timeout=60)
             try:
-                request = f"{method} /{path} HTTP/1.1\r\n".encode() + b"".join(headers)
-                up.sendall(request + b"Connection: close\r\n\r\n" + body)
-                while True:
-                    data = up.recv(65536)
-                    if not data:
-                        break
-                    conn.sendall(data)
+                up.putrequest(method, "/" + path, skip_host=True, skip_accept_encoding=True)
+                for h in headers:
+                    name, _, value = h.decode("latin-1").partition(":")
+                    if name.strip().lower() not in ("connection", "keep-alive", "content-length"):
+                        up.putheader(name.strip(), value.strip())
+                if body or method in ("PUT", "POST"):
+                    up.putheader("Content-Length", str(len(body)))
+                up.endheaders(body or None)
+                resp = up.getresponse()
+                rbody = resp.read()
+                head = [f"HTTP/1.1 {resp.status} {resp.reason}"]
+                head += [
+                    f"{k}: {v}"
+                    for k, v in resp.getheaders()
+                    if k.lower() not in ("connection", "keep-alive", "transfer-encoding")
+                    and (method == "HEAD" or k.lower() != "content-length")
+                ]
+                if method != "HEAD":
+                    head.append(f"Content-Length: {len(rbody)}")
+                conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + rbody)
             finally:
                 up.close()
-            return  # one request per client connection: the upstream answer was relayed whole
 
 
 class OddServer(_Server):

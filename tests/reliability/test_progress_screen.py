@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from .faultproxy import FaultProxy
+from .helpers import MOTO_ONLY
 
 SCREENS = Path(__file__).parent / "screens"
 # e.g. "22/23 files, 79.0 KiB/143.0 KiB ██████████▊      55.1kiB/s ETA 00:01" (the tmux test
@@ -137,6 +138,9 @@ def test_terminal_shows_one_live_bar_that_leaves_only_the_summary(
     assert "Apply complete" in kept[1] and not any(BAR.match(x) for x in kept[1].splitlines())
 
 
+# What is drawn does not depend on the store; each of these waits out a 6 s stall (the plain
+# lines come every 5 s into a pipe), so one server is enough.
+@MOTO_ONLY
 def test_pipe_keeps_plain_lines(s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path) -> None:
     _seed(s3, bucket)
     manifest = _manifest(tmp_path, bucket, proxy.url)
@@ -158,6 +162,7 @@ def test_pipe_keeps_plain_lines(s3: Any, bucket: str, proxy: FaultProxy, tmp_pat
     assert "\r" not in proc.stderr and "\x1b" not in proc.stderr
 
 
+@MOTO_ONLY
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_progress_none_prints_nothing(
     s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path, how: str
