@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
+from .netkit import Server
+
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection", "te"}
 _ERROR_CODES = {
     500: ("InternalError", "We encountered an internal error. Please try again."),
@@ -119,7 +121,7 @@ class Rule:
         return self.times is None or self.hits < self.times
 
 
-class FaultProxy:
+class FaultProxy(Server):
     """A threaded TCP proxy in front of one HTTP endpoint that injects faults per rule."""
 
     def __init__(self, upstream_url: str, *, emulate_kms: bool = False) -> None:
@@ -127,18 +129,11 @@ class FaultProxy:
         parts = urlsplit(upstream_url)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._rules: list[Rule] = []
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._conns: set[socket.socket] = set()
         # The most client connections open at once (a client's pool bound, seen from outside).
         self.peak_connections = 0
         self.log: list[Seen] = []
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._server.settimeout(0.2)
-        self.port = int(self._server.getsockname()[1])
+        super().__init__()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._accept_loop, name="faultproxy", daemon=True)
-        self._thread.start()
 
     # -- public API -----------------------------------------------------------------------
 
@@ -183,38 +178,21 @@ class FaultProxy:
         with self._lock:
             for rule in self._rules:
                 rule.released.set()
-        with contextlib.suppress(OSError):
-            self._server.close()
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            with contextlib.suppress(OSError):
-                c.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                c.close()
-        self._thread.join(timeout=5)
+        super().close()
 
     def __enter__(self) -> FaultProxy:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- machinery ------------------------------------------------------------------------
 
-    def _accept_loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            with self._lock:
-                self._conns.add(conn)
-                self.peak_connections = max(self.peak_connections, len(self._conns))
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def _track(self, s: socket.socket) -> None:
+        with self._lock:
+            self._conns.add(s)
+            self.peak_connections = max(self.peak_connections, len(self._conns))
+
+    def handle(self, conn: socket.socket) -> None:
+        """Serve one client connection (the accept loop's thread per connection)."""
+        self._serve(conn)
 
     def _match(self, method: str, path: str, query: str) -> Rule | None:
         with self._lock:

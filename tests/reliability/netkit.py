@@ -39,7 +39,7 @@ def make_cert(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-class _Server:
+class Server:
     """Accept loop on 127.0.0.1 with one thread per connection, every socket closed on exit."""
 
     def __init__(self) -> None:
@@ -93,7 +93,7 @@ class _Server:
                 c.close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> _Server:
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -119,7 +119,7 @@ def _pump(a: socket.socket, b: socket.socket, closing: threading.Event) -> None:
                 (b if s is a else a).sendall(data)
 
 
-class TlsFront(_Server):
+class TlsFront(Server):
     """TLS on 127.0.0.1:port, relayed in plain to 127.0.0.1:upstream_port."""
 
     def __init__(self, upstream_port: int, cert: Path, key: Path) -> None:
@@ -141,7 +141,7 @@ class TlsFront(_Server):
             tls.close()
 
 
-class RecordingProxy(_Server):
+class RecordingProxy(Server):
     """An HTTP forward proxy (CONNECT and absolute URIs) that records what it was asked for."""
 
     def __init__(
@@ -225,7 +225,7 @@ class RecordingProxy(_Server):
                 up.close()
 
 
-class OddServer(_Server):
+class OddServer(Server):
     """Answers every request with ``response`` (raw bytes), or never answers (``silent``)."""
 
     def __init__(self, response: bytes = b"", *, silent: bool = False) -> None:
