@@ -432,10 +432,19 @@ def _lock_source(ctx: Context, plan_file: str | None) -> str:
     source = os.path.abspath(ctx.manifest)
     if plan_file:
         try:
-            source = Plan.from_json(Path(plan_file).read_text(encoding="utf-8")).manifest or source
-        except (OSError, S3lyncError):
-            pass
+            source = _read_plan(plan_file).manifest or source
+        except S3lyncError:
+            pass  # the run itself reports an unreadable plan file
     return source
+
+
+def _read_plan(plan_file: str) -> Plan:
+    """The saved plan in ``plan_file`` (S3lyncError naming the file when it cannot be read)."""
+    try:
+        text = Path(plan_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise S3lyncError(f"cannot read plan file {plan_file}: {exc.strerror}") from exc
+    return Plan.from_json(text)
 
 
 def _apply_inputs(
@@ -445,11 +454,7 @@ def _apply_inputs(
     if not plan_file:
         manifest_path, mappings = _load(ctx, names)
         return None, list(mappings), manifest_path
-    try:
-        text = Path(plan_file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise S3lyncError(f"cannot read plan file {plan_file}: {exc.strerror}") from exc
-    saved = Plan.from_json(text)
+    saved = _read_plan(plan_file)
     if names:
         raise S3lyncError("give either mapping names or a saved plan file, not both")
     return saved, [mp.mapping for mp in saved.mappings], saved.manifest
