@@ -204,6 +204,11 @@ def check_extra_args(args: EnvMapping[str, Any] | None, where: str) -> tuple[tup
     return tuple(sorted(out))
 
 
+def environ_snapshot() -> EnvMapping[str, str]:
+    """A read-only copy of the process environment (for ``${VAR}`` in a manifest)."""
+    return MappingProxyType(dict(os.environ))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting s3lync reads from its environment, read once and passed down.

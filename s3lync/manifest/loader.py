@@ -28,7 +28,7 @@ from s3lync.manifest.yamldoc import DocPath as _Path
 from s3lync.manifest.yamldoc import Document, Problem, line_col, parse, quote, shorten
 from s3lync.manifest.yamldoc import Fatal as _Fatal
 from s3lync.mapping import Direction, Mapping
-from s3lync.settings import Settings
+from s3lync.settings import environ_snapshot
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -165,7 +165,7 @@ def validate_document(
 ) -> Manifest:
     """Validate manifest text; ``filename`` is shown in errors, ``base_dir`` anchors relative paths."""
     # ${VAR} reads the environment snapshot a Settings took (settings.py is the one reader).
-    env = Settings.from_env().environ if environ is None else environ
+    env = environ_snapshot() if environ is None else environ
     base_dir = Path(os.path.abspath(base_dir))
     if len(text) > MAX_MANIFEST_BYTES:
         limit = MAX_MANIFEST_BYTES // 1024 // 1024
@@ -296,6 +296,15 @@ def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
                 profile=setting(item, defaults, "profile"),
                 connect_timeout=defaults.get("connect_timeout"),
                 read_timeout=defaults.get("read_timeout"),
+                # The schema allowed only known keys; a mapping's own win over defaults'.
+                extra_args=tuple(
+                    sorted(
+                        {
+                            **(defaults.get("extra_args") or {}),
+                            **(item.get("extra_args") or {}),
+                        }.items()
+                    )
+                ),
             )
         )
     return tuple(result)

@@ -100,3 +100,42 @@ def test_sse_kms_uploads_are_judged_by_content_md5(
     head = _head(moto, bucket, "model.bin")
     assert head["ServerSideEncryption"] == "aws:kms"
     assert "alias/mine" in head["SSEKMSKeyId"]
+
+
+def test_manifest_extra_args_reach_the_store_and_a_bad_key_is_file_line(
+    moto: Any, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from s3lync.cli.main import cli
+
+    bucket = _bucket(moto)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_bytes(b"<h1>hi</h1>")
+    (tmp_path / "site" / "data.bin").write_bytes(b"\0\1")
+    manifest = tmp_path / "s3lync.yaml"
+    manifest.write_text(
+        "version: 1\n"
+        "defaults:\n"
+        "  extra_args:\n"
+        "    StorageClass: STANDARD_IA\n"
+        "mappings:\n"
+        f"  - s3: s3://{bucket}/site/\n"
+        "    local: ./site\n"
+        "    direction: upload\n"
+        "    extra_args:\n"
+        "      ServerSideEncryption: AES256\n"
+    )
+    argv = ["-f", str(manifest), "--endpoint-url", moto.endpoint_url, "apply", "--yes"]
+    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    head = _head(moto, bucket, "site/index.html")
+    assert (head["StorageClass"], head["ServerSideEncryption"]) == ("STANDARD_IA", "AES256")
+    assert head["ContentType"] == "text/html"
+    manifest.write_text(manifest.read_text() + "      CacheControl: no-cache\n")
+    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    assert result.exit_code != 0
+    assert f"{manifest}:11:" in result.output + (result.stderr or "")
+    assert "extra_args.CacheControl: unknown key 'CacheControl'" in result.output + (
+        result.stderr or ""
+    )
