@@ -23,6 +23,13 @@ def _head(moto: Any, bucket: str, key: str) -> dict[str, Any]:
     return got
 
 
+def _path_env(monkeypatch: pytest.MonkeyPatch, lean: str) -> None:
+    """The lean or botocore path, with 5 MiB multipart so a 6 MiB file goes in parts."""
+    monkeypatch.setenv("S3LYNC_LEAN", lean)
+    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * 1024 * 1024))
+    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * 1024 * 1024))
+
+
 def _bucket(moto: Any) -> str:
     name = f"x-{os.urandom(4).hex()}"
     moto.client().create_bucket(Bucket=name)
@@ -34,9 +41,7 @@ def _bucket(moto: Any) -> str:
 def test_s3object_extra_args_are_stored(
     moto: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lean: str, size: int
 ) -> None:
-    monkeypatch.setenv("S3LYNC_LEAN", lean)
-    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * 1024 * 1024))
-    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * 1024 * 1024))
+    _path_env(monkeypatch, lean)
     bucket = _bucket(moto)
     src = tmp_path / "report.csv"
     src.write_bytes(os.urandom(size))
@@ -84,9 +89,7 @@ def test_sse_kms_uploads_are_judged_by_content_md5(
     moto: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lean: str, size: int
 ) -> None:
     """SSE-KMS makes ETags opaque: the upload still counts as verified (Content-MD5 accepted)."""
-    monkeypatch.setenv("S3LYNC_LEAN", lean)
-    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * 1024 * 1024))
-    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * 1024 * 1024))
+    _path_env(monkeypatch, lean)
     bucket = _bucket(moto)
     src = tmp_path / "model.bin"
     src.write_bytes(os.urandom(size))
