@@ -423,7 +423,7 @@ class Config:
     def set_debug(enabled: bool) -> None:
         """Debug logging when ``S3LYNC_DEBUG`` is unset."""
         _set("debug", bool(enabled))
-        configure_logging()
+        _set_level()
 
     @staticmethod
     def set_log_level(level: str) -> None:
@@ -434,7 +434,7 @@ class Config:
 
             raise ConfigError(f"Config.set_log_level: {level!r} is not one of {', '.join(_LEVELS)}")
         _set("log_level", name)
-        configure_logging()
+        _set_level()
 
     @staticmethod
     def set_cache_dir(path: str | os.PathLike[str] | None) -> None:
@@ -474,6 +474,11 @@ def _set(name: str, value: Any) -> None:
         _overrides.pop(name, None)
     else:
         _overrides[name] = value
+
+
+def _set_level() -> None:
+    # The level only: handlers are the application's (the CLI installs one; cli/logs.py).
+    logging.getLogger("s3lync").setLevel(Config.get_log_level())
 
 
 def configure_logging(settings: Settings | None = None) -> None:

@@ -22,7 +22,7 @@ from s3lync.errors import (
 )
 from s3lync.localfs import scan as local
 from s3lync.mapping import Direction, Mapping
-from s3lync.settings import Settings, check_extra_args, configure_logging
+from s3lync.settings import Settings, check_extra_args
 from s3lync.sync.engine import Engine, raise_for_result, single_target
 from s3lync.sync.plan import OpKind
 from s3lync.sync.policy import ApplyPolicy
@@ -61,7 +61,6 @@ class S3Object:
     ) -> None:
         # The environment is read here, once, and passed down to every transfer.
         self.settings = settings or Settings.from_env()
-        configure_logging(self.settings)
         # The engine enforces it on every download/upload (e.g. ApplyPolicy(max_delete=10)).
         self.policy = policy or ApplyPolicy()
         self._uri: S3Uri = parse_s3_uri(s3_uri)

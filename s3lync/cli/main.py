@@ -11,9 +11,9 @@ from typing import Any
 import click
 
 from s3lync._version import __version__
-from s3lync.cli import commands, render
+from s3lync.cli import commands, logs, render
 from s3lync.errors import ConfigError, S3lyncError
-from s3lync.settings import Settings, configure_logging
+from s3lync.settings import Settings
 from s3lync.sync.policy import DeleteLimit, parse_max_delete
 from s3lync.sync.shard import resolve as resolve_shard
 
@@ -82,6 +82,13 @@ def _run(fn: Callable[[commands.Context], int]) -> None:
 @click.option("--profile", default=None, help="AWS profile (overrides the manifest).")
 @click.option("--endpoint-url", default=None, help="S3 endpoint URL (overrides the manifest).")
 @click.option("--region", default=None, help="AWS region (overrides the manifest).")
+@click.option(
+    "-v",
+    "--verbose",
+    "verbosity",
+    count=True,
+    help="Log to stderr: -v INFO, -vv DEBUG (also S3LYNC_DEBUG=1, S3LYNC_LOG_LEVEL).",
+)
 @click.version_option(__version__, prog_name="s3lync")
 @click.pass_context
 def cli(
@@ -90,10 +97,11 @@ def cli(
     profile: str | None,
     endpoint_url: str | None,
     region: str | None,
+    verbosity: int,
 ) -> None:
     """Keep S3 and local folders in sync from a declarative s3lync.yaml (plan, then apply)."""
     settings = Settings.from_env()
-    configure_logging(settings)
+    logs.install(verbosity)
     cctx.obj = commands.Context(
         settings=settings,
         manifest=manifest,

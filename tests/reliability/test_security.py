@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 import uuid
 from pathlib import Path
@@ -287,6 +288,35 @@ def test_session_token_stays_out_of_s3lync_logs_and_output(
     )
     for text in (plan.stdout, plan.stderr, applied.stdout, applied.stderr, s3lync_records):
         assert token not in text
+
+
+@MOTO_ONLY
+def test_debug_output_is_real_and_free_of_secrets(
+    s3: Any, s3_server: Any, bucket: str, tmp_path: Path
+) -> None:
+    """``S3LYNC_DEBUG=1 s3lync plan``: botocore's DEBUG lines (headers, signing) reach stderr,
+    through the CLI's redacting filter: no session token, secret key or request signature."""
+    token = f"S3LYNC-TOKEN-{uuid.uuid4().hex}"
+    secret = f"S3LYNC-SECRET-{uuid.uuid4().hex}"  # moto checks no signature: any secret works
+    put_objects(s3, bucket, {"p/a.txt": b"a"})
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    m = {"s3": f"s3://{bucket}/p/", "local": "data", "direction": "download"}
+    manifest = write_manifest(proj / "s3lync.yaml", [m])
+    env = cli_env(tmp_path, S3LYNC_DEBUG="1", AWS_SESSION_TOKEN=token, AWS_SECRET_ACCESS_KEY=secret)
+
+    done = run_cli(
+        "-f", str(manifest), "--endpoint-url", s3_server.endpoint_url, "plan", cwd=tmp_path, env=env
+    )
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout + done.stderr
+    assert "DEBUG botocore" in done.stderr  # real botocore debug output, not an empty pass
+    assert "x-amz-security-token:***" in done.stderr.lower()  # the header was logged...
+    assert token not in out  # ...and its value was redacted
+    assert secret not in out
+    assert re.search(r"Signature[=:]\s*[0-9a-f]{64}", out) is None
+    assert "signature" in done.stderr.lower()
 
 
 # --------------------------------------------------------------------------- umask
