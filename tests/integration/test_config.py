@@ -112,7 +112,10 @@ def test_log_level_env_controls_s3lync_logger(
 ) -> None:
     s3.put_object(Bucket=bucket, Key="f.txt", Body=b"f")
 
+    # The library configures nothing by itself (issue 13): Config.set_log_level applies the
+    # level, and S3LYNC_LOG_LEVEL, which it reads, wins over the value given.
     monkeypatch.setenv("S3LYNC_LOG_LEVEL", "DEBUG")
+    Config.set_log_level("ERROR")
     make_obj(f"s3://{bucket}/f.txt", local_path=tmp_path / "a.txt").download()
     chatty = [
         r for r in caplog.records if r.name.startswith("s3lync") and r.levelno < logging.WARNING
@@ -121,6 +124,7 @@ def test_log_level_env_controls_s3lync_logger(
 
     caplog.clear()
     monkeypatch.setenv("S3LYNC_LOG_LEVEL", "ERROR")
+    Config.set_log_level("DEBUG")
     make_obj(f"s3://{bucket}/f.txt", local_path=tmp_path / "b.txt").download()
     assert [
         r for r in caplog.records if r.name.startswith("s3lync") and r.levelno < logging.ERROR
@@ -137,6 +141,7 @@ def test_debug_env_makes_s3lync_logger_verbose(
 ) -> None:
     s3.put_object(Bucket=bucket, Key="f.txt", Body=b"f")
     monkeypatch.setenv("S3LYNC_DEBUG", "1")
+    Config.set_debug(True)  # the library's switch; the CLI reads S3LYNC_DEBUG itself
 
     make_obj(f"s3://{bucket}/f.txt", local_path=tmp_path / "a.txt").download()
 
