@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from s3lync._version import __version__
-from s3lync.redact import redact_url
+from s3lync.redact import redact
 from s3lync.settings import Config
 
 EXIT_CRASH = 3
@@ -32,8 +32,8 @@ def write_crash_log(exc: BaseException, argv: Sequence[str]) -> Path:
         f"s3lync version: {__version__}\n"
         f"python version: {sys.version.split()[0]} ({sys.executable})\n"
         f"platform: {platform.platform()}\n"
-        f"command line: {redact_url(shlex.join(argv))}\n\n"
-        f"{redact_url(tb)}"
+        f"command line: {redact(shlex.join(argv))}\n\n"
+        f"{redact(tb)}"
     )
     path.write_text(text, encoding="utf-8")
     return path
