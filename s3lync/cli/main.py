@@ -130,6 +130,33 @@ def _detail_options(fn: Callable[..., None]) -> Callable[..., None]:
     )(fn)
 
 
+def _scope_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """``--shard`` / ``--shard-total`` / ``--locked`` / ``--no-lock`` (plan and apply alike)."""
+    for option in reversed(
+        (
+            click.option(
+                "--shard",
+                "shard_spec",
+                default=None,
+                metavar="I/N|auto",
+                help="Only this shard's share (1-based I of N, or 'auto' from CI/cluster variables).",
+            ),
+            click.option(
+                "--shard-total",
+                type=click.IntRange(1),
+                default=None,
+                help="With --shard auto on a Kubernetes Indexed Job: the number of completions.",
+            ),
+            click.option(
+                "--locked", is_flag=True, help="Require s3lync.lock and use it (error without one)."
+            ),
+            click.option("--no-lock", is_flag=True, help="Ignore s3lync.lock even when it exists."),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
 def _detail(summary: bool, quiet: bool) -> str:
     if quiet:
         return render.DETAIL_QUIET
@@ -146,21 +173,7 @@ def _detail(summary: bool, quiet: bool) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="Also list unchanged files.")
 @click.option("--allow-empty-source", is_flag=True, help="Let an empty source delete the target.")
 @_detail_options
-@click.option(
-    "--shard",
-    "shard_spec",
-    default=None,
-    metavar="I/N|auto",
-    help="Only this shard's share (1-based I of N, or 'auto' from CI/cluster variables).",
-)
-@click.option(
-    "--shard-total",
-    type=click.IntRange(1),
-    default=None,
-    help="With --shard auto on a Kubernetes Indexed Job: the number of completions.",
-)
-@click.option("--locked", is_flag=True, help="Require s3lync.lock and use it (error without one).")
-@click.option("--no-lock", is_flag=True, help="Ignore s3lync.lock even when it exists.")
+@_scope_options
 def plan(
     names: tuple[str, ...],
     out_file: str | None,
@@ -218,21 +231,7 @@ def plan(
     help="Seconds to wait for another apply of the same manifest to finish.",
 )
 @_detail_options
-@click.option(
-    "--shard",
-    "shard_spec",
-    default=None,
-    metavar="I/N|auto",
-    help="Only this shard's share (1-based I of N, or 'auto' from CI/cluster variables).",
-)
-@click.option(
-    "--shard-total",
-    type=click.IntRange(1),
-    default=None,
-    help="With --shard auto on a Kubernetes Indexed Job: the number of completions.",
-)
-@click.option("--locked", is_flag=True, help="Require s3lync.lock and use it (error without one).")
-@click.option("--no-lock", is_flag=True, help="Ignore s3lync.lock even when it exists.")
+@_scope_options
 @click.option(
     "--progress",
     type=click.Choice(["auto", "bar", "plain", "none"], case_sensitive=False),

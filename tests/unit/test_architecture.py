@@ -98,35 +98,15 @@ def test_the_planner_and_verdicts_load_no_transport() -> None:
 
 def test_the_public_names() -> None:
     """``import s3lync`` offers exactly the documented public names, each importable."""
-    expected = {
-        "ApplyPolicy",
-        "ApplyRefusedError",
-        "AsyncS3Object",
-        "BadResponseError",
-        "Config",
-        "ConfigError",
-        "Direction",
-        "HashMismatchError",
-        "InvalidURIError",
-        "LocalPathNotFoundError",
-        "LockedError",
-        "ManifestError",
-        "Mapping",
-        "ObjectExistsError",
-        "Plan",
-        "PlanStaleError",
-        "RemoteNotFoundError",
-        "S3Object",
-        "S3ObjectError",
-        "S3lyncError",
-        "Settings",
-        "SyncError",
-        "SyncResult",
-        "TransferCancelledError",
-        "UnsafeKeyError",
-        "UnverifiedError",
-        "__version__",
-    }
+    # Written out once here, on purpose: a change to the public names must change this test too.
+    names = (
+        "ApplyPolicy ApplyRefusedError AsyncS3Object BadResponseError Config ConfigError "
+        "Direction HashMismatchError InvalidURIError LocalPathNotFoundError LockedError "
+        "ManifestError Mapping ObjectExistsError Plan PlanStaleError RemoteNotFoundError "
+        "S3Object S3ObjectError S3lyncError Settings SyncError SyncResult "
+        "TransferCancelledError UnsafeKeyError UnverifiedError __version__"
+    )
+    expected = set(names.split())
     assert set(s3lync.__all__) == expected
     for name in expected:
         assert getattr(s3lync, name) is not None
