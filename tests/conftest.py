@@ -301,6 +301,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
+def _forget_config_set_in_code() -> Iterator[None]:
+    """Values set with ``Config.set_*`` are process-wide: no test may hand them to the next one."""
+    yield
+    from s3lync import Config
+
+    Config.reset()
+
+
+@pytest.fixture(autouse=True)
 def _integration_env(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -45,18 +45,20 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-def level_for(verbose: int) -> int:
+def level_for(verbose: int, configured_level: str | None = None) -> int:
     """``-v``: INFO, ``-vv``: DEBUG; else ``S3LYNC_DEBUG`` / ``S3LYNC_LOG_LEVEL``, else WARNING."""
     if verbose >= 2:
         return logging.DEBUG
-    configured = logging.getLevelName(Config.get_log_level())
+    configured = logging.getLevelName(configured_level or Config.get_log_level())
     assert isinstance(configured, int)
     return min(configured, logging.INFO) if verbose == 1 else configured
 
 
-def install(verbose: int = 0) -> None:
+def install(verbose: int = 0, configured_level: str | None = None) -> None:
     """Install the stderr handler (once) at the level ``verbose`` and the environment ask for."""
-    level = level_for(verbose)
+    # The CLI passes the level its Settings already read: reading the environment again would
+    # warn a second time about a bad S3LYNC_LOG_LEVEL.
+    level = level_for(verbose, configured_level)
     for name in _LOGGERS:
         logger = logging.getLogger(name)
         for old in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:

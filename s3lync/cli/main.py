@@ -101,7 +101,7 @@ def cli(
 ) -> None:
     """Keep S3 and local folders in sync from a declarative s3lync.yaml (plan, then apply)."""
     settings = Settings.from_env()
-    logs.install(verbosity)
+    logs.install(verbosity, settings.log_level)
     cctx.obj = commands.Context(
         settings=settings,
         manifest=manifest,
