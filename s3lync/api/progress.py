@@ -1,8 +1,9 @@
 """Progress of a run: thread-safe counters fed by executor events, shown as a bar or plain lines.
 
-The executor only emits ``on_start``/``on_done`` events; this module turns them into numbers
-(files and bytes done out of the plan's totals) for a callback, a terminal bar (tqdm, imported
-only when a bar is shown) or periodic plain lines for logs. It never prints unless asked to.
+The executor emits ``on_start``/``on_progress``/``on_done`` events (bytes as they move, files as
+they end); this module turns them into numbers (files and bytes done out of the plan's totals)
+for a callback, a terminal bar (tqdm, imported only when a bar is shown) or periodic plain lines
+for logs. It never prints unless asked to.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Counter:
         self.callback = callback
         self.start = time.monotonic()
         self._lock = threading.Lock()
+        # Bytes moved so far by each operation in flight (counted in bytes_done up to its size).
+        self._moving: dict[int, int] = {}
 
     def begin(self, files_total: int, bytes_total: int) -> None:
         """Set the totals once the plan is known (and report the zero point)."""
@@ -84,12 +87,23 @@ class Counter:
         """Step aside while other output is written (a bar erases itself until the next grow)."""
 
     def on_start(self, **kwargs: Any) -> None:
-        """Unused: progress counts finished operations."""
+        """Unused: bytes are counted as they move, files when they end."""
+
+    def on_progress(self, *, op: Operation, bytes_transferred: int, **kwargs: Any) -> None:
+        """Count bytes of a transfer in flight (at most its planned size; negative: taken back)."""
+        with self._lock:
+            before = self._moving.get(id(op), 0)
+            after = before + bytes_transferred
+            self._moving[id(op)] = after
+            self.bytes_done += _clamp(after, op.size) - _clamp(before, op.size)
+            self._changed()
 
     def on_done(self, *, op: Operation, error: str | None, **kwargs: Any) -> None:
-        """Count one finished operation."""
+        """Count one finished operation: a transfer's bytes are now exactly its size, or none."""
         with self._lock:
+            moved = _clamp(self._moving.pop(id(op), 0), op.size)
             self.files_done += 1
+            self.bytes_done -= moved
             if error is None and op.kind in (OpKind.CREATE, OpKind.UPDATE):
                 self.bytes_done += op.size
             if error is not None:
@@ -263,6 +277,10 @@ def for_library(progress: bool | ProgressCallback | None) -> Counter | None:
     if callable(progress):
         return Counter(callback=progress)
     raise TypeError("progress must be True, False or a callable(files_done, files_total, ...)")
+
+
+def _clamp(n: int, size: int) -> int:
+    return max(0, min(n, size))
 
 
 def format_size(n: int) -> str:

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import unquote_plus, urlsplit
 
 from s3lync._version import __version__
 from s3lync.errors import BadResponseError, WireError
 from s3lync.hashing import normalize_etag
 from s3lync.store import retry
+from s3lync.store.objects import Meter, MeteredReader, OnBytes
 from s3lync.store.sigv4 import Credentials, Signer, canonical_query, uri_encode
 
 if TYPE_CHECKING:
@@ -360,11 +362,13 @@ class LeanClient:
         *,
         version_id: str | None = None,
         if_match: str | None = None,
+        on_bytes: OnBytes | None = None,
     ) -> LeanGet:
         """GET one object (or one version) into ``dest``, hashing while streaming; retried whole.
 
         ``if_match`` (the listed ETag) makes every attempt conditional, so a retry after the
-        object was replaced fails instead of writing another version.
+        object was replaced fails instead of writing another version. ``on_bytes`` hears each
+        block as it is written (a failed attempt's blocks are taken back).
         """
         query = {"versionId": version_id} if version_id else {}
         headers = dict(_CHECKSUM_MODE)
@@ -373,8 +377,12 @@ class LeanClient:
 
         def attempt() -> LeanGet:
             resp = self.request("GET", bucket, key, query, headers, None, EMPTY_SHA256)
+            meter = Meter(on_bytes)
             try:
-                got = _stream_to_file(resp, dest, key, cancel)
+                got = _stream_to_file(resp, dest, key, cancel, meter)
+            except BaseException:
+                meter.unwind()
+                raise
             finally:
                 resp.release()
             md5chksum = resp.header("x-amz-meta-md5chksum")
@@ -436,6 +444,7 @@ class LeanClient:
         content_type: str | None = None,
         if_none_match: bool = False,
         extra_headers: Mapping[str, str] | None = None,
+        on_bytes: OnBytes | None = None,
     ) -> str:
         """PUT one object with Content-MD5 and ``md5chksum`` metadata; returns its ETag.
 
@@ -443,6 +452,7 @@ class LeanClient:
         as UNSIGNED-PAYLOAD: Content-MD5 already makes the store refuse damaged bytes). An answer
         without an ETag is no proof the object was stored: :class:`BadResponseError`.
         ``if_match`` (an ETag) makes it conditional; a refusal (412) is a LeanFallback.
+        ``on_bytes`` hears the body's blocks as they are sent (a failed attempt's are taken back).
         """
         length = len(body) if isinstance(body, bytes) else size
         headers = {
@@ -464,12 +474,23 @@ class LeanClient:
         what = f"upload s3://{bucket}/{key}"
 
         def attempt() -> str:
+            meter = Meter(on_bytes)
+            try:
+                return sent(meter)
+            except BaseException:
+                meter.unwind()
+                raise
+
+        def sent(meter: Meter) -> str:
             if isinstance(body, bytes):
-                resp = self.request("PUT", bucket, key, {}, headers, body, payload)
+                data = _metered(io.BytesIO(body), meter) if on_bytes else body
+                resp = self.request("PUT", bucket, key, {}, headers, data, payload)
             else:
                 with open(body, "rb") as f:
                     try:
-                        resp = self.request("PUT", bucket, key, {}, headers, f, payload)
+                        resp = self.request(
+                            "PUT", bucket, key, {}, headers, _metered(f, meter), payload
+                        )
                     except LeanFallback as exc:
                         if exc.code == "BadDigest":
                             # The bytes read now are not the ones hashed before: the file is
@@ -514,8 +535,15 @@ def _evidence_headers(resp: Response) -> dict[str, str]:
     return out
 
 
+def _metered(f: BinaryIO, meter: Meter) -> BinaryIO:
+    """``f``, reporting its reads to ``meter`` when anyone listens."""
+    if meter.on_bytes is None:
+        return f
+    return cast(BinaryIO, MeteredReader(f, meter))
+
+
 def _stream_to_file(
-    resp: Response, dest: str, key: str, cancel: threading.Event | None
+    resp: Response, dest: str, key: str, cancel: threading.Event | None, meter: Meter
 ) -> tuple[str, int]:
     """Write the body to ``dest`` while hashing it; (MD5 hex, size). Short bodies are retryable."""
     length = resp.header("content-length")
@@ -535,6 +563,7 @@ def _stream_to_file(
             md5.update(data)
             _write_all(f, memoryview(data))
             size = len(data)
+            meter.add(size)
         else:
             while True:
                 if cancel is not None and cancel.is_set():
@@ -547,6 +576,7 @@ def _stream_to_file(
                 md5.update(block)
                 _write_all(f, memoryview(block))
                 size += len(block)
+                meter.add(len(block))
     if expected is not None and expected != size:
         raise LeanRetryable(f"GET {key} from {resp.where}: short body, {size} of {expected} bytes")
     return md5.hexdigest(), size

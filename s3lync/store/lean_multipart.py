@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import io
 import logging
 import os
 import threading
 from collections.abc import Mapping
+from typing import BinaryIO, cast
 
 from s3lync.hashing import is_our_upload, md5_from_metadata, normalize_etag
 from s3lync.store import retry
@@ -31,6 +33,7 @@ from s3lync.store.lean import (
     xml_escape,
     xml_text,
 )
+from s3lync.store.objects import Meter, MeteredReader, OnBytes
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +51,16 @@ def put_multipart(
     cancel: threading.Event | None = None,
     content_type: str | None = None,
     extra_headers: Mapping[str, str] | None = None,
+    on_bytes: OnBytes | None = None,
 ) -> str | None:
     """Upload a large file in parts (md5chksum metadata on the create); returns its ETag.
 
     Parts are read with pread and sent with their Content-MD5 and an UNSIGNED-PAYLOAD signature:
     the MD5 makes the store refuse damaged bytes, and a SHA-256 of every byte as well would
     double the CPU per byte. At most ``concurrency`` parts are in memory at once.
+    ``on_bytes`` hears each part's bytes as they are sent; all are taken back if the upload fails.
     """
+    meter = Meter(on_bytes)
     where = f"s3://{bucket}/{key}"
     upload_id: str = client.with_retries(
         f"upload {where}",
@@ -76,7 +82,15 @@ def put_multipart(
                     client.with_retries(
                         f"upload {where} (part {number} of {len(offsets)})",
                         functools.partial(
-                            _upload_part, client, bucket, key, upload_id, number, body, part_md5
+                            _upload_part,
+                            client,
+                            bucket,
+                            key,
+                            upload_id,
+                            number,
+                            body,
+                            part_md5,
+                            meter,
                         ),
                     )
                 )
@@ -111,6 +125,7 @@ def put_multipart(
             return landed.etag
         return result
     except BaseException:
+        meter.unwind()
         _abort(client, bucket, key, upload_id)
         raise
 
@@ -155,14 +170,36 @@ def _upload_part(
     number: int,
     body: bytes,
     md5_b64: str,
+    meter: Meter,
+) -> str:
+    # This attempt's bytes: reported to the upload's meter as they are sent, taken back if the
+    # attempt fails.
+    sent = Meter(meter.add if meter.on_bytes is not None else None)
+    try:
+        return _send_part(client, bucket, key, upload_id, number, body, md5_b64, sent)
+    except BaseException:
+        sent.unwind()
+        raise
+
+
+def _send_part(
+    client: LeanClient,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    number: int,
+    body: bytes,
+    md5_b64: str,
+    sent: Meter,
 ) -> str:
     query = {"partNumber": str(number), "uploadId": upload_id}
     headers = {
         "content-length": str(len(body)),
         "content-md5": md5_b64,
     }
+    data = body if sent.on_bytes is None else cast(BinaryIO, MeteredReader(io.BytesIO(body), sent))
     try:
-        resp = client.request("PUT", bucket, key, query, headers, body, "UNSIGNED-PAYLOAD")
+        resp = client.request("PUT", bucket, key, query, headers, data, "UNSIGNED-PAYLOAD")
     except LeanFallback as exc:
         if exc.code == "BadDigest":
             # The part was damaged on the way: send it again from the bytes we hashed. Handing

@@ -5,8 +5,11 @@ Importing this loads no transport: the planner and lock files use these records.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import BinaryIO
 
 from s3lync.hashing import Digest
 from s3lync.store.evidence import Evidence, evidence_from_headers
@@ -94,3 +97,60 @@ class DownloadResult:
 
     info: ObjectInfo
     digest: Digest
+
+
+#: ``on_bytes(n)``: ``n`` more bytes of one transfer were sent or received (negative: a failed
+#: attempt's bytes taken back before it is repeated, as s3transfer's ``on_progress`` does).
+OnBytes = Callable[[int], None]
+
+
+class Meter:
+    """Reports one transfer's bytes to an ``on_bytes`` callback, and takes them back on failure."""
+
+    __slots__ = ("_lock", "count", "on_bytes")
+
+    def __init__(self, on_bytes: OnBytes | None) -> None:
+        self.on_bytes = on_bytes
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        """Report ``n`` bytes (negative: taken back); parts of one upload may add concurrently."""
+        if n and self.on_bytes is not None:
+            with self._lock:
+                self.count += n
+            self.on_bytes(n)
+
+    def unwind(self) -> None:
+        """Take back every byte reported so far (the transfer failed, or will be repeated)."""
+        with self._lock:
+            n, self.count = self.count, 0
+        if n and self.on_bytes is not None:
+            self.on_bytes(-n)
+
+
+class MeteredReader:
+    """A binary stream whose reads are reported to a :class:`Meter` as the sender takes them;
+    a seek back (a request sent again) takes those bytes back."""
+
+    def __init__(self, raw: BinaryIO, meter: Meter) -> None:
+        self.raw = raw
+        self.meter = meter
+
+    def read(self, size: int = -1) -> bytes:
+        """Read and report."""
+        data = self.raw.read(size)
+        self.meter.add(len(data))
+        return data
+
+    def tell(self) -> int:
+        """The position in the underlying stream."""
+        return self.raw.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Seek; moving back takes back the bytes between the two positions."""
+        before = self.raw.tell()
+        after = self.raw.seek(offset, whence)
+        if after < before:
+            self.meter.add(-min(before - after, self.meter.count))
+        return after

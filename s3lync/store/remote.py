@@ -45,7 +45,15 @@ from s3lync.store.lean import (
     LeanExhausted,
     LeanFallback,
 )
-from s3lync.store.objects import DownloadResult, ObjectInfo, RemoteObject, UploadResult
+from s3lync.store.objects import (
+    DownloadResult,
+    Meter,
+    MeteredReader,
+    ObjectInfo,
+    OnBytes,
+    RemoteObject,
+    UploadResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +297,7 @@ class Remote:
         ranged: bool = True,
         version_id: str | None = None,
         if_match: str | None = None,
+        on_bytes: OnBytes | None = None,
     ) -> DownloadResult:
         """Fetch one object (or, with ``version_id``, that version) into ``dest``, hashed while streaming.
 
@@ -297,10 +306,14 @@ class Remote:
         when several large files move at once: they already keep the connections busy, and
         hashing inline saves re-reading every byte. ``if_match`` (the listed ETag) makes every
         request conditional: an object replaced meanwhile fails instead of mixing versions.
+        ``on_bytes`` hears the bytes as they arrive, on every path (taken back on a failure).
         """
+        meter = Meter(on_bytes)
         if size >= self.threshold and ranged:
-            return self._download_multipart(bucket, key, dest, size, version_id, if_match, cancel)
-        res = self._download_streamed(bucket, key, dest, cancel, version_id, if_match)
+            return self._download_multipart(
+                bucket, key, dest, size, version_id, if_match, cancel, meter
+            )
+        res = self._download_streamed(bucket, key, dest, cancel, version_id, if_match, meter)
         served, listed = res.info.etag, normalize_etag(if_match)
         if listed and served and served != listed:
             # A store that ignores If-Match (rclone) served another version: whole, but not
@@ -316,13 +329,20 @@ class Remote:
         cancel: threading.Event | None,
         version_id: str | None,
         if_match: str | None,
+        meter: Meter,
     ) -> DownloadResult:
         got = self._try_lean(
             "download",
             bucket,
             key,
             lambda lean: lean.get_to_file(
-                bucket, key, dest, cancel, version_id=version_id, if_match=if_match
+                bucket,
+                key,
+                dest,
+                cancel,
+                version_id=version_id,
+                if_match=if_match,
+                on_bytes=meter.on_bytes,
             ),
         )
         if got is not _FALLBACK:
@@ -338,11 +358,15 @@ class Remote:
 
         attempts = self.settings.attempts()
         for attempt in range(1, attempts + 1):
+            # Each attempt's bytes are reported as they arrive and taken back if it fails.
+            tried = Meter(meter.on_bytes)
             try:
-                return self._get_streamed(bucket, key, dest, cancel, version_id, if_match)
+                return self._get_streamed(bucket, key, dest, cancel, version_id, if_match, tried)
             except TransferCancelledError:
+                tried.unwind()
                 raise
             except S3_RETRYABLE_DOWNLOAD_ERRORS as exc:
+                tried.unwind()
                 # botocore retries the request, not the body read that follows it; a reset or
                 # stall mid-body lands here, so the whole GET is retried like s3transfer does.
                 if attempt == attempts:
@@ -350,6 +374,7 @@ class Remote:
                 log.debug("retrying s3://%s/%s after %s (attempt %d)", bucket, key, exc, attempt)
                 time.sleep(retry.backoff_delay(attempt))
             except Exception as exc:
+                tried.unwind()
                 raise self._translate(exc, bucket, key, "download") from exc
         raise AssertionError("unreachable")
 
@@ -361,6 +386,7 @@ class Remote:
         cancel: threading.Event | None,
         version_id: str | None,
         if_match: str | None,
+        meter: Meter,
     ) -> DownloadResult:
         args: dict[str, Any] = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
         if if_match:
@@ -379,6 +405,7 @@ class Remote:
                 md5.update(chunk)
                 f.write(chunk)
                 written += len(chunk)
+                meter.add(len(chunk))
         return DownloadResult(info=_info(resp), digest=Digest(size=written, md5=md5.hexdigest()))
 
     def _download_multipart(
@@ -390,7 +417,9 @@ class Remote:
         version_id: str | None = None,
         if_match: str | None = None,
         cancel: threading.Event | None = None,
+        meter: Meter | None = None,
     ) -> DownloadResult:
+        meter = meter or Meter(None)
         # One HEAD per large object gives the ETag, checksums and md5chksum to verify against.
         info = self.head(bucket, key, version_id)
         if if_match and info.etag and info.etag != normalize_etag(if_match):
@@ -408,12 +437,14 @@ class Remote:
                     key,
                     f,
                     extra_args=_version(version_id) or None,
-                    subscribers=[_SizeProvider(info.size, info.etag)],
+                    subscribers=[_SizeProvider(info.size, info.etag, meter)],
                 )
                 _wait_or_cancel(fut, cancel)
         except TransferCancelledError:
+            meter.unwind()
             raise
         except Exception as exc:
+            meter.unwind()
             raise self._translate(exc, bucket, key, "download") from exc
         return DownloadResult(
             info=info, digest=digest_file(dest, needed_part_sizes(info.size, info.etag))
@@ -440,6 +471,7 @@ class Remote:
         if_match: str | None = None,
         if_none_match: bool = False,
         extra_args: Mapping[str, str] | None = None,
+        on_bytes: OnBytes | None = None,
     ) -> UploadResult:
         """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata.
 
@@ -454,7 +486,43 @@ class Remote:
         ``if_none_match`` sends ``If-None-Match: *`` on a single-request PUT, so a store that
         supports it (AWS, moto) refuses to overwrite an existing key (PreconditionFailed).
         The result says how the object was cut, so its ETag is checked at that layout.
+        ``on_bytes`` hears the bytes as they are sent, on every path (taken back on a failure).
         """
+        meter = Meter(on_bytes)
+        try:
+            return self._upload(
+                path,
+                bucket,
+                key,
+                size,
+                md5_hex,
+                body,
+                ranged,
+                cancel,
+                if_match,
+                if_none_match,
+                extra_args,
+                meter,
+            )
+        except BaseException:
+            meter.unwind()
+            raise
+
+    def _upload(
+        self,
+        path: str,
+        bucket: str,
+        key: str,
+        size: int,
+        md5_hex: str,
+        body: bytes | None,
+        ranged: bool,
+        cancel: threading.Event | None,
+        if_match: str | None,
+        if_none_match: bool,
+        extra_args: Mapping[str, str] | None,
+        meter: Meter,
+    ) -> UploadResult:
         b64 = md5_to_metadata(md5_hex)
         meta = {"md5chksum": b64}
         args = {**dict(self.settings.extra_args), **(extra_args or {})}
@@ -480,6 +548,7 @@ class Remote:
                         if_match=if_match,
                         content_type=ctype,
                         extra_headers=headers,
+                        on_bytes=meter.on_bytes,
                     ),
                 )
                 if etag is not _FALLBACK:
@@ -502,6 +571,7 @@ class Remote:
                         cancel=cancel,
                         content_type=ctype,
                         extra_headers=headers,
+                        on_bytes=meter.on_bytes,
                     ),
                 )
                 if etag is not _FALLBACK:
@@ -526,7 +596,7 @@ class Remote:
                     raise translate(exc, bucket, key, "upload") from exc
                 with f:
                     return self._put_object(
-                        bucket, key, f, b64, meta, md5_hex, size, extra, if_match, False
+                        bucket, key, f, b64, meta, md5_hex, size, extra, if_match, False, meter
                     )
             # The store refused the lean request: botocore repeats it once, in its own words.
             from s3transfer.utils import ChunksizeAdjuster
@@ -534,7 +604,11 @@ class Remote:
             part = ChunksizeAdjuster().adjust_chunksize(self.chunksize, size)
             try:
                 fut = self._manager().upload(
-                    path, bucket, key, extra_args={"Metadata": meta, **extra}
+                    path,
+                    bucket,
+                    key,
+                    extra_args={"Metadata": meta, **extra},
+                    subscribers=[_Progress(meter)],
                 )
                 fut.result()
             except Exception as exc:
@@ -570,6 +644,7 @@ class Remote:
                 content_type=ctype,
                 if_none_match=if_none_match,
                 extra_headers=headers,
+                on_bytes=meter.on_bytes,
             ),
         )
         if etag is not _FALLBACK:
@@ -585,7 +660,7 @@ class Remote:
                 content_md5_checked=True,
             )
         return self._put_object(
-            bucket, key, body, b64, meta, md5_hex, size, extra, if_match, if_none_match
+            bucket, key, body, b64, meta, md5_hex, size, extra, if_match, if_none_match, meter
         )
 
     def _put_object(
@@ -600,8 +675,12 @@ class Remote:
         extra: dict[str, str],
         if_match: str | None,
         if_none_match: bool,
+        meter: Meter,
     ) -> UploadResult:
         """One botocore PUT with Content-MD5 (``body``: bytes or an open file of ``size`` bytes)."""
+        if not isinstance(body, bytes) and meter.on_bytes is not None:
+            # botocore seeks back before a retry; the reader then takes those bytes back.
+            body = MeteredReader(body, meter)
         try:
             # Content-MD5 makes the server refuse a body damaged in flight.
             resp = self.client.put_object(
@@ -626,6 +705,8 @@ class Remote:
                 f"upload s3://{bucket}/{key}: {self._where()} answered without an ETag, so "
                 "nothing proves the object was stored (is the endpoint an S3 service?)"
             )
+        if isinstance(body, bytes):
+            meter.add(len(body))  # a small body goes in one write
         return UploadResult(
             ObjectInfo(
                 etag=normalize_etag(resp.get("ETag")),
@@ -792,19 +873,32 @@ class _SizeProvider:
     """An s3transfer subscriber that hands over the size (and ETag) we know, so it skips its own
     HEAD and sends If-Match with every ranged GET."""
 
-    def __init__(self, size: int, etag: str | None = None) -> None:
+    def __init__(self, size: int, etag: str | None = None, meter: Meter | None = None) -> None:
         self.size = size
         self.etag = etag
+        self.meter = meter
 
     def on_queued(self, future: Any, **kwargs: Any) -> None:
         future.meta.provide_transfer_size(self.size)
         if self.etag and hasattr(future.meta, "provide_object_etag"):
             future.meta.provide_object_etag(f'"{self.etag}"')
 
-    def on_progress(self, **kwargs: Any) -> None:
-        """Unused."""
+    def on_progress(self, bytes_transferred: int = 0, **kwargs: Any) -> None:
+        """Hand the bytes on (negative ones too: s3transfer takes back a retried range's)."""
+        if self.meter is not None:
+            self.meter.add(bytes_transferred)
 
     def on_done(self, **kwargs: Any) -> None:
+        """Unused."""
+
+
+class _Progress(_SizeProvider):
+    """An s3transfer subscriber that only reports bytes (uploads: s3transfer stats the file)."""
+
+    def __init__(self, meter: Meter) -> None:
+        super().__init__(0, None, meter)
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
         """Unused."""
 
 

@@ -1,7 +1,7 @@
 """Runs a MappingPlan: concurrent verified transfers, then deletions only if every transfer worked.
 
-Progress goes to subscribers (``on_start``, ``on_done``, each taking ``**kwargs``); this module never
-prints.
+Progress goes to subscribers (``on_start``, ``on_progress``, ``on_done``, each taking ``**kwargs``,
+as s3transfer's do); this module never prints.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from s3lync.localfs.tempfiles import TempRegistry, new_temp_path
 from s3lync.mapping import Direction
 from s3lync.store.clients import translate
 from s3lync.store.evidence import Evidence
-from s3lync.store.objects import ObjectInfo, UploadResult
+from s3lync.store.objects import ObjectInfo, OnBytes, UploadResult
 from s3lync.store.remote import Remote
 from s3lync.sync import guards, integrity
 from s3lync.sync.integrity import Status, Verdict
@@ -50,6 +50,11 @@ class Subscriber(Protocol):
 
     def on_start(self, *, op: Operation, mapping: MappingPlan, **kwargs: Any) -> None:
         """An operation began."""
+
+    def on_progress(
+        self, *, op: Operation, mapping: MappingPlan, bytes_transferred: int, **kwargs: Any
+    ) -> None:
+        """``bytes_transferred`` more bytes of ``op`` moved (negative: a retry took them back)."""
 
     def on_done(
         self, *, op: Operation, mapping: MappingPlan, error: str | None, **kwargs: Any
@@ -102,6 +107,16 @@ class Executor:
                     fn(**kwargs)
                 except Exception:  # a broken progress bar must not break a sync
                     log.exception("subscriber %r failed in %s", s, event)
+
+    def _on_bytes(self, mplan: MappingPlan, op: Operation) -> OnBytes | None:
+        """The store's byte callback for ``op``: an ``on_progress`` event per block moved."""
+        if not self.subscribers:
+            return None
+
+        def on_bytes(n: int) -> None:
+            self._emit("on_progress", op=op, mapping=mplan, bytes_transferred=n)
+
+        return on_bytes
 
     def execute(self, mplan: MappingPlan) -> MappingResult:
         """Run one mapping's plan: mkdirs, transfers (concurrently), then deletes if all went well."""
@@ -285,6 +300,7 @@ class Executor:
                 ranged=self._ranged,
                 version_id=op.version_id,
                 if_match=op.source_etag,
+                on_bytes=self._on_bytes(mplan, op),
             )
             info, digest = res.info, res.digest
             where = f"download s3://{mplan.bucket}/{op.key}"
@@ -407,6 +423,7 @@ class Executor:
                 if_match=if_match if attempt == 1 else None,
                 if_none_match=self._create_only and attempt == 1,
                 extra_args=dict(mplan.mapping.extra_args),
+                on_bytes=self._on_bytes(mplan, op),
             )
             self._check_unchanged(op, st, body)
             if not mplan.mapping.check_hash:
