@@ -371,7 +371,11 @@ class Progress:
         self.impl.grow(ops, nbytes)
 
     def on_start(self, **kwargs: Any) -> None:
-        """Unused: progress counts finished operations."""
+        """Unused: bytes are counted as they move, files when they end."""
+
+    def on_progress(self, **kwargs: Any) -> None:
+        """Count bytes of a transfer in flight."""
+        self.impl.on_progress(**kwargs)
 
     def on_done(self, **kwargs: Any) -> None:
         """Count one finished operation (and maybe redraw)."""
