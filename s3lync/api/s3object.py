@@ -8,6 +8,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 from s3lync.api import progress as progress_mod
@@ -15,6 +16,7 @@ from s3lync.api.compat import accepts_04_names
 from s3lync.errors import (
     InvalidURIError,
     ObjectExistsError,
+    PlanStaleError,
     RemoteNotFoundError,
     S3ObjectError,
     SyncError,
@@ -24,7 +26,7 @@ from s3lync.localfs import scan as local
 from s3lync.mapping import Direction, Mapping
 from s3lync.settings import Settings, check_extra_args
 from s3lync.sync.engine import Engine, raise_for_result, single_target
-from s3lync.sync.plan import OpKind
+from s3lync.sync.plan import MappingPlan, OpKind
 from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import MappingResult, SyncResult
 from s3lync.uri import S3Uri, check_rel, parse_s3_uri
@@ -156,12 +158,20 @@ class S3Object:
         progress: bool | progress_mod.ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         create_only: bool = False,
+        base: _Base | None = None,
     ) -> MappingResult:
+        """Plan and execute one mapping; ``base``: the upload may replace only that version."""
         counter = progress_mod.for_library(self.progress if progress is None else progress)
+        # Set before anything can raise: a refused or failed call leaves what it did (nothing,
+        # or the counts below), never the previous call's result.
+        self.last_result = SyncResult()
         with self._engine_scope() as engine:
             rules = self.policy
             mplan = engine.plan_mapping(mapping, missing_ok=rules.allow_empty_source, policy=rules)
-            if create_only and [o.kind for o in mplan.operations] != [OpKind.CREATE]:
+            self.last_result = SyncResult(unchanged=mplan.unchanged)
+            if base is not None:
+                self._check_base(mplan, base)
+            elif create_only and [o.kind for o in mplan.operations] != [OpKind.CREATE]:
                 # The store may ignore If-None-Match (rclone does): the plan's HEAD saw it.
                 raise ObjectExistsError(f"open('x'): {self.s3_uri} already exists")
             if cancel is not None and cancel.is_set():
@@ -185,7 +195,12 @@ class S3Object:
         self.last_result = SyncResult.of(result)
         try:
             raise_for_result(result, f"{action} {self.s3_uri}")
-        except SyncError as exc:
+        except (SyncError, PlanStaleError) as exc:
+            conflict = isinstance(exc, PlanStaleError) or "PreconditionFailed" in str(exc)
+            if base is not None and conflict:
+                # The HEAD just before the PUT, or the store's If-Match / If-None-Match, saw
+                # another writer's version: the upload was refused, the local copy kept.
+                raise base.conflict(self.s3_uri, "the upload was refused", None) from exc
             if create_only and "PreconditionFailed" in str(exc):
                 raise ObjectExistsError(f"open('x'): {self.s3_uri} already exists") from exc
             raise
@@ -199,6 +214,15 @@ class S3Object:
             result.plan.unchanged,
         )
         return result
+
+    def _check_base(self, mplan: MappingPlan, base: _Base) -> None:
+        """Refuse (PlanStaleError) an upload that would replace a version other than ``base``."""
+        ops = mplan.transfers
+        if not ops:
+            return  # the store already holds exactly these bytes: nothing to upload, nothing lost
+        now = ops[0].target_etag  # None: no object there now
+        if now != base.etag:
+            raise base.conflict(self.s3_uri, "nothing was uploaded", now, deleted=now is None)
 
     @accepts_04_names("use_checksum", "excludes", "mirror", "progress_mode")
     def download(
@@ -277,6 +301,7 @@ class S3Object:
         if self._uri.is_prefix:
             raise S3ObjectError(f"open() needs an object, not a prefix: {self.s3_uri}")
         create_only = mode.startswith("x")
+        base: _Base | None = None
         if not mode.startswith("w"):
             with self._engine_scope() as engine:
                 remote = engine.remote(self._mapping(Direction.DOWNLOAD, True, False))
@@ -285,9 +310,19 @@ class S3Object:
                 if exists:
                     raise ObjectExistsError(f"open({mode!r}): {self.s3_uri} already exists")
             elif exists:
-                self.download()
+                got = self._sync(self._mapping(Direction.DOWNLOAD, True, False), "download")
+                if not got.plan.is_dir:
+                    self._local_path = single_target(got.plan.mapping.local, self._uri.key)
+                    self._into = False
+                    # The version the local copy holds: downloaded now (its GET carried
+                    # If-Match with this ETag) or found equal to it. The upload may replace
+                    # only that one.
+                    base = _Base(got.plan.remote_etag, mode, self._local_path)
             elif mode.startswith("r"):
                 raise RemoteNotFoundError(f"open({mode!r}) {self.s3_uri}: no such object")
+            elif mode not in _READ_MODES:
+                # Appending to nothing: the upload may only create (If-None-Match: *).
+                base = _Base(None, mode, self._object_path())
         path = self._object_path()
         local.ensure_parent(path)
         enc = None if "b" in mode else encoding
@@ -296,7 +331,8 @@ class S3Object:
         # Reached only when the with-block did not raise: a failed block uploads nothing.
         if mode not in _READ_MODES:
             mapping = self._mapping(Direction.UPLOAD, True, False)
-            self._sync(mapping, "upload", create_only=create_only)
+            only_create = create_only or (base is not None and base.etag is None)
+            self._sync(mapping, "upload", create_only=only_create, base=base)
 
     def exists(self) -> bool:
         """True when the object, or anything under the prefix, exists."""
@@ -341,6 +377,34 @@ class S3Object:
                     f"e.g. {first[0]}: {first[1]}"
                 )
             return True
+
+
+@dataclass(frozen=True)
+class _Base:
+    """The version ``open("a")``/``open("r+")`` read: its upload may replace only that one.
+
+    ``etag`` is None when the object did not exist (then the upload may only create it).
+    """
+
+    etag: str | None
+    mode: str
+    local_path: str
+
+    def conflict(
+        self, uri: str, outcome: str, now: str | None = None, *, deleted: bool = False
+    ) -> PlanStaleError:
+        """The error for another writer's version found where ``etag`` was expected."""
+        if self.etag is None:
+            what = "another writer created it after open() found no object"
+        elif deleted:
+            what = f"it was deleted after s3lync downloaded it (ETag {self.etag})"
+        else:
+            seen = f", now {now}" if now else ""
+            what = f"another writer replaced it after s3lync downloaded it (ETag {self.etag}{seen})"
+        return PlanStaleError(
+            f"open({self.mode!r}) {uri}: {what}; {outcome}, so their version stays in the "
+            f"bucket and yours is kept in {self.local_path} (merge them and upload again)"
+        )
 
 
 def raise_cancelled(action: str, uri: str) -> None:

@@ -105,6 +105,10 @@ class MappingPlan:
     unchanged_bytes: int = 0
     unchanged_paths: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
+    # A single-object mapping: the object's ETag when planned (None: there was none). It names the
+    # version a download brought (its GET carried If-Match with it) or found equal, so that
+    # ``open("a")`` can upload only over that version. Not saved: a saved plan has its operations.
+    remote_etag: str | None = field(default=None, compare=False)
 
     @property
     def blocking(self) -> tuple[Problem, ...]:

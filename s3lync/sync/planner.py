@@ -356,6 +356,7 @@ def decide(
         unchanged_bytes=unchanged_bytes,
         unchanged_paths=tuple(unchanged) if verbose else (),
         problems=tuple(problems),
+        remote_etag=None if p.is_dir or "" not in p.remote else p.remote[""].etag,
     )
 
 
