@@ -49,7 +49,9 @@ def test_open_append_uploads_over_the_version_it_read(
 ) -> None:
     """Without another writer the append lands, also when the local copy was already current."""
     put_objects(s3, bucket, {"logs/app.log": b"line 1\n"})
-    obj = S3Object(f"s3://{bucket}/logs/app.log", tmp_path / "app.log", endpoint_url=s3_server.endpoint_url)
+    obj = S3Object(
+        f"s3://{bucket}/logs/app.log", tmp_path / "app.log", endpoint_url=s3_server.endpoint_url
+    )
     for line in ("line 2\n", "line 3\n"):  # the second open finds the local copy current
         with obj.open("a") as f:
             f.write(line)
