@@ -15,6 +15,7 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import io
@@ -288,7 +289,14 @@ class LeanClient:
         for redirected in (False, True):
             t, target, signed = self.prepare(method, bucket, key, query, headers, payload_sha256)
             start = body.tell() if body is not None and not isinstance(body, bytes) else 0
-            resp = self.transport.request(method, t.origin, target, signed, body)
+            resp = self.transport.request(
+                method,
+                t.origin,
+                target,
+                signed,
+                body,
+                replayable=retry.replayable(method, query, headers),
+            )
             if 200 <= resp.status < 300 or resp.status in also_ok:
                 return resp
             try:
@@ -310,8 +318,20 @@ class LeanClient:
             raise LeanFallback(f"HTTP {resp.status} {code or ''}".strip(), code)
         raise AssertionError("unreachable")
 
-    def with_retries(self, what: str, attempt_fn: Callable[[], Any]) -> Any:
-        """Run ``attempt_fn`` under the retry policy (retry.py); LeanExhausted when all fail."""
+    def with_retries(
+        self,
+        what: str,
+        attempt_fn: Callable[[], Any],
+        *,
+        reconcile: Callable[[], Any] | None = None,
+    ) -> Any:
+        """Run ``attempt_fn`` under the retry policy (retry.py); LeanExhausted when all fail.
+
+        ``reconcile`` is for a request that must not be resent blindly (a conditional write, a
+        multipart create or complete): after a failure that may have reached the store it is
+        asked what happened, and returns the request's result (it took effect), ``retry.RESEND``
+        (it did not: send again) or raises (someone else's write stands in the way).
+        """
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return attempt_fn()
@@ -319,9 +339,14 @@ class LeanClient:
                 if isinstance(exc, WireError) and exc.final:
                     # botocore then reports it in its own words (e.g. SSL validation failed).
                     raise LeanFallback(str(exc)) from exc
+                throttled = isinstance(exc, LeanRetryable) and exc.throttled
+                if reconcile is not None and not throttled and retry.reached_store(exc):
+                    log.debug("%s: %s; asking the store whether it took effect", what, exc)
+                    outcome = reconcile()
+                    if outcome is not retry.RESEND:
+                        return outcome
                 if attempt == self.max_attempts:
                     raise LeanExhausted(f"{what} failed after {attempt} attempt(s): {exc}") from exc
-                throttled = isinstance(exc, LeanRetryable) and exc.throttled
                 time.sleep(retry.backoff_delay(attempt, throttled=throttled))
                 log.debug("retrying %s after %s (attempt %d)", what, exc, attempt)
         raise AssertionError("unreachable")
@@ -513,8 +538,42 @@ class LeanClient:
                 )
             return etag
 
-        result: str = self.with_retries(what, attempt)
+        reconcile = None
+        if if_match or if_none_match:
+            md5_hex = base64.b64decode(md5_b64).hex()
+
+            def reconcile() -> Any:
+                return self._reconcile_put(bucket, key, md5_hex, md5_b64, length, if_match)
+
+        result: str = self.with_retries(what, attempt, reconcile=reconcile)
         return result
+
+    def _reconcile_put(
+        self,
+        bucket: str,
+        key: str,
+        md5_hex: str,
+        md5_b64: str,
+        size: int | None,
+        if_match: str | None,
+    ) -> Any:
+        """After a conditional PUT failed ambiguously: did it land, or may it be sent again?
+
+        Ours when the key holds our bytes (the ETag is their MD5, or our md5chksum and size);
+        resent while the condition still holds; otherwise another writer's object stands, and the
+        store's own refusal (412) is what the caller reports.
+        """
+        now = self.head(bucket, key)
+        if now is not None and (
+            now.etag == md5_hex
+            or (now.metadata.get("md5chksum") == md5_b64 and (size is None or now.size == size))
+        ):
+            self.last_put_headers.value = now.headers
+            return now.etag
+        holds = now is None if not if_match else now is not None and now.etag == if_match
+        if holds:
+            return retry.RESEND
+        raise LeanFallback("HTTP 412 PreconditionFailed", "PreconditionFailed")
 
     def put_headers(self) -> dict[str, str]:
         """Evidence headers (encryption, checksums) of this thread's last ``put_file`` answer."""

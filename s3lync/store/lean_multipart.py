@@ -16,8 +16,10 @@ import io
 import logging
 import os
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from typing import BinaryIO, cast
+from datetime import datetime
+from typing import Any, BinaryIO, cast
 
 from s3lync.hashing import is_our_upload, md5_from_metadata, normalize_etag
 from s3lync.store import retry
@@ -65,6 +67,9 @@ def put_multipart(
     upload_id: str = client.with_retries(
         f"upload {where}",
         functools.partial(_create, client, bucket, key, md5_b64, content_type, extra_headers),
+        # A create whose answer was lost may have opened an upload we hold no id of: abort it
+        # before opening another, or it stays open (and billed) forever.
+        reconcile=functools.partial(_abort_unknown, client, bucket, key),
     )
     try:
         offsets = list(range(0, size, part_size)) or [0]
@@ -108,10 +113,23 @@ def put_multipart(
         if os.stat(path).st_size != size:
             # Final: repeating it through botocore would store bytes the MD5 does not match.
             raise LeanExhausted(f"upload {where}: {path} changed size while being uploaded")
+        md5_hex = _b64_to_hex(md5_b64)
+
+        def landed_or_resend() -> Any:
+            # A complete whose answer was lost may have completed: the object then holds our size
+            # and md5chksum, and sending it again would only be refused (NoSuchUpload).
+            now = client.head(bucket, key)
+            if now is not None and is_our_upload(
+                now.size, md5_from_metadata(now.metadata), size, md5_hex
+            ):
+                return now.etag
+            return retry.RESEND
+
         try:
             result: str | None = client.with_retries(
                 f"upload {where} (complete)",
                 functools.partial(_complete, client, bucket, key, upload_id, etags),
+                reconcile=landed_or_resend,
             )
         except LeanFallback as exc:
             # A Complete whose answer was lost did complete; its retry then finds the upload
@@ -119,7 +137,7 @@ def put_multipart(
             # executor still verifies the ETag); otherwise the refusal stands.
             landed = client.head(bucket, key) if exc.code == "NoSuchUpload" else None
             if landed is None or not is_our_upload(
-                landed.size, md5_from_metadata(landed.metadata), size, _b64_to_hex(md5_b64)
+                landed.size, md5_from_metadata(landed.metadata), size, md5_hex
             ):
                 raise
             return landed.etag
@@ -260,6 +278,70 @@ def _abort(client: LeanClient, bucket: str, key: str, upload_id: str) -> None:
             resp.release()
     except Exception as exc:  # best effort: the original failure is what the user needs
         log.debug("abort of multipart upload s3://%s/%s failed: %s", bucket, key, exc)
+
+
+def _abort_unknown(client: LeanClient, bucket: str, key: str) -> Any:
+    """Abort the uploads of ``key`` a lost create answer may have opened; then resend it.
+
+    Every open upload of exactly this key is aborted: the lost answer held the id, and neither
+    the store's Initiated times (some stores give fixed ones) nor anything else tells s3lync's
+    upload from another writer's of the same key, whose concurrent write is a lost update anyway.
+    """
+    for upload_id, _ in list_uploads(client, bucket, key):
+        log.debug("aborting multipart upload %s of s3://%s/%s", upload_id, bucket, key)
+        _abort(client, bucket, key, upload_id)
+    return retry.RESEND
+
+
+def list_uploads(client: LeanClient, bucket: str, key: str) -> list[tuple[str, float | None]]:
+    """(upload id, initiated as a POSIX time) of every open multipart upload of ``key``."""
+    out: list[tuple[str, float | None]] = []
+    marker: dict[str, str] = {}
+    while True:
+        query = {"uploads": "", "prefix": key, **marker}
+        data: bytes = client.with_retries(
+            f"list uploads s3://{bucket}/{key}",
+            functools.partial(_get_bytes, client, bucket, query),
+        )
+        root = ET.fromstring(data)
+        for up in _each(root, "Upload"):
+            if _text(up, "Key") == key and _text(up, "UploadId"):
+                out.append((str(_text(up, "UploadId")), _posix(_text(up, "Initiated"))))
+        if (_text(root, "IsTruncated") or "").lower() != "true":
+            return out
+        marker = {
+            "key-marker": _text(root, "NextKeyMarker") or "",
+            "upload-id-marker": _text(root, "NextUploadIdMarker") or "",
+        }
+        if not marker["key-marker"]:
+            return out
+
+
+def _get_bytes(client: LeanClient, bucket: str, query: dict[str, str]) -> bytes:
+    resp = client.request("GET", bucket, "", query, {}, None, EMPTY_SHA256)
+    try:
+        return resp.read()
+    finally:
+        resp.release()
+
+
+def _each(node: ET.Element, tag: str) -> list[ET.Element]:
+    """Direct children named ``tag`` in any XML namespace (or none)."""
+    return [c for c in node if c.tag.rsplit("}", 1)[-1] == tag]
+
+
+def _text(node: ET.Element, tag: str) -> str | None:
+    found = _each(node, tag)
+    return found[0].text if found else None
+
+
+def _posix(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _b64_to_hex(md5_b64: str) -> str:

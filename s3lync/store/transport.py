@@ -35,9 +35,11 @@ if TYPE_CHECKING:
 
 # File bodies are sent in blocks of this size (http.client's default is 8 KiB, urllib3's 16 KiB).
 _BLOCK = 1024 * 1024
-# Methods a server cannot have acted on twice in a harmful way: only these are replayed after a
-# kept-alive connection turns out to have been closed by the server.
-IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# Methods a server cannot have acted on twice in a harmful way: by default only these are replayed
+# after a kept-alive connection turns out to have been closed. A PUT or DELETE may be too, when the
+# caller says so (``replayable``): one that carries a condition (If-Match, If-None-Match) is not,
+# since its first attempt may have taken effect and its replay would then be refused (retry.py).
+IDEMPOTENT = frozenset({"GET", "HEAD"})
 # The server hung up a kept-alive connection before answering (its idle timeout fired).
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -173,8 +175,16 @@ class Transport:
         target: str,
         headers: dict[str, str],
         body: bytes | BinaryIO | None,
+        *,
+        replayable: bool | None = None,
     ) -> Response:
-        """Send one request and read its status line and headers (urllib3 retries nothing)."""
+        """Send one request and read its status line and headers (urllib3 retries nothing).
+
+        ``replayable`` (default: GET and HEAD) allows one resend on a new connection when a
+        kept-alive one turns out closed; anything else is the caller's retry policy to decide.
+        """
+        if replayable is None:
+            replayable = method in IDEMPOTENT
         pool = self._pool(origin)
         where = redact_url(f"{origin.scheme}://{origin.netloc}")
         # A plain-http request through a proxy names the whole URL in its request line.
@@ -201,7 +211,7 @@ class Transport:
                 )
                 return Response(resp, where)
             except (OSError, HTTPError, http.client.HTTPException) as exc:
-                if not replay and method in IDEMPOTENT and _stale(exc):
+                if not replay and replayable and _stale(exc):
                     # The server closed this kept-alive connection; that says nothing about the
                     # request, so it is sent once more on a new one without counting an attempt.
                     if body is not None and not isinstance(body, bytes):

@@ -615,7 +615,10 @@ def test_single_large_upload_complete_answer_lost_still_stores_the_object(
     assert rule.hits == 1
     assert remote_tree(s3, bucket) == {"big/x.bin": data}
     seen = proxy.requests(None, "/big/x.bin")
-    assert len([s for s in seen if s.method == "POST" and "uploadId=" in s.query]) == 2
+    # The lean client asks the store (a HEAD finds our size and MD5) instead of resending the
+    # Complete; botocore resends it and handles the refusal.
+    completes = 1 if lean == "1" else 2
+    assert len([s for s in seen if s.method == "POST" and "uploadId=" in s.query]) == completes
     assert len([s for s in seen if s.method == "POST" and "uploads" in s.query]) == 1
     assert len([s for s in seen if s.method == "PUT"]) == 3  # three parts, sent once
     if s3_server.name == "moto":

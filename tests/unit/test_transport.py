@@ -72,34 +72,39 @@ def server() -> Iterator[_Server]:
     srv.close()
 
 
-def _send(t: Transport, srv: _Server, method: str) -> Any:
+def _send(t: Transport, srv: _Server, method: str, replayable: bool | None = None) -> Any:
     origin = Origin("http", f"127.0.0.1:{srv.port}")
     body = b"" if method in ("PUT", "POST") else None
-    resp = t.request(method, origin, "/x", {"host": origin.netloc}, body)
+    resp = t.request(method, origin, "/x", {"host": origin.netloc}, body, replayable=replayable)
     data = resp.read()
     resp.release()
     return resp.status, data
 
 
-@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE"])
+@pytest.mark.parametrize(
+    ("method", "replayable"), [("GET", None), ("HEAD", None), ("PUT", True), ("DELETE", True)]
+)
 def test_idempotent_request_on_a_stale_connection_is_replayed_once(
-    server: _Server, method: str
+    server: _Server, method: str, replayable: bool | None
 ) -> None:
     t = Transport()
     assert _send(t, server, "GET")[0] == 200
     # The kept-alive connection is reused; the server hangs up on it; a new one answers.
-    status, _ = _send(t, server, method)
+    status, _ = _send(t, server, method, replayable)
     assert status == 200
     assert server.requests == ["GET", method, method]
     assert server.connections == 2
 
 
-def test_post_on_a_stale_connection_is_not_replayed(server: _Server) -> None:
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_write_on_a_stale_connection_is_not_replayed_by_default(
+    server: _Server, method: str
+) -> None:
     t = Transport()
     assert _send(t, server, "GET")[0] == 200
     with pytest.raises(WireError) as info:
-        _send(t, server, "POST")
-    assert server.requests == ["GET", "POST"]  # sent once: the caller's retry policy decides
+        _send(t, server, method)
+    assert server.requests == ["GET", method]  # sent once: the caller's retry policy decides
     assert f"127.0.0.1:{server.port}" in str(info.value)
     assert not info.value.final
 
@@ -135,3 +140,14 @@ def test_connections_have_tcp_keepalive(server: _Server) -> None:
     assert sock.gettimeout() == t.timeout.read_timeout  # Python-level timeouts: TLS obeys them
     resp.read()
     resp.release()
+
+
+def test_conditional_writes_and_multipart_create_are_never_resent_blindly() -> None:
+    from s3lync.store import retry
+
+    assert retry.replayable("PUT", {}, {"content-md5": "x"})
+    assert retry.replayable("PUT", {"partNumber": "1", "uploadId": "u"}, {})
+    assert not retry.replayable("PUT", {}, {"if-match": '"e"'})
+    assert not retry.replayable("PUT", {}, {"if-none-match": "*"})
+    assert not retry.replayable("POST", {"uploads": ""}, {})
+    assert not retry.replayable("POST", {"uploadId": "u"}, {})
