@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _CHUNK = 1024 * 1024
-_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _USER_AGENT = f"s3lync/{__version__} (lean)"
 # Answers that say "this bucket lives in another region" (with x-amz-bucket-region).
 _REDIRECT_STATUS = (301, 307, 400)
@@ -356,6 +355,7 @@ class LeanClient:
     def list_objects(self, bucket: str, prefix: str) -> Iterator[LeanObject]:
         """ListObjectsV2 over the whole prefix, page by page."""
         token: str | None = None
+        seen: set[str] = set()
         while True:
             query = {"list-type": "2", "encoding-type": "url", "max-keys": "1000"}
             if prefix:
@@ -366,7 +366,7 @@ class LeanClient:
             data, origin = self.with_retries(
                 where, functools.partial(self._read_all, bucket, query)
             )
-            objects, token = parse_list(data, f"{where}: the answer of {origin}")
+            objects, token = parse_list(data, f"{where}: the answer of {origin}", seen)
             yield from objects
             if not token:
                 return
@@ -677,50 +677,87 @@ def error_code(data: bytes) -> str | None:
         root = ET.fromstring(data)
     except ET.ParseError:
         return None
-    node = root.find("Code")
-    return node.text if node is not None else None
+    # Any namespace, or none, as for listings.
+    return _text(_children(root), "Code")
 
 
-def parse_list(data: bytes, where: str) -> tuple[list[LeanObject], str | None]:
+def parse_list(
+    data: bytes, where: str, seen_tokens: set[str] | None = None
+) -> tuple[list[LeanObject], str | None]:
     """One ListObjectsV2 page: (objects, next continuation token or None).
 
+    The root may carry any XML namespace, or none: stores differ (AWS's, the older
+    ``http://doc.s3.amazonaws.com/2006-03-01/``), and elements are read by their local names.
     Anything but a ListBucketResult document (an HTML page from a captive portal or a web
-    server, JSON, truncated XML) is :class:`BadResponseError`: read as an empty listing, it would
-    make a download find nothing and an upload re-send everything.
+    server, JSON, truncated XML), and a listing that cannot be what it claims (``KeyCount`` > 0
+    or ``IsTruncated`` with nothing parsed, a continuation token seen before on this listing,
+    kept in ``seen_tokens``), is :class:`BadResponseError`: read as an empty listing, it would
+    make a download find nothing, an upload re-send everything and a mirror delete nothing.
     """
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise BadResponseError(f"{where} is not an S3 listing ({_snippet(data)}: {exc})") from None
-    ns = _NS if root.tag.startswith(_NS) else ""
-    if root.tag.rsplit("}", 1)[-1] != "ListBucketResult":
-        raise BadResponseError(
-            f"{where} is not an S3 listing (a <{root.tag.rsplit('}', 1)[-1]}> document)"
-        )
-    url_encoded = (root.findtext(f"{ns}EncodingType") or "").lower() == "url"
+    if _local(root.tag) != "ListBucketResult":
+        raise BadResponseError(f"{where} is not an S3 listing (a <{_local(root.tag)}> document)")
+    top = _children(root)
+    url_encoded = (_text(top, "EncodingType") or "").lower() == "url"
     out = []
+    contents = top.get("Contents", [])
     try:
-        for c in root.iterfind(f"{ns}Contents"):
-            key = c.findtext(f"{ns}Key") or ""
+        for c in contents:
+            fields = _children(c)
+            key = _text(fields, "Key") or ""
             if url_encoded:
                 # S3's encoding-type=url, decoded as botocore does (spaces arrive as '+').
                 key = unquote_plus(key)
-            etag = c.findtext(f"{ns}ETag")
             out.append(
                 LeanObject(
                     key=key,
-                    size=int(c.findtext(f"{ns}Size") or 0),
-                    etag=normalize_etag(etag),
-                    last_modified=c.findtext(f"{ns}LastModified"),
+                    size=int(_text(fields, "Size") or 0),
+                    etag=normalize_etag(_text(fields, "ETag")),
+                    last_modified=_text(fields, "LastModified"),
                 )
             )
+        key_count = int(_text(top, "KeyCount") or 0)
     except ValueError as exc:
         raise BadResponseError(f"{where} is not a valid S3 listing ({exc})") from None
-    truncated = (root.findtext(f"{ns}IsTruncated") or "").lower() == "true"
-    token = root.findtext(f"{ns}NextContinuationToken") if truncated else None
+    truncated = (_text(top, "IsTruncated") or "").lower() == "true"
+    parsed = len(contents) + len(top.get("CommonPrefixes", []))
+    if parsed == 0 and (key_count > 0 or truncated):
+        claim = f"KeyCount {key_count}" if key_count > 0 else "IsTruncated true"
+        raise BadResponseError(
+            f"{where} is not a listing s3lync can read: it says {claim} but holds no "
+            "<Contents> or <CommonPrefixes> it could parse"
+        )
+    token = _text(top, "NextContinuationToken") if truncated else None
     if truncated and not token:
         raise LeanFallback("truncated listing without a continuation token")
+    if token is not None and seen_tokens is not None:
+        if token in seen_tokens:
+            raise BadResponseError(
+                f"{where} repeats the continuation token {token[:40]!r}: the listing never ends"
+            )
+        seen_tokens.add(token)
     return out, token
+
+
+def _local(tag: str) -> str:
+    """An element's name without its namespace."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _children(node: ET.Element) -> dict[str, list[ET.Element]]:
+    """A node's children by local name, in document order."""
+    out: dict[str, list[ET.Element]] = {}
+    for child in node:
+        out.setdefault(_local(child.tag), []).append(child)
+    return out
+
+
+def _text(children: dict[str, list[ET.Element]], name: str) -> str | None:
+    found = children.get(name)
+    return found[0].text if found else None
 
 
 def _snippet(data: bytes) -> str:

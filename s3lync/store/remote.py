@@ -6,6 +6,7 @@ Each call goes through the lean client when there is one and through boto3/s3tra
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import logging
@@ -13,8 +14,9 @@ import mimetypes
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from s3lync.errors import (
     BadResponseError,
@@ -199,12 +201,7 @@ class Remote:
         try:
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-                if "IsTruncated" not in page and "KeyCount" not in page and "Name" not in page:
-                    # A well-formed but foreign document (an HTML page) parses to nothing.
-                    raise BadResponseError(
-                        f"list s3://{bucket}/{prefix}: the answer of {self._where()} is not an "
-                        "S3 listing"
-                    )
+                self._check_page(page, bucket, prefix)
                 for c in page.get("Contents", ()):
                     lm = c.get("LastModified")
                     yield RemoteObject(
@@ -214,7 +211,34 @@ class Remote:
                         last_modified=lm.isoformat() if lm is not None else None,
                     )
         except Exception as exc:
-            raise self._translate(exc, bucket, prefix or None, "list") from exc
+            raise self._list_error(exc, bucket, prefix) from exc
+
+    def _check_page(self, page: Mapping[str, Any], bucket: str, prefix: str) -> None:
+        """Refuse a botocore listing page that cannot be what it claims (see lean.parse_list)."""
+        where = f"list s3://{bucket}/{prefix}: the answer of {self._where()}"
+        if "IsTruncated" not in page and "KeyCount" not in page and "Name" not in page:
+            # A well-formed but foreign document (an HTML page) parses to nothing.
+            raise BadResponseError(f"{where} is not an S3 listing")
+        parsed = len(page.get("Contents", ())) + len(page.get("CommonPrefixes", ()))
+        parsed += len(page.get("Versions", ())) + len(page.get("DeleteMarkers", ()))
+        key_count = int(page.get("KeyCount") or 0)
+        if parsed == 0 and (key_count > 0 or page.get("IsTruncated")):
+            claim = f"KeyCount {key_count}" if key_count > 0 else "IsTruncated true"
+            raise BadResponseError(
+                f"{where} is not a listing s3lync can read: it says {claim} but holds no "
+                "<Contents> or <CommonPrefixes> it could parse"
+            )
+
+    def _list_error(self, exc: BaseException, bucket: str, prefix: str) -> S3lyncError:
+        """A listing failure as s3lync's error; a repeated continuation token is a bad answer."""
+        if type(exc).__name__ == "PaginationError":
+            # botocore's paginator: "The same next token was received twice".
+            return BadResponseError(
+                f"list s3://{bucket}/{prefix}: the answer of {self._where()} repeats its "
+                f"continuation token, so the listing never ends ({exc})"
+            )
+        err: S3lyncError = self._translate(exc, bucket, prefix or None, "list")
+        return err
 
     def head(
         self,
@@ -472,6 +496,49 @@ class Remote:
         if_none_match: bool = False,
         extra_args: Mapping[str, str] | None = None,
         on_bytes: OnBytes | None = None,
+    ) -> UploadResult:
+        """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata.
+
+        See :meth:`_upload`. The store's acceptance of our Content-MD5 counts as evidence only
+        where the store is known to check it (AWS's endpoints): some S3-compatible stores accept
+        a wrong Content-MD5 without a word.
+        """
+        result = self._upload(
+            path,
+            bucket,
+            key,
+            size,
+            md5_hex,
+            body,
+            ranged=ranged,
+            cancel=cancel,
+            if_match=if_match,
+            if_none_match=if_none_match,
+            extra_args=extra_args,
+        )
+        if result.content_md5_checked and not self.checks_content_md5():
+            result = replace(result, content_md5_checked=False)
+        return result
+
+    def checks_content_md5(self) -> bool:
+        """True when the endpoint is AWS's, whose S3 refuses a body that fails its Content-MD5."""
+        host = (urlsplit(self._where()).hostname or "").lower().rstrip(".")
+        return host.endswith((".amazonaws.com", ".amazonaws.com.cn")) or host == "amazonaws.com"
+
+    def _upload(
+        self,
+        path: str,
+        bucket: str,
+        key: str,
+        size: int,
+        md5_hex: str,
+        body: bytes | None = None,
+        *,
+        ranged: bool = True,
+        cancel: threading.Event | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        extra_args: Mapping[str, str] | None = None,
     ) -> UploadResult:
         """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata.
 
@@ -739,34 +806,105 @@ class Remote:
 
         A key with an entry in ``etags`` is deleted only if its ETag still matches, on stores
         that honour DeleteObjects' per-object ``ETag`` (AWS); moto and rclone ignore it.
+        DeleteObjects carries ``Content-MD5`` (MinIO-family stores refuse it without); a store
+        that answers ``NotImplemented`` gets one DeleteObject per key. Then one listing checks
+        that what the store said it deleted is gone: a key still listed is reported as failed.
         """
         failed: dict[str, str] = {}
         etags = etags or {}
+        per_key = False
         for i in range(0, len(keys), _DELETE_BATCH):
             batch = keys[i : i + _DELETE_BATCH]
-            objects = [
-                {"Key": k, "ETag": f'"{etags[k]}"'} if etags.get(k) else {"Key": k} for k in batch
-            ]
-            try:
-                resp = self.client.delete_objects(
-                    Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
-                )
-            except Exception as exc:
-                err = self._translate(exc, bucket, batch[0] if len(batch) == 1 else None, "delete")
-                for k in batch:
-                    failed[k] = str(err)
-                continue
-            for e in resp.get("Errors", ()):
-                if e.get("Code") == "PreconditionFailed":
-                    key = e.get("Key", "?")
-                    failed[key] = str(
-                        PlanStaleError.target_changed(
-                            "delete", f"s3://{bucket}/{key}", "the remote object was replaced"
-                        )
-                    )
+            if not per_key:
+                try:
+                    failed.update(self._delete_batch(bucket, batch, etags))
                     continue
-                failed[e.get("Key", "?")] = f"{e.get('Code')}: {e.get('Message', '')}".strip()
+                except _NotImplementedError:
+                    log.info(
+                        "%s does not implement DeleteObjects; deleting one key at a time",
+                        self._where(),
+                    )
+                    per_key = True
+            for k in batch:
+                msg = self._delete_one(bucket, k, etags.get(k))
+                if msg:
+                    failed[k] = msg
+        failed.update(self._still_there(bucket, [k for k in keys if k not in failed]))
         return failed
+
+    def _delete_batch(
+        self, bucket: str, batch: list[str], etags: Mapping[str, str]
+    ) -> dict[str, str]:
+        """One DeleteObjects with Content-MD5: {key: error}; _NotImplementedError if refused so."""
+        failed: dict[str, str] = {}
+        objects = [
+            {"Key": k, "ETag": f'"{etags[k]}"'} if etags.get(k) else {"Key": k} for k in batch
+        ]
+        client = self.client
+        _add_delete_md5_handler(client)
+        _DELETE_MD5.active = True
+        try:
+            resp = client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+        except Exception as exc:
+            if _error_code(exc) == "NotImplemented" or _http_status(exc) == 501:
+                raise _NotImplementedError from exc
+            err = self._translate(exc, bucket, batch[0] if len(batch) == 1 else None, "delete")
+            return dict.fromkeys(batch, str(err))
+        finally:
+            _DELETE_MD5.active = False
+        for e in resp.get("Errors", ()):
+            key = e.get("Key", "?")
+            if e.get("Code") == "PreconditionFailed":
+                failed[key] = str(
+                    PlanStaleError.target_changed(
+                        "delete", f"s3://{bucket}/{key}", "the remote object was replaced"
+                    )
+                )
+                continue
+            failed[key] = f"{e.get('Code')}: {e.get('Message', '')}".strip()
+        return failed
+
+    def _delete_one(self, bucket: str, key: str, etag: str | None) -> str | None:
+        """One DeleteObject (conditional on ``etag`` where the store honours it); the error or None."""
+        try:
+            self.client.delete_object(
+                Bucket=bucket, Key=key, **({"IfMatch": f'"{etag}"'} if etag else {})
+            )
+        except Exception as exc:
+            if etag and _error_code(exc) == "PreconditionFailed":
+                return str(
+                    PlanStaleError.target_changed(
+                        "delete", f"s3://{bucket}/{key}", "the remote object was replaced"
+                    )
+                )
+            return str(self._translate(exc, bucket, key, "delete"))
+        return None
+
+    def _still_there(self, bucket: str, deleted: list[str]) -> dict[str, str]:
+        """{key: error} for keys the store said it deleted that one listing still shows."""
+        if not deleted:
+            return {}
+        prefix = _common_prefix(deleted)
+        wanted = set(deleted)
+        try:
+            left = [o.key for o in self.list_objects(bucket, prefix) if o.key in wanted]
+        except S3lyncError as exc:
+            return dict.fromkeys(deleted, f"deleted, but checking that it is gone failed: {exc}")
+        if left:
+            log.error(
+                "%s answered that %d key(s) under s3://%s/%s were deleted, but they are still "
+                "there (e.g. %s)",
+                self._where(),
+                len(left),
+                bucket,
+                prefix,
+                left[0],
+            )
+        return {
+            k: f"delete s3://{bucket}/{k}: the store ({self._where()}) answered that it was "
+            "deleted, but it is still listed"
+            for k in left
+        }
 
     # -- versions and checksums (s3lync.lock) --------------------------------------------
 
@@ -792,6 +930,7 @@ class Remote:
                 for page in self.client.get_paginator("list_objects_v2").paginate(
                     Bucket=bucket, Prefix=prefix
                 ):
+                    self._check_page(page, bucket, prefix)
                     for c in page.get("Contents", ()):
                         yield LockListing(
                             key=c["Key"],
@@ -804,6 +943,7 @@ class Remote:
             for page in self.client.get_paginator("list_object_versions").paginate(
                 Bucket=bucket, Prefix=prefix
             ):
+                self._check_page(page, bucket, prefix)
                 for v in page.get("Versions", ()):
                     if v.get("IsLatest"):
                         yield LockListing(
@@ -814,7 +954,7 @@ class Remote:
                             version_id=v.get("VersionId"),
                         )
         except Exception as exc:
-            raise translate(exc, bucket, prefix or None, "list") from exc
+            raise self._list_error(exc, bucket, prefix) from exc
 
     def checksum(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, str]:
         """The object's S3 additional checksums ({algorithm: base64 value}), from one HEAD."""
@@ -830,6 +970,47 @@ class Remote:
             if value:
                 out[algo] = str(value)
         return out
+
+
+def _common_prefix(keys: list[str]) -> str:
+    """The longest string every key starts with (character by character, as S3 prefixes are)."""
+    first, last = min(keys), max(keys)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+class _NotImplementedError(Exception):
+    """The store answered DeleteObjects with NotImplemented (501)."""
+
+
+# Set around s3lync's own DeleteObjects calls, so the handler below changes nothing else a
+# caller's client (``client=``) sends.
+_DELETE_MD5 = threading.local()
+_DELETE_MD5_HANDLER = "s3lync-delete-objects-content-md5"
+
+
+def _add_delete_md5_handler(client: Any) -> None:
+    """Make ``client`` send Content-MD5 with s3lync's DeleteObjects (registered once per client).
+
+    botocore sends DeleteObjects with a CRC32 only (it requires a checksum and picks its
+    default), and MinIO-family stores refuse that: ``400 MissingContentMD5``.
+    """
+    client.meta.events.register(
+        "before-sign.s3.DeleteObjects", _content_md5, unique_id=_DELETE_MD5_HANDLER
+    )
+
+
+def _content_md5(request: Any, **kwargs: Any) -> None:
+    if not getattr(_DELETE_MD5, "active", False) or "Content-MD5" in request.headers:
+        return
+    body = request.body
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray)):
+        digest = hashlib.md5(body).digest()
+        request.headers["Content-MD5"] = base64.b64encode(digest).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ unless a :class:`Rule` matches. Rules match on method, a substring of the URL-de
   without forwarding;
 - ``"flip_request"``: XOR one byte (``offset``, default the middle) of the *request* body with 0xFF
   before forwarding it (damage on the way to the store);
-- ``"pass"``: forward normally (with ``before`` a hook, e.g. to kill the server);
+- ``"pass"``: forward normally (with ``before`` a hook, e.g. to kill the server; with
+  ``transform`` a function rewriting the answer's body, e.g. a listing's XML namespace);
 - ``"answer"``: ``respond(seen)`` returns ``(status, headers, body)`` to send instead of
   forwarding, or None to forward normally (e.g. a region redirect for some requests only).
 
@@ -103,6 +104,8 @@ class Rule:
     offset: int | None = None
     before: Callable[[Seen], None] | None = None
     respond: Callable[[Seen], tuple[int, list[tuple[str, str]], bytes] | None] | None = None
+    # "pass" only: rewrite the upstream answer's body before sending it on.
+    transform: Callable[[bytes], bytes] | None = None
     hits: int = 0
     matched: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
@@ -280,6 +283,8 @@ class FaultProxy(Server):
             return False
         if self.emulate_kms:
             rheaders, rbody = _as_kms(rheaders, rbody)
+        if rule is not None and rule.action == "pass" and rule.transform is not None:
+            rbody = rule.transform(rbody)
         has_body = method != "HEAD" and status not in (204, 304) and not 100 <= status < 200
         head = _head_bytes(status, reason, rheaders, len(rbody) if has_body else None)
         if (

@@ -16,6 +16,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from s3lync import HashMismatchError, S3Object, SyncError, UnverifiedError
+from s3lync.store.remote import Remote
 
 from .faultproxy import FaultProxy, Seen
 from .helpers import MOTO_ONLY, blob, cli_env, run_cli, temporaries, write_manifest
@@ -169,10 +170,58 @@ def test_own_multipart_upload_with_a_damaged_part_is_repaired(
 
 
 @pytest.fixture
-def kms_proxy(s3_server: Any) -> Any:
-    """A proxy standing for AWS serving SSE-KMS objects (ETags that are not MD5s)."""
+def kms_proxy(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A proxy standing for AWS serving SSE-KMS objects (ETags that are not MD5s).
+
+    It checks Content-MD5 as AWS does, so s3lync is told to trust that check as it does on
+    AWS's own host names (``Remote.checks_content_md5``); on 127.0.0.1 it would not.
+    """
+    monkeypatch.setattr(Remote, "checks_content_md5", lambda self: True)
     with FaultProxy(s3_server.endpoint_url, emulate_kms=True) as p:
         yield p
+
+
+@MOTO_ONLY
+def test_an_accepted_content_md5_is_no_evidence_where_the_store_is_not_known_to_check_it(
+    s3_server: Any, bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The KMS front end on 127.0.0.1, not passed off as AWS: the upload is visibly unverified."""
+    with FaultProxy(s3_server.endpoint_url, emulate_kms=True) as proxy:
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "mine.bin").write_bytes(blob(1, 3000))
+        obj = S3Object(f"s3://{bucket}/k/", src, endpoint_url=proxy.url)
+        with caplog.at_level(logging.WARNING, logger="s3lync"):
+            obj.upload()
+        assert "mine.bin: not verified" in caplog.text
+        assert obj.last_result is not None and obj.last_result.unverified == 1
+        with pytest.raises(UnverifiedError):
+            (src / "mine.bin").write_bytes(blob(2, 3000))
+            obj.upload(check_hash="strict")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "checks"),
+    [
+        (None, True),
+        ("https://s3.eu-west-1.amazonaws.com", True),
+        ("https://s3.cn-north-1.amazonaws.com.cn", True),
+        ("https://s3-fips.us-east-1.amazonaws.com", True),
+        ("http://127.0.0.1:9000", False),
+        ("https://minio.example.com", False),
+        ("https://amazonaws.com.example.com", False),
+        ("https://storage.googleapis.com", False),
+    ],
+)
+def test_content_md5_counts_as_evidence_only_on_aws_endpoints(
+    endpoint: str | None, checks: bool
+) -> None:
+    from s3lync.settings import Settings
+    from s3lync.store.clients import get_client
+
+    settings = Settings.from_env()
+    remote = Remote(get_client(region="us-east-1", endpoint_url=endpoint, settings=settings))
+    assert remote.checks_content_md5() is checks
 
 
 @MOTO_ONLY

@@ -128,7 +128,91 @@ def test_parse_list_without_namespace_or_encoding_keeps_keys_verbatim() -> None:
 
 def test_truncated_listing_without_token_falls_back() -> None:
     with pytest.raises(LeanFallback):
-        parse_list(b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", "l")
+        parse_list(
+            b"<ListBucketResult><IsTruncated>true</IsTruncated>"
+            b"<Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>",
+            "l",
+        )
+
+
+_PAGE = (
+    "<ListBucketResult {ns}><Name>b</Name><Prefix>p/</Prefix><KeyCount>2</KeyCount>"
+    "<IsTruncated>false</IsTruncated>"
+    "<Contents><Key>p/a</Key><Size>1</Size><ETag>&quot;0cc175b9c0f1b6a831c399e269772661&quot;"
+    "</ETag><LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>"
+    "<Contents><Key>p/b</Key><Size>2</Size></Contents></ListBucketResult>"
+)
+
+
+@pytest.mark.parametrize(
+    "ns",
+    [
+        'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"',
+        'xmlns="http://doc.s3.amazonaws.com/2006-03-01/"',
+        'xmlns="urn:some-other-store"',
+        "",
+    ],
+    ids=["aws", "older-doc-namespace", "foreign", "none"],
+)
+def test_parse_list_reads_any_namespace_or_none(ns: str) -> None:
+    objects, token = parse_list(_PAGE.format(ns=ns).encode(), "list")
+    assert token is None
+    assert [(o.key, o.size, o.etag) for o in objects] == [
+        ("p/a", 1, "0cc175b9c0f1b6a831c399e269772661"),
+        ("p/b", 2, None),
+    ]
+    assert objects[0].last_modified == "2026-01-01T00:00:00.000Z"
+
+
+def test_parse_list_reads_a_prefixed_namespace() -> None:
+    xml = (
+        b'<s3:ListBucketResult xmlns:s3="http://doc.s3.amazonaws.com/2006-03-01/">'
+        b"<s3:KeyCount>1</s3:KeyCount><s3:IsTruncated>false</s3:IsTruncated>"
+        b"<s3:Contents><s3:Key>k</s3:Key><s3:Size>5</s3:Size></s3:Contents></s3:ListBucketResult>"
+    )
+    assert [o.key for o in parse_list(xml, "list")[0]] == ["k"]
+
+
+@pytest.mark.parametrize(
+    ("body", "claim"),
+    [
+        (
+            b"<ListBucketResult><KeyCount>3</KeyCount><IsTruncated>false</IsTruncated>"
+            b"<Entries><Key>a</Key></Entries></ListBucketResult>",
+            "KeyCount 3",
+        ),
+        (
+            b"<ListBucketResult><IsTruncated>true</IsTruncated>"
+            b"<NextContinuationToken>t</NextContinuationToken></ListBucketResult>",
+            "IsTruncated true",
+        ),
+    ],
+    ids=["keycount-without-contents", "truncated-without-contents"],
+)
+def test_a_listing_that_claims_more_than_it_holds_is_a_bad_response(
+    body: bytes, claim: str
+) -> None:
+    with pytest.raises(BadResponseError) as info:
+        parse_list(body, "list s3://b/p/: the answer of http://127.0.0.1:9")
+    assert claim in str(info.value)
+    assert "http://127.0.0.1:9" in str(info.value) and "s3://b/p/" in str(info.value)
+
+
+def test_an_empty_listing_is_empty() -> None:
+    body = b"<ListBucketResult><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>"
+    assert parse_list(body, "list") == ([], None)
+
+
+def test_a_repeated_continuation_token_is_a_bad_response() -> None:
+    page = (
+        b"<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>same"
+        b"</NextContinuationToken><Contents><Key>a</Key><Size>1</Size></Contents>"
+        b"</ListBucketResult>"
+    )
+    seen: set[str] = set()
+    assert parse_list(page, "list s3://b/p/", seen)[1] == "same"
+    with pytest.raises(BadResponseError, match="repeats the continuation token"):
+        parse_list(page, "list s3://b/p/", seen)
 
 
 @pytest.mark.parametrize(
