@@ -499,49 +499,6 @@ class Remote:
     ) -> UploadResult:
         """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata.
 
-        See :meth:`_upload`. The store's acceptance of our Content-MD5 counts as evidence only
-        where the store is known to check it (AWS's endpoints): some S3-compatible stores accept
-        a wrong Content-MD5 without a word.
-        """
-        result = self._upload(
-            path,
-            bucket,
-            key,
-            size,
-            md5_hex,
-            body,
-            ranged=ranged,
-            cancel=cancel,
-            if_match=if_match,
-            if_none_match=if_none_match,
-            extra_args=extra_args,
-        )
-        if result.content_md5_checked and not self.checks_content_md5():
-            result = replace(result, content_md5_checked=False)
-        return result
-
-    def checks_content_md5(self) -> bool:
-        """True when the endpoint is AWS's, whose S3 refuses a body that fails its Content-MD5."""
-        host = (urlsplit(self._where()).hostname or "").lower().rstrip(".")
-        return host.endswith((".amazonaws.com", ".amazonaws.com.cn")) or host == "amazonaws.com"
-
-    def _upload(
-        self,
-        path: str,
-        bucket: str,
-        key: str,
-        size: int,
-        md5_hex: str,
-        body: bytes | None = None,
-        *,
-        ranged: bool = True,
-        cancel: threading.Event | None = None,
-        if_match: str | None = None,
-        if_none_match: bool = False,
-        extra_args: Mapping[str, str] | None = None,
-    ) -> UploadResult:
-        """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata.
-
         ``extra_args`` (ServerSideEncryption, StorageClass, ACL, ContentType...; see
         settings.UPLOAD_ARGS) go over the settings' own; ContentType is guessed when not given.
 
@@ -554,10 +511,12 @@ class Remote:
         supports it (AWS, moto) refuses to overwrite an existing key (PreconditionFailed).
         The result says how the object was cut, so its ETag is checked at that layout.
         ``on_bytes`` hears the bytes as they are sent, on every path (taken back on a failure).
+        The store's acceptance of our Content-MD5 counts as evidence only where the store is
+        known to check it (AWS's endpoints): some S3-compatible stores accept a wrong one.
         """
         meter = Meter(on_bytes)
         try:
-            return self._upload(
+            result = self._upload(
                 path,
                 bucket,
                 key,
@@ -574,6 +533,14 @@ class Remote:
         except BaseException:
             meter.unwind()
             raise
+        if result.content_md5_checked and not self.checks_content_md5():
+            result = replace(result, content_md5_checked=False)
+        return result
+
+    def checks_content_md5(self) -> bool:
+        """True when the endpoint is AWS's, whose S3 refuses a body that fails its Content-MD5."""
+        host = (urlsplit(self._where()).hostname or "").lower().rstrip(".")
+        return host.endswith((".amazonaws.com", ".amazonaws.com.cn")) or host == "amazonaws.com"
 
     def _upload(
         self,
