@@ -1,4 +1,11 @@
-"""Persistent hash cache (SQLite): a digest stays valid while (size, mtime_ns, inode) hold."""
+"""Persistent hash cache (SQLite): a digest stays valid while (size, mtime_ns, ctime_ns, inode) hold.
+
+ctime is in the fingerprint because it is the one timestamp ``utime`` cannot set back: a file
+rewritten in place with its size kept and its mtime restored (``cp -p``, ``rsync -t --inplace``,
+a ``SOURCE_DATE_EPOCH`` build) is a miss, as in restic and git. A digest of a file whose mtime lies
+within the file system's timestamp granularity of the moment its stat was taken is never stored:
+a write in that same tick would leave every field as it was ("racily clean", as git calls it).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +21,24 @@ from s3lync.hashing import Digest, Layout
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_DIGEST_COLUMNS = [
+    "path",
+    "size",
+    "mtime_ns",
+    "ctime_ns",
+    "inode",
+    "md5",
+    "etags",
+    "seen",
+    "version",
+]
 _DDL = """
 CREATE TABLE IF NOT EXISTS digests (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL,
     md5 TEXT NOT NULL,
     etags TEXT NOT NULL,
@@ -33,7 +52,13 @@ CREATE TABLE IF NOT EXISTS layouts (
 )
 """
 
-Fingerprint = tuple[int, int, int]
+#: (size, mtime_ns, ctime_ns, inode): what validates a cached digest.
+Fingerprint = tuple[int, int, int, int]
+
+#: File-system timestamp granularity: Linux stamps files from a clock that ticks every 1-10 ms and
+#: Windows every 15.6 ms; FAT keeps 2 s, and some network file systems whole seconds.
+FINE_GRANULARITY_NS = 20_000_000
+COARSE_GRANULARITY_NS = 2_000_000_000
 
 
 # Before 0.6 the hash cache sat at the top of the cache folder, beside the default downloads.
@@ -62,8 +87,28 @@ def migrate_legacy_state(cache_dir: Path, new_path: Path) -> None:
 
 
 def fingerprint(st: os.stat_result) -> Fingerprint:
-    """The (size, mtime_ns, inode) triple that validates a cached digest."""
-    return (st.st_size, st.st_mtime_ns, st.st_ino)
+    """The (size, mtime_ns, ctime_ns, inode) fingerprint that validates a cached digest."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def granularity_ns(fp: Fingerprint) -> int:
+    """How far apart two writes must be for the file system to stamp them differently.
+
+    A ctime in whole seconds means a file system that keeps no fractions (ctime cannot be set by
+    ``utime``, so it shows what the file system stores); otherwise the kernel's clock tick.
+    """
+    return COARSE_GRANULARITY_NS if fp[2] % 1_000_000_000 == 0 else FINE_GRANULARITY_NS
+
+
+def racily_clean(fp: Fingerprint, taken_ns: int) -> bool:
+    """True when a digest with this fingerprint, stat taken at ``taken_ns``, must not be cached.
+
+    git's rule: a file whose mtime is within the file system's granularity of the moment it was
+    looked at may be written again in the same tick, keeping size, mtime and ctime; its digest
+    could then be stale with every field of the fingerprint matching. Such a file is hashed
+    again next time (once its mtime is old enough, its digest is kept).
+    """
+    return fp[1] + granularity_ns(fp) > taken_ns
 
 
 class HashCache:
@@ -82,6 +127,10 @@ class HashCache:
                 conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                columns = [r[1] for r in conn.execute("PRAGMA table_info(digests)").fetchall()]
+                if columns and columns != _DIGEST_COLUMNS:
+                    # An older layout (no ctime): its rows cannot be validated, so they go.
+                    conn.execute("DROP TABLE digests")
                 conn.executescript(_DDL)
                 conn.commit()
                 self._conn = conn
@@ -98,7 +147,8 @@ class HashCache:
         with self._lock:
             try:
                 rows = self._conn.execute(
-                    "SELECT path, size, mtime_ns, inode, md5, etags, seen, version FROM digests "
+                    "SELECT path, size, mtime_ns, ctime_ns, inode, md5, etags, seen, version "
+                    "FROM digests "
                     "WHERE path = ? OR (path >= ? AND path < ?)",
                     (root, prefix, prefix[:-1] + chr(ord(os.sep) + 1)),
                 ).fetchall()
@@ -118,7 +168,7 @@ class HashCache:
         with self._lock:
             try:
                 found = self._conn.execute(
-                    "SELECT size, mtime_ns, inode, md5, etags, seen, version FROM digests "
+                    "SELECT size, mtime_ns, ctime_ns, inode, md5, etags, seen, version FROM digests "
                     "WHERE path = ?",
                     (path,),
                 ).fetchone()
@@ -130,13 +180,13 @@ class HashCache:
     def get(self, path: str, fp: Fingerprint) -> Digest | None:
         """The cached digest of ``path`` if its fingerprint still matches."""
         row = self._row(path)
-        if row is None or (row[0], row[1], row[2]) != fp or row[6] != SCHEMA_VERSION:
+        if row is None or tuple(row[:4]) != tuple(fp) or row[7] != SCHEMA_VERSION:
             return None
-        etags = {int(k): str(v) for k, v in json.loads(row[4]).items()}
-        return Digest(size=row[0], md5=row[3], etags=etags, seen_etags=list(json.loads(row[5])))
+        etags = {int(k): str(v) for k, v in json.loads(row[5]).items()}
+        return Digest(size=row[0], md5=row[4], etags=etags, seen_etags=list(json.loads(row[6])))
 
     def put_many(self, rows: list[tuple[str, Fingerprint, Digest]]) -> None:
-        """Store digests in one transaction."""
+        """Store digests in one transaction (callers leave out racily clean ones: racily_clean)."""
         if self._conn is None or not rows:
             return
         data = [
@@ -145,6 +195,7 @@ class HashCache:
                 fp[0],
                 fp[1],
                 fp[2],
+                fp[3],
                 d.md5,
                 json.dumps({str(k): v for k, v in d.etags.items()}),
                 json.dumps(d.seen_etags[-8:]),  # most recent last
@@ -157,7 +208,7 @@ class HashCache:
                 self._preloaded[row[0]] = row[1:]
             try:
                 self._conn.executemany(
-                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?, ?)", data
+                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", data
                 )
                 self._conn.commit()
             except sqlite3.Error as exc:

@@ -24,11 +24,13 @@ class LocalFile:
     size: int
     mtime_ns: int
     inode: int
+    # ctime: the one timestamp utime cannot set back (the hash cache's fingerprint holds it).
+    ctime_ns: int = 0
 
     @property
-    def fingerprint(self) -> tuple[int, int, int]:
-        """(size, mtime_ns, inode), the hash cache's validity key."""
-        return (self.size, self.mtime_ns, self.inode)
+    def fingerprint(self) -> tuple[int, int, int, int]:
+        """(size, mtime_ns, ctime_ns, inode), the hash cache's validity key."""
+        return (self.size, self.mtime_ns, self.ctime_ns, self.inode)
 
 
 @dataclass
@@ -62,7 +64,7 @@ def scan(
     except OSError as exc:
         return LocalSnapshot(root=root, exists=False, is_dir=False, errors=[f"{root}: {exc}"])
     if not stat.S_ISDIR(st.st_mode):
-        f = LocalFile("", root, st.st_size, st.st_mtime_ns, st.st_ino)
+        f = LocalFile("", root, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         return LocalSnapshot(root=root, exists=True, is_dir=False, files={"": f})
     snap = LocalSnapshot(root=root, exists=True, is_dir=True)
     real_root = os.path.realpath(root)
@@ -117,7 +119,7 @@ def scan(
                     if exclude is not None and exclude(rel):
                         continue
                     snap.files[rel] = LocalFile(
-                        rel, entry.path, est.st_size, est.st_mtime_ns, est.st_ino
+                        rel, entry.path, est.st_size, est.st_mtime_ns, est.st_ino, est.st_ctime_ns
                     )
     return snap
 

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor as FuturesExecutor
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from s3lync.errors import (
 )
 from s3lync.hashing import Digest, Layout, digest_file
 from s3lync.localfs import scan as local
-from s3lync.localfs.hashcache import HashCache, migrate_legacy_state
+from s3lync.localfs.hashcache import HashCache, migrate_legacy_state, racily_clean
 from s3lync.localfs.tempfiles import TempRegistry
 from s3lync.mapping import Direction, Mapping
 from s3lync.settings import Settings
@@ -239,6 +240,8 @@ class Engine:
                 f"{mapping.direction.value} {uri}: local path {local_root} is a file, but the "
                 "remote side is a folder"
             )
+        # Before the scan's stats: a file stamped within a clock tick of this is not cached.
+        scanned_at = time.time_ns()
         snap = local.scan(
             local_root,
             planner.exclude_matcher(mapping.exclude) if is_dir else None,
@@ -255,7 +258,7 @@ class Engine:
             # A shard whose share of a non-empty source is empty is not an empty source.
             allow_empty_source = allow_empty_source or source_nonempty
         layouts = self.cache.layouts()
-        digests = self._digests(pairing, layouts)
+        digests = self._digests(pairing, layouts, scanned_at)
         for rel in pairing.needs_digest():
             d = digests.get(rel)
             if rel not in evidence and d is not None and pairing.remote[rel].etag == d.md5:
@@ -385,9 +388,16 @@ class Engine:
         )
 
     def _digests(
-        self, pairing: planner.Pairing, layouts: dict[str, Layout] | None = None
+        self,
+        pairing: planner.Pairing,
+        layouts: dict[str, Layout] | None = None,
+        scanned_at: int = 0,
     ) -> dict[str, Digest]:
-        """Digests of the local files that need comparing: from the cache, else hashed once."""
+        """Digests of the local files that need comparing: from the cache, else hashed once.
+
+        ``scanned_at`` (``time.time_ns()`` before the files were stat'ed): a digest of a file whose
+        mtime is that recent is used but not cached (racily clean, see hashcache).
+        """
         need = pairing.needs_digest(layouts)
         out: dict[str, Digest] = {}
         if len(need) > 1:
@@ -424,7 +434,8 @@ class Engine:
                 d.seen_etags = list(old.seen_etags)
             out[rel] = d
             lf = pairing.local[rel]
-            rows.append((lf.path, lf.fingerprint, d))
+            if not racily_clean(lf.fingerprint, scanned_at):
+                rows.append((lf.path, lf.fingerprint, d))
         self.cache.put_many(rows)
         return out
 

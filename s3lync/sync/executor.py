@@ -26,7 +26,7 @@ from s3lync.errors import (
 )
 from s3lync.hashing import Digest, Layout, digest_file, multipart_parts
 from s3lync.localfs import scan as local
-from s3lync.localfs.hashcache import HashCache, fingerprint
+from s3lync.localfs.hashcache import Fingerprint, HashCache, fingerprint, racily_clean
 from s3lync.localfs.tempfiles import TempRegistry, new_temp_path
 from s3lync.mapping import Direction
 from s3lync.store.clients import translate
@@ -84,7 +84,7 @@ class Executor:
         self._temp_for: dict[str, str] = {}
         self.max_workers = max(1, max_workers)
         self.subscribers = list(subscribers)
-        self._cache_rows: list[tuple[str, tuple[int, int, int], Digest]] = []
+        self._cache_rows: list[tuple[str, Fingerprint, Digest]] = []
         # Set on interruption: in-flight downloads stop at their next chunk and discard their temp,
         # and operations not yet started end as cancelled. A caller may pass its own (async face).
         self.cancel = cancel if cancel is not None else threading.Event()
@@ -313,6 +313,7 @@ class Executor:
                 # The object's LastModified, as aws s3 sync does; set before the rename so the
                 # stat below (the hash cache's fingerprint) already has it.
                 local.set_mtime(tmp, op.source_mtime_ns)
+            replaced_at = time.time_ns()
             st = local.replace(tmp, op.local_path)
         except BaseException:
             local.discard(tmp)
@@ -322,7 +323,7 @@ class Executor:
                 self._inflight.discard(tmp)
         if info.etag and verdict is not None and verdict.verified:
             digest.add_seen(info.etag)
-        self._remember(op.local_path, fingerprint(st), digest)
+        self._remember(op.local_path, fingerprint(st), digest, replaced_at)
         return verdict
 
     def _verify(
@@ -384,6 +385,7 @@ class Executor:
             log.warning("%s: not verified: %s", where, verdict.detail)
 
     def _upload(self, mplan: MappingPlan, op: Operation) -> Verdict | None:
+        stat_at = time.time_ns()
         st = local.stat_path(op.local_path)
         if st is None:
             raise SyncError(f"upload {op.local_path}: the file disappeared since it was planned")
@@ -446,7 +448,7 @@ class Executor:
         info = up.info
         if info.etag and verdict is not None and verdict.verified:
             digest.add_seen(info.etag)
-        self._remember(op.local_path, fingerprint(st), digest)
+        self._remember(op.local_path, fingerprint(st), digest, stat_at)
         return verdict
 
     @staticmethod
@@ -513,7 +515,10 @@ class Executor:
         with ThreadPoolExecutor(workers, thread_name_prefix="s3lync-check") as pool:
             return dict(pool.map(check, deletes))
 
-    def _remember(self, path: str, fp: tuple[int, int, int], digest: Digest) -> None:
+    def _remember(self, path: str, fp: Fingerprint, digest: Digest, stat_at: int) -> None:
+        """Queue a digest for the hash cache, unless the file is too fresh to trust (racily clean)."""
+        if racily_clean(fp, stat_at):
+            return
         with self._rows_lock:
             self._cache_rows.append((os.path.abspath(path), fp, digest))
 

@@ -71,11 +71,11 @@ def test_old_hash_cache_is_moved_into_state(tmp_path: Path) -> None:
     cache = Config.get_cache_dir()
     cache.mkdir(parents=True)
     old = HashCache(cache / LEGACY_STATE_NAME)
-    old.put_many([("/data/a.bin", (3, 4, 5), Digest(size=3, md5="0" * 32))])
+    old.put_many([("/data/a.bin", (3, 4, 5, 6), Digest(size=3, md5="0" * 32))])
     old.close()
     assert (cache / LEGACY_STATE_NAME).exists()
     with Engine() as engine:
-        found = engine.cache.get("/data/a.bin", (3, 4, 5))
+        found = engine.cache.get("/data/a.bin", (3, 4, 5, 6))
     assert found is not None and found.md5 == "0" * 32
     assert not (cache / LEGACY_STATE_NAME).exists()
     with sqlite3.connect(Config.get_state_path()) as conn:

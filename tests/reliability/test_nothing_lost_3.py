@@ -5,17 +5,30 @@ promises the README makes about results, exit codes and the last line."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from s3lync import ApplyPolicy, ApplyRefusedError, AsyncS3Object, PlanStaleError, S3Object
+from s3lync import (
+    ApplyPolicy,
+    ApplyRefusedError,
+    AsyncS3Object,
+    PlanStaleError,
+    S3Object,
+    Settings,
+)
+from s3lync.hashing import md5_to_metadata
+from s3lync.localfs.hashcache import HashCache, fingerprint
 
 from .faultproxy import FaultProxy
-from .helpers import BOTH_SERVERS, MOTO_ONLY, put_objects, remote_tree, write_files
+from .helpers import BOTH_SERVERS, MOTO_ONLY, blob, put_objects, remote_tree, write_files
 
 pytestmark = pytest.mark.integration
+
+MiB = 1024 * 1024
 
 
 # --------------------------------------------------------------- 1. open("a") / open("r+")
@@ -95,6 +108,81 @@ def test_open_append_if_match_carries_the_downloaded_etag(
     assert sent and all(etag == downloaded.strip('"') for etag in sent), (sent, downloaded)
     assert remote_tree(s3, bucket, "logs/") == {"logs/app.log": b"theirs\n"}
     assert local.read_bytes() == b"line 1\nmine\n"
+
+
+# --------------------------------------------------------------- 2. the hash cache and ctime
+
+OLD_NS = 1_600_000_000_000_000_000  # 2020: far outside any timestamp granularity
+
+
+def _rewrite_in_place_keeping_the_mtime(path: Path, body: bytes) -> None:
+    """What ``cp -p`` or ``rsync -t --inplace`` do: same inode, same size, the old mtime back."""
+    before = os.stat(path)
+    assert len(body) == before.st_size
+    while os.stat(path).st_ctime_ns == before.st_ctime_ns:  # until the clock has ticked
+        with open(path, "r+b") as f:
+            f.write(body)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+
+
+def _cached(obj: S3Object, path: Path) -> bool:
+    cache = HashCache(obj.settings.state_dir / "hashes.sqlite3")
+    try:
+        return cache.get(str(path), fingerprint(os.stat(path))) is not None
+    finally:
+        cache.close()
+
+
+@BOTH_SERVERS
+def test_a_same_size_rewrite_with_its_mtime_restored_is_uploaded(
+    s3: Any, s3_server: Any, bucket: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "data" / "report.csv"
+    write_files(src.parent, {"report.csv": b"version 1,aaaa\n"})
+    os.utime(src, ns=(OLD_NS, OLD_NS))
+    obj = S3Object(f"s3://{bucket}/r/report.csv", src, endpoint_url=s3_server.endpoint_url)
+    obj.upload()
+    assert _cached(obj, src), "precondition: the upload left a (clean) hash-cache row"
+
+    _rewrite_in_place_keeping_the_mtime(src, b"version 2,bbbb\n")
+    obj.upload()
+    assert obj.last_result is not None and obj.last_result.transferred == 1
+    assert remote_tree(s3, bucket, "r/") == {"r/report.csv": b"version 2,bbbb\n"}
+
+
+@BOTH_SERVERS
+def test_a_large_rewrite_with_its_mtime_restored_gets_its_own_md5chksum(
+    s3: Any, s3_server: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Uploaded anyway (the remote size differs): the md5chksum metadata is the new bytes' MD5."""
+    settings = Settings.from_env().with_(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+    v1, v2 = blob(1, 6 * MiB), blob(2, 6 * MiB)
+    src = tmp_path / "big.bin"
+    src.write_bytes(v1)
+    os.utime(src, ns=(OLD_NS, OLD_NS))
+    uri = f"s3://{bucket}/big.bin"
+    obj = S3Object(uri, src, endpoint_url=s3_server.endpoint_url, settings=settings)
+    obj.upload()
+    assert _cached(obj, src), "precondition: the upload left a (clean) hash-cache row"
+
+    s3.put_object(Bucket=bucket, Key="big.bin", Body=b"another writer, another size")
+    _rewrite_in_place_keeping_the_mtime(src, v2)
+    obj.upload()
+    meta = {
+        k.lower(): v for k, v in s3.head_object(Bucket=bucket, Key="big.bin")["Metadata"].items()
+    }
+    assert meta.get("md5chksum") == md5_to_metadata(hashlib.md5(v2).hexdigest())
+    assert remote_tree(s3, bucket, "big.bin") == {"big.bin": v2}
+    # And a fresh download verifies against it.
+    out = tmp_path / "out.bin"
+    S3Object(uri, out, endpoint_url=s3_server.endpoint_url, settings=settings).download()
+    assert out.read_bytes() == v2
 
 
 # --------------------------------------------------------------- 6. last_result after a raise

@@ -59,7 +59,7 @@ def test_scan_finds_nested_files_with_slash_rels(tree: Path) -> None:
     assert f.rel == "a/b/c/three.txt"
     assert os.path.samefile(f.path, tree / "a/b/c/three.txt")
     assert f.size == 3
-    assert f.fingerprint == (3, st.st_mtime_ns, st.st_ino)
+    assert f.fingerprint == (3, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def test_scan_missing_root(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ def test_preload_serves_rows_under_root_and_sees_later_writes(tmp_path: Path) ->
     cache = HashCache(db)
     cache.put_many(
         [
-            (os.path.join(root, "a"), (1, 10, 100), Digest(size=1, md5="a" * 32)),
-            (str(tmp_path / "data-other" / "x"), (2, 20, 200), Digest(size=2, md5="b" * 32)),
+            (os.path.join(root, "a"), (1, 10, 10, 100), Digest(size=1, md5="a" * 32)),
+            (str(tmp_path / "data-other" / "x"), (2, 20, 20, 200), Digest(size=2, md5="b" * 32)),
         ]
     )
     cache.close()
@@ -26,11 +26,11 @@ def test_preload_serves_rows_under_root_and_sees_later_writes(tmp_path: Path) ->
     assert os.path.join(root, "a") in cache._preloaded
     # a sibling folder sharing the root's name as a string prefix is not "under" the root
     assert str(tmp_path / "data-other" / "x") not in cache._preloaded
-    got = cache.get(os.path.join(root, "a"), (1, 10, 100))
+    got = cache.get(os.path.join(root, "a"), (1, 10, 10, 100))
     assert got is not None and got.md5 == "a" * 32
-    assert cache.get(os.path.join(root, "a"), (1, 11, 100)) is None  # stale mtime is a miss
-    assert cache.get(str(tmp_path / "data-other" / "x"), (2, 20, 200)) is not None
+    assert cache.get(os.path.join(root, "a"), (1, 11, 10, 100)) is None  # stale mtime is a miss
+    assert cache.get(str(tmp_path / "data-other" / "x"), (2, 20, 20, 200)) is not None
 
-    cache.put_many([(os.path.join(root, "new"), (3, 30, 300), Digest(size=3, md5="c" * 32))])
-    fresh = cache.get(os.path.join(root, "new"), (3, 30, 300))
+    cache.put_many([(os.path.join(root, "new"), (3, 30, 30, 300), Digest(size=3, md5="c" * 32))])
+    fresh = cache.get(os.path.join(root, "new"), (3, 30, 30, 300))
     assert fresh is not None and fresh.md5 == "c" * 32
