@@ -328,6 +328,7 @@ def _make_lean(c: _Clients, settings: Settings) -> LeanClient | None:
     from botocore.httpsession import ProxyConfiguration
     from botocore.utils import get_environ_proxies
 
+    from s3lync.store.scheduler import scheduler_for
     from s3lync.store.transport import Transport
 
     proxies = cfg.proxies or get_environ_proxies(c.client.meta.endpoint_url)
@@ -348,6 +349,7 @@ def _make_lean(c: _Clients, settings: Settings) -> LeanClient | None:
         connect_timeout=c.timeouts[0],
         read_timeout=c.timeouts[1],
         ca_bundle=c.session.get_config_variable("ca_bundle") or None,
+        scheduler=scheduler_for(c.workers),
     )
     return LeanClient(
         c.client.meta.endpoint_url,

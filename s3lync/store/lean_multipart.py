@@ -77,28 +77,30 @@ def put_multipart(
         try:
 
             def one(number: int) -> str:
-                if cancel is not None and cancel.is_set():
-                    raise LeanCancelled(key)
-                offset = offsets[number - 1]
-                body = os.pread(fd, min(part_size, size - offset), offset)
-                # hashlib releases the GIL on large buffers, so parts hash in parallel.
-                part_md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
-                return str(
-                    client.with_retries(
-                        f"upload {where} (part {number} of {len(offsets)})",
-                        functools.partial(
-                            _upload_part,
-                            client,
-                            bucket,
-                            key,
-                            upload_id,
-                            number,
-                            body,
-                            part_md5,
-                            meter,
-                        ),
+                # A part slot bounds the parts held in memory across the whole process.
+                with client.transport.scheduler.part():
+                    if cancel is not None and cancel.is_set():
+                        raise LeanCancelled(key)
+                    offset = offsets[number - 1]
+                    body = os.pread(fd, min(part_size, size - offset), offset)
+                    # hashlib releases the GIL on large buffers, so parts hash in parallel.
+                    part_md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+                    return str(
+                        client.with_retries(
+                            f"upload {where} (part {number} of {len(offsets)})",
+                            functools.partial(
+                                _upload_part,
+                                client,
+                                bucket,
+                                key,
+                                upload_id,
+                                number,
+                                body,
+                                part_md5,
+                                meter,
+                            ),
+                        )
                     )
-                )
 
             numbers = range(1, len(offsets) + 1)
             if concurrency > 1 and len(offsets) > 1:

@@ -29,6 +29,7 @@ from urllib3.util import Timeout, parse_url
 
 from s3lync.errors import WireError
 from s3lync.redact import redact_url
+from s3lync.store.scheduler import Scheduler, scheduler_for
 
 if TYPE_CHECKING:
     from s3lync.store.lean import Origin
@@ -75,14 +76,23 @@ def _stale(exc: BaseException) -> bool:
 
 
 class Response:
-    """A response whose status and headers are read; the body is read by the caller."""
+    """A response whose status and headers are read; the body is read by the caller.
 
-    __slots__ = ("_resp", "status", "where")
+    It holds one of the scheduler's request slots until it is released or closed.
+    """
 
-    def __init__(self, resp: Any, where: str) -> None:
+    __slots__ = ("_held", "_resp", "status", "where")
+
+    def __init__(self, resp: Any, where: str, held: Scheduler) -> None:
         self._resp = resp
         self.status: int = resp.status
         self.where = where
+        self._held: Scheduler | None = held
+
+    def _free(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.release_request()
 
     @property
     def headers(self) -> Any:
@@ -107,14 +117,20 @@ class Response:
 
     def release(self) -> None:
         """Hand the connection back for reuse (urllib3 closes it if the body was not all read)."""
-        if not self._resp.isclosed() and self._resp.length_remaining:
-            self._resp.close()
-        self._resp.release_conn()
+        try:
+            if not self._resp.isclosed() and self._resp.length_remaining:
+                self._resp.close()
+            self._resp.release_conn()
+        finally:
+            self._free()
 
     def close(self) -> None:
         """Drop the connection (after an error or an abandoned body)."""
-        self._resp.close()
-        self._resp.release_conn()
+        try:
+            self._resp.close()
+            self._resp.release_conn()
+        finally:
+            self._free()
 
 
 class Transport:
@@ -127,8 +143,11 @@ class Transport:
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
         ca_bundle: str | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.maxsize = maxsize
+        # Requests in flight are bounded by the process's scheduler for this worker count.
+        self.scheduler = scheduler or scheduler_for(maxsize)
         self.timeout = Timeout(connect=connect_timeout, read=read_timeout)
         self.ca_bundle = _ca_file(ca_bundle)
         self._kw: dict[str, Any] = {
@@ -194,6 +213,24 @@ class Transport:
             else target
         )
         start = body.tell() if body is not None and not isinstance(body, bytes) else 0
+        self.scheduler.acquire_request()
+        try:
+            return self._send(pool, method, url, where, headers, body, start, replayable)
+        except BaseException:
+            self.scheduler.release_request()
+            raise
+
+    def _send(
+        self,
+        pool: Any,
+        method: str,
+        url: str,
+        where: str,
+        headers: dict[str, str],
+        body: bytes | BinaryIO | None,
+        start: int,
+        replayable: bool,
+    ) -> Response:
         for replay in (False, True):
             try:
                 resp = pool.urlopen(
@@ -209,7 +246,7 @@ class Transport:
                     release_conn=False,
                     timeout=self.timeout,
                 )
-                return Response(resp, where)
+                return Response(resp, where, self.scheduler)
             except (OSError, HTTPError, http.client.HTTPException) as exc:
                 if not replay and replayable and _stale(exc):
                     # The server closed this kept-alive connection; that says nothing about the

@@ -134,6 +134,9 @@ class FaultProxy(Server):
         self._rules: list[Rule] = []
         # The most client connections open at once (a client's pool bound, seen from outside).
         self.peak_connections = 0
+        # Requests being handled at once (read, forwarded, not yet answered), and the most seen.
+        self.inflight = 0
+        self.peak_inflight = 0
         self.log: list[Seen] = []
         super().__init__()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -232,7 +235,15 @@ class FaultProxy(Server):
                         out = _head_bytes(status, reason, rheaders, size)
                         conn.sendall(out + (b"" if method == "HEAD" else rbody))
                         continue
-                if not self._handle(conn, rule, method, target, headers, body):
+                with self._lock:
+                    self.inflight += 1
+                    self.peak_inflight = max(self.peak_inflight, self.inflight)
+                try:
+                    handled = self._handle(conn, rule, method, target, headers, body)
+                finally:
+                    with self._lock:
+                        self.inflight -= 1
+                if not handled:
                     return
         except (OSError, ValueError, http.client.HTTPException):
             return

@@ -1,0 +1,88 @@
+"""The one transfer scheduler of a process: requests in flight and part buffers in memory, bounded.
+
+Every object, engine and ``AsyncS3Object`` of a process built with the same ``max_workers`` sends
+through one scheduler of that size (``scheduler_for``), so four objects with ``max_workers=4``
+uploading at once keep 4 requests in flight, not 4 x 4 (as a pool per object or per large file
+would), and hold at most 4 parts in memory, whatever endpoints they use.
+
+A request slot is held from the moment a request is sent until its answer has been read or
+dropped (transport.Response.release/close); a part slot from the moment a part is read from disk
+until its upload is answered. Part slots are always taken before request slots, never the other
+way round, so the two cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+
+class _Slots:
+    """A counting limit that remembers the most slots ever used at once."""
+
+    def __init__(self, size: int) -> None:
+        self._cond = threading.Condition()
+        self.size = size
+        self.used = 0
+        self.peak = 0
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self.used >= self.size:
+                self._cond.wait()
+            self.used += 1
+            self.peak = max(self.peak, self.used)
+
+    def release(self) -> None:
+        with self._cond:
+            self.used -= 1
+            self._cond.notify()
+
+
+class Scheduler:
+    """Bounds the requests in flight and the upload parts in memory across the whole process."""
+
+    def __init__(self, capacity: int) -> None:
+        self._requests = _Slots(max(1, capacity))
+        self._parts = _Slots(max(1, capacity))
+
+    @property
+    def capacity(self) -> int:
+        """How many requests may be in flight at once."""
+        return self._requests.size
+
+    @property
+    def peak_requests(self) -> int:
+        """The most requests that were in flight at once (for tests and benchmarks)."""
+        return self._requests.peak
+
+    def acquire_request(self) -> None:
+        """Wait for a request slot (released by :meth:`release_request`)."""
+        self._requests.acquire()
+
+    def release_request(self) -> None:
+        """Give a request slot back."""
+        self._requests.release()
+
+    @contextlib.contextmanager
+    def part(self) -> Iterator[None]:
+        """Hold a part slot while one upload part is in memory."""
+        self._parts.acquire()
+        try:
+            yield
+        finally:
+            self._parts.release()
+
+
+_schedulers: dict[int, Scheduler] = {}
+_lock = threading.Lock()
+
+
+def scheduler_for(workers: int) -> Scheduler:
+    """The process's one scheduler for ``max_workers=workers`` (created on first use)."""
+    with _lock:
+        found = _schedulers.get(workers)
+        if found is None:
+            found = _schedulers[workers] = Scheduler(workers)
+        return found
