@@ -240,6 +240,8 @@ class Settings:
     aws_retry_mode: str | None = None
     lean: bool = True
     progress: str = ""
+    # S3LYNC_PROGRESS_INTERVAL: seconds between plain progress lines.
+    progress_interval: float = 5.0
     # The variables of CLIENT_ENV_KEYS, in that order ("" when unset).
     client_env: tuple[str, ...] = ()
     # Upload arguments for every upload (see UPLOAD_ARGS); a mapping's or an object's own win.
@@ -276,6 +278,7 @@ class Settings:
             aws_retry_mode=env.get("AWS_RETRY_MODE") or None,
             lean=env.get("S3LYNC_LEAN", "1").strip().lower() not in ("0", "false", "no", "off"),
             progress=env.get("S3LYNC_PROGRESS", "").strip(),
+            progress_interval=_seconds_env(env, "S3LYNC_PROGRESS_INTERVAL") or 5.0,
             client_env=tuple(env.get(k, "") for k in CLIENT_ENV_KEYS),
             environ=env,
         )

@@ -8,9 +8,12 @@ for logs. It never prints unless asked to.
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -50,7 +53,10 @@ def resolve_mode(mode: str | None, tty: bool, default: str = "") -> str:
 
 
 class Counter:
-    """Counts finished operations and their bytes; an executor subscriber."""
+    """Counts bytes as they move and finished operations; an executor subscriber."""
+
+    # Rate over the last few seconds: a stall shows at once, a burst does not linger.
+    WINDOW = 10.0
 
     def __init__(
         self, files_total: int = 0, bytes_total: int = 0, callback: ProgressCallback | None = None
@@ -65,12 +71,15 @@ class Counter:
         self._lock = threading.Lock()
         # Bytes moved so far by each operation in flight (counted in bytes_done up to its size).
         self._moving: dict[int, int] = {}
+        # (monotonic time, bytes_done) samples of the last WINDOW seconds, for the rate.
+        self._samples: deque[tuple[float, int]] = deque()
 
     def begin(self, files_total: int, bytes_total: int) -> None:
         """Set the totals once the plan is known (and report the zero point)."""
         with self._lock:
             self.files_total, self.bytes_total = files_total, bytes_total
             self.start = time.monotonic()
+            self._samples.clear()
             self._changed()
 
     def grow(self, files: int, nbytes: int) -> None:
@@ -118,18 +127,55 @@ class Counter:
     def finish(self) -> None:
         """End of the run."""
 
+    def wipe(self) -> None:
+        """After an interrupt: clear what the terminal echoed on the bar's line (``^C``)."""
+
+    def rate(self, now: float | None = None) -> float | None:
+        """Bytes per second over the last WINDOW seconds (None in the first half second)."""
+        now = time.monotonic() if now is None else now
+        samples = self._samples
+        samples.append((now, self.bytes_done))
+        while len(samples) > 2 and samples[1][0] <= now - self.WINDOW:
+            samples.popleft()
+        # Before the window fills, the run's start is the oldest point.
+        t0, b0 = samples[0] if samples[0][0] <= now - self.WINDOW else (self.start, 0)
+        if now - t0 < 0.5:
+            return None
+        return max(0.0, (self.bytes_done - b0) / (now - t0))
+
+    def eta(self, rate: float | None) -> str:
+        """Time left at ``rate``: ``00:42``, ``1:02:03``, or ``?`` (nothing moving yet)."""
+        left = max(0, self.bytes_total - self.bytes_done)
+        if not left:
+            return "00:00"
+        if not rate:
+            return "?"
+        return format_duration(left / rate)
+
     def line(self, now: float | None = None) -> str:
-        """``12/500 files, 1.2 MiB/5.0 MiB, 3.4 MiB/s[, 2 failed]``."""
-        elapsed = max((now or time.monotonic()) - self.start, 1e-6)
+        """``12/500 files, 1.2 MiB/5.0 MiB, 3.4 MiB/s, ETA 00:42[, 2 failed]``."""
+        rate = self.rate(now)
         return (
             f"{self.files_done}/{self.files_total} files, {format_size(self.bytes_done)}/"
-            f"{format_size(self.bytes_total)}, {format_size(int(self.bytes_done / elapsed))}/s"
+            f"{format_size(self.bytes_total)}, {format_rate(rate)}, ETA {self.eta(rate)}"
             + (f", {self.failed} failed" if self.failed else "")
         )
 
+    def summary(self) -> str:
+        """What was done and what was not, for an interrupted run."""
+        with self._lock:
+            left = max(0, self.files_total - self.files_done)
+            return (
+                f"{self.files_done - self.failed} of {self.files_total} file(s) done "
+                f"({format_size(self.bytes_done)} of {format_size(self.bytes_total)})"
+                + (f", {self.failed} failed" if self.failed else "")
+                + f", {left} not done"
+            )
+
 
 class PlainLines(Counter):
-    """A plain line every few seconds, for logs (CI); silent for work shorter than a second."""
+    """A plain line every ``interval`` seconds, for logs (CI), written by a timer: a stalled or
+    single large transfer still shows it is alive. Silent for work shorter than one interval."""
 
     def __init__(
         self, stream: TextIO, files_total: int = 0, bytes_total: int = 0, interval: float = 5.0
@@ -137,19 +183,33 @@ class PlainLines(Counter):
         super().__init__(files_total, bytes_total)
         self.stream = stream
         self.interval = interval
-        self.last = self.start
         self.printed = False
+        self._paused = True  # nothing to report until some work is known
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
 
     def begin(self, files_total: int, bytes_total: int) -> None:
-        """Set the totals; the clock starts now."""
+        """Set the totals; the clock and the timer start now."""
         super().begin(files_total, bytes_total)
-        self.last = self.start
+        with self._lock:
+            self._paused = not files_total
+        if self._timer is None:
+            self._timer = threading.Thread(target=self._tick, name="s3lync-progress", daemon=True)
+            self._timer.start()
 
-    def _changed(self) -> None:
-        now = time.monotonic()
-        if now - self.start >= 1.0 and now - self.last >= self.interval:
-            self.last = now
-            self._write(now)
+    def _grown(self) -> None:
+        self._paused = not self.files_total
+
+    def pause(self) -> None:
+        """No lines while the next mapping is planned and its plan printed."""
+        with self._lock:
+            self._paused = True
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                if not self._paused:
+                    self._write(time.monotonic())
 
     def _write(self, now: float) -> None:
         self.stream.write(self.line(now) + "\n")
@@ -157,7 +217,11 @@ class PlainLines(Counter):
         self.printed = True
 
     def finish(self) -> None:
-        """A last line, if any was printed."""
+        """Stop the timer; a last line, if any was printed."""
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+            self._timer = None
         with self._lock:
             if self.printed:
                 self._write(time.monotonic())
@@ -167,7 +231,8 @@ class Bar(Counter):
     """One live bar on a terminal (tqdm): files, bytes, rate, ETA, failures; erased at the end.
 
     tqdm draws and erases with carriage returns and padding only (``leave=False``), so the
-    summary printed afterwards is all that stays on the screen.
+    summary printed afterwards is all that stays on the screen. Rate and ETA are s3lync's own
+    (bytes over the last seconds, in the summary's binary units).
     """
 
     def __init__(
@@ -186,6 +251,7 @@ class Bar(Counter):
         with self._lock:
             self.files_total, self.bytes_total = files_total, bytes_total
             self.start = time.monotonic()
+            self._samples.clear()
             self._open()
         if self._ticker is None:
             # tqdm redraws only when updated: the ticker keeps rate and ETA alive while one
@@ -200,23 +266,19 @@ class Bar(Counter):
                 self.refresh()
 
     def _open(self) -> None:
-        from tqdm import tqdm
-
         if self._bar is not None:
             self._bar.close()
-        self._bar = tqdm(
+        self._bar = _tqdm_class()(
             total=max(self.bytes_total, 1),
             file=self.stream,
-            unit="iB",  # with 1024 as divisor: KiB, MiB, as in the summary
-            unit_scale=True,
-            unit_divisor=1024,
             leave=False,
             dynamic_ncols=True,
             mininterval=0.2,
             delay=self.delay,
-            bar_format="{desc} {bar} {rate_fmt} ETA {remaining}{postfix}",
+            bar_format="{desc} {bar} {speed}",
             desc=self._desc(),
         )
+        self._bar.speed = self._speed()
 
     def _grown(self) -> None:
         self._paused = False
@@ -236,6 +298,12 @@ class Bar(Counter):
             f"{format_size(self.bytes_total)}"
         )
 
+    def _speed(self) -> str:
+        rate = self.rate()
+        return f"{format_rate(rate)} ETA {self.eta(rate)}" + (
+            f", {self.failed} failed" if self.failed else ""
+        )
+
     def _changed(self) -> None:
         if self._bar is None:
             self._open()
@@ -243,17 +311,16 @@ class Bar(Counter):
             return
         bar = self._bar
         bar.set_description_str(self._desc(), refresh=False)
-        if self.failed:
-            bar.set_postfix_str(f"{self.failed} failed", refresh=False)
         # Bytes move the bar; a delete or a folder moves only the file count.
         bar.update(self.bytes_done - bar.n)
         if self.bytes_total == 0:
             bar.refresh()
 
     def refresh(self) -> None:
-        """Redraw now (tqdm otherwise redraws at most five times a second)."""
+        """Redraw now, with a fresh rate and ETA (tqdm otherwise redraws only when updated)."""
         with self._lock:
             if self._bar is not None and not self._paused:
+                self._bar.speed = self._speed()
                 self._bar.refresh()
 
     def finish(self) -> None:
@@ -266,6 +333,35 @@ class Bar(Counter):
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
+
+    def wipe(self) -> None:
+        """Blank the whole line: the ``^C`` the terminal echoed lies beyond the bar's end."""
+        try:
+            width = os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            return
+        self.stream.write("\r" + " " * (width - 1) + "\r")
+        self.stream.flush()
+
+
+def _tqdm_class() -> Any:
+    """tqdm with one more field for its bar_format, ``{speed}``: our rate, ETA and failures
+    (tqdm's own rate reads "iB/s" below 1 KiB, and its postfix field adds a comma)."""
+    from tqdm import tqdm
+
+    class Drawn(tqdm):  # type: ignore[misc]
+        speed = ""
+
+        @property
+        def format_dict(self) -> dict[str, Any]:
+            d = {**super().format_dict, "speed": self.speed}
+            if d.get("ncols"):
+                # A few columns free: the terminal echoes "^C" after the bar, and a full-width
+                # line would wrap, leaving the bar above where the erase happens.
+                d["ncols"] = max(20, d["ncols"] - 4)
+            return d
+
+    return Drawn
 
 
 def for_library(progress: bool | ProgressCallback | None) -> Counter | None:
@@ -281,6 +377,21 @@ def for_library(progress: bool | ProgressCallback | None) -> Counter | None:
 
 def _clamp(n: int, size: int) -> int:
     return max(0, min(n, size))
+
+
+def format_rate(rate: float | None) -> str:
+    """``3.4 MiB/s`` (binary units, as sizes), or ``? B/s`` before anything can be said."""
+    return "? B/s" if rate is None else f"{format_size(int(rate))}/s"
+
+
+def format_duration(seconds: float) -> str:
+    """``00:42``, ``59:59``, ``1:02:03``; ``>99h`` beyond four days."""
+    total = int(seconds + 0.5)
+    if total >= 100 * 3600:
+        return ">99h"
+    h, rest = divmod(total, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
 
 
 def format_size(n: int) -> str:

@@ -51,6 +51,8 @@ class Context:
     json_errors: bool = False  # --json: an error is printed as a JSON document on stdout too
     # The environment, read once for the whole command.
     settings: Settings = field(default_factory=Settings.from_env)
+    # apply's progress while mappings run (an interrupt reports and erases it).
+    progress: Progress | None = None
 
     def engine(
         self,
@@ -355,13 +357,17 @@ class Progress:
         total_bytes: int,
         tty: bool,
         mode: str | None = None,
+        interval: float = 5.0,
     ) -> None:
         self.mode = progress_mod.resolve_mode(mode, tty)
         self.impl: progress_mod.Counter
         if self.mode == "bar":
             self.impl = progress_mod.Bar(stream)
         elif self.mode == "plain":
-            self.impl = progress_mod.PlainLines(stream, interval=0.5 if tty else 5.0)
+            # ``interval``: S3LYNC_PROGRESS_INTERVAL; a person watching a terminal wants more.
+            self.impl = progress_mod.PlainLines(
+                stream, interval=min(interval, 0.5) if tty else interval
+            )
         else:
             self.impl = progress_mod.Counter()
         self.impl.begin(total_ops, total_bytes)
@@ -388,6 +394,12 @@ class Progress:
     def finish(self) -> None:
         """Erase the bar, or print the last plain line."""
         self.impl.finish()
+
+    def interrupted(self) -> str:
+        """Erase the bar (Ctrl-C); what was done and what was not."""
+        self.impl.finish()
+        self.impl.wipe()
+        return self.impl.summary()
 
 
 @dataclass(frozen=True)
@@ -629,9 +641,11 @@ def _run_mappings(
         fresh = _check_saved(engine, saved, opts.plan_file or "", opts) if saved else {}
         quiet = detail == render.DETAIL_QUIET
         mode = "none" if quiet else opts.progress or ctx.settings.progress
-        progress = Progress(ctx.err, 0, 0, opts.progress_tty, mode)
+        progress = Progress(ctx.err, 0, 0, opts.progress_tty, mode, ctx.settings.progress_interval)
         if detail != render.DETAIL_QUIET:
             engine.subscribers.append(progress)
+        # On Ctrl-C the error handler erases the bar and says how far the run got.
+        ctx.progress = progress
         # Mapping by mapping, in order, each planned just before it runs: an upload followed by
         # a download of the same prefix sees what the upload put there.
         for i, m in enumerate(mappings):
@@ -680,6 +694,7 @@ def _run_mappings(
             results.append(r)
             changed = changed or bool(r.transferred or r.deleted or r.done(OpKind.MKDIR))
         progress.finish()
+        ctx.progress = None
 
     the_plan = Plan(
         mappings=tuple(plans),
@@ -745,7 +760,9 @@ def handle_error(ctx: Context, exc: BaseException) -> int:
     if ctx.json_errors:
         ctx.echo(json.dumps(render.error_document(exc), indent=2))
     if isinstance(exc, KeyboardInterrupt):
-        ctx.warn("interrupted")
+        # The bar is erased first; then what was done and what was not.
+        done = ctx.progress.interrupted() if ctx.progress is not None else ""
+        ctx.warn(f"interrupted: {done}; run it again to finish" if done else "interrupted")
         return EXIT_INTERRUPTED
     if isinstance(exc, ManifestError):
         for line in exc.errors:

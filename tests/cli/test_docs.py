@@ -166,7 +166,12 @@ def test_readme_library_examples_run_as_written(name: str, s3_server: Any, tmp_p
         elif name == "policy":
             assert (tmp_path / "data" / "test" / "b.csv").exists()
         else:
-            assert proc.stdout.splitlines() == ["0/1 files, 0/15 bytes", "1/1 files, 15/15 bytes"]
+            # Bytes are reported as they move, then the file as it ends.
+            assert proc.stdout.splitlines() == [
+                "0/1 files, 0/15 bytes",
+                "0/1 files, 15/15 bytes",
+                "1/1 files, 15/15 bytes",
+            ]
             assert (tmp_path / "data" / "test" / "b.csv").exists()
             assert proc.stderr == ""  # progress=True without a terminal draws nothing
     finally:

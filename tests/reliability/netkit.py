@@ -9,6 +9,9 @@
   ``tunnel=False`` records CONNECT and hangs up without tunnelling (nothing goes further).
 - :class:`OddServer`: an HTTP server answering every request with one fixed raw response, or
   (``silent=True``) accepting connections and never answering.
+- :class:`ThrottleFront`: relays 127.0.0.1:port to an upstream URL's port at a bandwidth limit
+  (bytes per second, both ways, shared by all connections), like ``rclone --bwlimit``;
+  ``pause()`` stops every byte until ``resume()``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # RFC 6761: .invalid never resolves. moto serves path-style buckets on hosts named localhost*.
 FAKE_HOST = "localhost.s3lync-test.invalid"
@@ -265,3 +270,71 @@ def http_response(status: str, body: bytes, content_type: str, *extra: str) -> b
     """Raw HTTP/1.1 response bytes (keep-alive, with Content-Length)."""
     head = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
     return ("\r\n".join([*head, *extra]) + "\r\n\r\n").encode() + body
+
+
+class _Bucket:
+    """A token bucket: ``take(n)`` returns once ``n`` more bytes fit the rate (and not paused)."""
+
+    def __init__(self, rate: float, running: threading.Event) -> None:
+        self.rate = rate
+        self.running = running
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> None:
+        self.running.wait()
+        with self._lock:
+            now = time.monotonic()
+            self._next = max(self._next, now) + n / self.rate
+            wait = self._next - now
+        if wait > 0:
+            time.sleep(wait)
+
+
+class ThrottleFront(Server):
+    """127.0.0.1:port relayed to ``upstream_url``'s port at ``rate`` bytes/s each way."""
+
+    def __init__(self, upstream_url: str, rate: float) -> None:
+        self.upstream_port = int(urlsplit(upstream_url).port or 80)
+        self.running = threading.Event()
+        self.running.set()
+        self.down = _Bucket(rate, self.running)  # server -> client
+        self.up = _Bucket(rate, self.running)  # client -> server
+        self.block = max(4096, int(rate // 20))
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def pause(self) -> None:
+        self.running.clear()
+
+    def resume(self) -> None:
+        self.running.set()
+
+    def handle(self, conn: socket.socket) -> None:
+        up = socket.create_connection(("127.0.0.1", self.upstream_port))
+        self._track(up)
+        # Small buffers, so a sender feels the limit instead of filling megabytes of kernel memory.
+        for sock in (conn, up):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        back = threading.Thread(target=self._relay, args=(up, conn, self.down), daemon=True)
+        back.start()
+        try:
+            self._relay(conn, up, self.up)
+        finally:
+            back.join(timeout=5)
+            up.close()
+
+    def _relay(self, src: socket.socket, dst: socket.socket, bucket: _Bucket) -> None:
+        try:
+            while not self._closing.is_set():
+                data = src.recv(self.block)
+                if not data:
+                    break
+                bucket.take(len(data))
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
