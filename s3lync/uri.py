@@ -11,6 +11,15 @@ from s3lync.errors import InvalidURIError, UnsafeKeyError
 # upper case and underscores, so those are accepted rather than refused client-side.
 _BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 _MAX_KEY_BYTES = 1024
+# s3lync 0.4's endpoint-in-URI forms: s3://HOST[:PORT]@bucket/key (HOST with a '.', or localhost;
+# anything else before '@' may be a key pair and is never echoed) and s3://http(s)://HOST/bucket/key.
+_ENDPOINT_AT_RE = re.compile(
+    r"^(?P<scheme>https?://)?(?P<host>(?:[A-Za-z0-9-]+\.)+[A-Za-z0-9-]+|localhost|\[[0-9A-Fa-f:]+\])"
+    r"(?P<port>:[0-9]{1,5})?@(?P<bucket>[^/@]+)/(?P<key>.*)$"
+)
+_ENDPOINT_SCHEME_RE = re.compile(
+    r"^(?P<scheme>https?://)(?P<host>[^/@]+)/(?P<bucket>[^/@]+)/(?P<key>.*)$"
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,23 @@ def parse_s3_uri(uri: str) -> S3Uri:
     if not uri.startswith("s3://"):
         raise InvalidURIError(f"invalid S3 URI {uri!r}: must start with 's3://'")
     rest = uri[len("s3://") :]
-    bucket, _, key = rest.partition("/")
+    endpoint = _ENDPOINT_AT_RE.match(rest) or _ENDPOINT_SCHEME_RE.match(rest)
+    if endpoint is not None:
+        url = (
+            (endpoint["scheme"] or "http://")
+            + endpoint["host"]
+            + (endpoint.groupdict().get("port") or "")
+        )
+        plain = f"s3://{endpoint['bucket']}/{endpoint['key']}"
+        raise InvalidURIError(
+            f"invalid S3 URI {uri!r}: s3lync 0.4's endpoint-in-URI form is not supported; "
+            f"write S3Object({plain!r}, endpoint_url={url!r}) (or set AWS_ENDPOINT_URL={url}; "
+            f"in s3lync.yaml, endpoint_url: {url})"
+        )
+    # s3://http://USER:PASS@host/... : the authority ends at the first '/' after the scheme.
+    scheme = re.match(r"https?://", rest)
+    start = scheme.end() if scheme else 0
+    bucket, _, key = rest[start:].partition("/")
     if "@" in bucket:
         # Upstream's s3://KEY:SECRET@host/... puts secrets in logs and shell history: refuse it
         # without repeating what came before the '@'.
@@ -51,6 +76,7 @@ def parse_s3_uri(uri: str) -> S3Uri:
             "s3://bucket/key, pass the endpoint as endpoint_url= (or AWS_ENDPOINT_URL) and the "
             "keys through the AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile)"
         )
+    bucket, _, key = rest.partition("/")
     if not bucket:
         raise InvalidURIError(f"invalid S3 URI {uri!r}: missing bucket name")
     if not _BUCKET_RE.match(bucket) or ".." in bucket:

@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, TypeVar
 
 from s3lync.api import progress as progress_mod
+from s3lync.api.compat import face_args
 from s3lync.api.s3object import ExcludePattern, S3Object
 from s3lync.errors import TransferCancelledError
 from s3lync.settings import Settings
@@ -130,6 +131,7 @@ class _PooledObject(S3Object):
 class AsyncS3Object:
     """:class:`~s3lync.S3Object` for asyncio: same constructor, awaitable methods."""
 
+    @face_args("AsyncS3Object", "boto3_client", "progress_mode")
     def __init__(
         self,
         s3_uri: str,
@@ -167,10 +169,28 @@ class AsyncS3Object:
     def __repr__(self) -> str:
         return f"AsyncS3Object({self.s3_uri!r}, local_path={self.local_path!r})"
 
+    def __str__(self) -> str:
+        """The S3 URI, as in 0.4."""
+        return self._obj.s3_uri
+
+    def __fspath__(self) -> str:
+        """The local path (nothing is synced by this: ``await obj.download()`` first)."""
+        return self._obj.local_path
+
     @property
     def s3_uri(self) -> str:
         """The S3 URI this object names."""
         return self._obj.s3_uri
+
+    @property
+    def bucket(self) -> str:
+        """The bucket name."""
+        return self._obj.bucket
+
+    @property
+    def key(self) -> str:
+        """The key (or prefix, ending in ``/``) in the bucket; empty for a whole bucket."""
+        return self._obj.key
 
     @property
     def local_path(self) -> str:
@@ -214,9 +234,10 @@ class AsyncS3Object:
                     log.debug("%s: cancelled run ended with %r", self.s3_uri, exc)
             raise
 
+    @face_args("download", "use_checksum", "excludes", "mirror", "progress_mode")
     async def download(
         self,
-        check_hash: bool = True,
+        check_hash: bool | str = True,
         force_sync: bool = False,
         exclude_pattern: ExcludePattern = "",
         *,
@@ -233,9 +254,10 @@ class AsyncS3Object:
             progress=progress,
         )
 
+    @face_args("upload", "use_checksum", "excludes", "mirror", "progress_mode")
     async def upload(
         self,
-        check_hash: bool = True,
+        check_hash: bool | str = True,
         exclude_pattern: ExcludePattern = "",
         force_sync: bool = False,
         *,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from s3lync.api import progress as progress_mod
-from s3lync.api.compat import accepts_04_names
+from s3lync.api.compat import face_args
 from s3lync.errors import (
     InvalidURIError,
     ObjectExistsError,
@@ -44,7 +44,7 @@ _UPDATE_MODES = {"a", "ab", "at", "r+", "rb+", "r+b", "a+", "ab+", "a+b", "w+", 
 class S3Object:
     """An S3 object or prefix paired with a local file or folder."""
 
-    @accepts_04_names("boto3_client")
+    @face_args("S3Object", "boto3_client", "progress_mode")
     def __init__(
         self,
         s3_uri: str,
@@ -101,6 +101,27 @@ class S3Object:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.s3_uri!r}, local_path={self.local_path!r})"
 
+    def __str__(self) -> str:
+        """The S3 URI, as in 0.4 (``print(obj)``, f-strings, logs)."""
+        return self.s3_uri
+
+    def __fspath__(self) -> str:
+        """The local path: ``open(obj)``, ``pd.read_csv(obj)`` and ``os.path`` take the object.
+
+        Nothing is synced by this: call ``download()`` first (or use ``obj.open()``).
+        """
+        return self.local_path
+
+    @property
+    def bucket(self) -> str:
+        """The bucket name."""
+        return self._uri.bucket
+
+    @property
+    def key(self) -> str:
+        """The key (or prefix, ending in ``/``) in the bucket; empty for a whole bucket."""
+        return self._uri.key
+
     @property
     def local_path(self) -> str:
         """The local file or folder this object syncs with.
@@ -132,7 +153,7 @@ class S3Object:
         into = self._into or (direction is Direction.DOWNLOAD and os.path.isdir(self._local_path))
         strict = check_hash == "strict"
         if not isinstance(check_hash, bool) and not strict:
-            raise S3ObjectError(f"check_hash must be True, False or 'strict', not {check_hash!r}")
+            raise TypeError(f"check_hash must be True, False or 'strict', not {check_hash!r}")
         return Mapping(
             s3_uri=self.s3_uri,
             # The engine reads a trailing separator as "the object goes inside this folder".
@@ -224,7 +245,7 @@ class S3Object:
         if now != base.etag:
             raise base.conflict(self.s3_uri, "nothing was uploaded", now, deleted=now is None)
 
-    @accepts_04_names("use_checksum", "excludes", "mirror", "progress_mode")
+    @face_args("download", "use_checksum", "excludes", "mirror", "progress_mode")
     def download(
         self,
         check_hash: bool | str = True,
@@ -253,7 +274,7 @@ class S3Object:
             self._into = False
         return self._local_path
 
-    @accepts_04_names("use_checksum", "excludes", "mirror", "progress_mode")
+    @face_args("upload", "use_checksum", "excludes", "mirror", "progress_mode")
     def upload(
         self,
         check_hash: bool | str = True,
