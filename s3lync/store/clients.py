@@ -202,12 +202,31 @@ def get_lean(
 ) -> LeanClient | None:
     """The lean client built from the shared botocore client, or None where it steps aside."""
     settings = settings or Settings.from_env()
+    if intercepted():
+        # Someone stands between botocore and the network (moto's mock_aws, a before-send hook
+        # in botocore's built-in handlers): every request must go through botocore to reach them.
+        return None
     c = _resolved(region, endpoint_url, profile, max_workers, timeouts, settings)
     with c.lock:
         if not c.lean_made:
             c.lean = _make_lean(c, settings)
             c.lean_made = True
         return c.lean
+
+
+def intercepted() -> bool:
+    """True when botocore's built-in handlers answer requests before they are sent.
+
+    moto's ``mock_aws`` (and tools like it) add a ``before-send`` handler to every botocore client
+    that is enabled while the mock is active; a request the lean client sent itself would bypass
+    it and go to the real network. A handler without an ``enabled`` flag counts as always on.
+    """
+    import botocore.handlers
+
+    return any(
+        event.startswith("before-send") and getattr(handler, "enabled", True)
+        for event, handler, *_ in botocore.handlers.BUILTIN_HANDLERS
+    )
 
 
 def make_client(
