@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from s3lync import ConfigError, S3Object, Settings
+from s3lync import ConfigError, S3Object, Settings, UnverifiedError
+from s3lync.store.remote import Remote
 
 ARGS = {"ServerSideEncryption": "AES256", "StorageClass": "STANDARD_IA"}
 
@@ -88,7 +89,10 @@ def test_a_bad_extra_args_key_is_a_config_error_naming_it() -> None:
 def test_sse_kms_uploads_are_judged_by_content_md5(
     moto: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lean: str, size: int
 ) -> None:
-    """SSE-KMS makes ETags opaque: the upload still counts as verified (Content-MD5 accepted)."""
+    """SSE-KMS makes ETags opaque: on AWS the upload still counts as verified (the store checked
+    our Content-MD5). moto stands for AWS here (``Remote.checks_content_md5``); on a store not
+    known to check Content-MD5 (127.0.0.1) the same upload is unverified, and strict refuses it.
+    """
     _path_env(monkeypatch, lean)
     bucket = _bucket(moto)
     src = tmp_path / "model.bin"
@@ -99,6 +103,10 @@ def test_sse_kms_uploads_are_judged_by_content_md5(
         endpoint_url=moto.endpoint_url,
         extra_args={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/mine"},
     )
+    with pytest.raises(UnverifiedError):
+        obj.upload(check_hash="strict")
+    src.write_bytes(os.urandom(size))
+    monkeypatch.setattr(Remote, "checks_content_md5", lambda self: True)
     obj.upload(check_hash="strict")
     head = _head(moto, bucket, "model.bin")
     assert head["ServerSideEncryption"] == "aws:kms"
