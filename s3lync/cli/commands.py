@@ -729,7 +729,7 @@ def _run_mappings(
 
 def init(ctx: Context, *, force: bool = False) -> int:
     """Write a commented starter manifest."""
-    from s3lync.manifest.loader import STARTER_MANIFEST
+    from s3lync.manifest.loader import schema_reference, starter_manifest
 
     target = ctx.manifest
     if target.is_dir():
@@ -740,7 +740,7 @@ def init(ctx: Context, *, force: bool = False) -> int:
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        target.write_text(STARTER_MANIFEST, encoding="utf-8")
+        target.write_text(starter_manifest(schema_reference(target)), encoding="utf-8")
     except OSError as exc:
         raise S3lyncError(f"cannot write {target}: {exc.strerror or exc}") from None
     # The next commands must read the same file: keep -f unless it is the default.
@@ -749,6 +749,15 @@ def init(ctx: Context, *, force: bool = False) -> int:
     ctx.echo(
         f"Wrote {target}{made}. Edit it, then run `s3lync {flag}validate` and `s3lync {flag}plan`."
     )
+    return EXIT_OK
+
+
+def schema(ctx: Context, *, path: bool = False) -> int:
+    """Print the manifest's JSON Schema (what editors validate with), or with ``path`` its file."""
+    from s3lync.manifest.loader import schema_path
+
+    where = schema_path()
+    ctx.echo(str(where) if path else where.read_text(encoding="utf-8").rstrip("\n"))
     return EXIT_OK
 
 

@@ -375,6 +375,13 @@ def init(force: bool) -> None:
     _run(lambda c: commands.init(c, force=force))
 
 
+@cli.command()
+@click.option("--path", "as_path", is_flag=True, help="Print the schema file's path instead.")
+def schema(as_path: bool) -> None:
+    """Print the JSON Schema of s3lync.yaml (for editors: `s3lync schema > s3lync.schema.json`)."""
+    _run(lambda c: commands.schema(c, path=as_path))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="s3lync")

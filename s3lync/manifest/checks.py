@@ -56,9 +56,40 @@ def _schema() -> dict[str, Any]:
     return loaded
 
 
+def strict_schema() -> dict[str, Any]:
+    """The schema a filled manifest must pass: the shipped one without its ``${VAR}`` alternatives.
+
+    The shipped schema is the one an editor uses on the file as written, so wherever a value may
+    be interpolated it also accepts a ``${VAR}`` string (``anyOf: [rule, {$ref: interpolated}]``).
+    Once filled there is no reference left to allow, and each value meets its rule alone (so a
+    literal ``$${X}`` is no way around it, and the errors are the rule's own).
+    """
+    strict: dict[str, Any] = _strict(_schema())
+    return strict
+
+
+def _strict(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_strict(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _strict(v) for k, v in node.items() if k != "anyOf"}
+    if "anyOf" in node:
+        rules = [
+            _strict(b)
+            for b in node["anyOf"]
+            if not str(b.get("$ref", "")).startswith("#/$defs/interpolated")
+        ]
+        if len(rules) == 1:
+            out.update(rules[0])
+        else:
+            out["anyOf"] = rules
+    return out
+
+
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(_schema())
+    return jsonschema.Draft202012Validator(strict_schema())
 
 
 def value_loc(positions: dict[DocPath, Pos], path: DocPath, *, key: bool = False) -> Loc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib.resources
 import logging
 import os
 import re
@@ -36,26 +37,63 @@ __all__ = [
     "Manifest",
     "load_manifest",
     "load_schema",
+    "schema_path",
+    "schema_reference",
+    "starter_manifest",
     "validate_document",
 ]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_URL = "https://s3lync.dev/schemas/s3lync.schema.json"
 
-STARTER_MANIFEST = f"""\
-# yaml-language-server: $schema={SCHEMA_URL}
+def schema_path() -> Path:
+    """The JSON Schema file shipped in the package (what ``s3lync schema --path`` prints)."""
+    return Path(
+        str(importlib.resources.files("s3lync.manifest") / "schemas" / "s3lync.schema.json")
+    )
+
+
+def schema_reference(manifest: str | os.PathLike[str]) -> str:
+    """How ``manifest`` names the shipped schema so an editor finds it offline.
+
+    A path relative to the manifest when the schema is inside the manifest's project (a virtual
+    environment or a checkout in it: the reference then holds on every clone made the same way),
+    else a ``file://`` URI of the installed file. The YAML language server reads either.
+    """
+    folder = Path(os.path.abspath(manifest)).parent
+    schema = schema_path().resolve()
+    root = next(
+        (
+            d
+            for d in (folder, *folder.parents)
+            if (d / ".git").exists() or (d / "pyproject.toml").exists()
+        ),
+        folder,
+    )
+    if schema.is_relative_to(root.resolve()):
+        return Path(os.path.relpath(schema, folder.resolve())).as_posix()
+    return schema.as_uri()
+
+
+def starter_manifest(schema_ref: str) -> str:
+    """The commented manifest ``s3lync init`` writes, pointing editors at ``schema_ref``."""
+    return _STARTER.replace("{schema}", schema_ref)
+
+
+_STARTER = """\
+# yaml-language-server: $schema={schema}
+# (the JSON Schema installed with s3lync: `s3lync schema` prints it, `s3lync schema --path` names it)
 #
 # s3lync manifest: S3 <-> local mappings kept in sync with plan/apply.
 #   s3lync validate   # check this file
 #   s3lync plan       # show what would change (changes nothing)
 #   s3lync apply      # make the changes
-# Any string may use ${{VAR}} or ${{VAR:-default}} from the environment; write $${{ for a literal ${{.
+# Any string may use ${VAR} or ${VAR:-default} from the environment; write $${ for a literal ${.
 version: 1
 
 # Inherited by every mapping unless the mapping sets its own; exclude lists are added together.
 defaults:
-  region: ${{AWS_REGION:-us-east-1}}
+  region: ${AWS_REGION:-us-east-1}
   # endpoint_url: http://127.0.0.1:9000   # MinIO, R2, Ceph or a local test server
   # profile: dev
   check_hash: true        # or strict: a transfer that cannot be verified is an error
@@ -78,6 +116,9 @@ mappings:
   #   exclude:
   #     - '(^|/)\\.'            # dot files
 """
+
+#: The starter with the installed schema's own location (``s3lync init`` writes it relative).
+STARTER_MANIFEST = starter_manifest(schema_path().as_uri())
 
 
 _BOOL_FIELDS = frozenset({"check_hash", "force_sync", "delete", "follow_symlinks", "allow_missing"})
