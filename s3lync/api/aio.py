@@ -23,11 +23,11 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, overload
 
 from s3lync.api import progress as progress_mod
 from s3lync.api.compat import face_args
-from s3lync.api.s3object import ExcludePattern, S3Object
+from s3lync.api.s3object import BinaryMode, ExcludePattern, S3Object, TextMode
 from s3lync.errors import TransferCancelledError
 from s3lync.settings import Settings
 from s3lync.sync.engine import Engine
@@ -282,12 +282,30 @@ class AsyncS3Object:
         """Delete the object, or every object under the prefix; local files stay."""
         return await self._run(self._obj.delete)
 
-    @contextlib.asynccontextmanager
-    async def open(self, mode: str = "r", encoding: str | None = "utf-8") -> AsyncIterator[IO[Any]]:
+    @overload
+    def open(
+        self, mode: TextMode = "r", encoding: str | None = "utf-8"
+    ) -> contextlib.AbstractAsyncContextManager[IO[str]]: ...
+    @overload
+    def open(
+        self, mode: BinaryMode, encoding: str | None = "utf-8"
+    ) -> contextlib.AbstractAsyncContextManager[IO[bytes]]: ...
+    @overload
+    def open(
+        self, mode: str, encoding: str | None = "utf-8"
+    ) -> contextlib.AbstractAsyncContextManager[IO[Any]]: ...
+    def open(
+        self, mode: str = "r", encoding: str | None = "utf-8"
+    ) -> contextlib.AbstractAsyncContextManager[IO[Any]]:
         """``async with obj.open(mode) as f``: download on enter, upload on a clean exit.
 
-        The yielded file is an ordinary local file (its reads and writes are local disk I/O).
+        The yielded file is an ordinary local file (its reads and writes are local disk I/O),
+        typed by mode: ``IO[str]`` for text modes, ``IO[bytes]`` for ``"rb"``/``"wb"``/...
         """
+        return self._open(mode, encoding)
+
+    @contextlib.asynccontextmanager
+    async def _open(self, mode: str, encoding: str | None) -> AsyncIterator[IO[Any]]:
         cm = self._obj.open(mode, encoding)
         f = await self._run(cm.__enter__)
         try:

@@ -9,7 +9,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Literal, overload
 
 from s3lync.api import progress as progress_mod
 from s3lync.api.compat import face_args
@@ -35,6 +35,11 @@ from s3lync.uri import S3Uri, check_rel, parse_s3_uri
 ExcludePattern = str | Sequence[str] | None
 
 log = logging.getLogger(__name__)
+
+#: open() modes by what the file reads and writes (the overloads' types; the sets below say what
+#: each mode does).
+TextMode = Literal["r", "rt", "w", "wt", "x", "xt", "a", "at", "r+", "a+", "w+"]
+BinaryMode = Literal["rb", "wb", "xb", "ab", "rb+", "r+b", "ab+", "a+b", "wb+", "w+b"]
 
 _READ_MODES = {"r", "rb", "rt"}
 _WRITE_MODES = {"w", "wb", "wt", "x", "xb", "xt"}
@@ -314,9 +319,30 @@ class S3Object:
         self._local_path, self._into = path, False
         return path
 
+    @overload
+    def open(
+        self, mode: TextMode = "r", encoding: str | None = "utf-8"
+    ) -> contextlib.AbstractContextManager[IO[str]]: ...
+    @overload
+    def open(
+        self, mode: BinaryMode, encoding: str | None = "utf-8"
+    ) -> contextlib.AbstractContextManager[IO[bytes]]: ...
+    @overload
+    def open(
+        self, mode: str, encoding: str | None = "utf-8"
+    ) -> contextlib.AbstractContextManager[IO[Any]]: ...
+    def open(
+        self, mode: str = "r", encoding: str | None = "utf-8"
+    ) -> contextlib.AbstractContextManager[IO[Any]]:
+        """Open the local copy: read modes download first, write modes upload on a clean exit.
+
+        Typed by mode, as the built-in ``open``: ``"r"``/``"w"``/... give ``IO[str]``,
+        ``"rb"``/``"wb"``/... ``IO[bytes]``.
+        """
+        return self._open(mode, encoding)
+
     @contextlib.contextmanager
-    def open(self, mode: str = "r", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
-        """Open the local copy: read modes download first, write modes upload on a clean exit."""
+    def _open(self, mode: str, encoding: str | None) -> Iterator[IO[Any]]:
         if mode not in _READ_MODES | _WRITE_MODES | _UPDATE_MODES:
             raise S3ObjectError(f"unsupported open mode {mode!r}")
         if self._uri.is_prefix:
