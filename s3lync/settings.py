@@ -102,6 +102,18 @@ def _log_level(env: EnvMapping[str, str], debug: bool) -> tuple[str, bool]:
     return ("DEBUG", True) if debug else ("WARNING", False)
 
 
+#: ``S3LYNC_PROGRESS`` values (``--progress`` takes the same).
+PROGRESS_MODES = ("auto", "bar", "plain", "none")
+
+
+def _progress(env: EnvMapping[str, str]) -> str:
+    raw = env.get("S3LYNC_PROGRESS", "").strip()
+    if raw and raw.lower() not in PROGRESS_MODES:
+        _warn_ignored("S3LYNC_PROGRESS", raw, "not one of " + ", ".join(PROGRESS_MODES))
+        return ""
+    return raw.lower()
+
+
 def _region(env: EnvMapping[str, str]) -> str | None:
     return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or _overrides.get("aws_region")
 
@@ -277,7 +289,7 @@ class Settings:
             aws_config_file=env.get("AWS_CONFIG_FILE", "~/.aws/config"),
             aws_retry_mode=env.get("AWS_RETRY_MODE") or None,
             lean=env.get("S3LYNC_LEAN", "1").strip().lower() not in ("0", "false", "no", "off"),
-            progress=env.get("S3LYNC_PROGRESS", "").strip(),
+            progress=_progress(env),
             progress_interval=_seconds_env(env, "S3LYNC_PROGRESS_INTERVAL") or 5.0,
             client_env=tuple(env.get(k, "") for k in CLIENT_ENV_KEYS),
             environ=env,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -269,6 +270,11 @@ def plan(
     """Read-only: show what apply would do (``shard``: that shard's share); optionally save it."""
     from s3lync.manifest.loader import load_manifest
 
+    if out_file:
+        # Before anything is listed: a plan that cannot be saved is not worth making.
+        folder = os.path.dirname(os.path.abspath(out_file))
+        if not os.path.isdir(folder):
+            raise S3lyncError(f"plan --out {out_file}: the folder {folder} does not exist")
     manifest = load_manifest(ctx.manifest)
     mappings = manifest.select(list(names))
     path = str(manifest.path)
@@ -281,9 +287,16 @@ def plan(
         )
     if out_file:
         tmp = out_file + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            the_plan.write_json(f)
-        os.replace(tmp, out_file)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                the_plan.write_json(f)
+            os.replace(tmp, out_file)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise S3lyncError(
+                f"plan --out {out_file}: cannot write the plan: {exc.strerror or exc}"
+            ) from None
     if as_json:
         doc = render.plan_document(the_plan)
         doc.update(shard_document(the_plan, shard))
@@ -520,6 +533,76 @@ def _confirm_deletes(ctx: Context, engine: Engine, mp: MappingPlan, opts: ApplyO
     )
 
 
+def _preflight(
+    ctx: Context,
+    engine: Engine,
+    mappings: Sequence[Mapping],
+    opts: ApplyOptions,
+    fresh: dict[int, MappingPlan],
+) -> tuple[list[MappingPlan], str] | None:
+    """Refuse, before the first change, what the plans already forbid (as terraform does).
+
+    Deletions that need a confirmation no terminal can give, and deletion limits, are judged on
+    every mapping's plan first: the plans, and the reason, when the apply must be refused. A plan
+    of a mapping no earlier mapping feeds is kept in ``fresh`` and applied as it is (nothing
+    earlier in the run touches either side of it); a fed mapping is planned again after its
+    feeder ran, and its own deletions are confirmed then.
+    """
+    ask = not opts.yes and not (ctx.interactive and ctx.confirm is not None)
+    limits = engine.policy.max_delete is not None or any(m.max_delete is not None for m in mappings)
+    if not ask and not limits:
+        return None
+    plans: list[MappingPlan] = []
+    deleting: list[str] = []
+    total = 0
+    for i, m in enumerate(mappings):
+        fed_by = feeder(mappings[:i], m)
+        mp = fresh.get(i)
+        if mp is None:
+            mp = engine.plan_mapping(m, missing_ok=True, fed_by=fed_by)
+            if fed_by is None:
+                fresh[i] = mp
+        plans.append(mp)
+        deletes = mp.count(OpKind.DELETE)
+        if mp.blocking or not deletes:
+            continue
+        try:
+            engine.policy.check_deletes(mp, total)
+        except ApplyRefusedError as exc:
+            return plans, str(exc)
+        total += deletes
+        deleting.append(f"{m.label!r} {deletes}")
+    if ask and deleting:
+        return plans, (
+            f"the plan deletes {total} file(s) ({', '.join(deleting)}) and there is no terminal "
+            "to confirm; re-run with --yes to allow it"
+        )
+    return None
+
+
+def _refused_ahead(
+    ctx: Context,
+    mappings: Sequence[Mapping],
+    ahead: tuple[list[MappingPlan], str],
+    manifest_path: str | None,
+    opts: ApplyOptions,
+) -> int:
+    """Show the whole plan and why it is refused; nothing was changed (exit 1)."""
+    plans, why = ahead
+    message = f"{why}. Nothing was changed"
+    if opts.as_json:
+        raise ApplyRefusedError(message)
+    for mp in plans:
+        for line in render.mapping_lines(mp, color=ctx.color, detail=opts.detail):
+            ctx.echo(line)
+        for line in render.error_lines([mp], color=ctx.color):
+            ctx.echo(line)
+    ctx.warn(f"error: {message}")
+    ctx.echo(render.final_line(Plan(mappings=tuple(plans), manifest=manifest_path)))
+    ctx.echo(f"\nApply refused: {message}.")
+    return EXIT_ERROR
+
+
 def _saved_shard(saved: Plan | None, plan_file: str | None, shard: Shard | None) -> Shard | None:
     """The shard to apply: a saved plan's own (``--shard``, if given, must agree), else ``shard``."""
     if saved is None:
@@ -639,6 +722,9 @@ def _run_mappings(
         if show and shard is not None:
             ctx.echo(f"Shard {shard.label}: this shard's share of the work only.\n")
         fresh = _check_saved(engine, saved, opts.plan_file or "", opts) if saved else {}
+        ahead = None if opts.dry_run else _preflight(ctx, engine, mappings, opts, fresh)
+        if ahead is not None:
+            return _refused_ahead(ctx, mappings, ahead, manifest_path, opts)
         quiet = detail == render.DETAIL_QUIET
         mode = "none" if quiet else opts.progress or ctx.settings.progress
         progress = Progress(ctx.err, 0, 0, opts.progress_tty, mode, ctx.settings.progress_interval)
@@ -723,7 +809,16 @@ def _run_mappings(
             ctx.echo("\nDry run: nothing was changed.")
         else:
             prefix = f"Shard {shard.label}: " if shard is not None else ""
-            ctx.echo("\n" + prefix + render.apply_summary(results))
+            # The last line says what the exit code says.
+            head = (
+                "Apply refused"
+                if stopped
+                else "Apply failed"
+                if (failed or fatal)
+                else "Apply complete"
+            )
+            errors = sum(1 for mp in plans for p in mp.problems if p.fatal)
+            ctx.echo("\n" + prefix + render.apply_summary(results, head=head, errors=errors))
     return EXIT_ERROR if (failed or fatal or stopped) else EXIT_OK
 
 

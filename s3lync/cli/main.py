@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from s3lync.cli import commands, logs, render
 from s3lync.errors import ConfigError, S3lyncError
 from s3lync.settings import Settings
 from s3lync.sync.policy import DeleteLimit, parse_max_delete
+from s3lync.sync.shard import ShardError, parse_shard
 from s3lync.sync.shard import resolve as resolve_shard
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -41,6 +43,46 @@ class DeleteLimitType(click.ParamType[DeleteLimit]):
 
 
 DELETE_LIMIT = DeleteLimitType()
+
+
+class ShardType(click.ParamType[str]):
+    """``--shard``: ``I/N`` (1-based) or ``auto``, checked before any I/O (exit 2)."""
+
+    name = "I/N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """The value as given, once it parses; a usage error otherwise."""
+        text = str(value).strip()
+        if text.lower() == "auto":
+            return "auto"
+        try:
+            parse_shard(text)
+        except ShardError as exc:
+            self.fail(str(exc).removeprefix(f"--shard {value!r}: "), param, ctx)
+        return text
+
+
+class RegexType(click.ParamType[str]):
+    """A regular expression (``--exclude``), compiled before any I/O (exit 2)."""
+
+    name = "RE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """The pattern as given, once it compiles; a usage error otherwise."""
+        try:
+            re.compile(value)
+        except re.error as exc:
+            self.fail(f"{value!r}: not a valid regex: {exc}", param, ctx)
+        return str(value)
+
+
+def _check_shard_total(shard_spec: str | None, shard_total: int | None) -> None:
+    """``--shard-total`` belongs to ``--shard auto``: anything else is a usage error (exit 2)."""
+    if shard_total is not None and shard_spec != "auto":
+        raise click.BadParameter(
+            "goes with --shard auto (I/N already names N)" if shard_spec else "needs --shard auto",
+            param_hint="'--shard-total'",
+        )
 
 
 def _color(stream: Any) -> bool:
@@ -137,8 +179,8 @@ def _scope_options(fn: Callable[..., None]) -> Callable[..., None]:
             click.option(
                 "--shard",
                 "shard_spec",
+                type=ShardType(),
                 default=None,
-                metavar="I/N|auto",
                 help="Only this shard's share (1-based I of N, or 'auto' from CI/cluster variables).",
             ),
             click.option(
@@ -189,6 +231,7 @@ def plan(
     no_lock: bool,
 ) -> None:
     """Show what apply would change, without changing anything."""
+    _check_shard_total(shard_spec, shard_total)
     _run(
         lambda c: commands.plan(
             c,
@@ -258,6 +301,7 @@ def apply(
     progress: str | None,
 ) -> None:
     """Apply the manifest (or a saved PLAN.json): transfer, then delete what the plan says."""
+    _check_shard_total(shard_spec, shard_total)
     plan_file = None
     names = list(targets)
     if names and names[-1].endswith(".json"):
@@ -313,7 +357,7 @@ def lock(names: tuple[str, ...], check: bool, no_checksums: bool) -> None:
 @click.argument("target")
 @click.option("--delete", is_flag=True, help="Delete target files missing from the source.")
 @click.option("--allow-missing", is_flag=True, help="An empty or missing source is not an error.")
-@click.option("--exclude", multiple=True, metavar="RE", help="Regex of relative paths to skip.")
+@click.option("--exclude", multiple=True, type=RegexType(), help="Regex of relative paths to skip.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Allow deletions without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")

@@ -159,14 +159,23 @@ def apply_counts(results: Sequence[MappingResult]) -> dict[str, int]:
     }
 
 
-def apply_summary(results: Sequence[MappingResult]) -> str:
-    """``Apply complete: 3 transferred (1.2 MiB) (1 unverified), 120 skipped, 2 deleted, 0 failed.``"""
+def apply_summary(
+    results: Sequence[MappingResult], *, head: str | None = None, errors: int = 0
+) -> str:
+    """``Apply complete: 3 transferred (1.2 MiB) (1 unverified), 120 skipped, 2 deleted, 0 failed.``
+
+    ``head`` says how the run ended ("Apply failed", "Apply refused"; default: by the failed
+    count); ``errors`` counts problems reported with the plan (a folder where a file must be).
+    """
     c = apply_counts(results)
-    head = "Apply complete" if not c["failed"] else "Apply finished with errors"
+    if head is None:
+        head = "Apply complete" if not (c["failed"] or errors) else "Apply failed"
     unverified = f" ({c['unverified']} unverified)" if c["unverified"] else ""
+    problems = f", {errors} error{'s' if errors != 1 else ''}" if errors else ""
     return (
         f"{head}: {c['transferred']} transferred ({format_size(c['transferred_bytes'])})"
-        f"{unverified}, {c['skipped']} skipped, {c['deleted']} deleted, {c['failed']} failed."
+        f"{unverified}, {c['skipped']} skipped, {c['deleted']} deleted, {c['failed']} failed"
+        f"{problems}."
     )
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from s3lync import (
     ApplyPolicy,
@@ -20,11 +22,23 @@ from s3lync import (
     S3Object,
     Settings,
 )
+from s3lync.cli import commands
+from s3lync.cli.main import cli
 from s3lync.hashing import md5_to_metadata
 from s3lync.localfs.hashcache import HashCache, fingerprint
 
 from .faultproxy import FaultProxy
-from .helpers import BOTH_SERVERS, MOTO_ONLY, blob, put_objects, remote_tree, write_files
+from .helpers import (
+    BOTH_SERVERS,
+    MOTO_ONLY,
+    blob,
+    cli_env,
+    put_objects,
+    remote_tree,
+    run_cli,
+    write_files,
+    write_manifest,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -216,3 +230,197 @@ def test_last_result_is_set_when_the_call_raised(
     assert (aobj.last_result.transferred, aobj.last_result.deleted) == (0, 0)
     # Nothing was deleted.
     assert sorted(p.name for p in data.iterdir()) == ["keep.txt", "new.txt", "x1.txt", "x2.txt"]
+
+
+# --------------------------------------------------------------- 4, 7, 8. the CLI's promises
+
+
+def cli_run(endpoint: str, manifest: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    """``s3lync -f MANIFEST --endpoint-url URL ARGS`` in-process (stdout/stderr kept apart)."""
+    return CliRunner().invoke(
+        cli, ["-f", str(manifest), "--endpoint-url", endpoint, *args], env=env
+    )
+
+
+def last_line(text: str) -> str:
+    return text.rstrip().splitlines()[-1]
+
+
+def three_mappings(tmp_path: Path, bucket: str) -> tuple[Path, Path]:
+    """Mappings 1 and 2 create files; mapping 3 mirrors and would delete a local-only file."""
+    proj = tmp_path / "proj"
+    ms = [
+        {"name": f"m{i}", "s3": f"s3://{bucket}/m{i}/", "local": f"m{i}", "direction": "download"}
+        for i in (1, 2, 3)
+    ]
+    ms[2]["delete"] = True
+    write_files(proj / "m3", {"mine.txt": b"local only"})
+    return write_manifest(proj / "s3lync.yaml", ms), proj
+
+
+@BOTH_SERVERS
+def test_apply_without_a_terminal_refuses_deletions_before_the_first_change(
+    s3: Any, s3_server: Any, bucket: str, tmp_path: Path
+) -> None:
+    put_objects(s3, bucket, {"m1/a.txt": b"a", "m2/b.txt": b"b", "m3/c.txt": b"c"})
+    manifest, proj = three_mappings(tmp_path, bucket)
+
+    r = cli_run(s3_server.endpoint_url, manifest, "apply")
+    assert r.exit_code == 1, r.output
+    assert "--yes" in r.stderr and "Nothing was changed" in r.stderr, r.stderr
+    assert "'m3' 1" in r.stderr, r.stderr
+    # The whole plan was shown, and nothing was applied: not even mappings 1 and 2.
+    assert "- mine.txt" in r.stdout and "+ a.txt" in r.stdout, r.stdout
+    assert last_line(r.stdout).startswith("Apply refused:"), r.stdout
+    assert not (proj / "m1").exists() and not (proj / "m2").exists()
+    assert sorted(p.name for p in (proj / "m3").iterdir()) == ["mine.txt"]
+
+    r = cli_run(s3_server.endpoint_url, manifest, "apply", "--yes")
+    assert r.exit_code == 0, r.output
+    assert last_line(r.stdout).startswith("Apply complete:"), r.stdout
+    assert sorted(p.name for p in (proj / "m3").iterdir()) == ["c.txt"]
+
+
+@MOTO_ONLY
+def test_a_deletion_limit_refuses_before_the_first_change(
+    s3: Any, s3_server: Any, bucket: str, tmp_path: Path
+) -> None:
+    put_objects(s3, bucket, {"m1/a.txt": b"a", "m2/b.txt": b"b", "m3/c.txt": b"c"})
+    manifest, proj = three_mappings(tmp_path, bucket)
+    r = cli_run(s3_server.endpoint_url, manifest, "apply", "--yes", "--max-delete", "0")
+    assert r.exit_code == 1, r.output
+    assert "more than --max-delete 0" in r.stderr and "Nothing was changed" in r.stderr
+    assert last_line(r.stdout).startswith("Apply refused:"), r.stdout
+    assert not (proj / "m1").exists() and not (proj / "m2").exists()
+
+
+@MOTO_ONLY
+def test_the_last_line_says_failed_when_the_exit_code_is_1(
+    s3: Any, s3_server: Any, bucket: str, tmp_path: Path
+) -> None:
+    url = s3_server.endpoint_url
+    proj = tmp_path / "proj"
+    # A local file where a folder must be: that mapping is not applied.
+    put_objects(s3, bucket, {"f/sub/x.txt": b"x"})
+    write_files(proj / "f", {"sub": b"a file"})
+    manifest = write_manifest(
+        proj / "s3lync.yaml",
+        [{"s3": f"s3://{bucket}/f/", "local": "f", "direction": "download"}],
+    )
+    r = cli_run(url, manifest, "apply", "--yes")
+    assert r.exit_code == 1, r.output
+    assert last_line(r.stdout).startswith("Apply failed:"), r.stdout
+    assert "1 error" in last_line(r.stdout)
+
+    # An empty source refused to mirror-delete the target.
+    write_files(tmp_path / "empty", {})
+    (tmp_path / "empty").mkdir(exist_ok=True)
+    put_objects(s3, bucket, {"e/keep.txt": b"keep"})
+    manifest = write_manifest(
+        proj / "s3lync.yaml",
+        [
+            {
+                "s3": f"s3://{bucket}/e/",
+                "local": str(tmp_path / "empty"),
+                "direction": "upload",
+                "delete": True,
+            }
+        ],
+    )
+    r = cli_run(url, manifest, "apply", "--yes")
+    assert r.exit_code == 1, r.output
+    assert last_line(r.stdout).startswith("Apply failed:"), r.stdout
+    assert remote_tree(s3, bucket, "e/") == {"e/keep.txt": b"keep"}
+
+
+@MOTO_ONLY
+def test_the_last_line_says_refused_when_a_terminal_says_no_halfway(
+    s3: Any, s3_server: Any, bucket: str, tmp_path: Path
+) -> None:
+    put_objects(s3, bucket, {"m1/a.txt": b"a", "m2/b.txt": b"b", "m3/c.txt": b"c"})
+    manifest, proj = three_mappings(tmp_path, bucket)
+    out, err = io.StringIO(), io.StringIO()
+    ctx = commands.Context(
+        manifest=manifest,
+        endpoint_url=s3_server.endpoint_url,
+        out=out,
+        err=err,
+        interactive=True,
+        confirm=lambda question: False,
+    )
+    assert commands.apply(ctx) == 1
+    assert last_line(out.getvalue()).startswith("Apply refused: 2 transferred"), out.getvalue()
+    assert (proj / "m1" / "a.txt").exists()
+    assert sorted(p.name for p in (proj / "m3").iterdir()) == ["mine.txt"]
+
+
+DEAD = "http://127.0.0.1:1"  # nothing listens: any request would fail with exit 1
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+@pytest.mark.parametrize("value", ["x/4", "3", "2/4/1", "half", "5/4", "0/4", ""])
+def test_a_bad_shard_is_a_usage_error_before_anything_is_listed(
+    tmp_path: Path, command: str, value: str
+) -> None:
+    manifest = write_manifest(
+        tmp_path / "s3lync.yaml", [{"s3": "s3://bucket/p/", "local": "d", "direction": "download"}]
+    )
+    r = cli_run(DEAD, manifest, command, "--shard", value)
+    assert r.exit_code == 2, r.output
+    assert "--shard" in r.stderr and "Traceback" not in r.output
+    r = cli_run(DEAD, manifest, command, "--shard", "2/4", "--shard-total", "4")
+    assert r.exit_code == 2 and "--shard-total" in r.stderr, r.output
+
+
+def test_a_bad_sync_exclude_is_a_usage_error_before_anything_is_listed(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        cli,
+        [
+            "--endpoint-url",
+            DEAD,
+            "sync",
+            "s3://bucket/p/",
+            str(tmp_path / "d"),
+            "--exclude",
+            "(unclosed",
+        ],
+    )
+    assert r.exit_code == 2, r.output
+    assert "--exclude" in r.stderr and "not a valid regex" in r.stderr, r.stderr
+    assert not (tmp_path / "d").exists()
+
+
+@MOTO_ONLY
+def test_plan_out_into_a_missing_folder_is_an_error_not_a_crash(
+    s3: Any, s3_server: Any, bucket: str, tmp_path: Path
+) -> None:
+    put_objects(s3, bucket, {"p/a.txt": b"a"})
+    manifest = write_manifest(
+        tmp_path / "s3lync.yaml",
+        [{"s3": f"s3://{bucket}/p/", "local": "d", "direction": "download"}],
+    )
+    target = tmp_path / "no" / "such" / "dir" / "p.json"
+    r = cli_run(s3_server.endpoint_url, manifest, "plan", "--out", str(target))
+    assert r.exit_code == 1, r.output
+    assert "does not exist" in r.stderr and "bug" not in r.stderr, r.stderr
+    assert not target.parent.exists()
+
+
+@MOTO_ONLY
+def test_a_bad_s3lync_progress_is_ignored_with_a_warning(
+    s3: Any, s3_server: Any, bucket: str, tmp_path: Path
+) -> None:
+    """In a subprocess: the warning is written before the CLI installs its log handler."""
+    put_objects(s3, bucket, {"p/a.txt": b"a"})
+    manifest = write_manifest(
+        tmp_path / "s3lync.yaml",
+        [{"s3": f"s3://{bucket}/p/", "local": "d", "direction": "download"}],
+        endpoint_url=s3_server.endpoint_url,
+    )
+    r = run_cli(
+        "-f", str(manifest), "apply", cwd=tmp_path, env=cli_env(tmp_path, S3LYNC_PROGRESS="sparkly")
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "ignoring S3LYNC_PROGRESS='sparkly': not one of auto, bar, plain, none\n"
+    assert (tmp_path / "d" / "a.txt").read_bytes() == b"a"
+    assert last_line(r.stdout).startswith("Apply complete:"), r.stdout
