@@ -157,7 +157,7 @@ def face_args(call: str, *renamed: str) -> Callable[[F], F]:
                 if new in kwargs:
                     raise TypeError(f"{shown} got both {old!r} (0.4) and {new!r}")
                 warnings.warn(
-                    f"{fn.__qualname__}({old}=...) is the s3lync 0.4 name; use {new}= ({MIGRATING})",
+                    f"{shown[:-2]}({old}=...) is the s3lync 0.4 name; use {new}= ({MIGRATING})",
                     DeprecationWarning,
                     stacklevel=3,
                 )
