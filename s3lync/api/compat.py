@@ -102,6 +102,10 @@ def _check_flag(name: str, value: Any) -> str | None:
         if isinstance(value, bool):
             return None
         return f"{name} must be True or False, not {describe(value)}"
+    if name == "progress":
+        if value is None or isinstance(value, bool) or callable(value):
+            return None
+        return f"progress must be True, False or a callable, not {describe(value)}"
     if name == "region_name":
         if value is None or isinstance(value, str):
             return None

@@ -222,6 +222,8 @@ def test_flags_must_be_booleans(face: Any, world: dict[str, Any], remote_keys: A
         assert message in str(err.value), (name, str(err.value))
     with pytest.raises(TypeError, match="follow_symlinks must be True or False"):
         face(world["uri"], world["local"], follow_symlinks="no")
+    with pytest.raises(TypeError, match="progress must be True, False or a callable, not 'bar'"):
+        face(world["uri"], world["local"], progress="bar")
     assert _state(world, remote_keys) == before
     # "strict" is the one string check_hash takes.
     _run(obj.download(check_hash="strict"))
