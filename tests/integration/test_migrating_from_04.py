@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The first cell of each CHANGELOG row -> the test that checks it.
 ROWS = {
     "`S3Object(uri, local_path, boto3_client=c)`": "test_boto3_client_keyword_on_both_faces",
-    "`S3Object(uri, local_path, c)` (the client third, positionally)": "test_0_4_signatures_run_positionally",
+    "`S3Object(uri, local_path, c)` (the client third, positionally)": "test_0_4_constructors_positionally",
     "`S3Object(..., excludes=...)`, or a fourth/fifth positional argument": "test_constructor_excludes_is_refused",
     '`S3Object(..., progress_mode="progress" / "compact" / "disabled")`': "test_progress_mode_values",
     "`AsyncS3Object(uri, local_path, boto3_client=c)`, `progress_mode=`": "test_boto3_client_keyword_on_both_faces",
