@@ -81,7 +81,13 @@ class LockedError(S3lyncError):
 
 
 class ApplyRefusedError(S3lyncError):
-    """An apply was refused before anything changed (deletion limits, confirmation, empty source)."""
+    """An apply was refused before anything changed (deletion limits, confirmation, empty source).
+
+    ``setting`` is (name, value, the words naming it in the message) of the limit that refused it,
+    so the CLI can name its own flag instead; None otherwise.
+    """
+
+    setting: tuple[str, str, str] | None = None
 
 
 class WireError(Exception):

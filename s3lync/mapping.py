@@ -22,7 +22,10 @@ class Mapping:
     local: str
     direction: Direction
     name: str | None = None
+    # Exclude regexes, applied first; then ``filters`` in order (see s3lync.filters).
     exclude: tuple[str, ...] = ()
+    # Ordered (include|exclude, regex) filters: the last one that matches a path decides.
+    filters: tuple[tuple[str, str], ...] = ()
     force_sync: bool = False
     delete: bool = False
     check_hash: bool = True
@@ -41,6 +44,19 @@ class Mapping:
     extra_args: tuple[tuple[str, str], ...] = ()
 
     @property
+    def rules(self) -> tuple[tuple[str, str], ...]:
+        """Every filter in order: ``exclude`` first, then ``filters`` (the last match decides)."""
+        return tuple(("exclude", r) for r in self.exclude) + self.filters
+
+    @property
+    def filter_key(self) -> tuple[str, ...]:
+        """The filters as s3lync.lock records them: the exclude regexes, or with include filters
+        every rule as ``include:RE`` / ``exclude:RE``."""
+        if not self.filters:
+            return self.exclude
+        return tuple(f"{kind}:{regex}" for kind, regex in self.rules)
+
+    @property
     def label(self) -> str:
         """A short human name: the mapping's name, else its S3 URI."""
         return self.name or self.s3_uri
@@ -50,6 +66,7 @@ class Mapping:
         d = asdict(self)
         d["direction"] = self.direction.value
         d["exclude"] = list(self.exclude)
+        d["filters"] = [list(f) for f in self.filters]
         d["extra_args"] = dict(self.extra_args)
         return d
 
@@ -59,6 +76,7 @@ class Mapping:
         d = dict(d)
         d["direction"] = Direction(d["direction"])
         d["exclude"] = tuple(d.get("exclude") or ())
+        d["filters"] = tuple((str(k), str(r)) for k, r in d.get("filters") or ())
         d["extra_args"] = tuple(sorted(dict(d.get("extra_args") or {}).items()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})

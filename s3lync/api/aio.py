@@ -243,6 +243,7 @@ class AsyncS3Object:
         *,
         delete: bool = False,
         progress: bool | progress_mod.ProgressCallback | None = None,
+        include_pattern: ExcludePattern = "",
     ) -> str:
         """Bring the local side up to date with S3; returns the local path."""
         return await self._run_cancellable(
@@ -252,6 +253,7 @@ class AsyncS3Object:
             exclude_pattern,
             delete=delete,
             progress=progress,
+            include_pattern=include_pattern,
         )
 
     @face_args("upload", "use_checksum", "excludes", "mirror", "progress_mode")
@@ -263,6 +265,7 @@ class AsyncS3Object:
         *,
         delete: bool = False,
         progress: bool | progress_mod.ProgressCallback | None = None,
+        include_pattern: ExcludePattern = "",
     ) -> str:
         """Bring S3 up to date with the local side; returns the S3 URI."""
         return await self._run_cancellable(
@@ -272,6 +275,7 @@ class AsyncS3Object:
             force_sync,
             delete=delete,
             progress=progress,
+            include_pattern=include_pattern,
         )
 
     async def exists(self) -> bool:

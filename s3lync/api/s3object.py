@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from s3lync.errors import (
     SyncError,
     UnsafeKeyError,
 )
+from s3lync.filters import INCLUDE, glob_reading, regex_problem
 from s3lync.localfs import scan as local
 from s3lync.mapping import Direction, Mapping
 from s3lync.settings import Settings, check_extra_args
@@ -31,7 +31,8 @@ from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import MappingResult, SyncResult
 from s3lync.uri import S3Uri, check_rel, parse_s3_uri
 
-#: ``exclude_pattern``: one regex, or a list of them (a path matching any is excluded).
+#: ``exclude_pattern`` / ``include_pattern``: one regex, or a list of them. Excludes are read
+#: first, then includes; the last that matches a path decides (as ``aws s3 sync``'s filters).
 ExcludePattern = str | Sequence[str] | None
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class S3Object:
         force_sync: bool,
         exclude: tuple[str, ...] = (),
         delete: bool = False,
+        include: tuple[str, ...] = (),
     ) -> Mapping:
         into = self._into or (direction is Direction.DOWNLOAD and os.path.isdir(self._local_path))
         strict = check_hash == "strict"
@@ -165,6 +167,8 @@ class S3Object:
             local=self._local_path + (os.sep if into else ""),
             direction=direction,
             exclude=exclude,
+            # After the excludes: an include takes back what they left out (the last match wins).
+            filters=tuple((INCLUDE, p) for p in include),
             force_sync=force_sync,
             delete=delete,
             check_hash=bool(check_hash),
@@ -260,6 +264,7 @@ class S3Object:
         delete: bool = False,
         progress: bool | progress_mod.ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        include_pattern: ExcludePattern = "",
     ) -> str:
         """Bring the local side up to date with S3 (only what differs); returns the local path.
 
@@ -270,7 +275,12 @@ class S3Object:
         ``"strict"`` makes that an :class:`UnverifiedError`; False skips verification.
         """
         mapping = self._mapping(
-            Direction.DOWNLOAD, check_hash, force_sync, _excludes(exclude_pattern), delete
+            Direction.DOWNLOAD,
+            check_hash,
+            force_sync,
+            _patterns(exclude_pattern),
+            delete,
+            _patterns(include_pattern, "include"),
         )
         result = self._sync(mapping, "download", progress=progress, cancel=cancel)
         if not result.plan.is_dir:
@@ -289,6 +299,7 @@ class S3Object:
         delete: bool = False,
         progress: bool | progress_mod.ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        include_pattern: ExcludePattern = "",
     ) -> str:
         """Bring S3 up to date with the local side (only what differs); returns the S3 URI.
 
@@ -296,7 +307,12 @@ class S3Object:
         skipped. ``last_result`` says what was done.
         """
         mapping = self._mapping(
-            Direction.UPLOAD, check_hash, force_sync, _excludes(exclude_pattern), delete
+            Direction.UPLOAD,
+            check_hash,
+            force_sync,
+            _patterns(exclude_pattern),
+            delete,
+            _patterns(include_pattern, "include"),
         )
         self._sync(mapping, "upload", progress=progress, cancel=cancel)
         return self.s3_uri
@@ -461,18 +477,20 @@ def raise_cancelled(action: str, uri: str) -> None:
     raise TransferCancelledError(f"{action} {uri}: cancelled")
 
 
-def _excludes(pattern: ExcludePattern) -> tuple[str, ...]:
-    """One regex or a list of them, each checked now so a typo fails before any transfer."""
+def _patterns(pattern: ExcludePattern, key: str = "exclude") -> tuple[str, ...]:
+    """One regex or a list of them, each checked now so a typo fails before any transfer (a
+    glob-looking one gets the regex it means as a hint, or a warning when it is a valid regex)."""
     if not pattern:
         return ()
     patterns = (pattern,) if isinstance(pattern, str) else tuple(pattern)
     for p in patterns:
         if not isinstance(p, str):
-            raise S3ObjectError(f"exclude_pattern: expected a regex string, got {p!r}")
-        try:
-            re.compile(p)
-        except re.error as exc:
-            raise S3ObjectError(f"invalid exclude_pattern {p!r}: {exc}") from exc
+            raise S3ObjectError(f"{key}_pattern: expected a regex string, got {p!r}")
+        problem = regex_problem(p, key, style="python")
+        if problem is not None:
+            raise S3ObjectError(f"invalid {key}_pattern: {problem}")
+        if (reading := glob_reading(p, key, style="python")) is not None:
+            log.warning("%s_pattern: %s", key, reading)
     return tuple(p for p in patterns if p)
 
 

@@ -99,19 +99,24 @@ def _printable(text: str) -> str:
 
 
 def _load(ctx: Context, names: Sequence[str]) -> tuple[str, Sequence[Any]]:
-    from s3lync.manifest.loader import load_manifest
-
-    manifest = load_manifest(ctx.manifest)
+    manifest = _load_manifest(ctx)
     return str(manifest.path), manifest.select(list(names))
 
 
-def validate(ctx: Context) -> int:
-    """Schema and semantic checks of the manifest (and of its lock file, when there is one)."""
+def _load_manifest(ctx: Context) -> Any:
+    """The manifest, its warnings (a glob read as a regex, a mapping reading another's target)
+    on stderr, as validate shows them."""
     from s3lync.manifest.loader import load_manifest
 
     manifest = load_manifest(ctx.manifest)
     for line in manifest.warnings:
         ctx.warn(f"warning: {line}")
+    return manifest
+
+
+def validate(ctx: Context) -> int:
+    """Schema and semantic checks of the manifest (and of its lock file, when there is one)."""
+    manifest = _load_manifest(ctx)
     n = len(manifest.mappings)
     ctx.echo(f"{ctx.manifest}: valid ({n} mapping{'s' if n != 1 else ''})")
     path = lockfile.lock_path(manifest.path)
@@ -186,7 +191,7 @@ def lock(
                     and m not in downloads
                     and m.direction is Direction.DOWNLOAD
                     and lm.s3 == m.s3_uri
-                    and lm.exclude == tuple(m.exclude)
+                    and lm.exclude == m.filter_key
                 ):
                     keep.append(lm)
     with ctx.engine() as engine:
@@ -268,14 +273,12 @@ def plan(
     lock_mode: LockMode = "auto",
 ) -> int:
     """Read-only: show what apply would do (``shard``: that shard's share); optionally save it."""
-    from s3lync.manifest.loader import load_manifest
-
     if out_file:
         # Before anything is listed: a plan that cannot be saved is not worth making.
         folder = os.path.dirname(os.path.abspath(out_file))
         if not os.path.isdir(folder):
             raise S3lyncError(f"plan --out {out_file}: the folder {folder} does not exist")
-    manifest = load_manifest(ctx.manifest)
+    manifest = _load_manifest(ctx)
     mappings = manifest.select(list(names))
     path = str(manifest.path)
     the_lock = use_lock(path, manifest.mappings, mappings, lock_mode)
@@ -519,7 +522,10 @@ def _check_saved(
 
 def _confirm_deletes(ctx: Context, engine: Engine, mp: MappingPlan, opts: ApplyOptions) -> None:
     """The deletion rules for one mapping: the engine's policy, then --yes or a terminal's answer."""
-    engine.check_policy(mp)
+    try:
+        engine.check_policy(mp)
+    except ApplyRefusedError as exc:
+        raise in_flags(exc) from None
     deletes = mp.count(OpKind.DELETE)
     if not deletes or opts.yes:
         return
@@ -569,7 +575,7 @@ def _preflight(
         try:
             engine.policy.check_deletes(mp, total)
         except ApplyRefusedError as exc:
-            return plans, str(exc)
+            return plans, str(in_flags(exc))
         total += deletes
         deleting.append(f"{m.label!r} {deletes}")
     if ask and deleting:
@@ -601,6 +607,16 @@ def _refused_ahead(
     ctx.echo(render.final_line(Plan(mappings=tuple(plans), manifest=manifest_path)))
     ctx.echo(f"\nApply refused: {message}.")
     return EXIT_ERROR
+
+
+def in_flags(exc: ApplyRefusedError) -> ApplyRefusedError:
+    """The library's refusal with the CLI's words: ``--max-delete 10`` for the policy's limit."""
+    if exc.setting is None or not exc.setting[2].startswith("ApplyPolicy("):
+        return exc
+    name, value, phrase = exc.setting
+    reworded = ApplyRefusedError(str(exc).replace(phrase, f"--{name.replace('_', '-')} {value}"))
+    reworded.setting = exc.setting
+    return reworded
 
 
 def _saved_shard(saved: Plan | None, plan_file: str | None, shard: Shard | None) -> Shard | None:
@@ -651,14 +667,50 @@ def sync(
     exclude: Sequence[str] = (),
     allow_missing: bool = False,
     opts: ApplyOptions | None = None,
+    filters: Sequence[tuple[str, str]] = (),
+    extra_args: dict[str, str] | None = None,
 ) -> int:
-    """``s3lync sync SRC DST``: a one-mapping manifest made from the command line, then applied."""
+    """``s3lync sync SRC DST``: a one-mapping manifest made from the command line, then applied.
+
+    ``filters``: the command line's ``(flag, pattern)`` pairs in the order given (``exclude``,
+    ``include``, ``exclude-glob``, ``include-glob``); ``exclude`` regexes come before them.
+    """
     opts = opts or ApplyOptions()
+    rules = cli_filters([*(("exclude", p) for p in exclude), *filters], ctx.warn)
     mapping = sync_mapping(
-        source, target, delete=delete, exclude=exclude, allow_missing=allow_missing
+        source,
+        target,
+        delete=delete,
+        allow_missing=allow_missing,
+        rules=rules,
+        extra_args=extra_args,
     )
     with run_lock(f"sync {target}", opts.lock_timeout, ctx.settings):
-        return _run_mappings(ctx, [mapping], None, opts, None, None, None)
+        return _run_mappings(ctx, [mapping], None, opts, None, opts.shard, None)
+
+
+def cli_filters(
+    given: Sequence[tuple[str, str]], warn: Callable[[str], None] | None = None
+) -> list[tuple[str, str]]:
+    """``--exclude``/``--include`` regexes and ``--exclude-glob``/``--include-glob`` globs, in the
+    order given, as ordered filters; a bad regex is an error with the regex a glob means, a valid
+    regex that looks like a glob a warning."""
+    from s3lync import filters
+
+    rules: list[tuple[str, str]] = []
+    for flag, pattern in given:
+        kind = filters.INCLUDE if flag.startswith("include") else filters.EXCLUDE
+        if flag.endswith("-glob"):
+            rules.append((kind, filters.glob_to_regex(pattern)))
+            continue
+        problem = filters.regex_problem(pattern, kind, style="shell")
+        if problem is not None:
+            raise S3lyncError(f"--{flag}: {problem}")
+        reading = filters.glob_reading(pattern, kind, style="shell")
+        if reading is not None and warn is not None:
+            warn(f"warning: --{flag}: {reading}")
+        rules.append((kind, pattern))
+    return rules
 
 
 def sync_mapping(
@@ -668,10 +720,15 @@ def sync_mapping(
     delete: bool = False,
     exclude: Sequence[str] = (),
     allow_missing: bool = False,
+    rules: Sequence[tuple[str, str]] = (),
+    extra_args: dict[str, str] | None = None,
 ) -> Mapping:
-    """The mapping ``s3lync sync SOURCE TARGET`` means: exactly one side must be ``s3://``."""
-    import re
+    """The mapping ``s3lync sync SOURCE TARGET`` means: exactly one side must be ``s3://``.
 
+    ``rules``: ordered (include|exclude, regex) filters, as :func:`cli_filters` makes them.
+    """
+    from s3lync import filters
+    from s3lync.settings import check_extra_args
     from s3lync.uri import parse_s3_uri
 
     src_s3, dst_s3 = source.startswith("s3://"), target.startswith("s3://")
@@ -682,18 +739,17 @@ def sync_mapping(
         )
     uri, local_path = (source, target) if src_s3 else (target, source)
     parse_s3_uri(uri)  # an invalid URI is an InvalidURIError now, not at the first request
-    for pattern in exclude:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise S3lyncError(f"--exclude {pattern!r}: not a valid regex: {exc}") from None
+    rules = [*cli_filters([("exclude", p) for p in exclude]), *rules]
+    only_excludes = all(kind == filters.EXCLUDE for kind, _ in rules)
     return Mapping(
         s3_uri=uri,
         local=os.path.abspath(os.path.expanduser(local_path)),
         direction=Direction.DOWNLOAD if src_s3 else Direction.UPLOAD,
-        exclude=tuple(exclude),
+        exclude=tuple(p for _, p in rules) if only_excludes else (),
+        filters=() if only_excludes else tuple(rules),
         delete=delete,
         allow_missing=allow_missing,
+        extra_args=check_extra_args(dict(extra_args or {}), "sync") if extra_args else (),
     )
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from s3lync import filters
 from s3lync._version import __version__
 from s3lync.cli import commands, logs, render
 from s3lync.errors import ConfigError, S3lyncError
@@ -63,16 +64,19 @@ class ShardType(click.ParamType[str]):
 
 
 class RegexType(click.ParamType[str]):
-    """A regular expression (``--exclude``), compiled before any I/O (exit 2)."""
+    """A regular expression (``--exclude``, ``--include``), compiled before any I/O (exit 2); a
+    glob-looking one gets the regex it means, quoted for the shell."""
 
     name = "RE"
 
+    def __init__(self, kind: str = "exclude") -> None:
+        self.kind = kind
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         """The pattern as given, once it compiles; a usage error otherwise."""
-        try:
-            re.compile(value)
-        except re.error as exc:
-            self.fail(f"{value!r}: not a valid regex: {exc}", param, ctx)
+        problem = filters.regex_problem(str(value), self.kind, style="shell")
+        if problem is not None:
+            self.fail(problem, param, ctx)
         return str(value)
 
 
@@ -156,7 +160,41 @@ def cli(
     )
 
 
+def _global_here(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """A subcommand's copy of a global option: sets what the group's option would have."""
+
+    def store(cctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is not None and not cctx.resilient_parsing:
+            setattr(cctx.find_object(commands.Context), name, value)
+
+    return store
+
+
+def _global_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """``-f``, ``--profile``, ``--endpoint-url``, ``--region`` after the subcommand too (as the aws
+    cli takes them): ``s3lync apply --endpoint-url URL`` is ``s3lync --endpoint-url URL apply``."""
+    for decls, name, kind in reversed(
+        (
+            (("-f", "--file"), "manifest", click.Path(dir_okay=False, path_type=Path)),
+            (("--profile",), "profile", None),
+            (("--endpoint-url",), "endpoint_url", None),
+            (("--region",), "region", None),
+        )
+    ):
+        fn = click.option(
+            *decls,
+            name,
+            type=kind,
+            default=None,
+            expose_value=False,
+            callback=_global_here(name),
+            help=f"As `s3lync {decls[-1]} ... COMMAND` (before the command).",
+        )(fn)
+    return fn
+
+
 @cli.command()
+@_global_options
 def validate() -> None:
     """Check the manifest against its schema and semantic rules (exit 0 or 1)."""
     _run(commands.validate)
@@ -199,6 +237,71 @@ def _scope_options(fn: Callable[..., None]) -> Callable[..., None]:
     return fn
 
 
+# Upload flags spelled as `aws s3 sync` spells them -> boto3's ExtraArgs names.
+_UPLOAD_FLAGS = (
+    ("--acl", "ACL", "Canned ACL, e.g. private, public-read, bucket-owner-full-control."),
+    ("--cache-control", "CacheControl", "Cache-Control of every uploaded object."),
+    ("--content-disposition", "ContentDisposition", "Content-Disposition of every object."),
+    ("--content-encoding", "ContentEncoding", "Content-Encoding, e.g. gzip."),
+    ("--content-language", "ContentLanguage", "Content-Language of every object."),
+    ("--content-type", "ContentType", "Content-Type (default: guessed from each file name)."),
+    ("--expires", "Expires", "Expires: an ISO 8601 time or an HTTP date."),
+    ("--metadata", "Metadata", "User metadata: KEY=VALUE[,KEY=VALUE...] or a JSON object."),
+    ("--request-payer", "RequestPayer", "'requester' for requester-pays buckets."),
+    ("--sse", "ServerSideEncryption", "Server-side encryption: AES256, aws:kms, aws:kms:dsse."),
+    ("--sse-kms-key-id", "SSEKMSKeyId", "The KMS key for --sse aws:kms."),
+    ("--storage-class", "StorageClass", "e.g. STANDARD_IA, GLACIER_IR, INTELLIGENT_TIERING."),
+    ("--tagging", "Tagging", "Object tags, URL-encoded: KEY=VALUE[&KEY=VALUE...]."),
+    ("--website-redirect", "WebsiteRedirectLocation", "x-amz-website-redirect-location."),
+)
+
+
+def _upload_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """The upload flags (``--cache-control``, ``--metadata``, ...) as ``upload_*`` parameters."""
+    for flag, arg, text in reversed(_UPLOAD_FLAGS):
+        fn = click.option(flag, f"upload_{arg}", default=None, metavar="VALUE", help=text)(fn)
+    return fn
+
+
+def _extra_args(given: dict[str, str | None]) -> dict[str, Any]:
+    """The ``upload_*`` flag values as extra_args (``--metadata a=1,b=2`` becomes a mapping)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        arg = name.removeprefix("upload_")
+        if arg == "Metadata" and not value.lstrip().startswith("{"):
+            pairs = [p.partition("=") for p in value.split(",") if p.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise click.BadParameter(
+                    f"{value!r}: expected KEY=VALUE[,KEY=VALUE...] or a JSON object",
+                    param_hint="'--metadata'",
+                )
+            out[arg] = {k.strip(): v.strip() for k, _, v in pairs}
+        elif arg == "Metadata":
+            try:
+                out[arg] = json.loads(value)
+            except ValueError as exc:
+                raise click.BadParameter(
+                    f"{value!r}: not a JSON object ({exc})", param_hint="'--metadata'"
+                ) from None
+        else:
+            out[arg] = value
+    return out
+
+
+def _progress_option(fn: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--progress",
+        type=click.Choice(["auto", "bar", "plain", "none"], case_sensitive=False),
+        default=None,
+        help="Progress on stderr: a live bar on a terminal (auto), periodic lines, or none "
+        "[default: $S3LYNC_PROGRESS, else auto].",
+    )(fn)
+
+
 def _detail(summary: bool, quiet: bool) -> str:
     if quiet:
         return render.DETAIL_QUIET
@@ -206,6 +309,7 @@ def _detail(summary: bool, quiet: bool) -> str:
 
 
 @cli.command()
+@_global_options
 @click.argument("names", nargs=-1)
 @click.option("--out", "out_file", default=None, help="Save the plan as JSON for `apply PLAN`.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -249,6 +353,7 @@ def plan(
 
 
 @cli.command()
+@_global_options
 @click.argument("targets", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Allow deletions without asking.")
@@ -275,13 +380,7 @@ def plan(
 )
 @_detail_options
 @_scope_options
-@click.option(
-    "--progress",
-    type=click.Choice(["auto", "bar", "plain", "none"], case_sensitive=False),
-    default=None,
-    help="Progress on stderr: a live bar on a terminal (auto), periodic lines, or none "
-    "[default: $S3LYNC_PROGRESS, else auto].",
-)
+@_progress_option
 def apply(
     targets: tuple[str, ...],
     dry_run: bool,
@@ -336,6 +435,7 @@ def _lock_mode(locked: bool, no_lock: bool) -> str:
 
 
 @cli.command()
+@_global_options
 @click.argument("names", nargs=-1)
 @click.option(
     "--check",
@@ -352,12 +452,53 @@ def lock(names: tuple[str, ...], check: bool, no_checksums: bool) -> None:
     _run(lambda c: commands.lock(c, names, check=check, checksums=not no_checksums))
 
 
-@cli.command()
+_FILTER_FLAGS = ("exclude", "include", "exclude_glob", "include_glob")
+
+
+class _FiltersInOrder(click.Command):
+    """A command that remembers the order its filter flags were given in (the last match wins,
+    so ``--exclude '*' --include '*.csv'`` is not ``--include '*.csv' --exclude '*'``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse once more for the order of the filter flags only (click keeps values per flag)."""
+        with contextlib.suppress(click.UsageError):
+            _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+            ctx.meta["s3lync.filter_order"] = [
+                p.name for p in order if getattr(p, "name", None) in _FILTER_FLAGS
+            ]
+        return super().parse_args(ctx, args)
+
+
+def _ordered_filters(**given: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(flag, pattern) pairs in command-line order."""
+    order = click.get_current_context().meta.get("s3lync.filter_order", [])
+    left = {name: list(values) for name, values in given.items()}
+    out = [(name.replace("_", "-"), left[name].pop(0)) for name in order if left.get(name)]
+    # Anything the order missed (none expected) keeps its flag's own order.
+    return out + [(n.replace("_", "-"), v) for n, vs in left.items() for v in vs]
+
+
+@cli.command(cls=_FiltersInOrder)
+@_global_options
 @click.argument("source")
 @click.argument("target")
 @click.option("--delete", is_flag=True, help="Delete target files missing from the source.")
 @click.option("--allow-missing", is_flag=True, help="An empty or missing source is not an error.")
-@click.option("--exclude", multiple=True, type=RegexType(), help="Regex of relative paths to skip.")
+@click.option(
+    "--exclude", multiple=True, type=RegexType(), help="Regex of relative paths to leave out."
+)
+@click.option(
+    "--include",
+    multiple=True,
+    type=RegexType("include"),
+    help="Regex of relative paths to take back in (filters in order; the last match wins).",
+)
+@click.option(
+    "--exclude-glob", multiple=True, metavar="GLOB", help="Glob to leave out, as aws --exclude."
+)
+@click.option(
+    "--include-glob", multiple=True, metavar="GLOB", help="Glob to take in, as aws --include."
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Allow deletions without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -368,26 +509,71 @@ def lock(names: tuple[str, ...], check: bool, no_checksums: bool) -> None:
     help="Refuse plans deleting more than N or N% files.",
 )
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None, help="Parallel transfers.")
+@click.option("--allow-empty-source", is_flag=True, help="Let an empty source delete the target.")
+@click.option(
+    "--require-verified",
+    is_flag=True,
+    help="Fail any transfer that cannot be verified (as check_hash: strict).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another sync to the same target to finish.",
+)
 @_detail_options
+@click.option(
+    "--shard",
+    "shard_spec",
+    default=None,
+    metavar="I/N|auto",
+    help="Only this shard's share (1-based I of N, or 'auto' from CI/cluster variables).",
+)
+@click.option(
+    "--shard-total",
+    type=click.IntRange(1),
+    default=None,
+    help="With --shard auto on a Kubernetes Indexed Job: the number of completions.",
+)
+@_progress_option
+@_upload_options
 def sync(
     source: str,
     target: str,
     delete: bool,
     allow_missing: bool,
     exclude: tuple[str, ...],
+    include: tuple[str, ...],
+    exclude_glob: tuple[str, ...],
+    include_glob: tuple[str, ...],
     dry_run: bool,
     yes: bool,
     as_json: bool,
     max_delete: DeleteLimit,
     jobs: int | None,
+    allow_empty_source: bool,
+    require_verified: bool,
+    lock_timeout: float,
     summary: bool,
     quiet: bool,
+    shard_spec: str | None,
+    shard_total: int | None,
+    progress: str | None,
+    **upload: Any,
 ) -> None:
     """Sync SOURCE to TARGET without a manifest (one is s3://bucket/prefix, the other local).
 
     The same engine and safety rules as a one-mapping s3lync.yaml: only what differs moves,
-    deletions (--delete) need --yes without a terminal, a missing source is an error.
+    deletions (--delete) need --yes without a terminal, a missing source is an error. Filters
+    (--exclude, --include, --exclude-glob, --include-glob) are read in the order given and the
+    last one that matches a path decides, as in `aws s3 sync`; what they leave out is neither
+    transferred nor deleted.
     """
+    given = _ordered_filters(
+        exclude=exclude, include=include, exclude_glob=exclude_glob, include_glob=include_glob
+    )
+    extra_args = _extra_args(upload)
 
     def go(c: commands.Context) -> int:
         opts = commands.ApplyOptions(
@@ -396,23 +582,30 @@ def sync(
             as_json=as_json,
             max_delete=max_delete,
             jobs=jobs,
+            allow_empty_source=allow_empty_source,
             progress_tty=sys.stderr.isatty(),
+            lock_timeout=lock_timeout,
             detail=_detail(summary, quiet),
+            shard=resolve_shard(shard_spec, shard_total, c.settings.environ),
+            progress=progress,
+            require_verified=require_verified,
         )
         return commands.sync(
             c,
             source,
             target,
             delete=delete,
-            exclude=exclude,
             allow_missing=allow_missing,
             opts=opts,
+            filters=given,
+            extra_args=extra_args,
         )
 
     _run(go)
 
 
 @cli.command()
+@_global_options
 @click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
 def init(force: bool) -> None:
     """Write a commented starter s3lync.yaml."""

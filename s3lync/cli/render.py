@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from s3lync.api.progress import format_size
-from s3lync.sync.plan import MappingPlan, OpKind, Plan
+from s3lync.sync.plan import MappingPlan, OpKind, Plan, Problem
 from s3lync.sync.results import MappingResult
 
 JSON_SCHEMA_VERSION = 1
@@ -71,7 +71,7 @@ def mapping_lines(
         lines.append(_paint(f"  {sym} {name}  ({size}, {op.reason})", sym, color))
     for prob in mp.problems:
         if not prob.fatal:
-            lines.append(_paint(f"  ? {prob.key}: {prob.message}", "?", color))
+            lines.append(_paint(f"  ? {prob.key}: {flag_text(prob)}", "?", color))
     if verbose:
         lines.extend(f"    {rel or mp.root_key}" for rel in mp.unchanged_paths)
     if mp.unchanged:
@@ -89,7 +89,7 @@ def error_lines(mappings: Sequence[MappingPlan], *, color: bool = False) -> list
         for prob in mp.problems:
             if prob.fatal:
                 lines.append(
-                    _paint(f"  ! {mp.mapping.label}: {prob.key}: {prob.message}", "!", color)
+                    _paint(f"  ! {mp.mapping.label}: {prob.key}: {flag_text(prob)}", "!", color)
                 )
         if mp.blocking:
             lines.append(f"  Mapping {mp.mapping.label!r} cannot be applied until this is fixed.")
@@ -100,7 +100,12 @@ def error_lines(mappings: Sequence[MappingPlan], *, color: bool = False) -> list
 
 def problem_messages(mp: MappingPlan) -> list[str]:
     """One ``label: key: message`` line per fatal problem (for stderr)."""
-    return [f"{mp.mapping.label}: {p.key}: {p.message}" for p in mp.problems if p.fatal]
+    return [f"{mp.mapping.label}: {p.key}: {flag_text(p)}" for p in mp.problems if p.fatal]
+
+
+def flag_text(p: Problem) -> str:
+    """A problem's message naming the flag that would allow it (``--allow-empty-source``)."""
+    return p.text("--" + (p.allowed_by or "").replace("_", "-"))
 
 
 def render_plan(

@@ -7,7 +7,6 @@ Everything here takes the plain data ``yamldoc.parse`` built and its positions, 
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import functools
 import importlib.resources
 import ipaddress
@@ -22,7 +21,9 @@ from typing import Any
 import jsonschema
 
 from s3lync.errors import InvalidURIError
+from s3lync.filters import glob_reading, regex_problem
 from s3lync.manifest.yamldoc import DocPath, Loc, Pos, Problem, format_path, quote, shorten
+from s3lync.settings import UPLOAD_ARGS, check_extra_args
 from s3lync.uri import S3Uri, parse_s3_uri
 
 SUPPORTED_VERSION = 1
@@ -199,60 +200,6 @@ def resolve_local(local: str, base_dir: Path) -> str:
     return os.path.abspath(os.path.join(base_dir, os.path.expanduser(local)))
 
 
-def glob_to_regex(glob: str) -> str:
-    """The regex (for ``re.search`` on the relative path) matching what ``glob`` matches.
-
-    As in ``aws s3 sync --exclude`` (Python's ``fnmatch``): the glob matches the whole relative
-    path, ``*`` any characters including ``/``, ``?`` one character, ``[abc]``/``[!abc]`` one of a
-    set. A leading ``**/`` is dropped (``*`` already crosses folders), as gitignore users expect.
-    """
-    if glob.startswith("**/"):
-        glob = glob[3:]
-    out: list[str] = []
-    i, n = 0, len(glob)
-    while i < n:
-        c = glob[i]
-        if c == "*":
-            while glob[i + 1 : i + 2] == "*":
-                i += 1
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        elif c == "[":
-            # Where the set ends, found as fnmatch finds it; fnmatch then words the set itself.
-            j = i + 1
-            j += glob[j : j + 1] == "!"
-            j += glob[j : j + 1] == "]"
-            j = glob.find("]", j)
-            if j == -1:
-                out.append("\\[")
-            else:
-                out.append(_fnmatch_set(glob[i : j + 1]))
-                i = j
-        else:
-            out.append("\\" + c if c in _REGEX_SPECIAL else c)
-        i += 1
-    regex = "^" + "".join(out) + "$"
-    if regex.startswith("^.*"):
-        regex = regex[1:]  # `.*\.tmp$`, as people write it
-    if regex.endswith(".*$") and len(regex) > 3:
-        regex = regex[:-3]  # `^build/`
-    return regex
-
-
-_REGEX_SPECIAL = frozenset(".^$*+?{}[]|()\\")
-
-
-def _fnmatch_set(piece: str) -> str:
-    translated = fnmatch.translate(piece)  # "(?s:[^ab])\Z"
-    match = re.fullmatch(r"\(\?s:(.*)\)\\[Zz]", translated, re.S)
-    return match.group(1) if match else translated
-
-
-def _looks_like_glob(pattern: str) -> bool:
-    return "*" in pattern or "?" in pattern
-
-
 # --- semantic checks -------------------------------------------------------------------------------
 
 
@@ -263,17 +210,18 @@ def _string_items(value: Any, path: DocPath) -> Iterator[tuple[DocPath, str]]:
         yield from (((*path, i), v) for i, v in enumerate(value) if isinstance(v, str))
 
 
-def _regex_problem(pattern: str) -> str | None:
+def extra_args_problem(name: str, value: Any) -> str | None:
+    """Why one ``extra_args`` value cannot be sent (md5chksum metadata, a bad date), or None."""
+    from s3lync.errors import ConfigError
+
     try:
-        re.compile(pattern)
-    except (re.error, RecursionError, OverflowError, ValueError) as exc:
-        message = f"invalid regular expression {quote(pattern)}: {exc}"
-        if _looks_like_glob(pattern):
-            message += (
-                f"; did you mean the regex {quote(glob_to_regex(pattern))}? "
-                "(`exclude` is a regex; `exclude_glob` takes globs)"
-            )
-        return message
+        check_extra_args({name: value}, "extra_args")
+    except ConfigError as exc:
+        return (
+            str(exc)
+            .removeprefix(f"extra_args: extra_args {name} ")
+            .removeprefix("extra_args: extra_args ")
+        )
     return None
 
 
@@ -378,9 +326,17 @@ def semantic_problems(
         into.append(Problem(*value_loc(positions, where), format_path(where), message))
 
     def check_settings(item: dict[str, Any], here: DocPath) -> None:
-        for where, pattern in _string_items(item.get("exclude"), (*here, "exclude")):
-            if (message := _regex_problem(pattern)) is not None:
-                add(where, message)
+        for key in ("exclude", "include"):
+            for where, pattern in _string_items(item.get(key), (*here, key)):
+                if (message := regex_problem(pattern, key)) is not None:
+                    add(where, message)
+                elif (message := glob_reading(pattern, key)) is not None:
+                    add(where, message, warnings)
+        extra = item.get("extra_args")
+        if isinstance(extra, dict):
+            for name, value in extra.items():
+                if name in UPLOAD_ARGS and (message := extra_args_problem(name, value)):
+                    add((*here, "extra_args", name), message)
         checks = {"endpoint_url": endpoint_problem, "region": region_problem}
         for key, check in checks.items():
             value = item.get(key)

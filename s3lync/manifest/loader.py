@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from s3lync.errors import ManifestError
+from s3lync.filters import EXCLUDE, INCLUDE, glob_to_regex
 from s3lync.manifest.checks import (
     SUPPORTED_VERSION,
     excludes,
-    glob_to_regex,
     load_schema,
     resolve_local,
     schema_problems,
@@ -29,7 +29,7 @@ from s3lync.manifest.yamldoc import DocPath as _Path
 from s3lync.manifest.yamldoc import Document, Problem, line_col, parse, quote, shorten
 from s3lync.manifest.yamldoc import Fatal as _Fatal
 from s3lync.mapping import Direction, Mapping
-from s3lync.settings import environ_snapshot
+from s3lync.settings import check_extra_args, environ_snapshot
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -309,10 +309,35 @@ def _exclude(item: dict[str, Any]) -> list[str]:
     ]
 
 
+_FILTER_KEYS = {
+    "exclude": (EXCLUDE, False),
+    "exclude_glob": (EXCLUDE, True),
+    "include": (INCLUDE, False),
+    "include_glob": (INCLUDE, True),
+}
+
+
+def _rules(item: dict[str, Any]) -> list[tuple[str, str]]:
+    """The filters of one mapping (or of ``defaults``), in the order their keys are written."""
+    out = []
+    for key, value in item.items():
+        if key in _FILTER_KEYS:
+            kind, glob = _FILTER_KEYS[key]
+            out += [(kind, glob_to_regex(p) if glob else p) for p in excludes(value)]
+    return out
+
+
+def _filters(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """``exclude`` (excludes only, as before) or ordered ``filters`` once an include is given."""
+    rules = [*_rules(defaults), *_rules(item)]
+    if all(kind == EXCLUDE for kind, _ in rules):
+        return {"exclude": tuple(dict.fromkeys([*_exclude(defaults), *_exclude(item)]))}
+    return {"filters": tuple(rules)}
+
+
 def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
     """Build Mappings from a document that passed every check: defaults inherited, paths resolved."""
     defaults: dict[str, Any] = data.get("defaults") or {}
-    shared = _exclude(defaults)
     result = []
     for item in data["mappings"]:
         check_hash = setting(item, defaults, "check_hash")
@@ -324,7 +349,7 @@ def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
                 + (os.sep if item["local"].endswith(("/", os.sep)) else ""),
                 direction=Direction(item["direction"]),
                 name=item.get("name"),
-                exclude=tuple(dict.fromkeys([*shared, *_exclude(item)])),
+                **_filters(defaults, item),
                 force_sync=bool(item.get("force_sync", False)),
                 delete=bool(item.get("delete", False)),
                 check_hash=True if check_hash is None else bool(check_hash),
@@ -338,13 +363,9 @@ def _to_mappings(data: dict[str, Any], base_dir: Path) -> tuple[Mapping, ...]:
                 connect_timeout=defaults.get("connect_timeout"),
                 read_timeout=defaults.get("read_timeout"),
                 # The schema allowed only known keys; a mapping's own win over defaults'.
-                extra_args=tuple(
-                    sorted(
-                        {
-                            **(defaults.get("extra_args") or {}),
-                            **(item.get("extra_args") or {}),
-                        }.items()
-                    )
+                extra_args=check_extra_args(
+                    {**(defaults.get("extra_args") or {}), **(item.get("extra_args") or {})},
+                    "extra_args",
                 ),
             )
         )

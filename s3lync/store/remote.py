@@ -37,7 +37,7 @@ from s3lync.hashing import (
     normalize_etag,
 )
 from s3lync.redact import redact_url
-from s3lync.settings import UPLOAD_ARGS, Settings
+from s3lync.settings import Settings, upload_arguments
 from s3lync.store import lean_multipart, retry
 from s3lync.store.clients import s3_label, translate
 from s3lync.store.lean import (
@@ -558,11 +558,14 @@ class Remote:
         meter: Meter,
     ) -> UploadResult:
         b64 = md5_to_metadata(md5_hex)
-        meta = {"md5chksum": b64}
-        args = {**dict(self.settings.extra_args), **(extra_args or {})}
+        args, user_meta, headers = upload_arguments(
+            {**dict(self.settings.extra_args), **(extra_args or {})}
+        )
+        # The user's metadata goes along; s3lync's own md5chksum is always ours.
+        meta = {**user_meta, "md5chksum": b64}
         ctype = args.pop("ContentType", None) or guess_content_type(path or key)
         # The lean path sends the same arguments as headers (content-type travels on its own).
-        headers = {UPLOAD_ARGS[k]: v for k, v in args.items()}
+        headers.pop("content-type", None)
         extra = {**args, **({"ContentType": ctype} if ctype else {})}
         if size >= self.threshold:
             if not ranged and size <= _SINGLE_PUT_MAX:

@@ -244,7 +244,7 @@ class Engine:
         scanned_at = time.time_ns()
         snap = local.scan(
             local_root,
-            planner.exclude_matcher(mapping.exclude) if is_dir else None,
+            planner.exclude_matcher(mapping) if is_dir else None,
             follow_outside=mapping.follow_symlinks,
             skip=self.temps.registered_under(local_root) if is_dir else frozenset(),
         )
@@ -299,7 +299,7 @@ class Engine:
         self, mapping: Mapping, pinned: LockedMapping, listed: list[RemoteObject]
     ) -> None:
         assert self.lock is not None
-        current = lockfile.scope(parse_s3_uri(mapping.s3_uri), listed, mapping.exclude)
+        current = lockfile.scope(parse_s3_uri(mapping.s3_uri), listed, mapping.rules)
         changed, removed, added = lockfile.drift(pinned, current)
         if changed or removed:
             raise LockDriftError(lockfile.drift_message(self.lock, pinned, changed, removed))
@@ -571,7 +571,7 @@ def raise_for_result(result: MappingResult, action: str) -> None:
     parts = [f"{r.op.key}: {r.error}" for r in failed[:5]]
     if len(failed) > 5:
         parts.append(f"(+{len(failed) - 5} more failed)")
-    parts += [f"refused {p.key!r}: {p.message}" for p in fatal[:5]]
+    parts += [f"refused {p.key!r}: {p.text('policy=ApplyPolicy({}=True)')}" for p in fatal[:5]]
     if len(fatal) > 5:
         parts.append(f"(+{len(fatal) - 5} more refused)")
     cls: type[S3lyncError]

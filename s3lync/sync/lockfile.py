@@ -158,7 +158,7 @@ def objects_digest(objects: Sequence[dict[str, Any]]) -> str:
 def manifest_digest(mappings: Iterable[Mapping]) -> str:
     """``sha256:`` over what decides the locked objects: each download mapping's name, s3, exclude."""
     rows = sorted(
-        [m.name or "", m.s3_uri, list(m.exclude)]
+        [m.name or "", m.s3_uri, list(m.filter_key)]
         for m in mappings
         if m.direction is Direction.DOWNLOAD
     )
@@ -460,7 +460,7 @@ def check_manifest(
                     f"mapping {lm.label!r} was locked at {lm.s3}, the manifest now says {m.s3_uri}",
                 )
             )
-        elif tuple(m.exclude) != lm.exclude:
+        elif m.filter_key != lm.exclude:
             problems.append(
                 (
                     ("mappings", i, "exclude"),
@@ -590,9 +590,9 @@ def locate(text: str, wanted: set[tuple[str | int, ...]]) -> dict[tuple[str | in
 # --------------------------------------------------------------------------- taking a lock
 
 
-def scope(uri: S3Uri, listed: Sequence[Any], exclude: Sequence[str]) -> list[Any]:
-    """The listed objects a download mapping syncs: what its plan would see (same rules)."""
-    from s3lync.sync.planner import exclude_matcher
+def scope(uri: S3Uri, listed: Sequence[Any], rules: Sequence[tuple[str, str]]) -> list[Any]:
+    """The listed objects a download mapping syncs: what its plan would see (same filters)."""
+    from s3lync.filters import matcher
 
     if uri.is_prefix:
         root, objs = uri.key, list(listed)
@@ -601,7 +601,7 @@ def scope(uri: S3Uri, listed: Sequence[Any], exclude: Sequence[str]) -> list[Any
         if not children:
             return [o for o in listed if o.key == uri.key]
         root, objs = uri.key + "/", children
-    match = exclude_matcher(exclude)
+    match = matcher(rules)
     return [o for o in objs if o.key != root and (match is None or not match(o.key[len(root) :]))]
 
 
@@ -618,7 +618,7 @@ def take(
     uri = parse_s3_uri(mapping.s3_uri)
     versioned = remote.is_versioned(uri.bucket)
     listed = sorted(
-        scope(uri, list(remote.list_for_lock(uri.bucket, uri.key, versioned)), mapping.exclude),
+        scope(uri, list(remote.list_for_lock(uri.bucket, uri.key, versioned)), mapping.rules),
         key=lambda o: o.key,
     )
     sums: dict[str, dict[str, str]] = {}
@@ -634,7 +634,7 @@ def take(
     return LockedMapping(
         name=mapping.name,
         s3=mapping.s3_uri,
-        exclude=tuple(mapping.exclude),
+        exclude=mapping.filter_key,
         versioned=versioned,
         objects=tuple(
             LockedObject(

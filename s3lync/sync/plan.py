@@ -86,6 +86,15 @@ class Problem:
     message: str
     fatal: bool = True
     blocks: bool = False
+    # The ApplyPolicy setting that would allow what was refused ("allow_empty_source"): each
+    # face names it in its own words (a flag, a keyword argument).
+    allowed_by: str | None = None
+
+    def text(self, allow: str = "{}") -> str:
+        """The message, with ``allow`` (a format naming the setting) when one would allow it."""
+        if self.allowed_by is None:
+            return self.message
+        return f"{self.message} ({allow.format(self.allowed_by)} allows it)"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -8,14 +8,13 @@ the plan.
 
 from __future__ import annotations
 
-import functools
 import posixpath
-import re
 from collections.abc import Callable, Iterable
 from collections.abc import Mapping as TMapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from s3lync import filters
 from s3lync.errors import UnsafeKeyError
 from s3lync.hashing import Digest, Layout, multipart_parts, needed_part_sizes
 from s3lync.localfs.scan import LocalFile, LocalSnapshot
@@ -28,18 +27,10 @@ from s3lync.sync.plan import MappingPlan, Operation, OpKind, Problem
 from s3lync.uri import is_folder_marker, key_to_rel
 
 
-def exclude_matcher(patterns: Iterable[str]) -> Callable[[str], bool] | None:
-    """One predicate for all exclude regexes (``re.search`` on the ``/``-separated relative path)."""
-    return _matcher(tuple(p for p in patterns if p))
-
-
-# The scan, the pairing and a lock's scope all ask for a mapping's predicate: built once.
-@functools.lru_cache(maxsize=64)
-def _matcher(patterns: tuple[str, ...]) -> Callable[[str], bool] | None:
-    compiled = [re.compile(p) for p in patterns]
-    if not compiled:
-        return None
-    return lambda rel: any(c.search(rel) for c in compiled)
+def exclude_matcher(mapping: Mapping) -> Callable[[str], bool] | None:
+    """One predicate, "does the mapping's filters leave this relative path out?" (memoised: the
+    scan, the pairing and a lock's scope all ask for it)."""
+    return filters.matcher(mapping.rules)
 
 
 @dataclass
@@ -145,7 +136,7 @@ def pair(
     remote_objects: Iterable[RemoteObject],
 ) -> Pairing:
     """Line up a local snapshot and a remote listing under one mapping."""
-    exclude = exclude_matcher(mapping.exclude)
+    exclude = exclude_matcher(mapping)
     problems: list[Problem] = [
         Problem(key=e, message=f"cannot read local path {e}", fatal=True) for e in local.errors
     ]
@@ -328,7 +319,8 @@ def decide(
                 Problem(
                     key=p.root_key,
                     message=f"the source side is empty; refusing to delete {len(extra)} target "
-                    "file(s) (allow an empty source explicitly to mirror it)",
+                    "file(s)",
+                    allowed_by="allow_empty_source",
                 )
             )
         else:

@@ -65,20 +65,29 @@ class ApplyPolicy:
         A count limits the whole run (``deleted_before`` were deleted by earlier mappings); a
         percentage limits each mapping against its own target files.
         """
-        for limit in (self.max_delete, mp.mapping.max_delete):
-            _check(mp, limit, deleted_before if limit is self.max_delete else 0)
+        _check(mp, self.max_delete, deleted_before, "ApplyPolicy(max_delete={})")
+        _check(mp, mp.mapping.max_delete, 0, "max_delete: {}")
 
 
-def _check(mp: MappingPlan, limit: DeleteLimit, deleted_before: int) -> None:
+def _check(mp: MappingPlan, limit: DeleteLimit, deleted_before: int, named: str) -> None:
+    """Refuse over ``limit``; ``named`` words where the limit was set (the CLI names its flag:
+    the error's ``setting`` is ``max_delete`` and ``limit`` the value)."""
     count, pct = parse_max_delete(limit)
     d = mp.count(OpKind.DELETE)
     if count is not None and deleted_before + d > count:
-        raise ApplyRefusedError(
-            f"the plan deletes {deleted_before + d} file(s), more than --max-delete {count}"
+        phrase = named.format(count)
+        exc = ApplyRefusedError(
+            f"the plan deletes {deleted_before + d} file(s), more than {phrase} allows"
         )
+        exc.setting = ("max_delete", str(count), phrase)
+        raise exc
     existing = d + mp.count(OpKind.UPDATE) + mp.unchanged
     if pct is not None and d and existing and 100.0 * d / existing > pct:
-        raise ApplyRefusedError(
+        shown = f"{pct:g}%"
+        phrase = named.format(repr(shown) if named.startswith("ApplyPolicy") else shown)
+        exc = ApplyRefusedError(
             f"mapping {mp.mapping.label!r} would delete {d} of {existing} target file(s) "
-            f"({100.0 * d / existing:.1f}%), more than --max-delete {pct:g}%"
+            f"({100.0 * d / existing:.1f}%), more than {phrase} allows"
         )
+        exc.setting = ("max_delete", shown, phrase)
+        raise exc

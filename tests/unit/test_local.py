@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from s3lync.filters import matcher
 from s3lync.localfs.scan import (
     LocalSnapshot,
     in_root,
@@ -15,7 +16,6 @@ from s3lync.localfs.scan import (
     scan,
 )
 from s3lync.localfs.tempfiles import TEMP_PREFIX, new_temp_path
-from s3lync.sync.planner import exclude_matcher
 
 
 def _write(root: Path, files: dict[str, bytes]) -> None:
@@ -80,7 +80,7 @@ def test_scan_single_file(tmp_path: Path) -> None:
 
 def test_scan_applies_exclude(tree: Path) -> None:
     _write(tree, {"x.tmp": b"t", "a/y.tmp": b"t", "a/keep.tmpl": b"k", "build/out.o": b"o"})
-    snap = scan(str(tree), exclude_matcher([r".*\.tmp$", r"^build/"]))
+    snap = scan(str(tree), matcher([("exclude", r".*\.tmp$"), ("exclude", r"^build/")]))
     assert "x.tmp" not in snap.files
     assert "a/y.tmp" not in snap.files
     assert "build/out.o" not in snap.files

@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3lync.errors import ManifestError
+from s3lync.filters import glob_to_regex
 from s3lync.manifest import yamldoc
-from s3lync.manifest.checks import endpoint_problem, glob_to_regex
+from s3lync.manifest.checks import endpoint_problem
 from s3lync.manifest.loader import Manifest, validate_document
 
 BASE = Path("/work/project")
@@ -175,8 +176,8 @@ def test_invalid_regex_that_looks_like_a_glob_gets_the_regex_hint() -> None:
     error = one_error(mapping(exclude="'*.tmp'"))
     assert error == (
         "s3lync.yaml:7:14: mappings[0].exclude: invalid regular expression '*.tmp': nothing to "
-        "repeat at position 0; did you mean the regex '.*\\\\.tmp$'? (`exclude` is a regex; "
-        "`exclude_glob` takes globs)"
+        "repeat at position 0; did you mean the regex '.*\\.tmp$'? (`exclude` is a regex; "
+        "`exclude_glob: '*.tmp'` takes the glob as it is)"
     )
 
 

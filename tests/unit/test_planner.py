@@ -352,7 +352,7 @@ def test_exclude_through_scan_and_plan(tmp_path: Path, direction: Direction, fla
         exclude=excl,
         **{flag: True},
     )  # type: ignore[arg-type]
-    local = localfs.scan(str(root), exclude_matcher(m.exclude))
+    local = localfs.scan(str(root), exclude_matcher(m))
     remote = [ro("keep.txt", A), ro("remote.tmp", B), ro("sub/remote.bak", B)]
     p = pair(m, BUCKET, PREFIX, True, local, remote)
     plan = decide(p, {})
@@ -362,15 +362,15 @@ def test_exclude_through_scan_and_plan(tmp_path: Path, direction: Direction, fla
 
 
 def test_exclude_matcher() -> None:
-    match = exclude_matcher([r".*\.tmp$", "", r"^build/"])
+    match = exclude_matcher(mapping(DOWN, exclude=(r".*\.tmp$", "", r"^build/")))
     assert match is not None
     assert match("a/b.tmp")
     assert match("build/")
     assert match("build/x.o")
     assert not match("src/build/x.o")
     assert not match("a.tmpl")
-    assert exclude_matcher([]) is None
-    assert exclude_matcher([""]) is None
+    assert exclude_matcher(mapping(DOWN)) is None
+    assert exclude_matcher(mapping(DOWN, exclude=("",))) is None
 
 
 # --------------------------------------------------------------------------- unsafe keys, conflicts

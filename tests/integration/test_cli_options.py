@@ -1,0 +1,77 @@
+"""`sync` takes apply's options for one mapping; global options work after the subcommand too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from s3lync.cli.main import cli
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_global_options_after_the_subcommand(
+    s3_server: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="k/f.txt", Body=b"x")
+    manifest = tmp_path / "ci.yaml"
+    # The manifest's endpoint is wrong: only the override after the subcommand reaches the store.
+    manifest.write_text(
+        "version: 1\ndefaults:\n  endpoint_url: http://127.0.0.1:9\nmappings:\n"
+        f"  - s3: s3://{bucket}/k/\n    local: out\n    direction: download\n"
+    )
+    ep = s3_server.endpoint_url
+    code, out, err = run("plan", "-f", str(manifest), "--endpoint-url", ep, "--region", "us-east-1")
+    assert code == 0, out + err
+    assert "+ f.txt" in out
+    code, out, err = run("apply", "--file", str(manifest), "--endpoint-url", ep)
+    assert code == 0, out + err
+    assert (tmp_path / "out" / "f.txt").read_bytes() == b"x"
+    # A global option the subcommand does not know is still named with its place.
+    code, _, err = run("-f", str(manifest), "plan", "--verbose-log")
+    assert code == 2 and "No such option '--verbose-log'" in err
+
+
+def test_sync_allows_an_empty_source_only_when_asked(
+    s3_server: Any, s3: Any, bucket: str, tmp_path: Path, remote_keys: Any
+) -> None:
+    s3.put_object(Bucket=bucket, Key="p/a.txt", Body=b"a")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = ["sync", str(empty), f"s3://{bucket}/p/", "--delete", "--yes"]
+    ep = ["--endpoint-url", s3_server.endpoint_url]
+    code, out, err = run(*base, *ep)
+    assert code == 1 and "empty" in err, out + err
+    assert "--allow-empty-source" in err
+    assert remote_keys(bucket, "p/") == ["p/a.txt"]
+    code, out, err = run(*base, "--allow-empty-source", *ep)
+    assert code == 0, out + err
+    assert remote_keys(bucket, "p/") == []
+
+
+def test_sync_takes_apply_options_for_one_mapping(
+    s3_server: Any, bucket: str, tmp_path: Path, remote_keys: Any
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        (src / f"f{i:02d}.txt").write_bytes(b"x" * i)
+    ep = ["--endpoint-url", s3_server.endpoint_url]
+    base = ["sync", str(src), f"s3://{bucket}/p/", *ep, "--progress", "none", "--lock-timeout", "5"]
+    # Two shards together do exactly the whole sync, each its own share.
+    code, out, err = run(*base, "--shard", "1/2", "--require-verified")
+    assert code == 0 and err == "", out + err
+    first = remote_keys(bucket, "p/")
+    assert 0 < len(first) < 12
+    code, out, err = run(*base, "--shard", "2/2", "--require-verified")
+    assert code == 0, out + err
+    assert remote_keys(bucket, "p/") == [f"p/f{i:02d}.txt" for i in range(12)]
+    code, out, err = run(*base, "--exclude-glob", "*.txt", "--delete", "--yes", "--quiet")
+    assert code == 0, out + err
+    # Excluded paths are never deleted.
+    assert len(remote_keys(bucket, "p/")) == 12
