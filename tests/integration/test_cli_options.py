@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from s3lync.cli.main import cli
@@ -75,3 +76,35 @@ def test_sync_takes_apply_options_for_one_mapping(
     assert code == 0, out + err
     # Excluded paths are never deleted.
     assert len(remote_keys(bucket, "p/")) == 12
+
+
+def test_library_refusals_speak_library(
+    s3: Any, bucket: str, make_obj: Any, tmp_path: Path
+) -> None:
+    from s3lync import S3lyncError
+
+    s3.put_object(Bucket=bucket, Key="full/a.txt", Body=b"a")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(S3lyncError) as info:
+        make_obj(f"s3://{bucket}/full/", empty).upload(delete=True)
+    assert "policy=ApplyPolicy(allow_empty_source=True) allows it" in str(info.value)
+    assert "--" not in str(info.value)
+
+
+def test_sync_sends_the_older_upload_flags_too(moto_server: Any, tmp_path: Path) -> None:
+    client = moto_server.client()
+    bucket = "flags-" + tmp_path.name[-8:].lower().replace("_", "-")
+    client.create_bucket(Bucket=bucket)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "a.bin").write_bytes(b"a")
+    code, out, err = run(
+        "sync", str(tmp_path / "site"), f"s3://{bucket}/s/", "--endpoint-url",
+        moto_server.endpoint_url, "--sse", "AES256", "--storage-class", "STANDARD_IA",
+        "--content-type", "application/x-mine", "--acl", "private",
+    )  # fmt: skip
+    assert code == 0, out + err
+    head = client.head_object(Bucket=bucket, Key="s/a.bin")
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["StorageClass"] == "STANDARD_IA"
+    assert head["ContentType"] == "application/x-mine"

@@ -144,11 +144,11 @@ def test_manifest_extra_args_reach_the_store_and_a_bad_key_is_file_line(
     head = _head(moto, bucket, "site/index.html")
     assert (head["StorageClass"], head["ServerSideEncryption"]) == ("STANDARD_IA", "AES256")
     assert head["ContentType"] == "text/html"
-    manifest.write_text(manifest.read_text() + "      CacheControl: no-cache\n")
+    manifest.write_text(manifest.read_text() + "      SSECustomerKey: k\n")
     result = CliRunner().invoke(cli, argv, catch_exceptions=False)
     assert result.exit_code != 0
     assert f"{manifest}:11:" in result.output + (result.stderr or "")
-    assert "extra_args.CacheControl: unknown key 'CacheControl'" in result.output + (
+    assert "extra_args.SSECustomerKey: unknown key 'SSECustomerKey'" in result.output + (
         result.stderr or ""
     )
 

@@ -70,9 +70,12 @@ def test_every_object_refuses_unknown_keys() -> None:
                 yield from objects(sub)
 
     found = list(objects(load_schema()))
-    # the document, defaults, a mapping, and the two extra_args objects
-    assert len(found) == 5
-    assert all(o.get("additionalProperties") is False for o in found)
+    # the document, defaults, a mapping, the two extra_args objects and their two Metadata
+    # maps (names of the user's choosing, each a string)
+    assert len(found) == 7
+    maps = [o for o in found if o.get("additionalProperties") == {"type": "string"}]
+    assert len(maps) == 2 and all("md5chksum" in o["description"] for o in maps)
+    assert all(o.get("additionalProperties") is False for o in found if o not in maps)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
