@@ -173,9 +173,11 @@ def test_mode_from_flag_then_environment(
 
 
 def test_bad_mode_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Settings warns about a bad S3LYNC_PROGRESS and ignores it; a bad mode given in code is an error.
     monkeypatch.setenv("S3LYNC_PROGRESS", "fancy")
+    assert Settings.from_env().progress == ""
     with pytest.raises(S3lyncError, match="'fancy' is not one of auto, bar, plain, none"):
-        resolve_mode(None, True, Settings.from_env().progress)
+        resolve_mode("fancy", True)
 
 
 def test_library_progress_values() -> None:
