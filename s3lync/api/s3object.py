@@ -439,7 +439,31 @@ class S3Object:
                     f"delete {self.s3_uri}: {len(failed)} of {len(keys)} key(s) not deleted, "
                     f"e.g. {first[0]}: {first[1]}"
                 )
+            if self._uri.is_prefix or keys != [k]:
+                self._delete_emptied_folders(remote, b, k if self._uri.is_prefix else k + "/")
             return True
+
+    def _delete_emptied_folders(self, remote: Any, bucket: str, prefix: str) -> None:
+        """Delete the ``dir/`` markers a store shows for folders our deletes emptied.
+
+        Stores over a file system (MinIO's layer, the JuiceFS gateway) keep an emptied folder
+        and list it as an empty ``dir/`` object; deleting it may empty its parent in turn.
+        """
+        seen: set[str] = set()
+        while True:
+            markers = [
+                o.key
+                for o in remote.list_objects(bucket, prefix)
+                # (Their listed size may be the folder's, e.g. 4096.)
+                if o.key.endswith("/") and o.key not in seen
+            ]
+            if not markers:
+                return
+            seen.update(markers)
+            failed = remote.delete_many(bucket, sorted(markers, key=len, reverse=True))
+            if failed:
+                first = next(iter(failed.items()))
+                raise SyncError(f"delete {self.s3_uri}: {first[0]}: {first[1]}")
 
 
 @dataclass(frozen=True)

@@ -799,7 +799,20 @@ class Remote:
                 msg = self._delete_one(bucket, k, etags.get(k))
                 if msg:
                     failed[k] = msg
-        failed.update(self._still_there(bucket, [k for k in keys if k not in failed]))
+        left = self._still_there(bucket, [k for k in keys if k not in failed])
+        if left and not per_key and all(not isinstance(v, _ListingFailed) for v in left.values()):
+            # Some stores answer DeleteObjects for a "dir/" key and keep it (the JuiceFS
+            # gateway); DeleteObject removes it. Once more, key by key, then look again.
+            log.debug(
+                "%d key(s) still listed after DeleteObjects; deleting them one by one", len(left)
+            )
+            for k in list(left):
+                msg = self._delete_one(bucket, k, etags.get(k))
+                if msg:
+                    failed[k] = msg
+                    del left[k]
+            left = self._still_there(bucket, list(left))
+        failed.update({k: str(v) for k, v in left.items()})
         return failed
 
     def _delete_batch(
@@ -851,25 +864,21 @@ class Remote:
         return None
 
     def _still_there(self, bucket: str, deleted: list[str]) -> dict[str, str]:
-        """{key: error} for keys the store said it deleted that one listing still shows."""
+        """{key: why} for keys the store said it deleted that one listing still shows."""
         if not deleted:
             return {}
         prefix = _common_prefix(deleted)
+        if prefix in deleted:
+            # A store over a file system lists "dir/" under its parent, not under itself.
+            prefix = prefix[: prefix.rstrip("/").rfind("/") + 1]
         wanted = set(deleted)
         try:
             left = [o.key for o in self.list_objects(bucket, prefix) if o.key in wanted]
         except S3lyncError as exc:
-            return dict.fromkeys(deleted, f"deleted, but checking that it is gone failed: {exc}")
+            why = _ListingFailed(f"deleted, but checking that it is gone failed: {exc}")
+            return dict.fromkeys(deleted, why)
         if left:
-            log.error(
-                "%s answered that %d key(s) under s3://%s/%s were deleted, but they are still "
-                "there (e.g. %s)",
-                self._where(),
-                len(left),
-                bucket,
-                prefix,
-                left[0],
-            )
+            log.debug("%d deleted key(s) still listed, e.g. %s", len(left), left[0])
         return {
             k: f"delete s3://{bucket}/{k}: the store ({self._where()}) answered that it was "
             "deleted, but it is still listed"
@@ -949,6 +958,10 @@ def _common_prefix(keys: list[str]) -> str:
     while n < min(len(first), len(last)) and first[n] == last[n]:
         n += 1
     return first[:n]
+
+
+class _ListingFailed(str):
+    """Why a deletion could not be checked (the listing after it failed)."""
 
 
 class _NotImplementedError(Exception):

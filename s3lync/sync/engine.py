@@ -38,7 +38,7 @@ from s3lync.sync import integrity, lockfile, planner
 from s3lync.sync import shard as sharding
 from s3lync.sync.executor import Executor, Subscriber, fill_digest, learn_layout
 from s3lync.sync.lockfile import LockDriftError, LockedMapping, LockFile
-from s3lync.sync.plan import MappingPlan, Plan, Problem, writes_into
+from s3lync.sync.plan import Comparison, MappingPlan, Plan, Problem, writes_into
 from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import MappingResult
 from s3lync.sync.shard import Shard
@@ -86,6 +86,8 @@ class Engine:
         # With a lock, download mappings it pins sync exactly the pinned objects (lockfile.py).
         self.lock: LockFile | None = None
         self._lock_verified: set[Mapping] = set()
+        # Mappings already warned about that their store gives no ETags (once per run).
+        self._warned_no_etag: set[Mapping] = set()
 
     # -- shared resources ---------------------------------------------------------------
 
@@ -278,6 +280,15 @@ class Engine:
             allow_empty_source=allow_empty_source,
             verbose=verbose,
         )
+        if mplan.comparison is Comparison.SIZE_AND_TIME and mapping not in self._warned_no_etag:
+            self._warned_no_etag.add(mapping)
+            log.warning(
+                "%s: the store gives no ETags, so content comparison is off: files are compared "
+                "by size and modification time instead (downloads keep the object's "
+                "LastModified as their mtime; an upload is current when its object is not older "
+                "than the file), and transfers cannot be verified by an ETag",
+                mapping.s3_uri,
+            )
         return sharding.finish(mplan, shard, holders) if shard is not None else mplan
 
     def verify_lock(self, mappings: Iterable[Mapping]) -> None:

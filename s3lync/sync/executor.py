@@ -35,7 +35,7 @@ from s3lync.store.objects import ObjectInfo, OnBytes, UploadResult
 from s3lync.store.remote import Remote
 from s3lync.sync import guards, integrity
 from s3lync.sync.integrity import Status, Verdict
-from s3lync.sync.plan import MappingPlan, Operation, OpKind
+from s3lync.sync.plan import Comparison, MappingPlan, Operation, OpKind
 from s3lync.sync.results import MappingResult, OpResult
 from s3lync.uri import check_rel
 
@@ -382,7 +382,11 @@ class Executor:
                     f"{where}: could not be verified ({verdict.detail}); strict mode refuses "
                     f"it, {kept}"
                 )
-            log.warning("%s: not verified: %s", where, verdict.detail)
+            if mplan.comparison is Comparison.SIZE_AND_TIME:
+                # The mapping's one WARNING (engine) said so already; each file is counted.
+                log.info("%s: not verified: %s", where, verdict.detail)
+            else:
+                log.warning("%s: not verified: %s", where, verdict.detail)
 
     def _upload(self, mplan: MappingPlan, op: Operation) -> Verdict | None:
         stat_at = time.time_ns()

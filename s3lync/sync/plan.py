@@ -101,6 +101,15 @@ class Problem:
         return asdict(self)
 
 
+class Comparison(str, enum.Enum):
+    """How a mapping's files were compared with their objects."""
+
+    # Content: the local MD5 against the store's ETag (or checksum, or md5chksum).
+    CONTENT = "content"
+    # The store gives no ETags: size, and the timestamps s3lync set (as ``aws s3 sync`` does).
+    SIZE_AND_TIME = "size-and-time"
+
+
 @dataclass(frozen=True)
 class MappingPlan:
     """The operations for one mapping, plus what was left unchanged and what was refused."""
@@ -114,6 +123,7 @@ class MappingPlan:
     unchanged_bytes: int = 0
     unchanged_paths: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
+    comparison: Comparison = Comparison.CONTENT
     # A single-object mapping: the object's ETag when planned (None: there was none). It names the
     # version a download brought (its GET carried If-Match with it) or found equal, so that
     # ``open("a")`` can upload only over that version. Not saved: a saved plan has its operations.
@@ -155,6 +165,7 @@ class MappingPlan:
             "unchanged_bytes": self.unchanged_bytes,
             "unchanged_paths": list(self.unchanged_paths),
             "problems": [p.to_dict() for p in self.problems],
+            "comparison": self.comparison.value,
         }
 
     @classmethod
@@ -170,6 +181,7 @@ class MappingPlan:
             unchanged_bytes=int(d.get("unchanged_bytes", 0)),
             unchanged_paths=tuple(d.get("unchanged_paths", ())),
             problems=tuple(Problem(**p) for p in d.get("problems", ())),
+            comparison=Comparison(d.get("comparison", Comparison.CONTENT.value)),
         )
 
 

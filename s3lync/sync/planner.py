@@ -23,7 +23,7 @@ from s3lync.store.evidence import Evidence
 from s3lync.store.objects import RemoteObject
 from s3lync.sync import integrity
 from s3lync.sync.integrity import Status
-from s3lync.sync.plan import MappingPlan, Operation, OpKind, Problem
+from s3lync.sync.plan import Comparison, MappingPlan, Operation, OpKind, Problem
 from s3lync.uri import is_folder_marker, key_to_rel
 
 
@@ -110,7 +110,8 @@ class Pairing:
         out: dict[str, list[int]] = {}
         for rel, lf in self.local.items():
             ro = self.remote.get(rel)
-            if ro is not None and ro.size == lf.size:
+            # Without an ETag there is nothing to compare a digest with (see decide()).
+            if ro is not None and ro.size == lf.size and ro.etag is not None:
                 known = (layouts or {}).get(ro.etag or "")
                 if known is not None and multipart_parts(ro.etag) == known.parts:
                     out[rel] = [known.part_size] if known.uniform_for(lf.size) else []
@@ -249,6 +250,14 @@ def decide(
                 )
             )
             continue
+        if ro is not None and ro.etag is None and lf is not None:
+            # The store gives no ETag: compare as `aws s3 sync` does, by size and time.
+            if _same_by_time(lf, ro, download):
+                unchanged.append(rel)
+                unchanged_bytes += src.size
+            else:
+                ops.append(_source_op(p, OpKind.UPDATE, *facts, _time_reason(download)))
+            continue
         d = digests.get(rel)
         reason = "cannot compare content"
         if d is not None and ro is not None and ro.etag == d.md5 and rel not in known:
@@ -343,6 +352,11 @@ def decide(
         bucket=p.bucket,
         root_key=p.root_key,
         is_dir=p.is_dir,
+        comparison=(
+            Comparison.SIZE_AND_TIME
+            if any(ro.etag is None for ro in p.remote.values())
+            else Comparison.CONTENT
+        ),
         operations=tuple(ops),
         unchanged=len(unchanged),
         unchanged_bytes=unchanged_bytes,
@@ -355,6 +369,28 @@ def decide(
 # One string per reason shared by every such operation, not one per file.
 _MISSING_LOCALLY = "missing locally"
 _MISSING_REMOTELY = "missing remotely"
+_NS = 1_000_000_000
+
+
+def _same_by_time(lf: LocalFile, ro: RemoteObject, download: bool) -> bool:
+    """Same size already: is the target current, by the timestamps alone (whole seconds)?
+
+    A download sets the file's mtime to the object's LastModified, so an untouched file has
+    exactly that mtime; an upload's object is written after the file last changed, so its
+    LastModified is not older than the file (``aws s3 sync``'s rule).
+    """
+    remote = ro.mtime_ns
+    if remote is None:
+        return False
+    if download:
+        return lf.mtime_ns // _NS == remote // _NS
+    return lf.mtime_ns // _NS <= remote // _NS
+
+
+def _time_reason(download: bool) -> str:
+    if download:
+        return "modification time differs from LastModified (the store gives no ETag)"
+    return "modified after the object was uploaded (the store gives no ETag)"
 
 
 def _source_op(

@@ -73,12 +73,12 @@ def test_upload_with_if_none_match_is_refused_by_stores_that_support_it(
         ),
     ):
         s3.put_object(Bucket=bucket, Key="k", Body=b"theirs")
-        if s3_server.name == "moto":
+        if s3_server.caps.conditional_writes:
             with pytest.raises(SyncError, match="PreconditionFailed"):
                 remote.upload("unused", bucket, "k", len(body), md5, body=body, if_none_match=True)
             assert _get(s3, bucket, "k") == b"theirs"
         else:
-            # rclone ignores the header (checked): open("x") relies on its HEAD there.
+            # This store ignores the header (probed): open("x") relies on its HEAD there.
             remote.upload("unused", bucket, "k", len(body), md5, body=body, if_none_match=True)
             assert _get(s3, bucket, "k") == b"mine"
 

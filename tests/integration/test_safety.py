@@ -12,7 +12,7 @@ import pytest
 from s3lync import S3lyncError, S3ObjectError
 from s3lync.errors import UnsafeKeyError
 
-RCLONE_KEYS = "rclone cannot store keys with '..', leading '/' or empty segments"
+ODD_KEYS = "this server cannot store keys with '..', leading '/' or empty segments (probed)"
 
 
 def _all_paths(root: Path) -> set[str]:
@@ -40,8 +40,8 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_unsafe_key_refused_rest_downloaded(
     s3_server: Any, s3: Any, bucket: str, make_obj: Any, tmp_path: Path, bad_rel: str
 ) -> None:
-    if s3_server.name != "moto":
-        pytest.skip(RCLONE_KEYS)
+    if not s3_server.caps.odd_keys:
+        pytest.skip(ODD_KEYS)
     bad_key = f"pre/{bad_rel}"
     s3.put_object(Bucket=bucket, Key=bad_key, Body=b"evil")
     s3.put_object(Bucket=bucket, Key="pre/ok.txt", Body=b"ok")
@@ -69,8 +69,8 @@ def test_unsafe_key_refused_rest_downloaded(
 def test_several_unsafe_keys_all_named(
     s3_server: Any, s3: Any, bucket: str, make_obj: Any, tmp_path: Path
 ) -> None:
-    if s3_server.name != "moto":
-        pytest.skip(RCLONE_KEYS)
+    if not s3_server.caps.odd_keys:
+        pytest.skip(ODD_KEYS)
     bad = ["pre/../x1", "pre/q/../../x2"]
     for key in [*bad, "pre/fine.txt"]:
         s3.put_object(Bucket=bucket, Key=key, Body=b"x")
@@ -89,8 +89,8 @@ def test_several_unsafe_keys_all_named(
 def test_unsafe_key_never_deleted_or_written_by_force_sync(
     s3_server: Any, s3: Any, bucket: str, make_obj: Any, tmp_path: Path
 ) -> None:
-    if s3_server.name != "moto":
-        pytest.skip(RCLONE_KEYS)
+    if not s3_server.caps.odd_keys:
+        pytest.skip(ODD_KEYS)
     s3.put_object(Bucket=bucket, Key="pre/../victim.txt", Body=b"overwrite attempt")
     s3.put_object(Bucket=bucket, Key="pre/ok.txt", Body=b"ok")
     victim = tmp_path / "victim.txt"
@@ -107,8 +107,8 @@ def test_unsafe_key_never_deleted_or_written_by_force_sync(
 def test_folder_markers_become_folders(
     s3_server: Any, s3: Any, bucket: str, make_obj: Any, tmp_path: Path
 ) -> None:
-    if s3_server.name != "moto":
-        pytest.skip("rclone stores a 'key/' folder marker as an empty file named 'key'")
+    if not s3_server.caps.folder_markers:
+        pytest.skip("this server keeps no 'key/' folder markers (probed)")
     for key, body in [
         ("pre/empty/", b""),
         ("pre/sub/", b""),
@@ -129,8 +129,8 @@ def test_folder_markers_become_folders(
 def test_prefix_marker_itself_is_not_a_file(
     s3_server: Any, s3: Any, bucket: str, make_obj: Any, tmp_path: Path
 ) -> None:
-    if s3_server.name != "moto":
-        pytest.skip("rclone stores a 'key/' folder marker as an empty file named 'key'")
+    if not s3_server.caps.folder_markers:
+        pytest.skip("this server keeps no 'key/' folder markers (probed)")
     s3.put_object(Bucket=bucket, Key="pre/", Body=b"")
     s3.put_object(Bucket=bucket, Key="pre/a.txt", Body=b"a")
     root = tmp_path / "root"
@@ -149,8 +149,8 @@ def test_key_that_is_object_and_prefix_is_reported(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    if s3_server.name != "moto":
-        pytest.skip("rclone's file-system backend cannot hold both 'a' and 'a/b'")
+    if not s3_server.caps.file_and_prefix:
+        pytest.skip("this server cannot hold both 'a' and 'a/b' (probed)")
     s3.put_object(Bucket=bucket, Key="pre/a", Body=b"file a")
     s3.put_object(Bucket=bucket, Key="pre/a/b", Body=b"file a/b")
     s3.put_object(Bucket=bucket, Key="pre/other.txt", Body=b"other")

@@ -25,6 +25,17 @@ MOTO_ONLY = pytest.mark.parametrize("s3_server", ["moto"], indirect=True)
 BOTH_SERVERS = pytest.mark.parametrize("s3_server", ["moto", "rclone"], indirect=True)
 
 
+def _selected_servers() -> list[str]:
+    everything = ["moto", "rclone", "seaweedfs", "juicefs"]
+    raw = os.environ.get("S3LYNC_TEST_SERVERS", "").strip()
+    names = {n.strip() for n in raw.split(",") if n.strip()} if raw else set(everything)
+    return [n for n in everything if n in names]
+
+
+# Every server (or those in S3LYNC_TEST_SERVERS): tests that branch on ``s3_server.caps``.
+ANY_SERVER = pytest.mark.parametrize("s3_server", _selected_servers(), indirect=True)
+
+
 def on(server: str, *values: Any, id: str, marks: Any = ()) -> Any:
     """A ``pytest.param`` whose first value picks the server (for ``indirect=["s3_server"]``)."""
     return pytest.param(server, *values, id=f"{server}-{id}", marks=marks)
@@ -101,8 +112,20 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def s3lync_argv(*args: str, prelude: str = "") -> list[str]:
-    """``python -c`` running the s3lync CLI, after optional ``prelude`` code (umask, rlimits)."""
-    code = f"import sys\n{prelude}\nfrom s3lync.cli.main import main\nsys.argv = ['s3lync', *sys.argv[1:]]\nmain()\n"
+    """``python -c`` running the s3lync CLI, after optional ``prelude`` code (umask, rlimits).
+
+    SIGINT is set to raise KeyboardInterrupt, as in a terminal, whatever this process inherited:
+    a test run started in the background (``cmd &`` in a script) ignores SIGINT, and a Python
+    started with SIGINT ignored keeps ignoring it, so the SIGINT tests would wait forever.
+    """
+    code = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        f"{prelude}\n"
+        "from s3lync.cli.main import main\n"
+        "sys.argv = ['s3lync', *sys.argv[1:]]\n"
+        "main()\n"
+    )
     return [sys.executable, "-c", code, *args]
 
 
@@ -156,6 +179,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# As tests/conftest.py's launcher: the server gets SIGKILL when this test process dies.
+DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(1)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
 class MotoProcess:
     """A moto server subprocess owned by one test: start, kill, restart on the same port."""
 
@@ -171,7 +205,11 @@ class MotoProcess:
         argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+                [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *argv],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import logging
 import re
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +249,8 @@ def test_a_store_that_answers_deleted_but_deletes_nothing_fails_naming_the_keys(
 ) -> None:
     put_objects(s3, bucket, {"p/keep.txt": b"k", "p/gone1.txt": b"1", "p/sub/gone2.txt": b"2"})
     proxy.add_rule("answer", method="POST", query="delete", times=None, respond=_deletes_nothing)
+    # ... and so does DeleteObject, which s3lync tries next for keys still listed.
+    proxy.add_rule("answer", method="DELETE", times=None, respond=lambda seen: (204, [], b""))
     local = tmp_path / "up"
     write_files(local, {"keep.txt": b"k"})
     obj = S3Object(f"s3://{bucket}/p/", local, endpoint_url=proxy.url)
@@ -270,3 +276,99 @@ def test_a_store_that_answers_deleted_but_deletes_nothing_fails_naming_the_keys(
     assert "p/gone1.txt" in out and "p/sub/gone2.txt" in out
     assert "still listed" in out
     assert sorted(remote_tree(s3, bucket)) == ["p/gone1.txt", "p/keep.txt", "p/sub/gone2.txt"]
+
+
+# --------------------------------------------------------------------------- a store without ETags
+
+
+@pytest.fixture
+def noetag(juicefs_noetag_server: Any) -> Any:
+    """The JuiceFS gateway without ``--keep-etag`` (HEAD and listings give no ETag), a bucket on
+    it, and a proxy in front that counts requests."""
+    client = juicefs_noetag_server.client()
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=name)
+    with FaultProxy(juicefs_noetag_server.endpoint_url) as p:
+        yield juicefs_noetag_server, client, name, p
+
+
+_NO_ETAG_WARNING = "the store gives no ETags, so content comparison is off"
+
+
+def test_a_store_without_etags_compares_size_and_time_and_a_no_op_run_moves_nothing(
+    noetag: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, _client, bucket, proxy = noetag
+    assert not server.caps.etags
+    up = tmp_path / "up"
+    write_files(up, _FILES)
+    uploader = S3Object(f"s3://{bucket}/p/", up, endpoint_url=proxy.url)
+    with caplog.at_level(logging.INFO, logger="s3lync"):
+        uploader.upload()
+        # No-op upload: nothing sent, the mapping warned once.
+        proxy.log.clear()
+        caplog.clear()
+        uploader.upload()
+    assert proxy.requests("PUT") == []
+    assert caplog.text.count(_NO_ETAG_WARNING) == 1
+    assert uploader.last_result is not None and uploader.last_result.transferred == 0
+
+    down = tmp_path / "down"
+    downloader = S3Object(f"s3://{bucket}/p/", down, endpoint_url=proxy.url)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="s3lync"):
+        downloader.download()
+    assert tree(down) == _FILES
+    # One WARNING for the mapping, not one per file.
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and _NO_ETAG_WARNING in warnings[0].getMessage(), caplog.text
+    proxy.log.clear()
+    downloader.download()
+    assert [s for s in proxy.requests("GET") if "list-type" not in s.query] == []
+    assert downloader.last_result is not None and downloader.last_result.transferred == 0
+
+    # A same-size edit is seen by its time, both ways.
+    time.sleep(1.1)  # LastModified and the comparison are whole seconds
+    (up / "d/a.txt").write_bytes(b"ALPHA")
+    proxy.log.clear()
+    uploader.upload()
+    assert [s.path for s in proxy.requests("PUT")] == [f"/{bucket}/p/d/a.txt"]
+    proxy.log.clear()
+    downloader.download()
+    assert (down / "d/a.txt").read_bytes() == b"ALPHA"
+    assert [s.path for s in proxy.requests("GET") if "list-type" not in s.query] == [
+        f"/{bucket}/p/d/a.txt"
+    ]
+    (down / "d/sub/b.txt").write_bytes(b"BRAVO?")  # edited locally: the download restores it
+    downloader.download()
+    assert tree(down) == {**_FILES, "d/a.txt": b"ALPHA"}
+
+
+def test_plan_json_says_which_comparison_each_mapping_used(
+    noetag: Any, moto_server: Any, tmp_path: Path
+) -> None:
+    server, client, bucket, _proxy = noetag
+    put_objects(client, bucket, {"p/a.txt": b"a"})
+    manifest = tmp_path / "s3lync.yaml"
+    manifest.write_text(
+        "version: 1\nmappings:\n"
+        f"  - name: noetag\n    s3: s3://{bucket}/p/\n    local: {tmp_path / 'a'}\n"
+        f"    direction: download\n    endpoint_url: {server.endpoint_url}\n"
+    )
+    result = CliRunner().invoke(cli, ["-f", str(manifest), "plan", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [m["comparison"] for m in doc["plan"]["mappings"]] == ["size-and-time"]
+
+    moto_client = moto_server.client()
+    moto_bucket = f"t-{uuid.uuid4().hex[:8]}"
+    moto_client.create_bucket(Bucket=moto_bucket)
+    put_objects(moto_client, moto_bucket, {"p/a.txt": b"a"})
+    manifest.write_text(
+        "version: 1\nmappings:\n"
+        f"  - name: etags\n    s3: s3://{moto_bucket}/p/\n    local: {tmp_path / 'b'}\n"
+        f"    direction: download\n    endpoint_url: {moto_server.endpoint_url}\n"
+    )
+    result = CliRunner().invoke(cli, ["-f", str(manifest), "apply", "--yes", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["plan"]["mappings"][0]["comparison"] == "content"

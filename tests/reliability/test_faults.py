@@ -585,7 +585,7 @@ def test_single_large_upload_goes_multipart_and_retries_a_fault(
     assert parts == (expected_parts if method == "PUT" else sorted(set(expected_parts)))
     assert len(completes) == (2 if method == "POST" else 1)
     assert [s for s in seen if s.method == "DELETE"] == []
-    if s3_server.name == "moto":
+    if s3_server.caps.lists_uploads:
         assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
@@ -621,7 +621,7 @@ def test_single_large_upload_complete_answer_lost_still_stores_the_object(
     assert len([s for s in seen if s.method == "POST" and "uploadId=" in s.query]) == completes
     assert len([s for s in seen if s.method == "POST" and "uploads" in s.query]) == 1
     assert len([s for s in seen if s.method == "PUT"]) == 3  # three parts, sent once
-    if s3_server.name == "moto":
+    if s3_server.caps.lists_uploads:
         assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 

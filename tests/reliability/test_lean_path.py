@@ -83,7 +83,8 @@ def test_one_large_file_goes_up_in_lean_parts_each_with_its_md5(
         assert seen.header("content-md5") == base64.b64encode(hashlib.md5(chunk).digest()).decode()
     got = s3.get_object(Bucket=bucket, Key="one/big.bin")
     assert got["Body"].read() == data
-    if s3_server.name == "moto":
+    if s3_server.caps.multipart_etags:
         # Three 5 MiB-or-less parts: S3's multipart ETag form proves it went up in parts.
         assert got["ETag"].strip('"').endswith("-3")
+    if s3_server.caps.lists_uploads:
         assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -13,22 +13,20 @@ from click.testing import CliRunner, Result
 
 from s3lync.cli.main import cli
 
-from .helpers import BOTH_SERVERS, MOTO_ONLY, blob, put_objects, tree, write_files, write_manifest
+from .helpers import (
+    ANY_SERVER,
+    BOTH_SERVERS,
+    MOTO_ONLY,
+    blob,
+    put_objects,
+    tree,
+    write_files,
+    write_manifest,
+)
 
 pytestmark = pytest.mark.integration
 
 SRC = {f"d{i % 2}/f{i}.bin": blob(100 + i, 300 + i) for i in range(6)}
-VERSIONED = pytest.mark.parametrize(
-    "s3_server",
-    [
-        "moto",
-        pytest.param(
-            "rclone",
-            marks=pytest.mark.skip(reason="rclone serve s3 has no object versioning"),
-        ),
-    ],
-    indirect=True,
-)
 
 
 def run(manifest: Path, endpoint: str, *args: str) -> Result:
@@ -133,10 +131,32 @@ def test_objects_added_after_the_lock_are_not_fetched(
     assert tree(local) == SRC
 
 
-@VERSIONED
+@ANY_SERVER
+def test_a_bucket_on_a_store_without_versioning_is_locked_by_etag(
+    s3_server: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    if s3_server.caps.versioning:
+        pytest.skip("this server keeps versions (probed)")
+    put_objects(s3, bucket, {f"p/{k}": v for k, v in SRC.items()})
+    manifest, _ = project(tmp_path, bucket)
+    url = s3_server.endpoint_url
+    assert run(manifest, url, "lock").exit_code == 0
+    entry = json.loads(manifest.with_name("s3lync.lock").read_text())["mappings"][0]
+    assert entry["versioned"] is False
+    assert all(o["etag"] and not o.get("version_id") for o in entry["objects"])
+    # A changed object cannot be fetched as it was: the locked apply refuses, naming it.
+    put_objects(s3, bucket, {"p/d0/f2.bin": b"v2"})
+    r = run(manifest, url, "apply", "--yes", "--locked")
+    assert r.exit_code == 1, r.output
+    assert "d0/f2.bin" in r.output
+
+
+@ANY_SERVER
 def test_versioned_bucket_fetches_the_pinned_versions(
     s3_server: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
+    if not s3_server.caps.versioning:
+        pytest.skip("this server has no object versioning (probed)")
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     put_objects(s3, bucket, {f"p/{k}": v for k, v in SRC.items()})
     manifest, local = project(tmp_path, bucket)
