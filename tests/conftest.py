@@ -84,6 +84,8 @@ class Capabilities:
     folder_markers: bool = False
     # "a" and "a/b" can both be objects.
     file_and_prefix: bool = False
+    # DeleteObjects as botocore sends it (a CRC32, no Content-MD5) is refused: MissingContentMD5.
+    delete_needs_md5: bool = False
 
     def table(self) -> dict[str, bool]:
         return {k: bool(v) for k, v in self.__dict__.items()}
@@ -333,11 +335,16 @@ def probe_capabilities(server: S3Server) -> Capabilities:
             return set()
         return {o["Key"] for o in c.list_objects_v2(Bucket=vbucket).get("Contents", [])}
 
+    delete_needs_md5 = refused(
+        lambda: c.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k"}]}),
+        "MissingContentMD5",
+    )
     folder_markers = "f/" in listed_after("f/", "f/x")
     file_and_prefix = {"fp", "fp/x"} <= listed_after("fp", "fp/x")
     return Capabilities(
         folder_markers=folder_markers,
         file_and_prefix=file_and_prefix,
+        delete_needs_md5=delete_needs_md5,
         conditional_writes=conditional,
         keeps_metadata=head.get("Metadata", {}).get("s3lync-probe") == "kept",
         checks_signatures=checks_signatures,
