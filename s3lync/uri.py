@@ -132,3 +132,9 @@ def check_rel(rel: str, key: str | None = None) -> None:
             raise UnsafeKeyError(f"refused {what}: empty path segment ('//')")
         if part in (".", ".."):
             raise UnsafeKeyError(f"refused {what}: '{part}' segment would escape the local root")
+
+
+def scheme_hint(endpoint: str) -> str:
+    """What to add to an endpoint URL without ``http://``/``https://`` (``localhost:9000``)."""
+    bare = endpoint.split("://", 1)[-1] if "://" in endpoint else endpoint
+    return f"add http:// or https:// in front (e.g. {'http://' + bare!r})"

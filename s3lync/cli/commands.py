@@ -118,13 +118,18 @@ def validate(ctx: Context) -> int:
     """Schema and semantic checks of the manifest (and of its lock file, when there is one)."""
     manifest = _load_manifest(ctx)
     n = len(manifest.mappings)
-    ctx.echo(f"{ctx.manifest}: valid ({n} mapping{'s' if n != 1 else ''})")
+    lines = [f"{ctx.manifest}: valid ({n} mapping{'s' if n != 1 else ''})"]
     path = lockfile.lock_path(manifest.path)
     if path.exists():
+        # Checked before anything is called valid: "valid", then exit 1, would contradict itself.
         lf = lockfile.load(path)
         lockfile.check_manifest(lf, manifest.mappings, manifest.mappings, ctx.manifest)
         count = sum(len(m.objects) for m in lf.mappings)
-        ctx.echo(f"{path.name}: valid ({len(lf.mappings)} locked mapping(s), {count} object(s))")
+        lines.append(
+            f"{path.name}: valid ({len(lf.mappings)} locked mapping(s), {count} object(s))"
+        )
+    for line in lines:
+        ctx.echo(line)
     return EXIT_OK
 
 

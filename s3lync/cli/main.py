@@ -126,7 +126,12 @@ def _run(fn: Callable[[commands.Context], int]) -> None:
     help="The manifest to read.",
 )
 @click.option("--profile", default=None, help="AWS profile (overrides the manifest).")
-@click.option("--endpoint-url", default=None, help="S3 endpoint URL (overrides the manifest).")
+@click.option(
+    "--endpoint-url",
+    default=None,
+    callback=lambda c, p, v: _checked_endpoint(v),
+    help="S3 endpoint URL (overrides the manifest).",
+)
 @click.option("--region", default=None, help="AWS region (overrides the manifest).")
 @click.option(
     "-v",
@@ -160,11 +165,26 @@ def cli(
     )
 
 
+def _checked_endpoint(value: str | None) -> str | None:
+    """``--endpoint-url`` as given, once it is a usable URL; a usage error (exit 2) naming what to
+    add otherwise (``localhost:9000``: add http:// or https://)."""
+    if value is None:
+        return None
+    from s3lync.manifest.checks import endpoint_problem
+
+    problem = endpoint_problem(value)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="'--endpoint-url'")
+    return value
+
+
 def _global_here(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     """A subcommand's copy of a global option: sets what the group's option would have."""
 
     def store(cctx: click.Context, param: click.Parameter, value: Any) -> None:
         if value is not None and not cctx.resilient_parsing:
+            if name == "endpoint_url":
+                value = _checked_endpoint(value)
             setattr(cctx.find_object(commands.Context), name, value)
 
     return store

@@ -24,7 +24,7 @@ from s3lync.errors import InvalidURIError
 from s3lync.filters import glob_reading, regex_problem
 from s3lync.manifest.yamldoc import DocPath, Loc, Pos, Problem, format_path, quote, shorten
 from s3lync.settings import UPLOAD_ARGS, check_extra_args
-from s3lync.uri import S3Uri, parse_s3_uri
+from s3lync.uri import S3Uri, parse_s3_uri, scheme_hint
 
 SUPPORTED_VERSION = 1
 
@@ -210,6 +210,50 @@ def _string_items(value: Any, path: DocPath) -> Iterator[tuple[DocPath, str]]:
         yield from (((*path, i), v) for i, v in enumerate(value) if isinstance(v, str))
 
 
+# S3's bucket naming rules:
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_LEGACY_BUCKET_RE = re.compile(r"[A-Za-z0-9._-]{3,255}")
+_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def bucket_problem(bucket: str, *, legacy: bool = False) -> str | None:
+    """Why ``bucket`` is no S3 bucket name, or None; ``legacy`` accepts the us-east-1 names of
+    before March 2018 (upper case, '_', up to 255 characters)."""
+    shown = quote(bucket)
+    if legacy:
+        if _LEGACY_BUCKET_RE.fullmatch(bucket):
+            return None
+        return (
+            f"bucket name {shown} is not a bucket name even by S3's legacy rules "
+            "(3-255 characters: letters, digits, '.', '-', '_')"
+        )
+    why = None
+    if not 3 <= len(bucket) <= 63:
+        why = "it must be 3 to 63 characters long"
+    elif not _BUCKET_RE.fullmatch(bucket):
+        why = (
+            "only lower-case letters, digits, '-' and '.' are allowed, starting and ending with a "
+            "letter or digit"
+        )
+    elif ".." in bucket:
+        why = "two dots may not follow each other"
+    elif re.fullmatch(r"\d+\.\d+\.\d+\.\d+", bucket):
+        why = "it may not look like an IP address"
+    elif bucket.startswith(_BUCKET_PREFIXES) or bucket.endswith(_BUCKET_SUFFIXES):
+        why = "S3 reserves that prefix or suffix"
+    if why is None:
+        return None
+    legacy_ok = _LEGACY_BUCKET_RE.fullmatch(bucket) is not None
+    return f"bucket name {shown} breaks S3's naming rules: {why}" + (
+        " (a legacy us-east-1 bucket of before March 2018 may have such a name: "
+        "`legacy_bucket_name: true` accepts it)"
+        if legacy_ok
+        else ""
+    )
+
+
 def extra_args_problem(name: str, value: Any) -> str | None:
     """Why one ``extra_args`` value cannot be sent (md5chksum metadata, a bad date), or None."""
     from s3lync.errors import ConfigError
@@ -240,7 +284,9 @@ def endpoint_problem(url: str) -> str | None:
             return f"not a valid URL {quote(url)}: the port must be a number from 1 to 65535"
         return f"not a valid URL {quote(url)}: {text}"
     if parts.scheme.lower() not in ("http", "https"):
-        return f"not a valid URL {quote(url)}: must start with http:// or https://"
+        if "://" in url:
+            return f"not a valid URL {quote(url)}: must start with http:// or https://"
+        return f"not a valid URL {quote(url)}: {scheme_hint(url)}"
     host = parts.hostname or ""
     if not host:
         return f"not a valid URL {quote(url)}: no host name"
@@ -366,6 +412,10 @@ def semantic_problems(
                 uri = parse_s3_uri(s3)
             except InvalidURIError as exc:
                 add((*here, "s3"), shorten(str(exc)))
+            else:
+                legacy = item.get("legacy_bucket_name") is True
+                if (message := bucket_problem(uri.bucket, legacy=legacy)) is not None:
+                    add((*here, "s3"), message)
         local_side: _Side | None = None
         if isinstance(local, str) and local:
             if (message := local_problem(local)) is not None:

@@ -121,7 +121,9 @@ mappings:
 STARTER_MANIFEST = starter_manifest(schema_path().as_uri())
 
 
-_BOOL_FIELDS = frozenset({"check_hash", "force_sync", "delete", "follow_symlinks", "allow_missing"})
+_BOOL_FIELDS = frozenset(
+    {"check_hash", "force_sync", "delete", "follow_symlinks", "allow_missing", "legacy_bucket_name"}
+)
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 _REF_RE = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
 # A real manifest is a few KiB: a bigger file is almost surely something else given with -f (a log),

@@ -33,6 +33,7 @@ from s3lync.redact import redact_url
 from s3lync.settings import Settings
 from s3lync.store.lean import BucketTarget, LeanClient, Origin
 from s3lync.store.sigv4 import Credentials
+from s3lync.uri import scheme_hint
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +324,8 @@ def _create(
             "s3", region_name=region or None, endpoint_url=endpoint, config=cfg
         )
     except ValueError as exc:  # botocore's word for an endpoint URL it cannot use
-        raise ConfigError(f"cannot use the S3 endpoint: {redact_url(str(exc))}") from None
+        hint = "" if "://" in str(endpoint) else f"; {redact_url(scheme_hint(str(endpoint)))}"
+        raise ConfigError(f"cannot use the S3 endpoint: {redact_url(str(exc))}{hint}") from None
     return _Clients(session, client, cfg, endpoint, workers, (connect, read), attempts)
 
 

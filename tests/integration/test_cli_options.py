@@ -108,3 +108,30 @@ def test_sync_sends_the_older_upload_flags_too(moto_server: Any, tmp_path: Path)
     assert head["ServerSideEncryption"] == "AES256"
     assert head["StorageClass"] == "STANDARD_IA"
     assert head["ContentType"] == "application/x-mine"
+
+
+def test_validate_says_valid_only_when_it_exits_0(tmp_path: Path) -> None:
+    manifest = tmp_path / "s3lync.yaml"
+    manifest.write_text(
+        "version: 1\nmappings:\n  - s3: s3://my-bucket/d/\n    local: d\n    direction: download\n"
+    )
+    code, out, err = run("-f", str(manifest), "validate")
+    assert code == 0 and "s3lync.yaml: valid (1 mapping)" in out, out + err
+    (tmp_path / "s3lync.lock").write_text("{not a lock")
+    code, out, err = run("-f", str(manifest), "validate")
+    assert code == 1, out + err
+    assert "valid" not in out and "s3lync.lock" in err
+
+
+def test_an_endpoint_without_a_scheme_says_what_to_add(tmp_path: Path) -> None:
+    from s3lync import ConfigError, S3Object
+
+    for args in (
+        ["--endpoint-url", "localhost:9000", "sync", "s3://my-bucket/x/", str(tmp_path / "x")],
+        ["sync", "s3://my-bucket/x/", str(tmp_path / "x"), "--endpoint-url", "localhost:9000"],
+    ):
+        code, out, err = run(*args)
+        assert code == 2, out + err
+        assert "add http:// or https:// in front (e.g. 'http://localhost:9000')" in err
+    with pytest.raises(ConfigError, match=r"add http:// or https:// in front"):
+        S3Object("s3://my-bucket/x", tmp_path / "x", endpoint_url="localhost:9000").exists()

@@ -91,7 +91,8 @@ def test_endpoint_the_schema_refuses_is_reported_once() -> None:
     error = one_error(mapping(endpoint_url="'http://'"))
     assert error == (
         "s3lync.yaml:7:19: mappings[0].endpoint_url: must be an http:// or https:// URL such as "
-        "http://127.0.0.1:9000 (not 'http://')"
+        "http://127.0.0.1:9000 (to a bare host:port, add http:// or https:// in front) "
+        "(not 'http://')"
     )
 
 
@@ -279,3 +280,44 @@ def test_other_endpoint_or_bucket_is_no_warning() -> None:
         """
     )
     assert manifest.warnings == ()
+
+
+# --- bucket names by S3's rules; endpoints without a scheme ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bucket", "why"),
+    [
+        ("Bucket_1", "only lower-case letters, digits, '-' and '.'"),
+        ("my-bucket-", "must be 3-63 characters"),
+        ("a" * 64, "invalid S3 URI"),
+        ("my..bucket", ""),
+        ("192.168.1.10", "may not look like an IP address"),
+        ("xn--bucket", "S3 reserves that prefix or suffix"),
+        ("data-s3alias", "S3 reserves that prefix or suffix"),
+    ],
+)
+def test_bucket_names_follow_s3s_rules(bucket: str, why: str) -> None:
+    error = one_error(mapping(s3=f"'s3://{bucket}/p/'"))
+    assert error.startswith("s3lync.yaml:4:9: mappings[0].s3: "), error
+    assert f"bucket name {bucket[:12]}" in error.replace("'", "") and why in error, error
+
+
+def test_a_legacy_bucket_name_is_accepted_only_when_the_mapping_says_so() -> None:
+    error = one_error(mapping(s3="'s3://Legacy_Bucket/p/'"))
+    assert "`legacy_bucket_name: true` accepts it" in error
+    manifest = load(mapping(s3="'s3://Legacy_Bucket/p/'", legacy_bucket_name="true"))
+    assert manifest.mappings[0].s3_uri == "s3://Legacy_Bucket/p/"
+    # Even the legacy rules have limits.
+    error = one_error(mapping(s3="'s3://a%b/p/'", legacy_bucket_name="true"))
+    assert "not a bucket name even by S3's legacy rules" in error or "invalid S3 URI" in error
+
+
+def test_an_endpoint_without_a_scheme_says_what_to_add() -> None:
+    assert endpoint_problem("localhost:9000") == (
+        "not a valid URL 'localhost:9000': add http:// or https:// in front "
+        "(e.g. 'http://localhost:9000')"
+    )
+    error = one_error(mapping(endpoint_url="localhost:9000"))
+    assert "mappings[0].endpoint_url: " in error
+    assert "(to a bare host:port, add http:// or https:// in front)" in error
