@@ -508,7 +508,9 @@ class LeanClient:
 
         def sent(meter: Meter) -> str:
             if isinstance(body, bytes):
-                data = _metered(io.BytesIO(body), meter) if on_bytes else body
+                # A small body goes in one write: counted when answered, sent as bytes.
+                streamed = on_bytes is not None and len(body) > _CHUNK
+                data = _metered(io.BytesIO(body), meter) if streamed else body
                 resp = self.request("PUT", bucket, key, {}, headers, data, payload)
             else:
                 with open(body, "rb") as f:
@@ -536,6 +538,8 @@ class LeanClient:
                     f"{what}: {resp.where} answered HTTP {resp.status} without an ETag, so "
                     "nothing proves the object was stored (is the endpoint an S3 service?)"
                 )
+            if isinstance(body, bytes) and meter.count == 0:
+                meter.add(len(body))
             return etag
 
         reconcile = None
