@@ -64,6 +64,10 @@ class TransferCancelledError(SyncError):
     """A transfer stopped because the run was interrupted."""
 
 
+class EndpointDownError(SyncError):
+    """A transfer was not started: earlier transfers to its endpoint kept failing on the network."""
+
+
 class PlanStaleError(S3lyncError):
     """A saved plan no longer matches the world it is applied to, or a target changed under it."""
 

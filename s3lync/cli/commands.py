@@ -22,6 +22,7 @@ from s3lync.redact import redact_url
 from s3lync.settings import Settings
 from s3lync.sync import lockfile
 from s3lync.sync import shard as sharding
+from s3lync.sync.breaker import Breaker
 from s3lync.sync.engine import Engine, feeder, run_lock
 from s3lync.sync.plan import MappingPlan, Operation, OpKind, Plan
 from s3lync.sync.policy import ApplyPolicy, DeleteLimit
@@ -775,9 +776,14 @@ def _run_mappings(
     not_applied: set[str] = set()
     stopped: str | None = None
     changed = False
+    unreached: list[str] = []
+    # One breaker for the whole run: an endpoint that stopped answering gets no new transfer,
+    # in this mapping or the next ones (sync/breaker.py).
+    breaker = Breaker()
     with ctx.engine(jobs=opts.jobs, policy=opts.policy) as engine:
         engine.shard = shard
         engine.lock = the_lock
+        engine.breaker = breaker
         # Every pinned listing is checked before the first mapping runs: drift changes nothing.
         engine.verify_lock(mappings)
         if show and shard is not None:
@@ -797,6 +803,10 @@ def _run_mappings(
         # a download of the same prefix sees what the upload put there.
         for i, m in enumerate(mappings):
             fed_by = feeder(mappings[:i], m)
+            if breaker.is_open(engine.remote(m).endpoint):
+                # Listing it would only wait for the same timeouts again.
+                unreached.append(m.label)
+                continue
             # A saved plan's independent mappings were just checked: no earlier mapping of this
             # run touches either side of theirs (the manifest forbids overlapping targets).
             mp = fresh.get(i)
@@ -852,8 +862,16 @@ def _run_mappings(
         },
     )
     failed = [(r.plan.mapping.label, o) for r in results for o in r.failed]
-    for label, o in failed:
-        ctx.warn(f"error: {label}: {o.op.kind.symbol} {o.op.rel or o.op.key}: {o.error}")
+    for r in results:
+        for line in failure_lines(r):
+            ctx.warn(f"error: {line}")
+    for endpoint in breaker.tripped:
+        not_tried = sum(len(r.not_tried) for r in results)
+        ctx.warn(
+            f"error: {breaker.error(endpoint)}: {not_tried} file(s) not tried"
+            + (f", mapping(s) {', '.join(map(repr, unreached))} not applied" if unreached else "")
+            + "; run again when it answers"
+        )
     if stopped:
         ctx.warn(f"error: {stopped}")
     fatal = any(p.fatal for mp in plans for p in mp.problems)
@@ -875,12 +893,51 @@ def _run_mappings(
                 "Apply refused"
                 if stopped
                 else "Apply failed"
-                if (failed or fatal)
+                if (failed or fatal or unreached)
                 else "Apply complete"
             )
             errors = sum(1 for mp in plans for p in mp.problems if p.fatal)
             ctx.echo("\n" + prefix + render.apply_summary(results, head=head, errors=errors))
-    return EXIT_ERROR if (failed or fatal or stopped) else EXIT_OK
+    return EXIT_ERROR if (failed or fatal or stopped or unreached) else EXIT_OK
+
+
+#: Failures of one kind shown by name per mapping; the rest are counted ("and 297 more").
+SHOWN_PER_KIND = 3
+
+
+def failure_lines(result: MappingResult) -> list[str]:
+    """A mapping's failures, grouped: each kind of error named for its first few files, then
+    counted, and the files a dead endpoint kept from being tried in one line."""
+    label = result.plan.mapping.label
+    groups: dict[str, list[Any]] = {}
+    for o in result.failed:
+        if o.error_type != "EndpointDownError":
+            groups.setdefault(_error_shape(o), []).append(o)
+    lines = []
+    for ops in groups.values():
+        for o in ops[:SHOWN_PER_KIND]:
+            lines.append(f"{label}: {o.op.kind.symbol} {o.op.rel or o.op.key}: {o.error}")
+        if len(ops) > SHOWN_PER_KIND:
+            lines.append(f"{label}: ... and {len(ops) - SHOWN_PER_KIND} more failed the same way")
+    not_tried = result.not_tried
+    if not_tried:
+        first = not_tried[0].op
+        lines.append(
+            f"{label}: {len(not_tried)} file(s) not tried (e.g. {first.rel or first.key}): the "
+            "endpoint is not answering"
+        )
+    return lines
+
+
+def _error_shape(o: Any) -> str:
+    """An error message with its file's own names taken out: equal shapes are "the same way"."""
+    from urllib.parse import quote
+
+    text = o.error or ""
+    names = {o.op.key, quote(o.op.key), o.op.rel, o.op.local_path} - {""}
+    for name in sorted(names, key=len, reverse=True):
+        text = text.replace(name, "*")
+    return f"{o.error_type} {o.op.kind.value} {text}"
 
 
 def init(ctx: Context, *, force: bool = False) -> int:

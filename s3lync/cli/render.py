@@ -159,6 +159,7 @@ def apply_counts(results: Sequence[MappingResult]) -> dict[str, int]:
         "skipped": sum(r.plan.unchanged for r in results),
         "deleted": sum(r.deleted for r in results),
         "failed": sum(len(r.failed) for r in results),
+        "not_tried": sum(len(r.not_tried) for r in results),
         "verified": sum(r.verified for r in results),
         "unverified": sum(len(r.unverified) for r in results),
     }
@@ -177,10 +178,11 @@ def apply_summary(
         head = "Apply complete" if not (c["failed"] or errors) else "Apply failed"
     unverified = f" ({c['unverified']} unverified)" if c["unverified"] else ""
     problems = f", {errors} error{'s' if errors != 1 else ''}" if errors else ""
+    not_tried = f" ({c['not_tried']} not tried)" if c["not_tried"] else ""
     return (
         f"{head}: {c['transferred']} transferred ({format_size(c['transferred_bytes'])})"
         f"{unverified}, {c['skipped']} skipped, {c['deleted']} deleted, {c['failed']} failed"
-        f"{problems}."
+        f"{not_tried}{problems}."
     )
 
 

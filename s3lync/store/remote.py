@@ -118,6 +118,11 @@ class Remote:
                     self._lean_factory = None
         return self._lean
 
+    @property
+    def endpoint(self) -> str:
+        """The endpoint's URL, for messages (userinfo and secrets redacted)."""
+        return self._where()
+
     def _where(self) -> str:
         """The endpoint for messages (userinfo and secrets redacted)."""
         lean = self._lean

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from s3lync.errors import (
+    EndpointDownError,
     LocalPathNotFoundError,
     LockedError,
     RemoteNotFoundError,
@@ -36,6 +37,7 @@ from s3lync.store.objects import ObjectInfo, RemoteObject
 from s3lync.store.remote import Remote
 from s3lync.sync import integrity, lockfile, planner
 from s3lync.sync import shard as sharding
+from s3lync.sync.breaker import Breaker
 from s3lync.sync.executor import Executor, Subscriber, fill_digest, learn_layout
 from s3lync.sync.lockfile import LockDriftError, LockedMapping, LockFile
 from s3lync.sync.plan import Comparison, MappingPlan, Plan, Problem, writes_into
@@ -88,6 +90,9 @@ class Engine:
         self._lock_verified: set[Mapping] = set()
         # Mappings already warned about that their store gives no ETags (once per run).
         self._warned_no_etag: set[Mapping] = set()
+        # One breaker for a whole run (the CLI sets it); None: a fresh one per execute(), so a
+        # library call never inherits an earlier call's verdict on an endpoint.
+        self.breaker: Breaker | None = None
 
     # -- shared resources ---------------------------------------------------------------
 
@@ -481,6 +486,7 @@ class Engine:
             pool=self.pool,
             cancel=cancel,
             create_only=create_only,
+            breaker=self.breaker,
         )
         result = ex.execute(mplan)
         self.deleted += result.deleted
@@ -576,6 +582,15 @@ def raise_for_result(result: MappingResult, action: str) -> None:
     fatal = [p for p in result.plan.problems if p.fatal]
     if not failed and not fatal:
         return
+    if result.halted is not None:
+        # One message for a dead endpoint, not one per file.
+        skipped = len(result.not_tried)
+        tried = [r for r in failed if r.error_type != "EndpointDownError"]
+        example = f"; e.g. {tried[0].op.key}: {tried[0].error}" if tried else ""
+        raise EndpointDownError(
+            f"{action}: {result.halted}; {skipped} of {len(result.results)} operation(s) not "
+            f"tried, {len(tried)} failed{example}"
+        ) from (tried[0].exception if tried else None)
     first = failed[0].exception if failed else None
     if len(failed) == 1 and not fatal and isinstance(first, S3lyncError):
         raise first

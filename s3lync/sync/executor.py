@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
 from s3lync.errors import (
+    EndpointDownError,
     HashMismatchError,
     S3lyncError,
     SyncError,
@@ -34,6 +35,7 @@ from s3lync.store.evidence import Evidence
 from s3lync.store.objects import ObjectInfo, OnBytes, UploadResult
 from s3lync.store.remote import Remote
 from s3lync.sync import guards, integrity
+from s3lync.sync.breaker import Breaker
 from s3lync.sync.integrity import Status, Verdict
 from s3lync.sync.plan import Comparison, MappingPlan, Operation, OpKind
 from s3lync.sync.results import MappingResult, OpResult
@@ -76,6 +78,7 @@ class Executor:
         pool: FuturesExecutor | None = None,
         cancel: threading.Event | None = None,
         create_only: bool = False,
+        breaker: Breaker | None = None,
     ) -> None:
         self.remote = remote
         self.cache = cache
@@ -98,6 +101,10 @@ class Executor:
         self._inflight: set[str] = set()
         self._rows_lock = threading.Lock()
         self._ranged = True
+        # The run's breaker (one per CLI run, one per library call): after a few transfers in a
+        # row fail on the network, no new transfer to this endpoint starts (see breaker.py).
+        self.breaker = breaker if breaker is not None else Breaker()
+        self.endpoint = remote.endpoint
 
     def _emit(self, event: str, **kwargs: Any) -> None:
         for s in self.subscribers:
@@ -142,6 +149,8 @@ class Executor:
                 self.temps.unregister(self._temp_for.values())
                 self._temp_for.clear()
         self._flush_cache()
+        if self.breaker.is_open(self.endpoint):
+            result.halted = self.breaker.error(self.endpoint)
         if deletes:
             if result.failed or fatal:
                 why = "an earlier operation failed" if result.failed else "a problem was reported"
@@ -242,6 +251,13 @@ class Executor:
             # Cancelled before it started: no transfer begins after a cancel.
             exc = TransferCancelledError(f"{op.kind.value} s3://{mplan.bucket}/{op.key}: cancelled")
             return OpResult(op, str(exc), type(exc).__name__, exc)
+        transfer = op.kind in (OpKind.CREATE, OpKind.UPDATE)
+        if transfer and self.breaker.is_open(self.endpoint):
+            down = EndpointDownError(
+                f"{op.kind.value} s3://{mplan.bucket}/{op.key}: not tried (the S3 endpoint "
+                f"{self.endpoint} is not answering)"
+            )
+            return OpResult(op, str(down), type(down).__name__, down)
         self._emit("on_start", op=op, mapping=mplan)
         error: S3lyncError | None = None
         verdict: Verdict | None = None
@@ -257,6 +273,8 @@ class Executor:
             error = exc
         except Exception as exc:  # never let one file's surprise stop the others
             error = translate(exc, mplan.bucket, op.key, op.kind.value)
+        if transfer and not isinstance(error, TransferCancelledError):
+            self.breaker.record(self.endpoint, error)
         res = (
             OpResult(op, verdict=verdict)
             if error is None

@@ -53,6 +53,13 @@ class MappingResult:
 
     plan: MappingPlan
     results: list[OpResult] = field(default_factory=list)
+    # Set when transfers stopped starting because the endpoint stopped answering (breaker.py).
+    halted: Exception | None = None
+
+    @property
+    def not_tried(self) -> list[OpResult]:
+        """Operations never started because their endpoint was given up on."""
+        return [r for r in self.results if r.error_type == "EndpointDownError"]
 
     @property
     def failed(self) -> list[OpResult]:

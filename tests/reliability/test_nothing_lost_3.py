@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,18 @@ from s3lync import (
     Settings,
 )
 from s3lync.cli import commands
+from s3lync.cli.commands import SHOWN_PER_KIND
 from s3lync.cli.main import cli
+from s3lync.errors import EndpointDownError, HashMismatchError, SyncError
 from s3lync.hashing import md5_to_metadata
 from s3lync.localfs.hashcache import HashCache, fingerprint
+from s3lync.sync.breaker import TRIP_AFTER, Breaker
 
 from .faultproxy import FaultProxy
 from .helpers import (
     BOTH_SERVERS,
     MOTO_ONLY,
+    MotoProcess,
     blob,
     cli_env,
     put_objects,
@@ -197,6 +202,108 @@ def test_a_large_rewrite_with_its_mtime_restored_gets_its_own_md5chksum(
     out = tmp_path / "out.bin"
     S3Object(uri, out, endpoint_url=s3_server.endpoint_url, settings=settings).download()
     assert out.read_bytes() == v2
+
+
+# --------------------------------------------------------------- 3. a dead or hung endpoint
+
+
+def test_a_killed_server_fails_the_run_once_and_the_rest_is_not_tried(
+    dedicated_moto: MotoProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server dies after the first file: a few transfers fail, the rest are never started."""
+    monkeypatch.setenv("S3LYNC_MAX_ATTEMPTS", "2")
+    client = dedicated_moto.client()
+    client.create_bucket(Bucket="dead")
+    put_objects(client, "dead", {f"p/f{i:02d}.txt": f"file {i}".encode() for i in range(40)})
+    data = tmp_path / "data"
+
+    def kill_after_the_first_file(files_done: int, *_: int) -> None:
+        if files_done == 1:
+            dedicated_moto.kill()
+
+    obj = S3Object(
+        "s3://dead/p/",
+        data,
+        endpoint_url=dedicated_moto.url,
+        max_workers=2,
+        progress=kill_after_the_first_file,
+    )
+    with pytest.raises(EndpointDownError) as info:
+        obj.download()
+    message = str(info.value)
+    assert f"the S3 endpoint {dedicated_moto.url} is not answering" in message, message
+    match = re.search(r"(\d+) of 40 operation\(s\) not tried, (\d+) failed", message)
+    assert match, message
+    not_tried, failed = int(match.group(1)), int(match.group(2))
+    # At most the tripping failures plus the other worker's transfer were tried after the kill.
+    assert failed <= TRIP_AFTER + 1 and not_tried >= 40 - 2 - failed, message
+    assert obj.last_result is not None
+    done = obj.last_result.transferred
+    assert done + failed + not_tried == 40
+    # Only whole files on disk, no temporaries.
+    on_disk = sorted(p.name for p in data.iterdir()) if data.exists() else []
+    assert len(on_disk) == done and all(not n.startswith(".") for n in on_disk), on_disk
+
+
+@MOTO_ONLY
+@pytest.mark.parametrize("fault", ["reset", "stall"])
+def test_a_dead_endpoint_is_one_message_and_identical_errors_are_grouped(
+    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path, fault: str
+) -> None:
+    """Every object GET is reset (or hangs past the read timeout): the CLI gives up after a few
+    files, says so once naming the endpoint, and does not print one line per file."""
+    put_objects(s3, bucket, {f"p/f{i:02d}.bin": bytes([i]) * 100 for i in range(30)})
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    manifest = write_manifest(
+        proj / "s3lync.yaml",
+        [
+            {"name": "one", "s3": f"s3://{bucket}/p/", "local": "one", "direction": "download"},
+            {"name": "two", "s3": f"s3://{bucket}/p/", "local": "two", "direction": "download"},
+        ],
+    )
+    if fault == "reset":
+        proxy.add_rule("reset", method="GET", key="/p/f", times=None)
+    else:
+        proxy.add_rule("stall", method="GET", key="/p/f", delay=30, times=None)
+    env = {"S3LYNC_MAX_ATTEMPTS": "2", "S3LYNC_READ_TIMEOUT": "0.5"}
+    r = cli_run(proxy.url, manifest, "apply", "--jobs", "2", env=env)
+    assert r.exit_code == 1, r.output
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) <= 2 * SHOWN_PER_KIND + 3, r.stderr  # not one line per file
+    down = [e for e in errors if "is not answering" in e and "run again" in e]
+    assert len(down) == 1 and proxy.url in down[0], r.stderr
+    tried = {s.path for s in proxy.requests("GET", "/p/f")}
+    assert len(tried) <= TRIP_AFTER + 1, sorted(tried)
+    assert f"{30 - len(tried)} file(s) not tried" in down[0], down[0]
+    assert "mapping(s) 'two' not applied" in down[0], down[0]
+    assert last_line(r.stdout).startswith("Apply failed:"), r.stdout
+    assert f"({30 - len(tried)} not tried)" in last_line(r.stdout), r.stdout
+    assert not (proj / "one").exists() or list((proj / "one").iterdir()) == []
+    assert not (proj / "two").exists()
+
+    # The endpoint answers again: the next run completes.
+    proxy.clear()
+    r = cli_run(proxy.url, manifest, "apply", env=env)
+    assert r.exit_code == 0, r.output
+    assert len(list((proj / "two").iterdir())) == 30
+
+
+def test_only_network_failures_count_towards_the_breaker() -> None:
+    breaker = Breaker()
+    refused = SyncError("download s3://b/k: cannot reach the S3 endpoint")
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    answered = SyncError("download s3://b/k failed: InternalError (HTTP 500)")
+    for _ in range(TRIP_AFTER - 1):
+        breaker.record("http://e", refused)
+    breaker.record("http://e", answered)  # an answer: the endpoint is alive
+    for _ in range(TRIP_AFTER - 1):
+        breaker.record("http://e", refused)
+    breaker.record("http://e", HashMismatchError("bytes differ"))
+    assert not breaker.is_open("http://e")
+    for _ in range(TRIP_AFTER):
+        breaker.record("http://e", refused)
+    assert breaker.is_open("http://e") and not breaker.is_open("http://other")
 
 
 # --------------------------------------------------------------- 6. last_result after a raise
