@@ -1,8 +1,8 @@
 """Detect CPU used by other processes during a measurement (a shared machine skews timings).
 
 foreign CPU = machine-wide busy time (/proc/stat) - CPU of the measured child (getrusage of
-waited-for children) - CPU of the rclone server (/proc/PID/stat) - this harness's own CPU,
-expressed in cores (CPU seconds per wall second).
+waited-for children) - CPU of the rclone server and of the latency relay in front of it, if any
+(/proc/PID/stat) - this harness's own CPU, expressed in cores (CPU seconds per wall second).
 """
 
 from __future__ import annotations
@@ -52,12 +52,14 @@ class Sample:
 class CpuMeter:
     """``start()`` before a run, ``stop()`` after it: (child CPU s, foreign cores)."""
 
-    def __init__(self, server_pid: int | None = None) -> None:
+    def __init__(self, server_pid: int | None = None, relay_pid: int | None = None) -> None:
         self.server_pid = server_pid
+        self.relay_pid = relay_pid  # counted with the server: both stand for the remote store
 
     def sample(self) -> Sample:
         me, kids = own_cpu()
-        return Sample(time.perf_counter(), machine_busy(), process_cpu(self.server_pid), me, kids)
+        server = process_cpu(self.server_pid) + process_cpu(self.relay_pid)
+        return Sample(time.perf_counter(), machine_busy(), server, me, kids)
 
     def start(self) -> Sample:
         return self.sample()

@@ -3,6 +3,7 @@
     python benchmarks/peers.py                 # full run (>= 3 repetitions)
     python benchmarks/peers.py --quick         # smoke run: 1 repetition, smaller data
     python benchmarks/peers.py --only small-upload --reps 5
+    python benchmarks/peers.py --latency-ms 20        # +20 ms a request, 16 and 64 in flight
 
 Peers are installed into their own venvs under benchmarks/.work/ on first use. The server is
 ``rclone serve s3`` over a folder of benchmarks/.work/run/. See benchmarks/README.md.
@@ -32,6 +33,7 @@ from typing import Any
 
 from bench_cpu import CpuMeter
 from bench_env import BENCH_DIR, WORK, Toolchain, log, machine_info, setup_tools, tool_versions
+from bench_relay import DelayRelay
 from bench_report import LABELS, OURS, TOOLS, markdown_report, median_of, ratio_rows, text_report
 from bench_server import (
     ACCESS_KEY,
@@ -63,6 +65,9 @@ TRANSFERS = {
     "large-download": ("large", "download"),
 }
 WORKLOADS = [*TRANSFERS, "noop-20k", "plan-100k", "startup"]
+# --latency-ms without --only / --concurrency: the rows issue 22 asks for.
+LATENCY_WORKLOADS = ["small-download", "small-upload"]
+LATENCY_CONCURRENCY = [16, 64]
 
 
 def datasets(quick: bool) -> dict[str, DataSet]:
@@ -87,12 +92,26 @@ def _size(n: int) -> str:
     )
 
 
-def titles(ds: dict[str, DataSet]) -> dict[str, str]:
+def tagged(workload: str, concurrency: int | None) -> str:
+    """The name a workload's runs are recorded under: ``small-upload@64`` at 64 in flight."""
+    return workload if concurrency is None else f"{workload}@{concurrency}"
+
+
+def untagged(name: str) -> tuple[str, int | None]:
+    workload, _, n = name.partition("@")
+    return workload, int(n) if n else None
+
+
+def titles(ds: dict[str, DataSet], levels: list[int | None] | None = None) -> dict[str, str]:
     out = {}
     for name, (data, direction) in TRANSFERS.items():
         d = ds[data]
         out[name] = f"{d.count}x{_size(d.size)} {direction}"
     out["noop-20k"] = f"{ds['20k'].count}x{_size(ds['20k'].size)} no-op plan"
+    base = dict(out)
+    for n in levels or []:
+        if n is not None:
+            out.update({tagged(w, n): f"{t}, {n} in flight" for w, t in base.items()})
     return out
 
 
@@ -115,6 +134,8 @@ class Bench:
         self.root = self.run / "s3root"
         self.data = self.run / "data"
         self.server: RcloneServer | None = None
+        self.relay: DelayRelay | None = None  # --latency-ms: every tool talks to this instead
+        self.conc: int | None = None  # --concurrency: requests in flight for every tool
         self.tools = [t for t in TOOLS if t in args.tools and self._available(t)]
         self.cpu = CpuMeter()
         self.retried = 0  # runs repeated because other processes loaded the CPU
@@ -135,9 +156,31 @@ class Bench:
         server.start()
         self.server = server
         self.cpu.server_pid = server.proc.pid if server.proc else None
-        write_rclone_client_config(self.run / "rclone-client.conf", server.endpoint)
         log(f"[setup] rclone serve s3 at {server.endpoint}, root {self.root}")
+        if self.args.latency_ms:
+            relay = DelayRelay(f"127.0.0.1:{server.port}", self.args.latency_ms, self.run)
+            relay.start()
+            self.relay = relay
+            self.cpu.relay_pid = relay.proc.pid if relay.proc else None
+            log(f"[setup] relay at {relay.endpoint}: +{self.args.latency_ms:g} ms per request")
+        write_rclone_client_config(self.run / "rclone-client.conf", self.endpoint)
         return server
+
+    def stop_server(self) -> None:
+        for part in (self.relay, self.server):
+            if part is not None:
+                part.stop()
+        self.relay = self.server = None
+        self.cpu.server_pid = self.cpu.relay_pid = None
+
+    @property
+    def endpoint(self) -> str:
+        """Where every tool sends its requests: the relay when there is one, else the server."""
+        assert self.server is not None
+        return self.relay.endpoint if self.relay is not None else self.server.endpoint
+
+    def key(self, workload: str) -> str:
+        return tagged(workload, self.conc)
 
     def _available(self, tool: str) -> bool:
         tc = self.tc
@@ -171,15 +214,20 @@ class Bench:
 
     def env(self, cache: Path) -> dict[str, str]:
         """The same credentials and endpoint for every tool; nothing inherited from the user."""
-        assert self.server is not None
         drop = ("AWS_", "S3LYNC_", "RCLONE_", "PYTHON", "BOTO_")
         env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+        aws_config = self.run / "aws-config"
+        if self.conc is not None:
+            # aws s3's only knob; its client's pool then holds as many connections.
+            aws_config = self.run / f"aws-config-{self.conc}"
+            aws_config.write_text(f"[default]\ns3 =\n    max_concurrent_requests = {self.conc}\n")
+            env["S3LYNC_MAX_WORKERS"] = str(self.conc)  # s3lync, and 0.4.2 too
         env.update(
             AWS_ACCESS_KEY_ID=ACCESS_KEY,
             AWS_SECRET_ACCESS_KEY=SECRET_KEY,
             AWS_DEFAULT_REGION=REGION,
-            AWS_ENDPOINT_URL=self.server.endpoint,
-            AWS_CONFIG_FILE=str(self.run / "aws-config"),
+            AWS_ENDPOINT_URL=self.endpoint,
+            AWS_CONFIG_FILE=str(aws_config),
             AWS_SHARED_CREDENTIALS_FILE=str(self.run / "aws-credentials"),
             AWS_EC2_METADATA_DISABLED="true",
             RCLONE_CONFIG=str(self.run / "rclone-client.conf"),
@@ -193,22 +241,24 @@ class Bench:
         self, tool: str, direction: str, prefix: str, local: Path, rundir: Path, dry_run: bool
     ) -> list[str]:
         """One sync of LOCAL <-> s3://bench/PREFIX; DRY_RUN means the peer's plan-only mode."""
-        assert self.server is not None
-        tc, ep = self.tc, self.server.endpoint
+        tc, ep, n = self.tc, self.endpoint, self.conc
         uri = f"s3://{BUCKET}/{prefix}"
         up = direction == "upload"
-        if tool == "aws":
+        if tool == "aws":  # concurrency: max_concurrent_requests in its config file (env())
             src, dst = (str(local), uri) if up else (uri, str(local))
             argv = [str(tc.aws), "--endpoint-url", ep, "s3", "sync", src, dst, "--no-progress"]
             return [*argv, "--dryrun"] if dry_run else argv
         if tool == "s5cmd":
             src, dst = (f"{local}/", uri) if up else (f"{uri}*", f"{local}/")
             flags = ["--dry-run"] if dry_run else []  # a global flag for s5cmd
+            flags += [] if n is None else ["--numworkers", str(n)]
             return [str(tc.s5cmd), "--endpoint-url", ep, *flags, "sync", src, dst]
         if tool == "rclone":
             remote = f"bench:{BUCKET}/{prefix.rstrip('/')}"
             src, dst = (str(local), remote) if up else (remote, str(local))
-            return [str(tc.rclone), "sync", src, dst, *(["--dry-run"] if dry_run else [])]
+            flags = ["--dry-run"] if dry_run else []
+            flags += [] if n is None else ["--transfers", str(n), "--checkers", str(n)]
+            return [str(tc.rclone), "sync", src, dst, *flags]
         if tool == "s3lync-0.4.2":  # no dry-run mode: a no-op sync is its equivalent
             assert tc.legacy_python is not None
             return [str(tc.legacy_python), str(LIB_RUNNER), "legacy", direction, uri, str(local)]
@@ -224,7 +274,9 @@ class Bench:
                     f"    direction: {direction}\n"
                 )
             base = [str(tc.s3lync_cli), "--endpoint-url", ep, "-f", str(manifest)]
-            return [*base, "plan", "--detailed-exitcode"] if dry_run else [*base, "apply", "--yes"]
+            if dry_run:
+                return [*base, "plan", "--detailed-exitcode"]
+            return [*base, "apply", "--yes", *([] if n is None else ["--jobs", str(n)])]
         raise ValueError(tool)
 
     def timed(self, argv: list[str], env: dict[str, str], rundir: Path, tag: str) -> dict[str, Any]:
@@ -315,17 +367,18 @@ class Bench:
     def run_transfer(self, workload: str) -> None:
         ds = self.ds[TRANSFERS[workload][0]]
         given_up: set[str] = set()
-        log(f"[{workload}] {ds.count} x {_size(ds.size)}, {self.args.reps} reps")
+        name = self.key(workload)
+        log(f"[{name}] {ds.count} x {_size(ds.size)}, {self.args.reps} reps")
         for rep in range(1, self.args.reps + 1):
             for tool in self.order(rep):
                 if tool in given_up:
                     continue
                 state: dict[str, Any] = {}
                 cold = self.measured(partial(self._cold_once, workload, tool, rep, state))
-                self.record(workload, "cold", tool, rep, cold)
+                self.record(name, "cold", tool, rep, cold)
                 if cold["status"] == "ok":
-                    noop = self.measured(partial(self._noop_once, workload, tool, state))
-                    self.record(workload, "no-op", tool, rep, noop)
+                    noop = self.measured(partial(self._noop_once, name, tool, state))
+                    self.record(name, "no-op", tool, rep, noop)
                 elif cold["status"] == "timeout":
                     given_up.add(tool)
                 self._cleanup(state)
@@ -336,10 +389,11 @@ class Bench:
         """One cold transfer into an empty target with an empty hash cache."""
         data, direction = TRANSFERS[workload]
         self._cleanup(state)
-        rundir = self.run / "runs" / workload / f"{tool}-r{rep}"
+        name = self.key(workload).replace("@", "-c")
+        rundir = self.run / "runs" / name / f"{tool}-r{rep}"
         cache = rundir / f"cache-a{attempt}"
         if direction == "upload":
-            prefix = f"up-{workload}-{tool}-r{rep}-a{attempt}/"  # a prefix nobody wrote to
+            prefix = f"up-{name}-{tool}-r{rep}-a{attempt}/"  # a prefix nobody wrote to
             local = self.data / f"src-{data}"
             target = self.root / BUCKET / prefix.rstrip("/")
             rundir.mkdir(parents=True, exist_ok=True)
@@ -386,11 +440,14 @@ class Bench:
             **tree_state(local),
             **{f"remote/{k}": v for k, v in tree_state(remote).items()},
         }
-        caches = {t: self.run / "runs" / "noop-20k" / t / "cache" for t in self.tools}
+        caches = {
+            t: self.run / "runs" / self.key("noop-20k").replace("@", "-c") / t / "cache"
+            for t in self.tools
+        }
         for tool in self.tools:
             if tool in OURS:
                 # Warm s3lync's hash cache once (untimed): the no-op plan hashes nothing after that.
-                rundir = self.run / "runs" / "noop-20k" / tool
+                rundir = self.run / "runs" / self.key("noop-20k").replace("@", "-c") / tool
                 argv = self.command(tool, "upload", prefix, local, rundir, dry_run=True)
                 r = self.timed(argv, self.env(caches[tool]), rundir, "warmup")
                 log(
@@ -401,7 +458,7 @@ class Bench:
             for tool in self.order(rep):
                 if tool in given_up:
                     continue
-                rundir = self.run / "runs" / "noop-20k" / tool
+                rundir = self.run / "runs" / self.key("noop-20k").replace("@", "-c") / tool
                 argv = self.command(tool, "upload", prefix, local, rundir, dry_run=True)
 
                 r = self.measured(partial(self._plan_once, tool, argv, caches[tool], rundir, rep))
@@ -415,7 +472,7 @@ class Bench:
                     r["note"] = f"{n} local or remote files touched"
                     self._note(f"noop-20k, {LABELS[tool]}: {r['note']}")
                     snapshot = now
-                self.record("noop-20k", "no-op", tool, rep, r)
+                self.record(self.key("noop-20k"), "no-op", tool, rep, r)
 
     def _plan_once(
         self, tool: str, argv: list[str], cache: Path, rundir: Path, rep: int, attempt: int
@@ -518,7 +575,9 @@ class Bench:
 
 def medians_from(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for workload in WORKLOADS:
+    names = {r["workload"] for r in runs}
+    order = sorted(names, key=lambda n: (WORKLOADS.index(untagged(n)[0]), untagged(n)[1] or 0))
+    for workload in order:
         for phase in ("cold", "no-op"):
             sel = [r for r in runs if r["workload"] == workload and r["phase"] == phase]
             if sel:
@@ -574,6 +633,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--quiet-wait", type=float, default=60.0, help="longest wait for a quiet CPU before a retry"
     )
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="put a relay in front of the server that delays every request by this many ms; "
+        f"without --only: {','.join(LATENCY_WORKLOADS)}, without --concurrency: "
+        f"{','.join(map(str, LATENCY_CONCURRENCY))}",
+    )
+    p.add_argument(
+        "--concurrency",
+        default="",
+        metavar="N[,N...]",
+        help="run every tool with N requests in flight (s3lync --jobs / S3LYNC_MAX_WORKERS, "
+        "rclone --transfers/--checkers, s5cmd --numworkers, aws max_concurrent_requests); "
+        "each N is a row of its own",
+    )
     p.add_argument("--s3lync-python", help="interpreter with this checkout's s3lync installed")
     p.add_argument("--reinstall", action="store_true", help="recreate the peers' venvs")
     p.add_argument("--keep", action="store_true", help="keep benchmarks/.work/run afterwards")
@@ -589,14 +664,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for w in only:
         if w not in WORKLOADS:
             p.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
+    if args.latency_ms < 0:
+        p.error("--latency-ms must be >= 0")
+    if args.latency_ms and not only:
+        only = LATENCY_WORKLOADS
     args.workloads = [w for w in WORKLOADS if not only or w in only]
+    try:
+        levels = [int(n) for n in args.concurrency.split(",") if n.strip()]
+    except ValueError:
+        p.error("--concurrency takes whole numbers, e.g. 16,64")
+    if any(n < 1 or n > 256 for n in levels):
+        p.error("--concurrency: each level between 1 and 256")
+    if args.latency_ms and not levels:
+        levels = LATENCY_CONCURRENCY
+    args.levels = levels or [None]
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     for t in args.tools:
         if t not in TOOLS:
             p.error(f"unknown tool {t!r}; choose from {', '.join(TOOLS)}")
     if args.reps is None:
         args.reps = 1 if args.quick else 3
-    args.full = not args.quick and not only and set(args.tools) == set(TOOLS) and args.reps >= 3
+    args.full = (
+        not args.quick
+        and not only
+        and set(args.tools) == set(TOOLS)
+        and args.reps >= 3
+        and args.levels == [None]
+        and not args.latency_ms
+    )
     return args
 
 
@@ -614,26 +709,30 @@ def main(argv: list[str] | None = None) -> int:
         log(f"[setup] note: {n}")
     bench.prepare_data(args.workloads)
     result: dict[str, Any] = {}
-    server: RcloneServer | None = None
+    if args.latency_ms:
+        bench.notes.append(
+            f"every request was delayed by {args.latency_ms:g} ms at a relay in front of the "
+            "server (benchmarks/bench_relay.py); its CPU is counted with the server's"
+        )
     try:
         if "startup" in args.workloads:
             result["startup"] = bench.run_startup()
-        for w in args.workloads:
-            if w == "startup":
-                continue
-            # A fresh server per workload: no state (caches, garbage) carried over from the last.
-            if server is not None:
-                server.stop()
-            server = bench.start_server()
-            if w in TRANSFERS:
-                bench.run_transfer(w)
-            elif w == "noop-20k":
-                bench.run_noop_plan()
-            elif w == "plan-100k":
-                result["rss"] = bench.run_plan_rss()
+        for level in args.levels:
+            bench.conc = level
+            for w in args.workloads:
+                if w == "startup":
+                    continue
+                # A fresh server per workload: no state (caches, garbage) carried over.
+                bench.stop_server()
+                bench.start_server()
+                if w in TRANSFERS:
+                    bench.run_transfer(w)
+                elif w == "noop-20k":
+                    bench.run_noop_plan()
+                elif w == "plan-100k":
+                    result["rss"] = bench.run_plan_rss()
     finally:
-        if server is not None:
-            server.stop()
+        bench.stop_server()
         if not args.keep:
             shutil.rmtree(RUN, ignore_errors=True)
 
@@ -645,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     medians = medians_from(bench.runs)
     rows = ratio_rows(medians)
-    result["titles"] = titles(ds)
+    result["titles"] = titles(ds, args.levels)
     result["meta"] = {
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "duration_s": time.perf_counter() - t_start,
@@ -656,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
         "reps": args.reps,
         "timeout_s": args.timeout,
         "max_foreign_load": args.max_foreign_load,
+        "latency_ms": args.latency_ms,
+        "concurrency": [n for n in args.levels if n is not None],
         "load_average_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "machine": machine_info(),
         "versions": tool_versions(tc),
