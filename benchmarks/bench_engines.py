@@ -30,7 +30,8 @@ An engine whose library is not installed in the s3lync interpreter is skipped wi
 (``pip install aiohttp uvloop httpx pycurl`` into that venv). Each run is a fresh interpreter; it
 reports the wall time and the process CPU time (user + system, all threads) of the loop alone,
 imports and interpreter start-up excluded (those are item 5's). Rounds alternate the engines'
-order; reported are medians over the rounds and each engine's ratio to ``urllib3``. Run by hand,
+order; reported are medians over the rounds and each engine's ratio to ``urllib3``, the median
+of the ratios of the runs of one round (paired, so that a busy minute moves both). Run by hand,
 never by CI; it talks to 127.0.0.1 only.
 """
 
@@ -548,31 +549,39 @@ def run_child(python: Path, args: list[str], meter: CpuMeter, timeout: float) ->
 def report(
     results: dict[tuple[str, str], list[dict[str, Any]]], engines: list[str], workloads: list[str]
 ) -> str:
-    def med(w: str, e: str, k: str) -> float | None:
-        got = [r[k] for r in results.get((w, e), []) if "error" not in r]
-        return statistics.median(got) if got else None
+    """Medians per engine, and its ratio to urllib3 taken round by round (same minute)."""
+
+    def ok(w: str, e: str) -> list[dict[str, Any]]:
+        return [r for r in results.get((w, e), []) if "error" not in r]
+
+    def paired(w: str, e: str, k: str) -> str:
+        base = {r["round"]: r[k] for r in ok(w, "urllib3")}
+        ratios = [r[k] / base[r["round"]] for r in ok(w, e) if base.get(r["round"])]
+        return f"{statistics.median(ratios):.2f}x" if ratios else "-"
 
     lines = [
         "| workload | engine | wall s | CPU s | wall / urllib3 | CPU / urllib3 | server+relay CPU s "
-        "| runs | imports s |",
+        "| wall s of each round | imports s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for w in workloads:
-        base_w, base_c = med(w, "urllib3", "wall"), med(w, "urllib3", "cpu")
         for e in engines:
-            runs = results.get((w, e), [])
-            wall, cpu = med(w, e, "wall"), med(w, e, "cpu")
-            if wall is None or cpu is None:
-                errs = {r.get("error", "") for r in runs}
+            runs = ok(w, e)
+            if not runs:
+                errs = {r.get("error", "") for r in results.get((w, e), [])}
                 lines.append(f"| {w} | {e} | failed: {'; '.join(errs)[:200]} |||||||")
                 continue
-            rw = f"{wall / base_w:.2f}x" if base_w else "-"
-            rc = f"{cpu / base_c:.2f}x" if base_c else "-"
-            srv, imp = med(w, e, "server_cpu"), med(w, e, "imports")
-            spread = ", ".join(f"{r['wall']:.2f}" for r in runs if "error" not in r)
+
+            def med(k: str, runs: list[dict[str, Any]] = runs) -> float:
+                return statistics.median(r[k] for r in runs)
+
+            failed = len(results[(w, e)]) - len(runs)
+            spread = ", ".join(f"{r['wall']:.2f}" for r in runs)
+            spread += f" ({failed} failed)" if failed else ""
             lines.append(
-                f"| {w} | {e} | {wall:.2f} | {cpu:.2f} | {rw} | {rc} | {srv:.2f} "
-                f"| {spread} | {imp:.2f} |"
+                f"| {w} | {e} | {med('wall'):.2f} | {med('cpu'):.2f} | {paired(w, e, 'wall')} "
+                f"| {paired(w, e, 'cpu')} | {med('server_cpu'):.2f} | {spread} "
+                f"| {med('imports'):.2f} |"
             )
     return "\n".join(lines)
 
@@ -653,6 +662,9 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         prefix, local = f"up-{tag}", data / name
                         target = root / BUCKET / prefix
+                        # rclone serve s3 answers 500 now and then when the first PUTs under a
+                        # new prefix race to create its folder: made beforehand for every engine.
+                        target.mkdir()
                     cmd = [e, direction, endpoint, prefix, str(local), str(ds.count), str(ds.size)]
                     r = run_child(python, [*cmd, str(args.concurrency)], meter, args.timeout)
                     if "error" not in r:
@@ -660,6 +672,7 @@ def main(argv: list[str] | None = None) -> int:
                         files = [v for k2, v in st.items() if not k2.startswith(".")]
                         if len(files) != ds.count or any(v[0] != ds.size for v in files):
                             r = {"error": f"{len(files)} of {ds.count} files", **r}
+                    r["round"] = rnd
                     results.setdefault((w, e), []).append(r)
                     shown = r.get("error") or (
                         f"wall {r['wall']:.2f} s, CPU {r['cpu']:.2f} s, "
