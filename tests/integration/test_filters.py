@@ -166,3 +166,16 @@ def test_a_glob_looking_valid_regex_warns_naming_the_glob_reading(
     assert code == 0
     assert "warning: --exclude: 'build/*' is read as a regex" in err
     assert "--exclude-glob 'build/*' takes the glob as it is" in err
+
+
+def test_async_include_pattern(
+    s3_server: Any, bucket: str, tmp_path: Path, remote_keys: Any
+) -> None:
+    import asyncio
+
+    from s3lync import AsyncS3Object
+
+    src = _src(tmp_path)
+    obj = AsyncS3Object(f"s3://{bucket}/aio/", src, endpoint_url=s3_server.endpoint_url)
+    asyncio.run(obj.upload(exclude_pattern=".", include_pattern=r"\.log$"))
+    assert remote_keys(bucket, "aio/") == ["aio/d/e.log"]
