@@ -153,6 +153,7 @@ def cli(
     """Keep S3 and local folders in sync from a declarative s3lync.yaml (plan, then apply)."""
     settings = Settings.from_env()
     logs.install(verbosity, settings.log_level)
+    cctx.meta["s3lync.verbosity"] = verbosity
     cctx.obj = commands.Context(
         settings=settings,
         manifest=manifest,
@@ -213,8 +214,31 @@ def _global_options(fn: Callable[..., None]) -> Callable[..., None]:
     return fn
 
 
+def _more_verbose(cctx: click.Context, param: click.Parameter, value: int) -> None:
+    """``-v`` after the command adds to ``-v`` before it (logging is installed again)."""
+    if value and not cctx.resilient_parsing:
+        total = cctx.meta.get("s3lync.verbosity", 0) + value
+        obj = cctx.find_object(commands.Context)
+        logs.install(total, obj.settings.log_level if obj is not None else None)
+
+
+def _verbose_option(fn: Callable[..., None]) -> Callable[..., None]:
+    """``-v`` / ``--verbose`` after a command that has no ``-v`` of its own (plan's lists
+    unchanged files)."""
+    return click.option(
+        "-v",
+        "--verbose",
+        "more_verbose",
+        count=True,
+        expose_value=False,
+        callback=_more_verbose,
+        help="As `s3lync -v COMMAND`: log INFO, -vv DEBUG.",
+    )(fn)
+
+
 @cli.command()
 @_global_options
+@_verbose_option
 def validate() -> None:
     """Check the manifest against its schema and semantic rules (exit 0 or 1)."""
     _run(commands.validate)
@@ -374,6 +398,7 @@ def plan(
 
 @cli.command()
 @_global_options
+@_verbose_option
 @click.argument("targets", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Allow deletions without asking.")
@@ -456,6 +481,7 @@ def _lock_mode(locked: bool, no_lock: bool) -> str:
 
 @cli.command()
 @_global_options
+@_verbose_option
 @click.argument("names", nargs=-1)
 @click.option(
     "--check",
@@ -500,6 +526,7 @@ def _ordered_filters(**given: tuple[str, ...]) -> list[tuple[str, str]]:
 
 @cli.command(cls=_FiltersInOrder)
 @_global_options
+@_verbose_option
 @click.argument("source")
 @click.argument("target")
 @click.option("--delete", is_flag=True, help="Delete target files missing from the source.")
@@ -626,6 +653,7 @@ def sync(
 
 @cli.command()
 @_global_options
+@_verbose_option
 @click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
 def init(force: bool) -> None:
     """Write a commented starter s3lync.yaml."""

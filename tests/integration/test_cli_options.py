@@ -135,3 +135,29 @@ def test_an_endpoint_without_a_scheme_says_what_to_add(tmp_path: Path) -> None:
         assert "add http:// or https:// in front (e.g. 'http://localhost:9000')" in err
     with pytest.raises(ConfigError, match=r"add http:// or https:// in front"):
         S3Object("s3://my-bucket/x", tmp_path / "x", endpoint_url="localhost:9000").exists()
+
+
+def test_verbose_after_the_command_adds_to_the_one_before(
+    s3_server: Any, bucket: str, tmp_path: Path
+) -> None:
+    import logging
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"a")
+    ep = ["--endpoint-url", s3_server.endpoint_url]
+    level = logging.getLogger("s3lync").getEffectiveLevel
+    try:
+        for before, after, expected in (
+            ([], ["-vv"], logging.DEBUG),
+            ([], ["-v"], logging.INFO),
+            (["-v"], ["-v"], logging.DEBUG),  # -v before and -v after: -vv
+        ):
+            code, out, err = run(*before, "sync", str(src), f"s3://{bucket}/v/", *ep, *after)
+            assert code == 0, out + err
+            assert level() == expected, (before, after)
+    finally:
+        from s3lync.cli import logs
+
+        logs.install(0, "WARNING")
+        logging.getLogger("s3lync").setLevel(logging.NOTSET)
