@@ -202,10 +202,24 @@ def _workdir(kind: str) -> Path:
         except (OSError, ValueError):
             continue
         if not _alive(owner):
+            _remove_sockets(old)
             shutil.rmtree(old, ignore_errors=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"s3lync-{kind}-srv-"))
     (workdir / _OWNER_FILE).write_text(str(os.getpid()))
     return workdir
+
+
+_SOCKETS_FILE = "sockets.txt"
+
+
+def _remove_sockets(workdir: Path) -> None:
+    """Remove the Unix sockets a server left outside its folder (SeaweedFS: /tmp/seaweedfs-*.sock,
+    one per port, even after a clean stop), as listed in its folder."""
+    with contextlib.suppress(OSError):
+        for pattern in (workdir / _SOCKETS_FILE).read_text().split():
+            for path in Path(tempfile.gettempdir()).glob(pattern):
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
 
 def _alive(pid: int) -> bool:
@@ -461,7 +475,9 @@ def seaweedfs_server() -> Iterator[S3Server]:
             }
         )
     )
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = _free_ports(8)
+    ports = _free_ports(8)
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
+    (workdir / _SOCKETS_FILE).write_text(" ".join(f"seaweedfs-*-{p}.sock" for p in ports))
     argv = [
         binary,
         "server",
@@ -490,6 +506,7 @@ def seaweedfs_server() -> Iterator[S3Server]:
         with _serve("seaweedfs", argv, s3, dict(os.environ), workdir, timeout=60) as server:
             yield server
     finally:
+        _remove_sockets(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -19,7 +19,7 @@ from s3lync import HashMismatchError, S3Object, SyncError, UnverifiedError
 from s3lync.store.remote import Remote
 
 from .faultproxy import FaultProxy, Seen
-from .helpers import MOTO_ONLY, blob, cli_env, run_cli, temporaries, write_manifest
+from .helpers import BOTH_SERVERS, MOTO_ONLY, blob, cli_env, run_cli, temporaries, write_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +130,7 @@ def test_foreign_multipart_object_corrupted_in_transit_is_refused(
     assert proxy.requests("HEAD", "/big.bin") == []
 
 
-@MOTO_ONLY
+@BOTH_SERVERS
 @pytest.mark.parametrize("lean", ["1", "0"], ids=["lean", "botocore"])
 def test_own_multipart_upload_with_a_damaged_part_is_repaired(
     s3_server: Any,
@@ -141,6 +141,8 @@ def test_own_multipart_upload_with_a_damaged_part_is_repaired(
     monkeypatch: pytest.MonkeyPatch,
     lean: str,
 ) -> None:
+    if s3_server.caps.checks_content_md5:
+        pytest.skip("this server refuses the damaged part itself (probed: it checks Content-MD5)")
     monkeypatch.setenv("S3LYNC_LEAN", lean)
     monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * MiB))
     monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * MiB))
