@@ -1,13 +1,14 @@
-"""S3 clients from the boto3 configuration chain: the botocore client, and the lean client built
-from it; and botocore's errors turned into s3lync's.
+"""Stores from the boto3 configuration chain: which implementation serves an endpoint, chosen once.
 
-Both clients come from one botocore session, so profiles, ``~/.aws/config`` / ``AWS_CONFIG_FILE``
-(endpoint_url, region, ca_bundle, FIPS, dual-stack, addressing style, max_attempts), SSO and
-assume-role credentials with refresh, and ``HTTPS_PROXY``/``NO_PROXY`` mean the same to both:
-the lean client asks botocore where each bucket's requests go (a presigned URL: host, path,
-signing region) and signs with botocore's credentials object, frozen per request. A setting it
-cannot honour (client certificates, proxy TLS options, another signature version, S3 Express)
-makes it step aside for that client or bucket, and botocore does the work.
+Both implementations come from one botocore session, so profiles, ``~/.aws/config`` /
+``AWS_CONFIG_FILE`` (endpoint_url, region, ca_bundle, FIPS, dual-stack, addressing style,
+max_attempts), SSO and assume-role credentials with refresh, and ``HTTPS_PROXY``/``NO_PROXY`` mean
+the same to both: the fast one (fast.py) asks botocore where each bucket's requests go (a
+presigned URL: host, path, signing region) and signs with botocore's credentials object, frozen
+per request. Where a setting needs botocore (client certificates, proxy TLS options, another
+signature version), where something answers botocore's requests before they are sent (moto's
+``mock_aws``), or with ``S3LYNC_LEAN=0``, the botocore-backed one (boto.py) serves the endpoint;
+an access point ARN or an S3 Express bucket gets it for that bucket.
 
 botocore is imported lazily, so ``import s3lync`` and ``s3lync --help`` stay fast.
 """
@@ -16,119 +17,36 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from s3lync.errors import (
-    BadResponseError,
-    ConfigError,
-    HashMismatchError,
-    RemoteNotFoundError,
-    S3lyncError,
-    SyncError,
-)
+from s3lync.errors import ConfigError
 from s3lync.redact import redact_url
 from s3lync.settings import Settings
-from s3lync.store.lean import BucketTarget, LeanClient, Origin
-from s3lync.store.sigv4 import Credentials
+from s3lync.store.describe import s3_label, translate
+from s3lync.store.fast import BucketTarget, FastWire, Origin
+from s3lync.store.sigv4 import Credentials, uri_encode
+from s3lync.store.wire import Wire
 from s3lync.uri import scheme_hint
 
+if TYPE_CHECKING:
+    from s3lync.store.remote import Remote
+
+__all__ = [
+    "get_client",
+    "get_wire",
+    "intercepted",
+    "make_client",
+    "open_remote",
+    "s3_label",
+    "translate",
+]
+
 log = logging.getLogger(__name__)
-
-
-def s3_label(bucket: str, key: str | None) -> str:
-    """``s3://bucket/key`` (or ``s3://bucket``) for messages."""
-    return f"s3://{bucket}/{key}" if key is not None else f"s3://{bucket}"
-
-
-def translate(exc: BaseException, bucket: str, key: str | None, action: str) -> S3lyncError:
-    """Turn a botocore/s3transfer exception into a one-line error naming bucket and key.
-
-    Errors of s3lync's own (a configuration error, a bad answer) pass through unchanged; URLs
-    in messages lose their userinfo and secret query values.
-    """
-    if isinstance(exc, S3lyncError):
-        return exc
-    err = _translate(exc, bucket, key, action)
-    text = redact_url(str(err))
-    return err if text == str(err) else type(err)(text)
-
-
-def _translate(exc: BaseException, bucket: str, key: str | None, action: str) -> SyncError:
-    import botocore.exceptions as bex
-    from botocore.parsers import ResponseParserError
-
-    where = s3_label(bucket, key)
-    if isinstance(exc, bex.ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", "Unknown"))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        msg = str(err.get("Message") or "").strip()
-        ctype = str(
-            exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("content-type", "")
-        ).lower()
-        if (
-            ctype
-            and "xml" not in ctype
-            and (code.isdigit() or code == "Unknown")
-            and (status or 0) not in range(300, 500)  # a body-less HEAD 404 is not one
-        ):
-            # botocore turns a 200 it cannot parse into a retried 500; either way this is not
-            # an S3 answer (an HTML portal page, a JSON API).
-            return BadResponseError(
-                f"{action} {where}: the endpoint's answer is not an S3 answer "
-                f"(HTTP {status}, {ctype})"
-            )
-        if code == "NoSuchBucket":
-            return RemoteNotFoundError(f"{action} {where}: bucket '{bucket}' does not exist")
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return RemoteNotFoundError(f"{action} {where}: no such key")
-        if (
-            code
-            in (
-                "InvalidAccessKeyId",
-                "SignatureDoesNotMatch",
-                "InvalidToken",
-                "ExpiredToken",
-                "AccessDenied",
-                "403",
-            )
-            or status == 403
-        ):
-            return SyncError(
-                f"{action} {where}: access denied ({code}); check the credentials, profile "
-                "and permissions"
-            )
-        detail = f": {msg}" if msg else ""
-        return SyncError(f"{action} {where} failed: {code} (HTTP {status}){detail}")
-    if isinstance(exc, bex.FlexibleChecksumError):
-        return HashMismatchError(f"{action} {where}: response checksum mismatch ({exc})")
-    if isinstance(exc, (bex.NoCredentialsError, bex.PartialCredentialsError)):
-        return SyncError(
-            f"{action} {where}: no AWS credentials found (set AWS_ACCESS_KEY_ID/"
-            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a credentials file)"
-        )
-    if isinstance(exc, ResponseParserError):
-        return BadResponseError(
-            f"{action} {where}: the endpoint's answer is not an S3 answer ({_first_line(exc)})"
-        )
-    if isinstance(exc, (bex.EndpointConnectionError, bex.ConnectTimeoutError)):
-        return SyncError(f"{action} {where}: cannot reach the S3 endpoint ({exc})")
-    if isinstance(exc, bex.BotoCoreError):
-        return SyncError(f"{action} {where} failed: {exc}")
-    text = str(exc).replace("\n", " ")
-    name = type(exc).__name__
-    if "NoSuchBucket" in text:
-        return RemoteNotFoundError(f"{action} {where}: bucket '{bucket}' does not exist")
-    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
-        return SyncError(f"{action} {where} failed locally: {exc.strerror or text}")
-    return SyncError(f"{action} {where} failed: {name}: {text}")
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
 
 # A key that no bucket needs to hold: presigning it tells where a bucket's requests go.
@@ -137,19 +55,40 @@ _PROBE_KEY = "s3lync-probe"
 
 @dataclass
 class _Clients:
-    """One botocore session, its S3 client, and the lean client built from them (lazily)."""
+    """One botocore session, its S3 client (built on first use), and the store implementation."""
 
     session: Any
-    client: Any
     config: Any
     endpoint_url: str | None
+    region: str | None
     workers: int
     timeouts: tuple[float, float]
     attempts: int
-    lean: LeanClient | None = None
-    lean_made: bool = False
+    s3_config: dict[str, Any] = field(default_factory=dict)
+    wire: Wire | None = None
     regional: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The botocore S3 client (~0.2 s to build: only where botocore must send or locate)."""
+        with self.lock:
+            if self._client is None:
+                try:
+                    self._client = self.session.create_client(
+                        "s3",
+                        region_name=self.region or None,
+                        endpoint_url=self.endpoint_url,
+                        config=self.config,
+                    )
+                except ValueError as exc:  # botocore's word for an endpoint URL it cannot use
+                    endpoint = str(self.endpoint_url)
+                    hint = "" if "://" in endpoint else f"; {redact_url(scheme_hint(endpoint))}"
+                    raise ConfigError(
+                        f"cannot use the S3 endpoint: {redact_url(str(exc))}{hint}"
+                    ) from None
+            return self._client
 
 
 _clients: dict[tuple[Any, ...], _Clients] = {}
@@ -193,33 +132,70 @@ def get_client(
     return _resolved(region, endpoint_url, profile, max_workers, timeouts, settings).client
 
 
-def get_lean(
+def get_wire(
     region: str | None = None,
     endpoint_url: str | None = None,
     profile: str | None = None,
     max_workers: int | None = None,
     timeouts: tuple[float | None, float | None] = (None, None),
     settings: Settings | None = None,
-) -> LeanClient | None:
-    """The lean client built from the shared botocore client, or None where it steps aside."""
+) -> Wire:
+    """The store implementation for these settings: the fast one unless botocore must send."""
+    from s3lync.store.boto import BotoWire
+
     settings = settings or Settings.from_env()
+    c = _resolved(region, endpoint_url, profile, max_workers, timeouts, settings)
     if intercepted():
         # Someone stands between botocore and the network (moto's mock_aws, a before-send hook
         # in botocore's built-in handlers): every request must go through botocore to reach them.
-        return None
-    c = _resolved(region, endpoint_url, profile, max_workers, timeouts, settings)
-    with c.lock:
-        if not c.lean_made:
-            c.lean = _make_lean(c, settings)
-            c.lean_made = True
-        return c.lean
+        return BotoWire(c.client)
+    if c.wire is None:
+        made = _make_fast(c, settings) or BotoWire(c.client)
+        with c.lock:
+            if c.wire is None:
+                c.wire = made
+    return c.wire
+
+
+def open_remote(
+    region: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+    max_workers: int,
+    timeouts: tuple[float | None, float | None],
+    settings: Settings,
+) -> Remote:
+    """A Remote for these settings; its store implementation is built on first use."""
+    from s3lync.store.boto import BotoWire
+    from s3lync.store.remote import Remote
+
+    args = (region, endpoint_url, profile, max_workers, timeouts, settings)
+    return Remote(
+        max_workers=max_workers,
+        wire_factory=lambda: get_wire(*args),
+        boto_factory=lambda: BotoWire(get_client(*args)),
+        attempts_factory=lambda: get_attempts(*args),
+        settings=settings,
+    )
+
+
+def get_attempts(
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    max_workers: int | None = None,
+    timeouts: tuple[float | None, float | None] = (None, None),
+    settings: Settings | None = None,
+) -> int:
+    """How many attempts each request gets (S3LYNC_MAX_ATTEMPTS, else the config's max_attempts)."""
+    return _resolved(region, endpoint_url, profile, max_workers, timeouts, settings).attempts
 
 
 def intercepted() -> bool:
     """True when botocore's built-in handlers answer requests before they are sent.
 
     moto's ``mock_aws`` (and tools like it) add a ``before-send`` handler to every botocore client
-    that is enabled while the mock is active; a request the lean client sent itself would bypass
+    that is enabled while the mock is active; a request the fast path sent itself would bypass
     it and go to the real network. A handler without an ``enabled`` flag counts as always on.
     """
     import botocore.handlers
@@ -245,11 +221,16 @@ def make_client(
 
 
 def _session(profile: str | None, region: str | None, settings: Settings) -> Any:
-    """A botocore session for ``profile`` (else AWS_PROFILE...); an unknown profile is ConfigError."""
+    """A botocore session for ``profile`` (else AWS_PROFILE...); an unknown profile is ConfigError.
+
+    It reads the environment the Settings captured, never the live one: a variable changed after
+    an object was built does not change what it does (its endpoint, credentials, region...).
+    """
     import botocore.exceptions as bex
     import botocore.session
 
     session = botocore.session.Session(profile=profile or None)
+    _read_env_from(session, settings.environ)
     if region:
         session.set_config_variable("region", region)
     try:
@@ -265,7 +246,67 @@ def _session(profile: str | None, region: str | None, settings: Settings) -> Any
     return session
 
 
-def _configured_endpoint(session: Any) -> str | None:
+def _read_env_from(session: Any, environ: Mapping[str, str]) -> None:
+    """Make ``session``'s configuration chain and credential providers read ``environ``.
+
+    botocore lets each provider take the mapping it reads (``environ=``); the session builds
+    them from ``os.environ``, so the same chains are built again over the snapshot.
+    """
+    import botocore.configprovider as cp
+    import botocore.credentials
+
+    chain = cp.ConfigChainFactory(session=session, environ=environ)
+
+    def mapping(variables: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            name: chain.create_config_chain(
+                instance_name=name,
+                env_var_names=var[1],
+                config_property_names=var[0],
+                default=var[2],
+                conversion_func=var[3],
+            )
+            for name, var in variables.items()
+        }
+
+    store = mapping(cp.BOTOCORE_DEFAUT_SESSION_VARIABLES)
+    store["s3"] = cp.SectionConfigProvider("s3", session, mapping(cp.DEFAULT_S3_CONFIG_VARS))
+    store["proxies_config"] = cp.SectionConfigProvider(
+        "proxies_config", session, mapping(cp.DEFAULT_PROXIES_CONFIG_VARS)
+    )
+    session._components.register_component("config_store", cp.ConfigValueStore(mapping=store))
+
+    def resolver() -> Any:
+        made = botocore.credentials.create_credential_resolver(
+            session, region_name=session._last_client_region_used
+        )
+        for provider in made.providers:
+            # EnvProvider keeps ``environ``; the file-reading ones ``_environ``.
+            for attr in ("environ", "_environ"):
+                if isinstance(getattr(provider, attr, None), MutableMapping):
+                    setattr(provider, attr, dict(environ))
+        return made
+
+    session._components.lazy_register_component("credential_provider", resolver)
+
+
+def proxies_for(url: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The proxies ``HTTP(S)_PROXY``/``NO_PROXY`` in ``environ`` give for ``url`` (as botocore)."""
+    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+
+    proxies = {}
+    for name, value in environ.items():
+        lower = name.lower()
+        if value and lower.endswith("_proxy") and lower != "no_proxy":
+            proxies[lower[: -len("_proxy")]] = value
+    no_proxy = environ.get("no_proxy") or environ.get("NO_PROXY")
+    host = urlsplit(url).hostname or ""
+    if no_proxy and proxy_bypass_environment(host, {"no": no_proxy}):
+        return {}
+    return proxies
+
+
+def _configured_endpoint(session: Any, environ: Mapping[str, str]) -> str | None:
     """The endpoint_url the config file or AWS_ENDPOINT_URL(_S3) sets for S3, as botocore reads it."""
     from botocore.configprovider import ConfiguredEndpointProvider
 
@@ -275,6 +316,7 @@ def _configured_endpoint(session: Any) -> str | None:
         full_config=session.full_config,
         scoped_config=session.get_scoped_config(),
         client_name="s3",
+        environ=environ,
     ).provide()
     return found or None
 
@@ -291,7 +333,7 @@ def _create(
 
     session = _session(profile, region, settings)
     scoped = session.get_scoped_config()
-    endpoint = endpoint_url or _configured_endpoint(session)
+    endpoint = endpoint_url or _configured_endpoint(session, settings.environ)
     if endpoint and "@" in urlsplit(endpoint).netloc:
         # botocore refuses such URLs only at the first request, quoting them whole.
         raise ConfigError(
@@ -308,8 +350,11 @@ def _create(
         s3_cfg["addressing_style"] = "path" if endpoint else "auto"
     retry_mode = settings.aws_retry_mode or scoped.get("retry_mode") or "standard"
     cfg = botocore.config.Config(
+        # HTTPS_PROXY/NO_PROXY as the Settings captured them (botocore would read them live).
+        proxies=proxies_for(endpoint or "https://s3.amazonaws.com", settings.environ),
         max_pool_connections=workers * 2 + 4,
-        retries={"mode": retry_mode, "total_max_attempts": attempts},
+        # One attempt per call: s3lync's one retry policy (retry.py) repeats requests.
+        retries={"mode": retry_mode, "total_max_attempts": 1},
         connect_timeout=connect,
         read_timeout=read,
         tcp_keepalive=True,
@@ -319,51 +364,29 @@ def _create(
         response_checksum_validation="when_required",
         s3=s3_cfg,
     )
-    try:
-        client = session.create_client(
-            "s3", region_name=region or None, endpoint_url=endpoint, config=cfg
+    if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+        hint = "" if "://" in endpoint else f"; {scheme_hint(endpoint)}"
+        raise ConfigError(
+            f"cannot use the S3 endpoint: Invalid endpoint: {redact_url(endpoint)}"
+            + redact_url(hint)
         )
-    except ValueError as exc:  # botocore's word for an endpoint URL it cannot use
-        hint = "" if "://" in str(endpoint) else f"; {redact_url(scheme_hint(str(endpoint)))}"
-        raise ConfigError(f"cannot use the S3 endpoint: {redact_url(str(exc))}{hint}") from None
-    return _Clients(session, client, cfg, endpoint, workers, (connect, read), attempts)
+    return _Clients(
+        session, cfg, endpoint, region, workers, (connect, read), attempts, s3_config=s3_cfg
+    )
 
 
-def _make_lean(c: _Clients, settings: Settings) -> LeanClient | None:
-    """The lean client for these clients, or None where a setting needs botocore."""
+def _make_fast(c: _Clients, settings: Settings) -> FastWire | None:
+    """The fast implementation for these clients, or None where a setting needs botocore.
+
+    A plain endpoint (``endpoint_url`` with path-style addressing, the S3-compatible stores'
+    case) needs no botocore client at all: requests go to ``endpoint/bucket/key``, signed for the
+    configured region. AWS's own endpoints (regional hosts, FIPS, dual-stack, accelerate) are
+    read off presigned URLs of a botocore client, built once.
+    """
     if not settings.lean:
         return None
-    cfg = c.client.meta.config
-    proxying = cfg.proxies_config or {}
-    if (
-        cfg.signature_version not in (None, "s3v4")
-        or cfg.client_cert
-        or any(proxying.get(k) for k in ("proxy_ca_bundle", "proxy_client_cert"))
-        or proxying.get("proxy_use_forwarding_for_https")
-    ):
-        log.debug("lean client off: the S3 client's configuration needs botocore")
-        return None
-    creds = c.session.get_credentials()
-    if creds is None:
-        return None  # botocore then says which credentials are missing
-    from botocore.httpsession import ProxyConfiguration
-    from botocore.utils import get_environ_proxies
-
     from s3lync.store.scheduler import scheduler_for
     from s3lync.store.transport import Transport
-
-    proxies = cfg.proxies or get_environ_proxies(c.client.meta.endpoint_url)
-    proxy_config = ProxyConfiguration(proxies=proxies)
-    region = c.client.meta.region_name or "us-east-1"
-
-    def credentials() -> Credentials:
-        # Refreshable credentials (SSO, assume-role) renew themselves here when due.
-        frozen = creds.get_frozen_credentials()
-        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
-
-    def locate(bucket: str, learned_region: str | None) -> BucketTarget | None:
-        client = c.client if learned_region is None else _regional(c, learned_region)
-        return _bucket_target(client, bucket, proxy_config)
 
     transport = Transport(
         maxsize=c.workers * 2 + 4,
@@ -372,13 +395,73 @@ def _make_lean(c: _Clients, settings: Settings) -> LeanClient | None:
         ca_bundle=c.session.get_config_variable("ca_bundle") or None,
         scheduler=scheduler_for(c.workers),
     )
-    return LeanClient(
+
+    def credentials() -> Credentials | None:
+        # Refreshable credentials (SSO, assume-role) renew themselves here when due.
+        creds = c.session.get_credentials()
+        if creds is None:
+            return None
+        frozen = creds.get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    if _plain_endpoint(c):
+        from botocore.httpsession import ProxyConfiguration
+
+        assert c.endpoint_url is not None
+        proxy_config = ProxyConfiguration(proxies=c.config.proxies)
+        region = c.region or c.session.get_config_variable("region") or "us-east-1"
+        parts = urlsplit(c.endpoint_url)
+        proxy = proxy_config.proxy_url_for(f"{parts.scheme}://{parts.netloc}/")
+        headers = tuple(proxy_config.proxy_headers_for(proxy).items()) if proxy else ()
+        origin = Origin(parts.scheme, parts.netloc, proxy, headers)
+
+        def plain(bucket: str, learned_region: str | None) -> BucketTarget | None:
+            if not _VALID_BUCKET.match(bucket):
+                return None  # botocore refuses it, in its own words
+            base = f"{parts.path.rstrip('/')}/{uri_encode(bucket, '~')}"
+            return BucketTarget(origin, base, learned_region or region)
+
+        return FastWire(c.endpoint_url, region, credentials, locate=plain, transport=transport)
+    cfg = c.client.meta.config
+    proxying = cfg.proxies_config or {}
+    if (
+        cfg.signature_version not in (None, "s3v4")
+        or cfg.client_cert
+        or any(proxying.get(k) for k in ("proxy_ca_bundle", "proxy_client_cert"))
+        or proxying.get("proxy_use_forwarding_for_https")
+    ):
+        log.debug("fast path off: the S3 client's configuration needs botocore")
+        return None
+    from botocore.httpsession import ProxyConfiguration
+
+    proxy_config = ProxyConfiguration(proxies=cfg.proxies)
+
+    def locate(bucket: str, learned_region: str | None) -> BucketTarget | None:
+        client = c.client if learned_region is None else _regional(c, learned_region)
+        return _bucket_target(client, bucket, proxy_config)
+
+    return FastWire(
         c.client.meta.endpoint_url,
-        region,
+        c.client.meta.region_name or "us-east-1",
         credentials,
-        max_attempts=c.attempts,
         locate=locate,
         transport=transport,
+    )
+
+
+# Bucket names botocore sends as they are (its own check); anything else it refuses or treats as
+# an ARN, so the fast path leaves it to botocore.
+_VALID_BUCKET = re.compile(r"^[a-zA-Z0-9.\-_]{1,255}$")
+
+
+def _plain_endpoint(c: _Clients) -> bool:
+    """True for an ``endpoint_url`` with path-style addressing and nothing only botocore does."""
+    s3 = c.s3_config
+    return bool(
+        c.endpoint_url
+        and s3.get("addressing_style", "path") == "path"
+        and not s3.get("use_accelerate_endpoint")
+        and s3.get("signature_version") in (None, "s3v4")
     )
 
 
@@ -401,17 +484,17 @@ def _bucket_target(client: Any, bucket: str, proxy_config: Any) -> BucketTarget 
             "head_object", Params={"Bucket": bucket, "Key": _PROBE_KEY}, ExpiresIn=60
         )
     except Exception as exc:  # an invalid bucket name, an ARN botocore alone handles...
-        log.debug("lean client steps aside for bucket %s: %s", bucket, exc)
+        log.debug("fast path steps aside for bucket %s: %s", bucket, exc)
         return None
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     if not parts.path.endswith("/" + _PROBE_KEY) or ":" in bucket or bucket.endswith("--x-s3"):
-        log.debug("lean client steps aside for bucket %s (an ARN or S3 Express)", bucket)
+        log.debug("fast path steps aside for bucket %s (an ARN or S3 Express)", bucket)
         return None
     if "X-Amz-Algorithm" in query:
         scope = (query.get("X-Amz-Credential") or [""])[0].split("/")
         if query["X-Amz-Algorithm"] != ["AWS4-HMAC-SHA256"] or len(scope) != 5 or scope[3] != "s3":
-            log.debug("lean client steps aside for bucket %s: %s signing", bucket, scope[3:4])
+            log.debug("fast path steps aside for bucket %s: %s signing", bucket, scope[3:4])
             return None
         region = scope[2]
     else:

@@ -1,15 +1,25 @@
-"""The one retry policy of s3lync's own request loops: what is retried, and how long to wait.
+"""The one retry policy: which failures are retried, which requests may be resent, how long to wait.
 
-botocore's requests are retried by botocore in its ``standard`` mode with the same number of
-attempts (clients.py); the lean client and the whole-GET retry of a broken body use this module,
-which follows the same rules: transient HTTP statuses and throttling codes are retried, and the
+Every request s3lync sends, through either store implementation (wire.py), runs under
+:class:`RetryPolicy`; the botocore clients s3lync builds make one attempt each, so nothing is
+retried twice. Transient HTTP statuses, throttling codes and network failures are retried; the
 wait after attempt *i* (1-based) is ``rand(0, 1) * min(base * 2**(i-1), 20 s)`` with a base of
-1 s for throttling and 50 ms otherwise (botocore's standard-mode backoff).
+1 s for throttling and 50 ms otherwise (botocore's standard-mode backoff). A request that may have
+taken effect is not resent blindly (see ``replayable`` and ``RetryPolicy.call``'s ``reconcile``).
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from s3lync.errors import WireError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRY_STATUS = frozenset({500, 502, 503, 504})
 THROTTLING_CODES = frozenset(
@@ -62,3 +72,58 @@ def reached_store(exc: BaseException) -> bool:
     cause = getattr(exc, "cause", None) or exc.__cause__
     name = type(cause).__name__ if cause is not None else ""
     return name not in ("NewConnectionError", "ConnectTimeoutError", "NameResolutionError")
+
+
+class Exhausted(Exception):
+    """Every attempt failed with a transient fault; ``last`` is the final one's failure."""
+
+    def __init__(self, message: str, last: BaseException) -> None:
+        super().__init__(message)
+        self.last = last
+
+
+def transient(exc: BaseException) -> bool:
+    """True for a failure another attempt may not meet: a network fault, a 5xx or throttling."""
+    if isinstance(exc, WireError):
+        return not exc.final
+    return bool(getattr(exc, "retryable", False))
+
+
+class RetryPolicy:
+    """Attempts, backoff and resend rules for every request of one store."""
+
+    def __init__(self, attempts: int = 3, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.attempts = max(1, attempts)
+        self._sleep = sleep
+
+    def call(
+        self,
+        what: str,
+        attempt: Callable[[], T],
+        *,
+        reconcile: Callable[[], object] | None = None,
+    ) -> T:
+        """Run ``attempt`` until it succeeds, fails for good, or the attempts run out (Exhausted).
+
+        ``reconcile`` is for a request that must not be resent blindly (a conditional write, a
+        multipart create or complete): after a failure that may have reached the store it is
+        asked what happened, and returns the request's result (it took effect), ``RESEND`` (it
+        did not: send again) or raises (someone else's write stands in the way).
+        """
+        for n in range(1, self.attempts + 1):
+            try:
+                return attempt()
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                throttled = bool(getattr(exc, "throttled", False))
+                if reconcile is not None and not throttled and reached_store(exc):
+                    log.debug("%s: %s; asking the store whether it took effect", what, exc)
+                    outcome = reconcile()
+                    if outcome is not RESEND:
+                        return outcome  # type: ignore[return-value]
+                if n == self.attempts:
+                    raise Exhausted(f"{what} failed after {n} attempt(s): {exc}", exc) from exc
+                log.debug("retrying %s after %s (attempt %d)", what, exc, n)
+                self._sleep(backoff_delay(n, throttled=throttled))
+        raise AssertionError("unreachable")

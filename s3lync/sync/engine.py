@@ -31,7 +31,7 @@ from s3lync.localfs.hashcache import HashCache, migrate_legacy_state, racily_cle
 from s3lync.localfs.tempfiles import TempRegistry
 from s3lync.mapping import Direction, Mapping
 from s3lync.settings import Settings
-from s3lync.store.clients import get_client, get_lean
+from s3lync.store.clients import open_remote
 from s3lync.store.evidence import Evidence
 from s3lync.store.objects import ObjectInfo, RemoteObject
 from s3lync.store.remote import Remote
@@ -128,16 +128,7 @@ class Engine:
                 else:
                     workers = self.max_workers
                     settings = self.settings
-                    r = Remote(
-                        max_workers=workers,
-                        client_factory=lambda: get_client(
-                            region, endpoint, profile, workers, timeouts, settings
-                        ),
-                        lean_factory=lambda: get_lean(
-                            region, endpoint, profile, workers, timeouts, settings
-                        ),
-                        settings=settings,
-                    )
+                    r = open_remote(region, endpoint, profile, workers, timeouts, settings)
                 self._remotes[key] = r
             return r
 

@@ -58,19 +58,15 @@ def test_upload_with_if_none_match_is_refused_by_stores_that_support_it(
     import hashlib
 
     from s3lync.errors import SyncError
-    from s3lync.store.clients import get_client, get_lean
+    from s3lync.store.clients import get_client, get_wire
     from s3lync.store.remote import Remote
 
     body = b"mine"
     md5 = hashlib.md5(body).hexdigest()
     ep = s3_server.endpoint_url
-    for remote in (  # botocore alone, then the lean path (which falls back to botocore on 412)
-        Remote(max_workers=2, client_factory=lambda: get_client(None, ep, None, 2)),
-        Remote(
-            max_workers=2,
-            client_factory=lambda: get_client(None, ep, None, 2),
-            lean=get_lean(None, ep, None, 2),
-        ),
+    for remote in (  # the botocore-backed implementation, then the fast one
+        Remote(get_client(None, ep, None, 2), max_workers=2),
+        Remote(max_workers=2, wire=get_wire(None, ep, None, 2)),
     ):
         s3.put_object(Bucket=bucket, Key="k", Body=b"theirs")
         if s3_server.caps.conditional_writes:

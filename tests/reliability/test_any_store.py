@@ -27,7 +27,7 @@ from s3lync import S3Object
 from s3lync.cli.main import cli
 from s3lync.errors import BadResponseError, SyncError
 from s3lync.settings import Settings
-from s3lync.store.clients import get_client, get_lean
+from s3lync.store.clients import get_wire
 from s3lync.store.remote import Remote
 
 from .faultproxy import FaultProxy, Seen
@@ -164,11 +164,7 @@ def test_a_listing_that_cannot_be_what_it_claims_fails_on_every_listing_path(
         check(info.value)
     # The lock listing (botocore's paginator over the same answers).
     settings = Settings.from_env()
-    remote = Remote(
-        get_client(endpoint_url=proxy.url, settings=settings),
-        lean=get_lean(endpoint_url=proxy.url, settings=settings),
-        settings=settings,
-    )
+    remote = Remote(wire=get_wire(endpoint_url=proxy.url, settings=settings), settings=settings)
     with pytest.raises(BadResponseError) as info:
         list(remote.list_for_lock(bucket, "p/", versioned=False))
     check(info.value)

@@ -437,7 +437,7 @@ def _large_pair() -> dict[str, bytes]:
 
 def _lean(seen: Any) -> bool:
     """The request came from s3lync's own SigV4 client, not from botocore."""
-    return "(lean)" in (seen.header("User-Agent") or "")
+    return "(fast)" in (seen.header("User-Agent") or "")
 
 
 def _download_large(bucket: str, dest: Path, url: str) -> str:
@@ -601,9 +601,9 @@ def test_single_large_upload_complete_answer_lost_still_stores_the_object(
     monkeypatch: pytest.MonkeyPatch,
     lean: str,
 ) -> None:
-    """The store completed the upload but the answer was lost. The retried Complete may be refused
-    (rclone: NoSuchUpload, the upload is gone); the object is then found in place, whole and
-    carrying our MD5, and counts as uploaded: no second upload, no error, through either client."""
+    """The store completed the upload but the answer was lost. A HEAD finds the object in place,
+    whole and carrying our MD5: it counts as uploaded, the Complete is not sent again, no second
+    upload, no error, through either implementation."""
     monkeypatch.setenv("S3LYNC_LEAN", lean)
     data = blob(34, multipart_env)
     src = tmp_path / "x.bin"
@@ -615,10 +615,9 @@ def test_single_large_upload_complete_answer_lost_still_stores_the_object(
     assert rule.hits == 1
     assert remote_tree(s3, bucket) == {"big/x.bin": data}
     seen = proxy.requests(None, "/big/x.bin")
-    # The lean client asks the store (a HEAD finds our size and MD5) instead of resending the
-    # Complete; botocore resends it and handles the refusal.
-    completes = 1 if lean == "1" else 2
-    assert len([s for s in seen if s.method == "POST" and "uploadId=" in s.query]) == completes
+    # Either implementation asks the store (a HEAD finds our size and MD5) instead of resending
+    # the Complete.
+    assert len([s for s in seen if s.method == "POST" and "uploadId=" in s.query]) == 1
     assert len([s for s in seen if s.method == "POST" and "uploads" in s.query]) == 1
     assert len([s for s in seen if s.method == "PUT"]) == 3  # three parts, sent once
     if s3_server.caps.lists_uploads:
@@ -626,7 +625,7 @@ def test_single_large_upload_complete_answer_lost_still_stores_the_object(
 
 
 @MOTO_ONLY
-def test_several_large_uploads_refused_put_falls_back_and_fails_naming_the_key(
+def test_several_large_uploads_refused_put_fails_once_naming_the_key(
     s3: Any,
     bucket: str,
     proxy: FaultProxy,
@@ -634,9 +633,8 @@ def test_several_large_uploads_refused_put_falls_back_and_fails_naming_the_key(
     multipart_env: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A PUT the store refuses (400) is not retried; the lean client hands the upload over (to a
-    lean multipart attempt, then to botocore), which is refused too: one SyncError naming the key,
-    in botocore's words, and every multipart upload opened on the way is aborted."""
+    """A PUT the store refuses (400) is not retried and not repeated on another path: one
+    SyncError naming the key and the store's code, the other file stored, nothing left open."""
     from . import faultproxy
 
     # The proxy's default body for a 400 says InternalError, which S3 clients retry by its code.
@@ -650,20 +648,13 @@ def test_several_large_uploads_refused_put_falls_back_and_fails_naming_the_key(
 
     message = str(info.value)
     assert "big/a.bin" in message and "InvalidArgument" in message and "400" in message
-    assert rule.hits >= 2  # the lean PUT, then botocore's attempt
+    assert rule.hits == 1  # one PUT: a refusal is final, and nothing repeats it elsewhere
     # Nothing half-written: the other file stored, the refused one not, no upload left open.
     assert remote_tree(s3, bucket) == {"big/b.bin": blob(32, LARGE + 1)}
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     seen = [s for s in proxy.log if "/big/a.bin" in s.path]
-    whole = [s for s in seen if s.method == "PUT" and s.query == ""]
-    # One streamed PUT (a 400 is not retried), and botocore's answer is the one reported.
-    assert len(whole) == 1 and seen[0] is whole[0] and _lean(whole[0])
-    assert not _lean(seen[-1])
-    opened = {
-        q.split("uploadId=")[1].split("&")[0] for q in (s.query for s in seen) if "uploadId=" in q
-    }
-    aborted = {s.query.split("uploadId=")[1] for s in seen if s.method == "DELETE"}
-    assert opened == aborted
+    # One streamed PUT from the fast path, and no multipart upload opened on the way.
+    assert [(s.method, s.query) for s in seen] == [("PUT", "")] and _lean(seen[0])
 
     proxy.clear()
     _upload_large(bucket, src, proxy.url)

@@ -27,7 +27,7 @@ def _five_mib_parts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _agents(proxy: FaultProxy) -> set[str]:
-    return {"lean" if "(lean)" in (s.header("user-agent") or "") else "botocore" for s in proxy.log}
+    return {"lean" if "(fast)" in (s.header("user-agent") or "") else "botocore" for s in proxy.log}
 
 
 @pytest.mark.parametrize("lean", ["1", "0"])

@@ -20,6 +20,7 @@ from s3lync import (
     ApplyRefusedError,
     AsyncS3Object,
     PlanStaleError,
+    S3lyncError,
     S3Object,
     Settings,
 )
@@ -531,3 +532,33 @@ def test_a_bad_s3lync_progress_is_ignored_with_a_warning(
     assert r.stderr == "ignoring S3LYNC_PROGRESS='sparkly': not one of auto, bar, plain, none\n"
     assert (tmp_path / "d" / "a.txt").read_bytes() == b"a"
     assert last_line(r.stdout).startswith("Apply complete:"), r.stdout
+
+
+# --------------------------------------------------------------------------- 5. Settings freeze
+
+
+def test_an_object_keeps_the_environment_it_was_built_with(
+    s3: Any, s3_server: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Endpoint, credentials and region come from the environment as it was when the object was
+    built: changing AWS_ENDPOINT_URL or the keys afterwards changes nothing it does."""
+    s3.put_object(Bucket=bucket, Key="frozen/a.txt", Body=b"alpha")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
+    obj = S3Object(f"s3://{bucket}/frozen/", tmp_path / "d")
+    # Afterwards: a dead endpoint, wrong keys, another region.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "changed-afterwards")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "changed-afterwards")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+
+    obj.download()
+
+    assert (tmp_path / "d" / "a.txt").read_bytes() == b"alpha"
+    (tmp_path / "d" / "b.txt").write_bytes(b"beta")
+    obj.upload()
+    assert s3.get_object(Bucket=bucket, Key="frozen/b.txt")["Body"].read() == b"beta"
+    # A new object reads the environment as it is now.
+    with pytest.raises(S3lyncError):
+        S3Object(f"s3://{bucket}/frozen/", tmp_path / "e").download()

@@ -59,7 +59,7 @@ def https(
 
 
 def _agents(proxy: FaultProxy) -> set[str]:
-    return {"lean" if "(lean)" in (s.header("user-agent") or "") else "botocore" for s in proxy.log}
+    return {"lean" if "(fast)" in (s.header("user-agent") or "") else "botocore" for s in proxy.log}
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

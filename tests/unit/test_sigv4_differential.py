@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from s3lync.store.lean import EMPTY_SHA256, LeanClient
+from s3lync.store.fast import EMPTY_SHA256, FastWire
 from s3lync.store.sigv4 import Credentials
 
 ENDPOINT = "http://127.0.0.1:9"  # never contacted: the hook stops every request
@@ -94,7 +94,7 @@ def _lean_twin(
     request: Any, bucket: str, key: str, query: dict[str, str], token: str | None
 ) -> Any:
     """The lean client's version of ``request``: same instant, same extra signed headers."""
-    lean = LeanClient(ENDPOINT, "us-east-1", lambda: Credentials(AK, SK, token))
+    lean = FastWire(ENDPOINT, "us-east-1", lambda: Credentials(AK, SK, token))
     signed_names = _header(request, "authorization").split("SignedHeaders=")[1].split(",")[0]
     extra = {
         n: _header(request, n)

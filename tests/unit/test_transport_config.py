@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from s3lync.settings import Config
-from s3lync.store.clients import get_lean, make_client
+from s3lync.store.clients import get_attempts, get_wire, make_client
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ def test_defaults_fail_a_dead_endpoint_well_under_a_minute() -> None:
     client = make_client(endpoint_url="http://127.0.0.1:9")
     cfg = client.meta.config
     assert (cfg.connect_timeout, cfg.read_timeout) == (5.0, 10.0)
-    assert cfg.retries["total_max_attempts"] == 3
+    assert get_attempts(endpoint_url="http://127.0.0.1:9") == 3
 
 
 def test_variables_win_over_manifest_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,9 +53,9 @@ def test_variables_win_over_manifest_values(monkeypatch: pytest.MonkeyPatch) -> 
 def test_manifest_timeouts_reach_both_clients() -> None:
     client = make_client(endpoint_url="http://127.0.0.1:9", timeouts=(2.0, 4.0))
     assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (2.0, 4.0)
-    lean = get_lean(endpoint_url="http://127.0.0.1:9", timeouts=(2.0, 4.0))
-    assert lean is not None
-    assert (lean.transport.timeout.connect_timeout, lean.transport.timeout.read_timeout) == (2, 4)
+    wire = get_wire(endpoint_url="http://127.0.0.1:9", timeouts=(2.0, 4.0))
+    transport = wire.transport  # type: ignore[attr-defined]
+    assert (transport.timeout.connect_timeout, transport.timeout.read_timeout) == (2, 4)
 
 
 @pytest.mark.parametrize("raw", ["soon", "0", "-3", "inf", "nan"])
@@ -74,12 +74,9 @@ def test_max_attempts_from_the_aws_config_file(
     config = tmp_path / "aws-config"
     config.write_text("[default]\nmax_attempts = 7\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    # One retry policy for every request: botocore makes one attempt per call, s3lync repeats.
     client = make_client(endpoint_url="http://127.0.0.1:9")
-    assert client.meta.config.retries["total_max_attempts"] == 7
-    lean = get_lean(endpoint_url="http://127.0.0.1:9")
-    assert lean is not None and lean.max_attempts == 7
+    assert client.meta.config.retries["total_max_attempts"] == 1
+    assert get_attempts(endpoint_url="http://127.0.0.1:9") == 7
     monkeypatch.setenv("S3LYNC_MAX_ATTEMPTS", "2")  # s3lync's own variable wins
-    assert (
-        make_client(endpoint_url="http://127.0.0.1:9").meta.config.retries["total_max_attempts"]
-        == 2
-    )
+    assert get_attempts(endpoint_url="http://127.0.0.1:9") == 2

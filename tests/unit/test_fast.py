@@ -1,4 +1,4 @@
-"""The lean client's SigV4 signer and listing parser (pure; no network)."""
+"""The fast path's SigV4 signer, request targets and listing parser (pure; no network)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import calendar
 import pytest
 
 from s3lync.errors import BadResponseError
-from s3lync.store.lean import Credentials, LeanClient, LeanFallback, dns_compatible, parse_list
+from s3lync.store.fast import FastWire, MissingCredentials, dns_compatible
+from s3lync.store.s3xml import parse_list
+from s3lync.store.sigv4 import Credentials
 
 # AWS's worked examples for S3 SigV4 header auth (docs: sig-v4-header-based-auth.html).
 AK = "AKIAIOSFODNN7EXAMPLE"
@@ -16,8 +18,8 @@ WHEN = calendar.timegm((2013, 5, 24, 0, 0, 0))
 EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-def client() -> LeanClient:
-    return LeanClient(
+def client() -> FastWire:
+    return FastWire(
         "https://s3.amazonaws.com", "us-east-1", lambda: Credentials(AK, SK), virtual_host=True
     )
 
@@ -68,7 +70,7 @@ def test_list_objects_example_with_query() -> None:
 
 
 def test_target_path_style_encodes_key_but_keeps_slashes() -> None:
-    c = LeanClient("http://127.0.0.1:9000", "us-east-1", lambda: Credentials(AK, SK))
+    c = FastWire("http://127.0.0.1:9000", "us-east-1", lambda: Credentials(AK, SK))
     target, path = c._target("bucket-x", "a b/c+d%e#f?g~h")
     assert target.origin.netloc == "127.0.0.1:9000"
     assert path == "/bucket-x/a%20b/c%2Bd%25e%23f%3Fg~h"
@@ -86,7 +88,7 @@ def test_virtual_host_only_for_dns_compatible_buckets() -> None:
 
 
 def test_session_token_is_sent_and_signed() -> None:
-    c = LeanClient(
+    c = FastWire(
         "http://127.0.0.1:9000", "us-east-1", lambda: Credentials(AK, SK, "TOKEN/with+chars")
     )
     h = c.sign("GET", "127.0.0.1:9000", "/b/k", {}, {}, EMPTY, now=WHEN)
@@ -94,9 +96,9 @@ def test_session_token_is_sent_and_signed() -> None:
     assert "x-amz-security-token" in h["authorization"].split("SignedHeaders=")[1]
 
 
-def test_no_credentials_means_fallback() -> None:
-    c = LeanClient("http://127.0.0.1:9000", "us-east-1", lambda: None)
-    with pytest.raises(LeanFallback):
+def test_no_credentials_is_missing_credentials() -> None:
+    c = FastWire("http://127.0.0.1:9000", "us-east-1", lambda: None)
+    with pytest.raises(MissingCredentials):
         c.sign("GET", "h", "/b/k", {}, {}, EMPTY)
 
 
@@ -110,7 +112,7 @@ def test_parse_list_decodes_url_encoded_keys_and_strips_etag_quotes() -> None:
         "<Contents><Key>a+b%2Bc%25.txt</Key><Size>3</Size><ETag>&quot;ABC&quot;</ETag>"
         "<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>"
     ).encode()
-    objects, token = parse_list(xml, "list")
+    objects, token = parse_list(xml, "list", set())
     assert token == "tok"
     assert [(o.key, o.size, o.etag) for o in objects] == [("a b+c%.txt", 3, "abc")]
 
@@ -121,17 +123,18 @@ def test_parse_list_without_namespace_or_encoding_keeps_keys_verbatim() -> None:
         b"<Contents><Key>a+b%2B.txt</Key><Size>0</Size><ETag>d41d-2</ETag></Contents>"
         b"</ListBucketResult>"
     )
-    objects, token = parse_list(xml, "list")
+    objects, token = parse_list(xml, "list", set())
     assert token is None
     assert objects[0].key == "a+b%2B.txt" and objects[0].etag == "d41d-2"
 
 
-def test_truncated_listing_without_token_falls_back() -> None:
-    with pytest.raises(LeanFallback):
+def test_truncated_listing_without_token_is_a_bad_answer() -> None:
+    with pytest.raises(BadResponseError, match="no token"):
         parse_list(
             b"<ListBucketResult><IsTruncated>true</IsTruncated>"
             b"<Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>",
             "l",
+            set(),
         )
 
 
@@ -155,7 +158,7 @@ _PAGE = (
     ids=["aws", "older-doc-namespace", "foreign", "none"],
 )
 def test_parse_list_reads_any_namespace_or_none(ns: str) -> None:
-    objects, token = parse_list(_PAGE.format(ns=ns).encode(), "list")
+    objects, token = parse_list(_PAGE.format(ns=ns).encode(), "list", set())
     assert token is None
     assert [(o.key, o.size, o.etag) for o in objects] == [
         ("p/a", 1, "0cc175b9c0f1b6a831c399e269772661"),
@@ -170,7 +173,7 @@ def test_parse_list_reads_a_prefixed_namespace() -> None:
         b"<s3:KeyCount>1</s3:KeyCount><s3:IsTruncated>false</s3:IsTruncated>"
         b"<s3:Contents><s3:Key>k</s3:Key><s3:Size>5</s3:Size></s3:Contents></s3:ListBucketResult>"
     )
-    assert [o.key for o in parse_list(xml, "list")[0]] == ["k"]
+    assert [o.key for o in parse_list(xml, "list", set())[0]] == ["k"]
 
 
 @pytest.mark.parametrize(
@@ -193,14 +196,14 @@ def test_a_listing_that_claims_more_than_it_holds_is_a_bad_response(
     body: bytes, claim: str
 ) -> None:
     with pytest.raises(BadResponseError) as info:
-        parse_list(body, "list s3://b/p/: the answer of http://127.0.0.1:9")
+        parse_list(body, "list s3://b/p/: the answer of http://127.0.0.1:9", set())
     assert claim in str(info.value)
     assert "http://127.0.0.1:9" in str(info.value) and "s3://b/p/" in str(info.value)
 
 
 def test_an_empty_listing_is_empty() -> None:
     body = b"<ListBucketResult><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>"
-    assert parse_list(body, "list") == ([], None)
+    assert parse_list(body, "list", set()) == ([], None)
 
 
 def test_a_repeated_continuation_token_is_a_bad_response() -> None:
@@ -227,6 +230,6 @@ def test_a_repeated_continuation_token_is_a_bad_response() -> None:
 )
 def test_a_foreign_200_answer_is_a_bad_response_naming_where(body: bytes) -> None:
     with pytest.raises(BadResponseError) as info:
-        parse_list(body, "list s3://b/p/: the answer of http://127.0.0.1:9")
+        parse_list(body, "list s3://b/p/: the answer of http://127.0.0.1:9", set())
     assert "http://127.0.0.1:9" in str(info.value)
     assert "s3://b/p/" in str(info.value)

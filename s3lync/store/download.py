@@ -1,0 +1,232 @@
+"""The one download pipeline: one streamed GET hashed as it arrives, or concurrent ranged GETs.
+
+Every request goes through one store implementation (wire.py) under one retry policy (retry.py)
+and the process's scheduler. A small object, or a large one while several move at once, streams
+in one GET whose MD5 is computed from the bytes as they arrive; a single large object comes in
+ranges fetched at once and written at their offsets, each range with ``If-Match`` on the ETag a
+HEAD gave, so a replaced object fails instead of splicing versions. A broken body is fetched
+again whole (a range: that range), its bytes taken back from the progress count.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from s3lync.errors import SyncError
+from s3lync.hashing import Digest, digest_file, needed_part_sizes, normalize_etag
+from s3lync.store.objects import DownloadResult, Meter, ObjectInfo
+from s3lync.store.retry import RetryPolicy
+from s3lync.store.wire import Cancelled, Wire
+
+
+class Downloader:
+    """Downloads objects over one store implementation (see the module docstring)."""
+
+    def __init__(
+        self,
+        wire: Callable[[str], Wire],
+        policy: RetryPolicy,
+        *,
+        threshold: int,
+        chunksize: int,
+        max_workers: int,
+    ) -> None:
+        self._wire = wire
+        self.policy = policy
+        self.threshold = threshold
+        self.chunksize = chunksize
+        self.max_workers = max_workers
+
+    def download(
+        self,
+        bucket: str,
+        key: str,
+        dest: str,
+        size: int,
+        *,
+        ranged: bool,
+        version_id: str | None,
+        if_match: str | None,
+        cancel: threading.Event | None,
+        meter: Meter,
+    ) -> DownloadResult:
+        """Fetch one object (or one version) into ``dest``; see the module docstring."""
+        wire = self._wire(bucket)
+        if size >= self.threshold and ranged:
+            return self._ranged(wire, bucket, key, dest, version_id, if_match, cancel, meter)
+        res = self._streamed(wire, bucket, key, dest, version_id, if_match, cancel, meter)
+        served, listed = res.info.etag, normalize_etag(if_match)
+        if listed and served and served != listed:
+            # A store that ignores If-Match (rclone) served another version: whole, but not
+            # the one planned.
+            raise changed(bucket, key, listed, served)
+        return res
+
+    def _streamed(
+        self,
+        wire: Wire,
+        bucket: str,
+        key: str,
+        dest: str,
+        version_id: str | None,
+        if_match: str | None,
+        cancel: threading.Event | None,
+        meter: Meter,
+    ) -> DownloadResult:
+        def attempt() -> DownloadResult:
+            md5 = hashlib.md5()
+            got = Meter(meter.add if meter.on_bytes is not None else None)
+            # Unbuffered: the data arrives in large blocks already, and a buffered open costs an
+            # isatty ioctl and an lseek per file, which adds up over thousands of small objects.
+            with open(dest, "wb", buffering=0) as f:
+
+                def sink(block: bytes) -> None:
+                    # hashlib and write both release the GIL on large buffers.
+                    md5.update(block)
+                    _write_all(f, memoryview(block))
+                    got.add(len(block))
+
+                try:
+                    info = wire.get(
+                        bucket, key, sink, version_id=version_id, if_match=if_match, cancel=cancel
+                    )
+                except (Cancelled, KeyboardInterrupt):
+                    raise  # what moved did move: an interrupted run says so
+                except BaseException:
+                    got.unwind()
+                    raise
+            return DownloadResult(info=info, digest=Digest(size=info.size, md5=md5.hexdigest()))
+
+        return self.policy.call(f"download s3://{bucket}/{key}", attempt)
+
+    def _ranged(
+        self,
+        wire: Wire,
+        bucket: str,
+        key: str,
+        dest: str,
+        version_id: str | None,
+        if_match: str | None,
+        cancel: threading.Event | None,
+        meter: Meter,
+    ) -> DownloadResult:
+        # One HEAD per large object gives the ETag, checksums and md5chksum to verify against.
+        info = self.policy.call(
+            f"head s3://{bucket}/{key}",
+            lambda: wire.head(bucket, key, version_id=version_id),
+        )
+        if info is None:
+            from s3lync.errors import RemoteNotFoundError
+
+            raise RemoteNotFoundError(f"download s3://{bucket}/{key}: no such key")
+        if if_match and info.etag and info.etag != normalize_etag(if_match):
+            raise changed(bucket, key, if_match, info.etag)
+        starts = list(range(0, info.size, self.chunksize))
+        # Set when this download fails or is interrupted: its other ranges stop at their next block.
+        stop = _Either(cancel)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            one = functools.partial(
+                self._range, wire, bucket, key, fd, info, version_id, stop, meter
+            )
+            if len(starts) > 1:
+                with ThreadPoolExecutor(min(self.max_workers, len(starts))) as pool:
+                    try:
+                        list(pool.map(one, starts))
+                    except BaseException:
+                        stop.set()
+                        raise
+            else:
+                for start in starts:
+                    one(start)
+        except (Cancelled, KeyboardInterrupt):
+            raise  # what moved did move: an interrupted run says so
+        except BaseException:
+            meter.unwind()
+            raise
+        finally:
+            os.close(fd)
+        # The ranges arrive out of order: the file's digests are a pass over it afterwards.
+        return DownloadResult(
+            info=info, digest=digest_file(dest, needed_part_sizes(info.size, info.etag))
+        )
+
+    def _range(
+        self,
+        wire: Wire,
+        bucket: str,
+        key: str,
+        fd: int,
+        info: ObjectInfo,
+        version_id: str | None,
+        cancel: threading.Event | None,
+        meter: Meter,
+        start: int,
+    ) -> None:
+        last = min(start + self.chunksize, info.size) - 1
+
+        def attempt() -> None:
+            got = Meter(meter.add if meter.on_bytes is not None else None)
+            offset = start
+
+            def sink(block: bytes) -> None:
+                nonlocal offset
+                view = memoryview(block)
+                while view:
+                    n = os.pwrite(fd, view, offset)
+                    offset += n
+                    view = view[n:]
+                got.add(len(block))
+
+            try:
+                part = wire.get(
+                    bucket,
+                    key,
+                    sink,
+                    version_id=version_id,
+                    if_match=info.etag,
+                    byte_range=(start, last),
+                    cancel=cancel,
+                )
+            except (Cancelled, KeyboardInterrupt):
+                raise
+            except BaseException:
+                got.unwind()
+                raise
+            if part.size != last - start + 1:
+                got.unwind()
+                raise SyncError(
+                    f"download s3://{bucket}/{key}: the store sent {part.size} bytes for the "
+                    f"range {start}-{last}"
+                )
+
+        self.policy.call(f"download s3://{bucket}/{key} (bytes {start}-{last})", attempt)
+
+
+class _Either(threading.Event):
+    """Set when this event is, or when the caller's ``cancel`` is."""
+
+    def __init__(self, other: threading.Event | None) -> None:
+        super().__init__()
+        self._other = other
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self._other is not None and self._other.is_set())
+
+
+def _write_all(f: object, data: memoryview) -> None:
+    while data:
+        data = data[f.write(data) :]  # type: ignore[attr-defined]
+
+
+def changed(bucket: str, key: str, listed: str, now: str) -> SyncError:
+    """The object is not the version that was listed (If-Match failed, or was ignored)."""
+    return SyncError(
+        f"download s3://{bucket}/{key}: the object changed since it was listed "
+        f"(ETag {listed} is now {now}); run again"
+    )

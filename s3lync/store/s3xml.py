@@ -1,0 +1,251 @@
+"""S3's XML documents, read and written: listings, error answers, multipart and delete bodies.
+
+Pure functions over bytes, importable without any transport. Elements are read by their local
+names, so a document in any XML namespace, or none, reads the same: stores differ (AWS's
+``http://s3.amazonaws.com/doc/2006-03-01/``, the older ``http://doc.s3.amazonaws.com/2006-03-01/``,
+none at all). A document that cannot be what it claims is :class:`BadResponseError`, never an
+empty result: read as an empty listing, it would make a download find nothing, an upload re-send
+everything and a mirror delete nothing.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from s3lync.errors import BadResponseError
+from s3lync.hashing import normalize_etag
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One listed object, or one version of it (ListObjectsV2 / ListObjectVersions)."""
+
+    key: str
+    size: int
+    etag: str | None
+    last_modified: str | None = None
+    checksum_algorithm: str | None = None
+    version_id: str | None = None
+    is_latest: bool = True
+
+
+def local(tag: str) -> str:
+    """An element's name without its namespace."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def children(node: ET.Element) -> dict[str, list[ET.Element]]:
+    """A node's children by local name, in document order."""
+    out: dict[str, list[ET.Element]] = {}
+    for child in node:
+        out.setdefault(local(child.tag), []).append(child)
+    return out
+
+
+def text(kids: dict[str, list[ET.Element]], name: str) -> str | None:
+    """The text of the first child named ``name``, or None."""
+    found = kids.get(name)
+    return found[0].text if found else None
+
+
+def parse(data: bytes) -> ET.Element | None:
+    """The document's root element, or None when ``data`` is not XML."""
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError:
+        return None
+
+
+def error_fields(data: bytes) -> tuple[str | None, str]:
+    """(Code, Message) of an S3 ``<Error>`` document; (None, "") when ``data`` is none."""
+    root = parse(data)
+    if root is None or local(root.tag) != "Error":
+        return None, ""
+    kids = children(root)
+    return text(kids, "Code"), (text(kids, "Message") or "").strip()
+
+
+def snippet(data: bytes) -> str:
+    """The start of a body, for a message about an answer that is not what it should be."""
+    shown = data[:60].decode("utf-8", "replace").replace("\n", " ").strip()
+    return f"it starts {shown!r}" if shown else "an empty body"
+
+
+def _root(data: bytes, name: str, where: str, what: str) -> ET.Element:
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise BadResponseError(f"{where} is not {what} ({snippet(data)}: {exc})") from None
+    if local(root.tag) != name:
+        raise BadResponseError(f"{where} is not {what} (a <{local(root.tag)}> document)")
+    return root
+
+
+def _listed(node: ET.Element, url_encoded: bool, versions: bool) -> Listed:
+    fields = children(node)
+    key = text(fields, "Key") or ""
+    if url_encoded:
+        # S3's encoding-type=url, decoded as botocore does (spaces arrive as '+').
+        key = unquote_plus(key)
+    return Listed(
+        key=key,
+        size=int(text(fields, "Size") or 0),
+        etag=normalize_etag(text(fields, "ETag")),
+        last_modified=text(fields, "LastModified"),
+        checksum_algorithm=text(fields, "ChecksumAlgorithm"),
+        version_id=text(fields, "VersionId") if versions else None,
+        is_latest=(text(fields, "IsLatest") or "true").lower() == "true",
+    )
+
+
+def _check_claims(
+    where: str, parsed: int, key_count: int, truncated: bool, token: str | None, seen: set[str]
+) -> None:
+    if parsed == 0 and (key_count > 0 or truncated):
+        claim = f"KeyCount {key_count}" if key_count > 0 else "IsTruncated true"
+        raise BadResponseError(
+            f"{where} is not a listing s3lync can read: it says {claim} but holds no "
+            "<Contents> or <CommonPrefixes> it could parse"
+        )
+    if truncated and not token:
+        raise BadResponseError(f"{where} is truncated but gives no token to go on from")
+    if token is not None:
+        if token in seen:
+            raise BadResponseError(
+                f"{where} repeats the continuation token {token[:40]!r}: the listing never ends"
+            )
+        seen.add(token)
+
+
+def parse_list(data: bytes, where: str, seen: set[str]) -> tuple[list[Listed], str | None]:
+    """One ListObjectsV2 page: (objects, next continuation token or None).
+
+    ``seen`` holds the tokens of this listing's earlier pages: a token seen before means the
+    listing would never end.
+    """
+    root = _root(data, "ListBucketResult", where, "an S3 listing")
+    top = children(root)
+    url_encoded = (text(top, "EncodingType") or "").lower() == "url"
+    contents = top.get("Contents", [])
+    try:
+        out = [_listed(c, url_encoded, False) for c in contents]
+        key_count = int(text(top, "KeyCount") or 0)
+    except ValueError as exc:
+        raise BadResponseError(f"{where} is not a valid S3 listing ({exc})") from None
+    truncated = (text(top, "IsTruncated") or "").lower() == "true"
+    token = text(top, "NextContinuationToken") if truncated else None
+    parsed = len(contents) + len(top.get("CommonPrefixes", []))
+    _check_claims(where, parsed, key_count, truncated, token, seen)
+    return out, token
+
+
+def parse_versions(
+    data: bytes, where: str, seen: set[str]
+) -> tuple[list[Listed], tuple[str, str] | None]:
+    """One ListObjectVersions page: (versions, the next (key marker, version marker) or None).
+
+    Delete markers are left out: a key whose latest entry is one has no current version.
+    """
+    root = _root(data, "ListVersionsResult", where, "an S3 version listing")
+    top = children(root)
+    url_encoded = (text(top, "EncodingType") or "").lower() == "url"
+    versions = top.get("Version", [])
+    try:
+        out = [_listed(v, url_encoded, True) for v in versions]
+    except ValueError as exc:
+        raise BadResponseError(f"{where} is not a valid S3 version listing ({exc})") from None
+    truncated = (text(top, "IsTruncated") or "").lower() == "true"
+    key_marker = text(top, "NextKeyMarker") if truncated else None
+    version_marker = text(top, "NextVersionIdMarker") or ""
+    parsed = len(versions) + len(top.get("DeleteMarker", [])) + len(top.get("CommonPrefixes", []))
+    token = f"{key_marker}\0{version_marker}" if key_marker else None
+    _check_claims(where, parsed, 0, truncated, token, seen)
+    return out, (key_marker, version_marker) if key_marker else None
+
+
+def parse_uploads(data: bytes, where: str) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:
+    """One ListMultipartUploads page: ([(key, upload id)], next (key, upload id) markers or None)."""
+    root = _root(data, "ListMultipartUploadsResult", where, "a multipart upload listing")
+    top = children(root)
+    out = []
+    for up in top.get("Upload", []):
+        fields = children(up)
+        key, upload_id = text(fields, "Key"), text(fields, "UploadId")
+        if key is not None and upload_id:
+            out.append((key, upload_id))
+    truncated = (text(top, "IsTruncated") or "").lower() == "true"
+    key_marker = text(top, "NextKeyMarker")
+    if not truncated or not key_marker:
+        return out, None
+    return out, (key_marker, text(top, "NextUploadIdMarker") or "")
+
+
+def parse_delete_result(data: bytes, where: str) -> list[tuple[str, str, str]]:
+    """The ``<Error>`` entries of a DeleteObjects answer: [(key, code, message)]."""
+    root = _root(data, "DeleteResult", where, "a DeleteObjects answer")
+    out = []
+    for err in children(root).get("Error", []):
+        fields = children(err)
+        out.append(
+            (
+                text(fields, "Key") or "?",
+                text(fields, "Code") or "Error",
+                (text(fields, "Message") or "").strip(),
+            )
+        )
+    return out
+
+
+def first_text(data: bytes, name: str) -> str | None:
+    """The text of the first element named ``name`` anywhere in the document, or None."""
+    root = parse(data)
+    if root is None:
+        return None
+    for node in root.iter():
+        if local(node.tag) == name:
+            return node.text
+    return None
+
+
+def root_name(data: bytes) -> str | None:
+    """The local name of the document's root element, or None when it is not XML."""
+    root = parse(data)
+    return local(root.tag) if root is not None else None
+
+
+def escape(value: str) -> str:
+    """``value`` as XML character data or an attribute value."""
+    return (
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def complete_body(etags: Iterable[str]) -> bytes:
+    """The CompleteMultipartUpload body for parts 1..n with these ETags."""
+    parts = "".join(
+        f"<Part><PartNumber>{n}</PartNumber><ETag>{escape(e)}</ETag></Part>"
+        for n, e in enumerate(etags, 1)
+    )
+    return f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
+
+
+def delete_body(objects: Iterable[tuple[str, str | None]]) -> bytes:
+    """A quiet DeleteObjects body; an ETag makes that key's delete conditional (where honoured)."""
+    items = "".join(
+        f"<Object><Key>{escape(k)}</Key>"
+        + (f"<ETag>&quot;{escape(e)}&quot;</ETag>" if e else "")
+        + "</Object>"
+        for k, e in objects
+    )
+    return f'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>{items}</Delete>'.encode()
+
+
+def versioning_status(data: bytes) -> str | None:
+    """The ``Status`` of a GetBucketVersioning answer (None: never enabled)."""
+    root = parse(data)
+    if root is None:
+        return None
+    return text(children(root), "Status")
