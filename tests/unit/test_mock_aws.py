@@ -87,3 +87,48 @@ def test_fast_path_is_chosen_again_once_the_mock_is_over() -> None:
     with moto.mock_aws():
         assert intercepted()
     assert not intercepted()
+
+
+def test_a_callers_client_with_a_before_send_hook_sees_every_request(tmp_path: Path) -> None:
+    """A ``client=`` is used as it is: every request goes through it, so its own event hooks (here
+    a before-send hook that answers instead of the network) see them all."""
+    import boto3
+    from botocore.awsrequest import AWSResponse
+
+    from s3lync import S3Object
+
+    seen: list[str] = []
+
+    class _Raw:
+        def __init__(self, body: bytes) -> None:
+            self.body = body
+
+        def stream(self, **kwargs: Any) -> Any:
+            yield self.body
+
+    def answer(request: Any, **kwargs: Any) -> AWSResponse:
+        seen.append(f"{request.method} {request.url.split('?')[0]}")
+        if request.method == "HEAD":
+            headers = {"ETag": '"0cc175b9c0f1b6a831c399e269772661"', "Content-Length": "1"}
+            return AWSResponse(request.url, 200, headers, _Raw(b""))
+        headers = {"ETag": '"0cc175b9c0f1b6a831c399e269772661"', "Content-Length": "1"}
+        return AWSResponse(request.url, 200, headers, _Raw(b"a"))
+
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id="ak",
+        aws_secret_access_key="sk",
+        endpoint_url="http://127.0.0.1:9",
+    )
+    client.meta.events.register("before-send.s3", answer)
+    global _watching
+    _connects.clear()
+    _watching = True
+    try:
+        obj = S3Object("s3://hooked/a.txt", tmp_path / "a.txt", client=client)
+        assert obj.exists()
+    finally:
+        _watching = False
+    assert seen and all("hooked/a.txt" in s for s in seen), seen
+    assert _connects == []  # nothing went around the caller's client
