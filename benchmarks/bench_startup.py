@@ -1,4 +1,4 @@
-"""Start-up of the CLI: `s3lync --help`, and `validate` / a no-op `plan` of a one-mapping manifest.
+"""Start-up: `s3lync --help`, `validate` / a no-op `plan` of a one-mapping manifest, a no-op download().
 
 Run by hand (never by pytest): ``python benchmarks/bench_startup.py [--runs N] [--pythonpath DIR]``.
 It starts `rclone serve s3` (the `rclone` next to this interpreter) on a free loopback port with
@@ -95,6 +95,12 @@ def main() -> None:
         print("s3lync --help       :", _time([s3lync, "--help"], work, env, args.runs))
         print("s3lync validate     :", _time([s3lync, "validate"], work, env, args.runs))
         print("s3lync plan (no-op) :", _time([s3lync, "plan"], work, env, args.runs))
+        # The library face: one no-op S3Object(...).download() of the same 200 objects.
+        lib = (
+            "from s3lync import S3Object; "
+            f"S3Object('s3://bench/p/', 'data', endpoint_url='http://127.0.0.1:{port}').download()"
+        )
+        print("download() (no-op)  :", _time([sys.executable, "-c", lib], work, env, args.runs))
     finally:
         server.terminate()
         server.wait()

@@ -119,3 +119,39 @@ def test_part_failing_forever_aborts_the_upload(
 
     assert _open_uploads(s3, bucket) == []
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="f/")
+
+
+def test_an_upload_cancelled_mid_parts_leaves_no_upload_open(
+    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """Cancelling the task (the async face's Ctrl-C) while parts are in flight: the parts not
+    started never start, and the multipart upload is aborted once the ones in flight return."""
+    import asyncio
+
+    from s3lync import AsyncS3Object
+
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(26 * MiB))
+    stall = proxy.add_rule("stall", method="PUT", query="partNumber=", delay=3, times=None)
+    obj = AsyncS3Object(f"s3://{bucket}/x/big.bin", src, endpoint_url=proxy.url, max_workers=2)
+
+    async def main() -> None:
+        task = asyncio.create_task(obj.upload())
+        while stall.hits < 2:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    stall.release()
+    # The abort comes once the parts in flight are answered: wait for it, boundedly.
+    import time
+
+    deadline = time.monotonic() + 30
+    while _open_uploads(s3, bucket) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _open_uploads(s3, bucket) == []
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="x/")
+    parts = {s.query.split("partNumber=")[1].split("&")[0] for s in proxy.requests("PUT")}
+    assert len(parts) < 6  # 26 MiB at 5 MiB: six parts; the cancel stopped the rest
