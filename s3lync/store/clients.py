@@ -15,6 +15,7 @@ botocore is imported lazily, so ``import s3lync`` and ``s3lync --help`` stay fas
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -58,7 +59,7 @@ class _Clients:
     """One botocore session, its S3 client (built on first use), and the store implementation."""
 
     session: Any
-    config: Any
+    config_factory: Any
     endpoint_url: str | None
     region: str | None
     workers: int
@@ -69,6 +70,20 @@ class _Clients:
     regional: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _client: Any = None
+    _config: Any = None
+
+    @property
+    def proxies(self) -> dict[str, str]:
+        """The proxies the client config carries (read from the Settings' snapshot)."""
+        found: dict[str, str] = self.config_factory.keywords["proxies"]
+        return found
+
+    @property
+    def config(self) -> Any:
+        """The botocore Config of the clients (built on first use)."""
+        if self._config is None:
+            self._config = self.config_factory()
+        return self._config
 
     @property
     def client(self) -> Any:
@@ -321,6 +336,12 @@ def _configured_endpoint(session: Any, environ: Mapping[str, str]) -> str | None
     return found or None
 
 
+def _client_config(**kwargs: Any) -> Any:
+    import botocore.config
+
+    return botocore.config.Config(**kwargs)
+
+
 def _create(
     region: str | None,
     endpoint_url: str | None,
@@ -329,8 +350,6 @@ def _create(
     timeouts: tuple[float | None, float | None],
     settings: Settings,
 ) -> _Clients:
-    import botocore.config
-
     session = _session(profile, region, settings)
     scoped = session.get_scoped_config()
     endpoint = endpoint_url or _configured_endpoint(session, settings.environ)
@@ -349,7 +368,9 @@ def _create(
         # S3-compatible stores on an IP or localhost cannot serve bucket.host names.
         s3_cfg["addressing_style"] = "path" if endpoint else "auto"
     retry_mode = settings.aws_retry_mode or scoped.get("retry_mode") or "standard"
-    cfg = botocore.config.Config(
+    # botocore.config costs ~0.15 s to import: its Config is built only with a client.
+    cfg = functools.partial(
+        _client_config,
         # HTTPS_PROXY/NO_PROXY as the Settings captured them (botocore would read them live).
         proxies=proxies_for(endpoint or "https://s3.amazonaws.com", settings.environ),
         max_pool_connections=workers * 2 + 4,
@@ -408,7 +429,7 @@ def _make_fast(c: _Clients, settings: Settings) -> FastWire | None:
         from botocore.httpsession import ProxyConfiguration
 
         assert c.endpoint_url is not None
-        proxy_config = ProxyConfiguration(proxies=c.config.proxies)
+        proxy_config = ProxyConfiguration(proxies=c.proxies)
         region = c.region or c.session.get_config_variable("region") or "us-east-1"
         parts = urlsplit(c.endpoint_url)
         proxy = proxy_config.proxy_url_for(f"{parts.scheme}://{parts.netloc}/")
