@@ -20,7 +20,7 @@ from s3lync.hashing import md5_from_metadata, normalize_etag
 from s3lync.redact import redact_url
 from s3lync.store.fast import EVIDENCE_HEADERS
 from s3lync.store.objects import ObjectInfo
-from s3lync.store.s3xml import Listed
+from s3lync.store.s3xml import Listed, check_claims
 from s3lync.store.wire import AnswerError, Cancelled, PutArgs, Sink, Stored
 
 _CHUNK = 1024 * 1024
@@ -91,20 +91,7 @@ class BotoWire:
         parsed = len(page.get("Contents", ())) + len(page.get("CommonPrefixes", ()))
         parsed += len(page.get("Versions", ())) + len(page.get("DeleteMarkers", ()))
         key_count = int(page.get("KeyCount") or 0)
-        if parsed == 0 and (key_count > 0 or page.get("IsTruncated")):
-            claim = f"KeyCount {key_count}" if key_count > 0 else "IsTruncated true"
-            raise BadResponseError(
-                f"{where} is not a listing s3lync can read: it says {claim} but holds no "
-                "<Contents> or <CommonPrefixes> it could parse"
-            )
-        if page.get("IsTruncated") and not token:
-            raise BadResponseError(f"{where} is truncated but gives no token to go on from")
-        if token is not None:
-            if token in seen:
-                raise BadResponseError(
-                    f"{where} repeats the continuation token {token[:40]!r}: the listing never ends"
-                )
-            seen.add(token)
+        check_claims(where, parsed, key_count, bool(page.get("IsTruncated")), token, seen)
 
     def list_uploads(self, bucket: str, key: str) -> list[str]:
         """The ids of every open multipart upload of exactly ``key``."""

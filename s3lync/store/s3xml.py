@@ -101,9 +101,10 @@ def _listed(node: ET.Element, url_encoded: bool, versions: bool) -> Listed:
     )
 
 
-def _check_claims(
+def check_claims(
     where: str, parsed: int, key_count: int, truncated: bool, token: str | None, seen: set[str]
 ) -> None:
+    """Refuse a listing page that cannot be what it claims (see the module docstring)."""
     if parsed == 0 and (key_count > 0 or truncated):
         claim = f"KeyCount {key_count}" if key_count > 0 else "IsTruncated true"
         raise BadResponseError(
@@ -138,7 +139,7 @@ def parse_list(data: bytes, where: str, seen: set[str]) -> tuple[list[Listed], s
     truncated = (text(top, "IsTruncated") or "").lower() == "true"
     token = text(top, "NextContinuationToken") if truncated else None
     parsed = len(contents) + len(top.get("CommonPrefixes", []))
-    _check_claims(where, parsed, key_count, truncated, token, seen)
+    check_claims(where, parsed, key_count, truncated, token, seen)
     return out, token
 
 
@@ -162,7 +163,7 @@ def parse_versions(
     version_marker = text(top, "NextVersionIdMarker") or ""
     parsed = len(versions) + len(top.get("DeleteMarker", [])) + len(top.get("CommonPrefixes", []))
     token = f"{key_marker}\0{version_marker}" if key_marker else None
-    _check_claims(where, parsed, 0, truncated, token, seen)
+    check_claims(where, parsed, 0, truncated, token, seen)
     return out, (key_marker, version_marker) if key_marker else None
 
 
