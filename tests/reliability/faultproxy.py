@@ -137,6 +137,7 @@ class FaultProxy(Server):
         # Requests being handled at once (read, forwarded, not yet answered), and the most seen.
         self.inflight = 0
         self.peak_inflight = 0
+        self._counted = threading.local()
         self.log: list[Seen] = []
         super().__init__()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -238,11 +239,11 @@ class FaultProxy(Server):
                 with self._lock:
                     self.inflight += 1
                     self.peak_inflight = max(self.peak_inflight, self.inflight)
+                self._counted.active = True
                 try:
                     handled = self._handle(conn, rule, method, target, headers, body)
                 finally:
-                    with self._lock:
-                        self.inflight -= 1
+                    self._answered()
                 if not handled:
                     return
         except (OSError, ValueError, http.client.HTTPException):
@@ -254,6 +255,13 @@ class FaultProxy(Server):
                 self._conns.discard(conn)
             with contextlib.suppress(OSError):
                 conn.close()
+
+    def _answered(self) -> None:
+        """The current request is answered (once per request)."""
+        if getattr(self._counted, "active", False):
+            self._counted.active = False
+            with self._lock:
+                self.inflight -= 1
 
     def _handle(
         self,
@@ -289,6 +297,9 @@ class FaultProxy(Server):
             rule.released.wait(rule.delay)
         try:
             status, reason, rheaders, rbody = self._forward(method, target, headers, body)
+            # The store has answered: the request is no longer in flight there. (Counted before
+            # the answer goes out, so a client that reuses its slot at once is not counted twice.)
+            self._answered()
         except OSError:
             _reset(conn)  # upstream unreachable: the client sees a dead connection
             return False
