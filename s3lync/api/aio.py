@@ -2,8 +2,8 @@
 
 There is one engine and no second implementation: each call runs the synchronous engine in a
 thread of a process-wide :class:`TransferPool`, so the event loop never blocks. Every object of
-one worker count shares that pool's threads, its engines (one Remote, one connection pool and
-one s3transfer manager per endpoint) and so a bounded number of connections: ``max_workers``
+one worker count shares that pool's threads, its engines (one Remote and one connection pool per
+endpoint) and the process's transfer scheduler and so a bounded number of connections: ``max_workers``
 transfer threads plus ``max_workers`` planning threads, within the client pools' ``2 * w + 4``.
 
 Cancelling a task stops the run: nothing new starts, streams stop at their next chunk and remove

@@ -595,10 +595,3 @@ def dns_compatible(bucket: str) -> bool:
         and bucket[0].isalnum()
         and bucket[-1].isalnum()
     )
-
-
-def root_cause(exc: BaseException) -> BaseException | None:
-    """The network error under a failure (a timeout, a reset), else its cause."""
-    if isinstance(exc, WireError) and exc.cause is not None:
-        return exc.cause
-    return exc.__cause__

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
-from s3lync.errors import PlanStaleError, SyncError, WireError
+from s3lync.errors import SyncError, WireError
 from s3lync.hashing import is_our_upload, md5_to_metadata
 from s3lync.store.objects import Meter, MeteredReader, ObjectInfo, UploadResult
 from s3lync.store.retry import RESEND, RetryPolicy
@@ -350,11 +350,4 @@ def _info(up: Upload, stored: Stored) -> ObjectInfo:
         metadata_md5=up.md5_hex,
         metadata=dict(up.args.metadata),
         headers=stored.headers,
-    )
-
-
-def precondition_failed(up: Upload) -> PlanStaleError:
-    """The store refused a conditional PUT: another writer's object stands."""
-    return PlanStaleError.target_changed(
-        "update", up.where, "the remote object was replaced (If-Match)"
     )

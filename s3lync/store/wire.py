@@ -22,8 +22,6 @@ from s3lync.store.s3xml import Listed
 
 # Called with each block of a GET's body as it arrives.
 Sink = Callable[[bytes], None]
-# Called with the number of bytes of a request body just sent.
-Sent = Callable[[int], None]
 
 
 class AnswerError(Exception):
