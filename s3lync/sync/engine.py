@@ -7,17 +7,14 @@ import hashlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor as FuturesExecutor
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from s3lync.errors import (
     EndpointDownError,
-    LocalPathNotFoundError,
     LockedError,
     RemoteNotFoundError,
     S3lyncError,
@@ -25,26 +22,25 @@ from s3lync.errors import (
     SyncError,
     UnsafeKeyError,
 )
-from s3lync.hashing import Digest, Layout, digest_file
 from s3lync.localfs import scan as local
-from s3lync.localfs.hashcache import HashCache, migrate_legacy_state, racily_clean
+from s3lync.localfs.hashcache import HashCache, migrate_legacy_state
 from s3lync.localfs.tempfiles import TempRegistry
 from s3lync.mapping import Direction, Mapping
 from s3lync.settings import Settings
 from s3lync.store.clients import open_remote
-from s3lync.store.evidence import Evidence
-from s3lync.store.objects import ObjectInfo, RemoteObject
 from s3lync.store.remote import Remote
-from s3lync.sync import integrity, lockfile, planner
+from s3lync.sync import planner, stages
 from s3lync.sync import shard as sharding
 from s3lync.sync.breaker import Breaker
-from s3lync.sync.executor import Executor, Subscriber, fill_digest, learn_layout
-from s3lync.sync.lockfile import LockDriftError, LockedMapping, LockFile
-from s3lync.sync.plan import Comparison, MappingPlan, Plan, Problem, writes_into
+from s3lync.sync.digests import complete, gather_evidence, learn_layouts, local_digests
+from s3lync.sync.executor import Executor, Subscriber
+from s3lync.sync.lockfile import LockFile
+from s3lync.sync.pairing import pair
+from s3lync.sync.plan import Comparison, MappingPlan, Plan, writes_into
 from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import MappingResult
 from s3lync.sync.shard import Shard
-from s3lync.uri import S3Uri, parse_s3_uri
+from s3lync.uri import parse_s3_uri
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +160,9 @@ class Engine:
     ) -> MappingPlan:
         """Snapshot both sides of one mapping and diff them into a plan (changes nothing).
 
-        With ``self.shard`` set, only the paths that shard owns are hashed, compared and planned.
+        The stages, in order (stages.py): list (a lock pins the listing) -> scan -> pair
+        (include/exclude) -> shard -> digests and layouts -> decide. With ``self.shard`` set,
+        only the paths that shard owns are hashed, compared and planned.
 
         A download source holding nothing raises RemoteNotFoundError unless ``missing_ok``; then it
         is a problem that blocks the mapping, or only a note when the mapping allows a missing
@@ -173,81 +171,14 @@ class Engine:
         rules = policy or self.policy  # a per-call policy (S3Object's) wins over the engine's
         mapping = rules.strict(mapping)
         allow_empty_source = allow_empty_source or rules.allow_empty_source
-        uri = parse_s3_uri(mapping.s3_uri)
         remote = self.remote(mapping)
-        local_root = local.as_abs(mapping.local)
-        problems: list[Problem] = []
-        evidence: dict[str, Evidence] = {}
-        objects: list[RemoteObject]
-
-        if mapping.direction is Direction.DOWNLOAD:
-            pinned = self.lock.find(mapping) if self.lock is not None else None
-            if pinned is not None and (pinned.versioned or mapping in self._lock_verified):
-                # Versioned: each pinned version is fetched by VersionId, whatever the prefix
-                # holds now. Unversioned: verify_lock already compared the listing.
-                listed = pinned.pinned()
-            else:
-                listed = list(remote.list_objects(uri.bucket, uri.key))
-                if pinned is not None:
-                    self._check_pinned(mapping, pinned, listed)
-                    listed = pinned.pinned()
-            if uri.is_prefix:
-                is_dir, root_key, objects = True, uri.key, listed
-            else:
-                exact = [o for o in listed if o.key == uri.key]
-                children = [o for o in listed if o.key.startswith(uri.key + "/")]
-                if children:
-                    is_dir, root_key, objects = True, uri.key + "/", children
-                    if exact:
-                        problems.append(
-                            Problem(
-                                key=uri.key,
-                                message=f"s3://{uri.bucket}/{uri.key} is both an object and a "
-                                "prefix; syncing the prefix (add a trailing '/' to say so)",
-                                fatal=False,
-                            )
-                        )
-                else:
-                    is_dir, root_key, objects = False, uri.key, exact
-            if not objects:
-                if not missing_ok:
-                    raise RemoteNotFoundError(f"download {uri}: no such object or prefix")
-                problems.append(_missing_source(mapping, uri, is_dir, fed_by, allow_empty_source))
-            if not is_dir:
-                local_root = single_target(mapping.local, uri.key)
-        else:
-            st = local.stat_path(local_root)
-            if st is None:
-                raise LocalPathNotFoundError(
-                    f"upload to {uri}: local path {local_root} does not exist"
-                )
-            is_dir = os.path.isdir(local_root)
-            if is_dir:
-                root_key = uri.dir_prefix
-                objects = list(remote.list_objects(uri.bucket, root_key))
-            else:
-                root_key = uri.key + os.path.basename(local_root) if uri.is_prefix else uri.key
-                objects = []
-                info = remote.head_or_none(uri.bucket, root_key)
-                if info is not None:
-                    objects = [RemoteObject(root_key, info.size, info.etag)]
-                    evidence[""] = info.evidence()
-
-        if is_dir and os.path.exists(local_root) and not os.path.isdir(local_root):
-            raise S3ObjectError(
-                f"{mapping.direction.value} {uri}: local path {local_root} is a file, but the "
-                "remote side is a folder"
-            )
-        # Before the scan's stats: a file stamped within a clock tick of this is not cached.
-        scanned_at = time.time_ns()
-        snap = local.scan(
-            local_root,
-            planner.exclude_matcher(mapping) if is_dir else None,
-            follow_outside=mapping.follow_symlinks,
-            skip=self.temps.registered_under(local_root) if is_dir else frozenset(),
+        listing = self._list(remote, mapping, missing_ok, fed_by, allow_empty_source)
+        skip = self.temps.registered_under(listing.local_root) if listing.is_dir else frozenset()
+        snap, scanned_at = stages.scan(listing, mapping, skip)
+        pairing = pair(
+            mapping, listing.uri.bucket, listing.root_key, listing.is_dir, snap, listing.objects
         )
-        pairing = planner.pair(mapping, uri.bucket, root_key, is_dir, snap, objects)
-        pairing.problems.extend(problems)
+        pairing.problems.extend(listing.problems)
         shard = self.shard if self.shard is not None and self.shard.total > 1 else None
         holders: frozenset[str] = frozenset()
         if shard is not None:
@@ -256,19 +187,10 @@ class Engine:
             # A shard whose share of a non-empty source is empty is not an empty source.
             allow_empty_source = allow_empty_source or source_nonempty
         layouts = self.cache.layouts()
-        digests = self._digests(pairing, layouts, scanned_at)
-        for rel in pairing.needs_digest():
-            d = digests.get(rel)
-            if rel not in evidence and d is not None and pairing.remote[rel].etag == d.md5:
-                continue  # a plain-MD5 ETag equal to the local MD5 decides alone
-            ev = evidence.get(rel) or pairing.evidence(rel, layouts)
-            if ev.layout is None and rel in evidence:
-                known = pairing.evidence(rel, layouts).layout
-                ev = ev.with_layout(known) if known is not None else ev
-            evidence[rel] = ev
-            if rel in digests:
-                self._complete(pairing, rel, digests[rel], ev)
-        self._learn_layouts(remote, pairing, digests, evidence)
+        digests = local_digests(pairing, self.cache, layouts, scanned_at)
+        evidence = gather_evidence(pairing, digests, layouts, listing.heads)
+        complete(pairing, digests, evidence)
+        learn_layouts(remote, self.cache, pairing, digests, evidence, self.max_workers)
         mplan = planner.decide(
             pairing,
             digests,
@@ -276,16 +198,43 @@ class Engine:
             allow_empty_source=allow_empty_source,
             verbose=verbose,
         )
-        if mplan.comparison is Comparison.SIZE_AND_TIME and mapping not in self._warned_no_etag:
-            self._warned_no_etag.add(mapping)
-            log.warning(
-                "%s: the store gives no ETags, so content comparison is off: files are compared "
-                "by size and modification time instead (downloads keep the object's "
-                "LastModified as their mtime; an upload is current when its object is not older "
-                "than the file), and transfers cannot be verified by an ETag",
-                mapping.s3_uri,
-            )
+        self._warn_no_etags(mplan)
         return sharding.finish(mplan, shard, holders) if shard is not None else mplan
+
+    def _list(
+        self,
+        remote: Remote,
+        mapping: Mapping,
+        missing_ok: bool,
+        fed_by: str | None,
+        allow_empty_source: bool,
+    ) -> stages.Listing:
+        """The list stage: the remote side, a missing download source judged."""
+        uri = parse_s3_uri(mapping.s3_uri)
+        if mapping.direction is not Direction.DOWNLOAD:
+            return stages.list_upload(remote, mapping, uri)
+        listed = stages.list_download(remote, mapping, uri, self.lock, self._lock_verified)
+        listing = stages.locate_download(mapping, uri, listed)
+        if listing.objects:
+            return listing
+        if not missing_ok:
+            raise RemoteNotFoundError(f"download {uri}: no such object or prefix")
+        missing = stages.missing_source(mapping, uri, listing.is_dir, fed_by, allow_empty_source)
+        return replace(listing, problems=(*listing.problems, missing))
+
+    def _warn_no_etags(self, mplan: MappingPlan) -> None:
+        """Say once per mapping that its store gives no ETags (content comparison is off)."""
+        mapping = mplan.mapping
+        if mplan.comparison is not Comparison.SIZE_AND_TIME or mapping in self._warned_no_etag:
+            return
+        self._warned_no_etag.add(mapping)
+        log.warning(
+            "%s: the store gives no ETags, so content comparison is off: files are compared "
+            "by size and modification time instead (downloads keep the object's "
+            "LastModified as their mtime; an upload is current when its object is not older "
+            "than the file), and transfers cannot be verified by an ETag",
+            mapping.s3_uri,
+        )
 
     def verify_lock(self, mappings: Iterable[Mapping]) -> None:
         """List every unversioned mapping the lock pins and raise LockDriftError on drift.
@@ -299,70 +248,9 @@ class Engine:
             if m.direction is not Direction.DOWNLOAD or pinned is None or pinned.versioned:
                 continue
             uri = parse_s3_uri(m.s3_uri)
-            self._check_pinned(m, pinned, list(self.remote(m).list_objects(uri.bucket, uri.key)))
+            listed = list(self.remote(m).list_objects(uri.bucket, uri.key))
+            stages.check_pinned(self.lock, m, pinned, listed)
             self._lock_verified.add(self.policy.strict(m))
-
-    def _check_pinned(
-        self, mapping: Mapping, pinned: LockedMapping, listed: list[RemoteObject]
-    ) -> None:
-        assert self.lock is not None
-        current = lockfile.scope(parse_s3_uri(mapping.s3_uri), listed, mapping.rules)
-        changed, removed, added = lockfile.drift(pinned, current)
-        if changed or removed:
-            raise LockDriftError(lockfile.drift_message(self.lock, pinned, changed, removed))
-        if added:
-            log.info(
-                "%s: %d object(s) added since %s are not pinned and are ignored",
-                mapping.label,
-                len(added),
-                self.lock.path.name,
-            )
-
-    def _complete(self, pairing: planner.Pairing, rel: str, digest: Digest, ev: Evidence) -> None:
-        """Compute what judging ``ev`` still needs (a capped layout, a checksum)."""
-        fill_digest(pairing.local[rel].path, digest, integrity.needs(digest, ev))
-
-    def _learn_layouts(
-        self,
-        remote: Remote,
-        pairing: planner.Pairing,
-        digests: dict[str, Digest],
-        evidence: dict[str, Evidence],
-    ) -> None:
-        """One concurrent ``HEAD ?partNumber=1`` per multipart object no layout explains.
-
-        The layout is cached per ETag (it never changes), so a later plan pays nothing.
-        """
-        todo = planner.undecided(pairing, digests, evidence)
-        if not todo:
-            return
-        log.debug("learning the part layout of %d multipart object(s)", len(todo))
-
-        def learn(rel: str) -> tuple[str, Layout | None, ObjectInfo | None]:
-            ro = pairing.remote[rel]
-            try:
-                info = remote.head(pairing.bucket, ro.key, part_number=1)
-            except S3lyncError as exc:
-                log.debug("HEAD ?partNumber=1 of %s failed: %s", ro.key, exc)
-                return rel, None, None
-            layout = learn_layout(remote, pairing.bucket, ro.key, evidence[rel], first=info)
-            return rel, layout, info
-
-        workers = min(len(todo), self.max_workers)
-        if workers > 1:
-            with ThreadPoolExecutor(workers, thread_name_prefix="s3lync-head") as pool:
-                learned = list(pool.map(learn, todo))
-        else:
-            learned = [learn(r) for r in todo]
-        for rel, layout, info in learned:
-            ev = evidence[rel]
-            if info is not None and info.metadata_md5:
-                ev = replace(ev, metadata_md5=info.metadata_md5)
-            if layout is not None and ev.etag is not None:
-                self.cache.put_layout(ev.etag, layout)
-                ev = ev.with_layout(layout)
-            evidence[rel] = ev
-            self._complete(pairing, rel, digests[rel], ev)
 
     def plan(
         self,
@@ -393,58 +281,6 @@ class Engine:
                 **({"lock": str(self.lock.path)} if self.lock is not None else {}),
             },
         )
-
-    def _digests(
-        self,
-        pairing: planner.Pairing,
-        layouts: dict[str, Layout] | None = None,
-        scanned_at: int = 0,
-    ) -> dict[str, Digest]:
-        """Digests of the local files that need comparing: from the cache, else hashed once.
-
-        ``scanned_at`` (``time.time_ns()`` before the files were stat'ed): a digest of a file whose
-        mtime is that recent is used but not cached (racily clean, see hashcache).
-        """
-        need = pairing.needs_digest(layouts)
-        out: dict[str, Digest] = {}
-        if len(need) > 1:
-            self.cache.preload(pairing.local_root)
-        misses: list[tuple[str, list[int]]] = []
-        for rel, parts in need.items():
-            lf = pairing.local[rel]
-            d = self.cache.get(lf.path, lf.fingerprint)
-            if d is not None and all(ps in d.etags for ps in parts):
-                out[rel] = d
-            else:
-                misses.append((rel, parts))
-        if not misses:
-            return out
-        log.debug("hashing %d local file(s)", len(misses))
-
-        def work(item: tuple[str, list[int]]) -> tuple[str, Digest]:
-            rel, parts = item
-            return rel, digest_file(pairing.local[rel].path, parts)
-
-        workers = min(len(misses), os.cpu_count() or 2, 8)
-        try:
-            if workers > 1:
-                with ThreadPoolExecutor(workers, thread_name_prefix="s3lync-hash") as pool:
-                    computed = list(pool.map(work, misses))
-            else:
-                computed = [work(m) for m in misses]
-        except OSError as exc:
-            raise S3ObjectError(f"cannot read local file: {exc}") from exc
-        rows = []
-        for rel, d in computed:
-            old = self.cache.get(pairing.local[rel].path, pairing.local[rel].fingerprint)
-            if old is not None:
-                d.seen_etags = list(old.seen_etags)
-            out[rel] = d
-            lf = pairing.local[rel]
-            if not racily_clean(lf.fingerprint, scanned_at):
-                rows.append((lf.path, lf.fingerprint, d))
-        self.cache.put_many(rows)
-        return out
 
     # -- execution ----------------------------------------------------------------------
 
@@ -504,29 +340,6 @@ def feeder(earlier: Sequence[Mapping], mapping: Mapping) -> str | None:
     return None
 
 
-def _missing_source(
-    mapping: Mapping, uri: S3Uri, is_dir: bool, fed_by: str | None, allow_empty: bool
-) -> Problem:
-    """A download source that holds nothing: an error unless allowed or written earlier."""
-    what = "nothing found at" if is_dir else "no such object:"
-    if fed_by is not None:
-        return Problem(
-            key=uri.key,
-            message=f"{what} {uri} yet; mapping {fed_by!r} writes it earlier in this run",
-            fatal=False,
-        )
-    if mapping.allow_missing or allow_empty:
-        # --allow-empty-source says an empty source is expected (and may even mirror deletions).
-        why = "allow_missing: true" if mapping.allow_missing else "--allow-empty-source"
-        return Problem(key=uri.key, message=f"{what} {uri} ({why})", fatal=False)
-    return Problem(
-        key=uri.key,
-        message=f"the source is missing: {what} {uri}; check the bucket and prefix, or set "
-        "`allow_missing: true` on the mapping (sync: --allow-missing) if that is expected",
-        blocks=True,
-    )
-
-
 @contextlib.contextmanager
 def run_lock(source: str, timeout: float = 0.0, settings: Settings | None = None) -> Iterator[None]:
     """Hold the one-run-at-a-time lock for ``source`` (a manifest path), or raise LockedError.
@@ -551,16 +364,6 @@ def run_lock(source: str, timeout: float = 0.0, settings: Settings | None = None
                 f"{settings.cache_dir} is unusable (check XDG_CACHE_HOME)"
             ) from exc
         yield
-
-
-def single_target(local_path: str, key: str) -> str:
-    """Where one downloaded object lands: inside ``local_path`` when that is a folder or ends in ``/``.
-
-    As for ``aws s3 cp``: ``models/`` (or an existing folder ``models``) means ``models/<name>``.
-    """
-    into = local_path.endswith(("/", os.sep)) or os.path.isdir(local_path)
-    target = local.as_abs(local_path)
-    return os.path.join(target, key.rsplit("/", 1)[-1]) if into else target
 
 
 def raise_for_result(result: MappingResult, action: str) -> None:

@@ -32,10 +32,11 @@ from s3lync.localfs.tempfiles import TempRegistry, new_temp_path
 from s3lync.mapping import Direction
 from s3lync.store.clients import translate
 from s3lync.store.evidence import Evidence
-from s3lync.store.objects import ObjectInfo, OnBytes, UploadResult
+from s3lync.store.objects import OnBytes, UploadResult
 from s3lync.store.remote import Remote
 from s3lync.sync import guards, integrity
 from s3lync.sync.breaker import Breaker
+from s3lync.sync.digests import etag_for_part_sizes, fill_digest, learn_layout
 from s3lync.sync.integrity import Status, Verdict
 from s3lync.sync.plan import Comparison, MappingPlan, Operation, OpKind
 from s3lync.sync.results import MappingResult, OpResult
@@ -557,71 +558,3 @@ def _upload_evidence(up: UploadResult) -> Evidence:
     if up.part_size and parts is not None:
         ev = ev.with_layout(Layout(up.part_size, parts))
     return ev
-
-
-def learn_layout(
-    remote: Remote, bucket: str, key: str, ev: Evidence, *, first: ObjectInfo | None = None
-) -> Layout | None:
-    """Ask the store how a multipart object was cut: ``HEAD ?partNumber=1`` gives the first
-    part's size and the part count (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
-
-    None when the store does not answer per part or the answer does not fit the object.
-    """
-    parts = multipart_parts(ev.etag)
-    if parts is None:
-        return None
-    if first is None:
-        try:
-            first = remote.head(bucket, key, part_number=1)
-        except S3lyncError as exc:
-            log.debug("cannot learn the part layout of s3://%s/%s: %s", bucket, key, exc)
-            return None
-    if first.parts_count != parts or first.size <= 0:
-        return None
-    layout = Layout(first.size, parts)
-    if parts > 1 and first.size * (parts - 1) >= ev.size:
-        return None
-    if parts > 1 and not layout.uniform_for(ev.size):
-        # The last part is larger than the others: confirm it rather than guess.
-        try:
-            last = remote.head(bucket, key, part_number=parts)
-        except S3lyncError:
-            return None
-        if last.size != ev.size - first.size * (parts - 1):
-            return None
-    return layout
-
-
-def etag_for_part_sizes(path: str, sizes: Sequence[int]) -> str:
-    """The multipart ETag of a file cut at exactly these part sizes."""
-    digests = []
-    with open(path, "rb") as f:
-        for n in sizes:
-            h = hashlib.md5()
-            left = n
-            while left:
-                chunk = f.read(min(left, 1 << 20))
-                if not chunk:
-                    break
-                h.update(chunk)
-                left -= len(chunk)
-            digests.append(h.digest())
-    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
-
-
-def fill_digest(path: str, digest: Digest, need: integrity.Needs) -> None:
-    """Add to ``digest`` what ``need`` asks for, in one more read of ``path`` (none if nothing)."""
-    if not need:
-        return
-    more = digest_file(
-        path,
-        need.part_sizes,
-        whole=False,
-        checksums=need.checksums,
-        layouts=need.layouts,
-        composite=need.composite,
-    )
-    digest.etags.update(more.etags)
-    digest.layout_etags.update(more.layout_etags)
-    digest.checksums.update(more.checksums)
-    digest.composite.update(more.composite)

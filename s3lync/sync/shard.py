@@ -19,7 +19,7 @@ from s3lync.mapping import Direction
 from s3lync.sync.plan import MappingPlan, OpKind
 
 if TYPE_CHECKING:
-    from s3lync.sync.planner import Pairing
+    from s3lync.sync.pairing import Pairing
 
 log = logging.getLogger(__name__)
 

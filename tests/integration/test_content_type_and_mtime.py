@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import s3lync.sync.engine
+import s3lync.sync.digests
 from s3lync import S3Object
 
 FILES = {
@@ -118,13 +118,13 @@ def test_download_sets_mtime_to_last_modified_and_the_hash_cache_holds(
 
     # The fingerprint the cache stored is the one after the mtime was set: nothing is hashed.
     calls: list[str] = []
-    real = s3lync.sync.engine.digest_file
+    real = s3lync.sync.digests.digest_file
 
     def counting(path: str, *args: Any, **kwargs: Any) -> Any:
         calls.append(path)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(s3lync.sync.engine, "digest_file", counting)
+    monkeypatch.setattr(s3lync.sync.digests, "digest_file", counting)
     S3Object(f"s3://{bucket}/p/", dest, endpoint_url=obj.endpoint_url).download()
     assert calls == []
 

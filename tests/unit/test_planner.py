@@ -14,8 +14,10 @@ from s3lync.localfs import scan as localfs
 from s3lync.localfs.scan import LocalFile, LocalSnapshot
 from s3lync.mapping import Direction, Mapping
 from s3lync.store.objects import RemoteObject
+from s3lync.sync.digests import undecided
+from s3lync.sync.pairing import exclude_matcher, map_remote, pair
 from s3lync.sync.plan import MappingPlan, OpKind, Problem
-from s3lync.sync.planner import decide, exclude_matcher, map_remote, pair, undecided
+from s3lync.sync.planner import decide
 
 ROOT = "/data/root"
 BUCKET = "bkt"

@@ -13,8 +13,9 @@ from s3lync.hashing import Digest
 from s3lync.localfs.scan import LocalFile, LocalSnapshot
 from s3lync.mapping import Direction, Mapping
 from s3lync.store.objects import RemoteObject
+from s3lync.sync.pairing import pair
 from s3lync.sync.plan import MappingPlan
-from s3lync.sync.planner import decide, pair
+from s3lync.sync.planner import decide
 from s3lync.sync.shard import (
     Shard,
     ShardError,
