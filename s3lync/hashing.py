@@ -124,6 +124,10 @@ class Digest:
     # last part is larger than the others (part_size, parts) -> value; not persisted.
     layout_etags: dict[tuple[int, int], str] = field(default_factory=dict)
     composite: dict[tuple[str, int, int], str] = field(default_factory=dict)
+    # The raw MD5 of each part by part size, as computed with ``etags``; not persisted. An
+    # upload at that part size sends them as the parts' Content-MD5 (a file changed since is
+    # then refused by the store, BadDigest, instead of hashed twice).
+    part_md5s: dict[int, list[bytes]] = field(default_factory=dict, repr=False, compare=False)
 
     def add_seen(self, etag: str) -> None:
         """Record an ETag this content was verified against (most recent last, 8 kept)."""
@@ -256,53 +260,84 @@ def digest_file(
     layouts: Iterable[tuple[int, int]] = (),
     composite: Iterable[tuple[str, int, int]] = (),
 ) -> Digest:
-    """Read a file once, computing its MD5 and whatever else is asked for.
-
-    ``part_sizes``: multipart ETags for uniform layouts; ``layouts``: (part_size, parts) layouts
-    whose last part may be larger; ``checksums``: full-object S3 checksums; ``composite``:
-    (algorithm, part_size, parts) composite checksums. ``whole=False`` skips the MD5.
-    """
-    md5 = hashlib.md5() if whole else None
-    hashers = [_PartHasher(ps) for ps in sorted(set(part_sizes)) if ps > 0]
-    capped = {(ps, n): _PartHasher(ps, n) for ps, n in set(layouts) if ps > 0 and n > 0}
-    by_layout: dict[tuple[int, int], list[str]] = {}
-    for algorithm, ps, n in set(composite):
-        by_layout.setdefault((ps, n), []).append(algorithm)
-    comp = {k: _PartHasher(k[0], k[1], sorted(v)) for k, v in by_layout.items() if k[0] > 0}
-    sums = {a: _Checksum(a) for a in set(checksums)}
-    size = 0
+    """Read a file once, computing its MD5 and whatever else is asked for (see Digester)."""
+    digester = Digester(
+        part_sizes, whole=whole, checksums=checksums, layouts=layouts, composite=composite
+    )
     buf = bytearray(_READ_SIZE)
     view = memoryview(buf)
-    feeders: list[_PartHasher | _Checksum] = [
-        *hashers,
-        *capped.values(),
-        *comp.values(),
-        *sums.values(),
-    ]
     with open(path, "rb", buffering=0) as f:
         while True:
             n = f.readinto(buf)
             if not n:
                 break
-            chunk = view[:n]
-            if md5 is not None:
-                md5.update(chunk)
-            for h in feeders:
-                h.update(chunk)
-            size += n
-    for h in (*hashers, *capped.values(), *comp.values()):
-        h.finish()
-    d = Digest(
-        size=size,
-        md5=md5.hexdigest() if md5 is not None else "",
-        etags={h.part_size: h.etag() for h in hashers},
-        checksums={a: base64.b64encode(c.digest()).decode("ascii") for a, c in sums.items()},
-        layout_etags={k: h.etag() for k, h in capped.items()},
-    )
-    for (ps, n), h in comp.items():
-        for algorithm, value in h.composite().items():
-            d.composite[(algorithm, ps, n)] = value
-    return d
+            digester.update(view[:n])
+    return digester.result()
+
+
+class Digester:
+    """A Digest computed from bytes fed in order: a file read once, or a body as it arrives.
+
+    ``part_sizes``: multipart ETags for uniform layouts (their part MD5s are kept too, so an
+    upload at that part size sends them as Content-MD5 without hashing again); ``layouts``:
+    (part_size, parts) layouts whose last part may be larger; ``checksums``: full-object S3
+    checksums; ``composite``: (algorithm, part_size, parts) composite checksums. ``whole=False``
+    skips the MD5.
+    """
+
+    def __init__(
+        self,
+        part_sizes: Iterable[int] = (),
+        *,
+        whole: bool = True,
+        checksums: Iterable[str] = (),
+        layouts: Iterable[tuple[int, int]] = (),
+        composite: Iterable[tuple[str, int, int]] = (),
+    ) -> None:
+        self._md5 = hashlib.md5() if whole else None
+        self._hashers = [_PartHasher(ps) for ps in sorted(set(part_sizes)) if ps > 0]
+        self._capped = {(ps, n): _PartHasher(ps, n) for ps, n in set(layouts) if ps > 0 and n > 0}
+        by_layout: dict[tuple[int, int], list[str]] = {}
+        for algorithm, ps, n in set(composite):
+            by_layout.setdefault((ps, n), []).append(algorithm)
+        self._comp = {
+            k: _PartHasher(k[0], k[1], sorted(v)) for k, v in by_layout.items() if k[0] > 0
+        }
+        self._sums = {a: _Checksum(a) for a in set(checksums)}
+        self._feeders: list[_PartHasher | _Checksum] = [
+            *self._hashers,
+            *self._capped.values(),
+            *self._comp.values(),
+            *self._sums.values(),
+        ]
+        self.size = 0
+
+    def update(self, chunk: memoryview | bytes) -> None:
+        """Feed the next bytes (hashlib releases the GIL on large buffers)."""
+        if self._md5 is not None:
+            self._md5.update(chunk)
+        for h in self._feeders:
+            h.update(memoryview(chunk))
+        self.size += len(chunk)
+
+    def result(self) -> Digest:
+        """The Digest of everything fed (call once, after the last byte)."""
+        for h in (*self._hashers, *self._capped.values(), *self._comp.values()):
+            h.finish()
+        d = Digest(
+            size=self.size,
+            md5=self._md5.hexdigest() if self._md5 is not None else "",
+            etags={h.part_size: h.etag() for h in self._hashers},
+            checksums={
+                a: base64.b64encode(c.digest()).decode("ascii") for a, c in self._sums.items()
+            },
+            layout_etags={k: h.etag() for k, h in self._capped.items()},
+            part_md5s={h.part_size: list(h.digests) for h in self._hashers},
+        )
+        for (ps, n), h in self._comp.items():
+            for algorithm, value in h.composite().items():
+                d.composite[(algorithm, ps, n)] = value
+        return d
 
 
 def needed_part_sizes(size: int, remote_etag: str | None) -> list[int]:

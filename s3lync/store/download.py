@@ -6,6 +6,10 @@ in one GET whose MD5 is computed from the bytes as they arrive; a single large o
 ranges fetched at once and written at their offsets, each range with ``If-Match`` on the ETag a
 HEAD gave, so a replaced object fails instead of splicing versions. A broken body is fetched
 again whole (a range: that range), its bytes taken back from the progress count.
+
+Nothing is read twice: a range is kept in memory (under one of the scheduler's part slots, taken
+in file order) until the ranges before it have been hashed, then hashed from memory, so the MD5
+and multipart ETags of a ranged download are ready when its last range lands.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from s3lync.errors import SyncError
-from s3lync.hashing import Digest, digest_file, needed_part_sizes, normalize_etag
+from s3lync.hashing import Digest, Digester, needed_part_sizes, normalize_etag
 from s3lync.store.objects import DownloadResult, Meter, ObjectInfo
 from s3lync.store.retry import RetryPolicy
+from s3lync.store.scheduler import Scheduler
 from s3lync.store.wire import Cancelled, Wire
 
 
@@ -31,6 +36,7 @@ class Downloader:
         self,
         wire: Callable[[str], Wire],
         policy: RetryPolicy,
+        scheduler: Scheduler,
         *,
         threshold: int,
         chunksize: int,
@@ -38,6 +44,7 @@ class Downloader:
     ) -> None:
         self._wire = wire
         self.policy = policy
+        self.scheduler = scheduler
         self.threshold = threshold
         self.chunksize = chunksize
         self.max_workers = max_workers
@@ -129,20 +136,17 @@ class Downloader:
         starts = list(range(0, info.size, self.chunksize))
         # Set when this download fails or is interrupted: its other ranges stop at their next block.
         stop = _Either(cancel)
+        hashed = _InOrder(Digester(needed_part_sizes(info.size, info.etag)), stop)
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             one = functools.partial(
-                self._range, wire, bucket, key, fd, info, version_id, stop, meter
+                self._range, wire, bucket, key, fd, info, version_id, stop, meter, hashed
             )
             if len(starts) > 1:
-                with ThreadPoolExecutor(min(self.max_workers, len(starts))) as pool:
-                    try:
-                        list(pool.map(one, starts))
-                    except BaseException:
-                        stop.set()
-                        raise
+                self._fetch_all(one, starts, stop)
             else:
                 for start in starts:
+                    self.scheduler.acquire_part()
                     one(start)
         except (Cancelled, KeyboardInterrupt):
             raise  # what moved did move: an interrupted run says so
@@ -151,10 +155,37 @@ class Downloader:
             raise
         finally:
             os.close(fd)
-        # The ranges arrive out of order: the file's digests are a pass over it afterwards.
-        return DownloadResult(
-            info=info, digest=digest_file(dest, needed_part_sizes(info.size, info.etag))
-        )
+        return DownloadResult(info=info, digest=hashed.result())
+
+    def _fetch_all(
+        self, one: Callable[[int], None], starts: list[int], stop: threading.Event
+    ) -> None:
+        """Fetch every range, at most ``max_workers`` at once, part slots taken in file order.
+
+        Taking the slots here, in order, means the range the hash waits for always holds one:
+        ranges that finish early wait for it with their bytes, never the other way round.
+        """
+        with ThreadPoolExecutor(min(self.max_workers, len(starts))) as pool:
+            futures: list[Future[None]] = []
+            try:
+                for start in starts:
+                    if not self._take_part(stop, futures):
+                        break
+                    futures.append(pool.submit(one, start))
+                for f in futures:
+                    f.result()
+                if len(futures) < len(starts):
+                    raise Cancelled("download stopped")
+            except BaseException:
+                stop.set()
+                raise
+
+    def _take_part(self, stop: threading.Event, running: list[Future[None]]) -> bool:
+        """Wait for a part slot; False once the download is stopped or a range has failed."""
+        while not self.scheduler.acquire_part(timeout=0.2):
+            if stop.is_set() or any(f.done() and f.exception() for f in running):
+                return False
+        return True
 
     def _range(
         self,
@@ -166,13 +197,36 @@ class Downloader:
         version_id: str | None,
         cancel: threading.Event | None,
         meter: Meter,
+        hashed: _InOrder,
         start: int,
     ) -> None:
+        """Fetch one range (its part slot already taken) and hash it in turn; free the slot."""
+        try:
+            blocks = self._fetch_range(
+                wire, bucket, key, fd, info, version_id, cancel, meter, start
+            )
+            hashed.feed(start, blocks)
+        finally:
+            self.scheduler.release_part()
+
+    def _fetch_range(
+        self,
+        wire: Wire,
+        bucket: str,
+        key: str,
+        fd: int,
+        info: ObjectInfo,
+        version_id: str | None,
+        cancel: threading.Event | None,
+        meter: Meter,
+        start: int,
+    ) -> list[bytes]:
         last = min(start + self.chunksize, info.size) - 1
 
-        def attempt() -> None:
+        def attempt() -> list[bytes]:
             got = Meter(meter.add if meter.on_bytes is not None else None)
             offset = start
+            blocks: list[bytes] = []
 
             def sink(block: bytes) -> None:
                 nonlocal offset
@@ -181,6 +235,7 @@ class Downloader:
                     n = os.pwrite(fd, view, offset)
                     offset += n
                     view = view[n:]
+                blocks.append(block)
                 got.add(len(block))
 
             try:
@@ -204,8 +259,36 @@ class Downloader:
                     f"download s3://{bucket}/{key}: the store sent {part.size} bytes for the "
                     f"range {start}-{last}"
                 )
+            return blocks
 
-        self.policy.call(f"download s3://{bucket}/{key} (bytes {start}-{last})", attempt)
+        return self.policy.call(f"download s3://{bucket}/{key} (bytes {start}-{last})", attempt)
+
+
+class _InOrder:
+    """Feeds ranges to one Digester in file order, each as soon as those before it are in."""
+
+    def __init__(self, digester: Digester, stop: threading.Event) -> None:
+        self._digester = digester
+        self._stop = stop
+        self._cond = threading.Condition()
+        self._next = 0
+
+    def feed(self, start: int, blocks: list[bytes]) -> None:
+        """Hash the range at ``start`` once every byte before it has been hashed."""
+        with self._cond:
+            while self._next != start:
+                if self._stop.is_set():
+                    raise Cancelled("download stopped")
+                # Woken by the range before; the timeout only notices a stopped download.
+                self._cond.wait(0.2)
+            for block in blocks:
+                self._digester.update(block)
+                self._next += len(block)
+            self._cond.notify_all()
+
+    def result(self) -> Digest:
+        """The digest of the whole object (after every range has been fed)."""
+        return self._digester.result()
 
 
 class _Either(threading.Event):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
@@ -100,6 +100,7 @@ class Remote:
         self._downloader = Downloader(
             self.wire_for,
             self.policy,
+            self.scheduler,
             threshold=self.threshold,
             chunksize=self.chunksize,
             max_workers=self.max_workers,
@@ -310,8 +311,12 @@ class Remote:
         if_none_match: bool = False,
         extra_args: Mapping[str, str] | None = None,
         on_bytes: OnBytes | None = None,
+        part_md5s: Sequence[bytes] = (),
     ) -> UploadResult:
         """Upload one file (or its already-read ``body``) with ``md5chksum`` metadata (upload.py).
+
+        ``part_md5s``: each part's raw MD5 at :meth:`multipart_part_size`, when known from the
+        file's hashing (sent as the parts' Content-MD5 instead of hashing the parts again).
 
         ``extra_args`` (settings.UPLOAD_ARGS) go over the settings' own; ContentType is guessed
         when not given. ``if_match`` (an ETag) makes a single PUT conditional: a store that
@@ -327,7 +332,7 @@ class Remote:
         ctype = args.pop("ContentType", None) or guess_content_type(path or key)
         # The user's metadata goes along; s3lync's own md5chksum is always ours.
         pargs = put_args(md5_hex, ctype, args, if_match, if_none_match, user_meta)
-        up = Upload(path, bucket, key, size, md5_hex, pargs)
+        up = Upload(path, bucket, key, size, md5_hex, pargs, tuple(part_md5s))
         meter = Meter(on_bytes)
         try:
             result = self._uploader.upload(up, body, ranged=ranged, cancel=cancel, meter=meter)

@@ -7,7 +7,8 @@ would), and hold at most 4 parts in memory, whatever endpoints they use.
 
 A request slot is held from the moment a request is sent until its answer has been read or
 dropped (transport.Response.release/close); a part slot from the moment a part is read from disk
-until its upload is answered. Part slots are always taken before request slots, never the other
+until its upload is answered, or from the moment a download range is requested until it has been
+hashed. Part slots are always taken before request slots, never the other
 way round, so the two cannot deadlock.
 """
 
@@ -27,12 +28,13 @@ class _Slots:
         self.used = 0
         self.peak = 0
 
-    def acquire(self) -> None:
+    def acquire(self, timeout: float | None = None) -> bool:
         with self._cond:
-            while self.used >= self.size:
-                self._cond.wait()
+            if not self._cond.wait_for(lambda: self.used < self.size, timeout):
+                return False
             self.used += 1
             self.peak = max(self.peak, self.used)
+            return True
 
     def release(self) -> None:
         with self._cond:
@@ -65,9 +67,22 @@ class Scheduler:
         """Give a request slot back."""
         self._requests.release()
 
+    def acquire_part(self, timeout: float | None = None) -> bool:
+        """Wait (at most ``timeout`` s) for a part slot; False if none came free in time."""
+        return self._parts.acquire(timeout)
+
+    def release_part(self) -> None:
+        """Give a part slot back."""
+        self._parts.release()
+
+    @property
+    def peak_parts(self) -> int:
+        """The most parts that were held in memory at once (for tests and benchmarks)."""
+        return self._parts.peak
+
     @contextlib.contextmanager
     def part(self) -> Iterator[None]:
-        """Hold a part slot while one upload part is in memory."""
+        """Hold a part slot while one part (uploaded, or downloaded and not yet hashed) is in memory."""
         self._parts.acquire()
         try:
             yield

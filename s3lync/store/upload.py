@@ -3,7 +3,10 @@
 Every request goes through one store implementation (wire.py) under one retry policy (retry.py)
 and the process's scheduler (scheduler.py). What is sent is what was hashed: a small file's bytes
 are read once, hashed and sent from memory; a large file's MD5 is known before it starts (it
-travels as ``md5chksum`` metadata) and each part is read once, hashed for its Content-MD5 and sent.
+travels as ``md5chksum`` metadata, which S3 takes only when an upload is created, so a file not
+hashed before is read once ahead, as rclone does). That pass also gives each part's MD5, sent as
+its Content-MD5, so a part is read once more to be sent and never hashed again; a file written to
+since then is refused by the store (BadDigest) instead of stored under a stale md5chksum.
 
 A request that may have taken effect is never resent blindly: a conditional PUT is followed by a
 HEAD that compares what is stored with what was sent; a CreateMultipartUpload whose answer was
@@ -53,6 +56,8 @@ class Upload:
     size: int
     md5_hex: str
     args: PutArgs
+    # Each part's raw MD5 at the part size the upload uses, when the file's hashing gave them.
+    part_md5s: tuple[bytes, ...] = ()
 
     @property
     def where(self) -> str:
@@ -259,8 +264,9 @@ class Uploader:
                 raise Cancelled(up.key)
             offset = offsets[number - 1]
             body = os.pread(fd, min(part_size, up.size - offset), offset)
+            known = up.part_md5s[number - 1] if len(up.part_md5s) == len(offsets) else None
             # hashlib releases the GIL on large buffers, so parts hash in parallel.
-            md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+            md5 = base64.b64encode(known or hashlib.md5(body).digest()).decode()
 
             def attempt() -> str:
                 sent = Meter(meter.add if meter.on_bytes is not None else None)
@@ -272,6 +278,11 @@ class Uploader:
                 except AnswerError as exc:
                     sent.unwind()
                     if exc.code == "BadDigest":
+                        if known is not None and hashlib.md5(body).digest() != known:
+                            raise SyncError(
+                                f"upload {up.where}: {up.path} changed while being uploaded "
+                                f"(part {number} is not the bytes hashed before); run again"
+                            ) from exc
                         # Damaged on the way: send it again from the bytes we hashed.
                         raise WireError(f"part {number} arrived damaged (BadDigest)") from exc
                     raise

@@ -414,6 +414,7 @@ class Executor:
             raise SyncError(f"upload {op.local_path}: the file disappeared since it was planned")
         if_match = guards.check_remote_target(self.remote, mplan.bucket, op)
         body: bytes | None = None
+        part: int | None = None
         if st.st_size < self.remote.threshold:
             # Small files are read once: hashed in memory and sent from the same bytes, so what
             # is hashed is exactly what is sent (Content-MD5 then guards the wire).
@@ -423,7 +424,8 @@ class Executor:
         else:
             # Large files: the MD5 must be known before the upload starts (it travels as
             # md5chksum metadata). The same read computes the multipart ETag at the part size
-            # the upload will use, so checking the stored ETag needs no second read.
+            # the upload will use, so checking the stored ETag needs no second read, and the
+            # part MD5s it gives go as the parts' Content-MD5 (upload.py).
             part = self.remote.multipart_part_size(st.st_size, self._ranged)
             cached = self.cache.get(op.local_path, fingerprint(st))
             if cached is not None and (part is None or part in cached.etags):
@@ -449,6 +451,7 @@ class Executor:
                 if_none_match=self._create_only and attempt == 1,
                 extra_args=dict(mplan.mapping.extra_args),
                 on_bytes=self._on_bytes(mplan, op),
+                part_md5s=digest.part_md5s.get(part, ()) if part else (),
             )
             self._check_unchanged(op, st, body)
             if not mplan.mapping.check_hash:

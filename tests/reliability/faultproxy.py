@@ -53,7 +53,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
@@ -96,6 +96,8 @@ class Rule:
     method: str | None = None
     key: str | None = None
     query: str | None = None
+    # A request header (name, value prefix) the request must carry, e.g. ("range", "bytes=10485760-").
+    header: tuple[str, str] | None = None
     times: int | None = 1
     status: int = 503
     delay: float = 3.0
@@ -114,12 +116,18 @@ class Rule:
         """End every current and future stall of this rule now."""
         self.released.set()
 
-    def wants(self, method: str, path: str, query: str) -> bool:
+    def wants(
+        self, method: str, path: str, query: str, headers: Sequence[tuple[str, str]] = ()
+    ) -> bool:
         if self.method is not None and method.upper() != self.method.upper():
             return False
         if self.key is not None and self.key not in path:
             return False
         if self.query is not None and self.query not in query:
+            return False
+        if self.header is not None and not any(
+            k.lower() == self.header[0].lower() and v.startswith(self.header[1]) for k, v in headers
+        ):
             return False
         return self.times is None or self.hits < self.times
 
@@ -201,10 +209,12 @@ class FaultProxy(Server):
         """Serve one client connection (the accept loop's thread per connection)."""
         self._serve(conn)
 
-    def _match(self, method: str, path: str, query: str) -> Rule | None:
+    def _match(
+        self, method: str, path: str, query: str, headers: Sequence[tuple[str, str]]
+    ) -> Rule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.wants(method, path, query):
+                if rule.wants(method, path, query, headers):
                     rule.hits += 1
                     return rule
         return None
@@ -219,7 +229,7 @@ class FaultProxy(Server):
                 method, target, headers, body = req
                 split = urlsplit(target)
                 path, query = unquote(split.path), split.query
-                rule = self._match(method, path, query)
+                rule = self._match(method, path, query, headers)
                 seen = Seen(method, path, query, tuple(headers), rule.action if rule else "ok")
                 with self._lock:
                     self.log.append(seen)
