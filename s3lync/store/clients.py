@@ -18,9 +18,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import re
+import sys
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -54,11 +56,83 @@ log = logging.getLogger(__name__)
 _PROBE_KEY = "s3lync-probe"
 
 
+@dataclass(frozen=True)
+class _EnvOnly:
+    """What botocore's session resolves when the environment alone decides (see _env_only)."""
+
+    credentials: Credentials
+    region: str | None
+    ca_bundle: str | None
+    max_attempts: int | None
+
+
+# The AWS_* variables _env_only reads itself, as botocore reads them (AWS_REGION: botocore
+# ignores it, s3lync's Settings read it); any other one present sends the resolution through
+# botocore's session. tests/unit/test_env_only.py holds both to the same answers.
+_ENV_ONLY_VARS = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_MAX_ATTEMPTS",
+        "AWS_RETRY_MODE",
+        "AWS_CA_BUNDLE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_EC2_METADATA_DISABLED",
+    }
+)
+
+
+def _env_only(profile: str | None, endpoint_url: str | None, settings: Settings) -> _EnvOnly | None:
+    """Credentials and settings for a plain endpoint read from the environment alone, or None.
+
+    Importing botocore's session costs about a third of a no-op run's start-up. Where the
+    environment decides everything (keys in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an explicit
+    endpoint, no profile, no AWS config or credentials file, no proxy, no other AWS_* variable),
+    botocore's answer is known without it. Anything else: None, and the session resolves.
+    """
+    env = settings.environ
+    if profile or not endpoint_url:
+        return None
+    if any(k.startswith("AWS_") and k not in _ENV_ONLY_VARS for k in env):
+        return None
+    key, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
+    if not key or not secret:
+        return None
+    for name, default in (
+        ("AWS_CONFIG_FILE", "~/.aws/config"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    ):
+        path = os.path.expandvars(os.path.expanduser(env.get(name, default)))
+        # botocore reads profiles from both files; an empty or absent one holds none.
+        if os.path.isfile(path) and os.path.getsize(path) > 0:
+            return None
+    if proxies_for(endpoint_url, env):
+        return None
+    attempts = env.get("AWS_MAX_ATTEMPTS")
+    if attempts is not None and not (attempts.isascii() and attempts.isdigit()):
+        return None  # botocore's int() decides what such a value means
+    token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None
+    return _EnvOnly(
+        credentials=Credentials(key, secret, token),
+        region=env.get("AWS_DEFAULT_REGION") or None,
+        ca_bundle=env.get("AWS_CA_BUNDLE") or None,
+        max_attempts=(int(attempts) or None) if attempts else None,
+    )
+
+
 @dataclass
 class _Clients:
-    """One botocore session, its S3 client (built on first use), and the store implementation."""
+    """One botocore session and its S3 client (both built on first use), and the store
+    implementation; ``static`` when the environment alone gave the credentials (_env_only)."""
 
-    session: Any
+    session_factory: Callable[[], Any]
     config_factory: Any
     endpoint_url: str | None
     region: str | None
@@ -69,8 +143,43 @@ class _Clients:
     wire: Wire | None = None
     regional: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    static: _EnvOnly | None = None
+    _session: Any = None
+    _session_lock: threading.Lock = field(default_factory=threading.Lock)
     _client: Any = None
     _config: Any = None
+
+    @property
+    def session(self) -> Any:
+        """The botocore session (built on first use: importing it costs ~0.1-0.2 s)."""
+        with self._session_lock:
+            if self._session is None:
+                self._session = self.session_factory()
+            return self._session
+
+    def credentials(self) -> Credentials | None:
+        """The credentials to sign with now (refreshable ones renew themselves when due)."""
+        if self.static is not None:
+            return self.static.credentials
+        creds = self.session.get_credentials()
+        if creds is None:
+            return None
+        frozen = creds.get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def ca_bundle(self) -> str | None:
+        """The CA bundle botocore would verify TLS with (AWS_CA_BUNDLE / ca_bundle)."""
+        if self.static is not None:
+            return self.static.ca_bundle
+        return self.session.get_config_variable("ca_bundle") or None
+
+    def default_region(self) -> str:
+        """The region requests are signed for when none was given."""
+        if self.static is not None:
+            found = self.static.region
+        else:
+            found = self.session.get_config_variable("region")
+        return self.region or found or "us-east-1"
 
     @property
     def proxies(self) -> dict[str, str]:
@@ -213,11 +322,12 @@ def intercepted() -> bool:
     that is enabled while the mock is active; a request the fast path sent itself would bypass
     it and go to the real network. A handler without an ``enabled`` flag counts as always on.
     """
-    import botocore.handlers
-
+    handlers = sys.modules.get("botocore.handlers")
+    if handlers is None:
+        return False  # botocore not even imported: nobody has registered a handler in it
     return any(
         event.startswith("before-send") and getattr(handler, "enabled", True)
-        for event, handler, *_ in botocore.handlers.BUILTIN_HANDLERS
+        for event, handler, *_ in handlers.BUILTIN_HANDLERS
     )
 
 
@@ -350,9 +460,18 @@ def _create(
     timeouts: tuple[float | None, float | None],
     settings: Settings,
 ) -> _Clients:
-    session = _session(profile, region, settings)
-    scoped = session.get_scoped_config()
-    endpoint = endpoint_url or _configured_endpoint(session, settings.environ)
+    static = _env_only(profile, endpoint_url, settings)
+    if static is not None:
+        session_factory = functools.partial(_session, profile, region, settings)
+        scoped: dict[str, Any] = {}
+        endpoint = endpoint_url
+        configured_attempts: Any = static.max_attempts
+    else:
+        session = _session(profile, region, settings)
+        session_factory = functools.partial(_known, session)
+        scoped = session.get_scoped_config()
+        endpoint = endpoint_url or _configured_endpoint(session, settings.environ)
+        configured_attempts = session.get_config_variable("max_attempts")
     if endpoint and "@" in urlsplit(endpoint).netloc:
         # botocore refuses such URLs only at the first request, quoting them whole.
         raise ConfigError(
@@ -361,7 +480,6 @@ def _create(
         )
     connect = settings.connect_timeout(timeouts[0])
     read = settings.read_timeout(timeouts[1])
-    configured_attempts = session.get_config_variable("max_attempts")
     attempts = settings.attempts(int(configured_attempts) if configured_attempts else None)
     s3_cfg = dict(scoped.get("s3") or {}) if isinstance(scoped.get("s3"), dict) else {}
     if "addressing_style" not in s3_cfg:
@@ -392,8 +510,20 @@ def _create(
             + redact_url(hint)
         )
     return _Clients(
-        session, cfg, endpoint, region, workers, (connect, read), attempts, s3_config=s3_cfg
+        session_factory,
+        cfg,
+        endpoint,
+        region,
+        workers,
+        (connect, read),
+        attempts,
+        s3_config=s3_cfg,
+        static=static,
     )
+
+
+def _known(session: Any) -> Any:
+    return session
 
 
 def _make_fast(c: _Clients, settings: Settings) -> FastWire | None:
@@ -413,27 +543,22 @@ def _make_fast(c: _Clients, settings: Settings) -> FastWire | None:
         maxsize=c.workers * 2 + 4,
         connect_timeout=c.timeouts[0],
         read_timeout=c.timeouts[1],
-        ca_bundle=c.session.get_config_variable("ca_bundle") or None,
+        ca_bundle=c.ca_bundle(),
         scheduler=scheduler_for(c.workers),
     )
-
-    def credentials() -> Credentials | None:
-        # Refreshable credentials (SSO, assume-role) renew themselves here when due.
-        creds = c.session.get_credentials()
-        if creds is None:
-            return None
-        frozen = creds.get_frozen_credentials()
-        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+    credentials = c.credentials
 
     if _plain_endpoint(c):
-        from botocore.httpsession import ProxyConfiguration
-
         assert c.endpoint_url is not None
-        proxy_config = ProxyConfiguration(proxies=c.proxies)
-        region = c.region or c.session.get_config_variable("region") or "us-east-1"
+        region = c.default_region()
         parts = urlsplit(c.endpoint_url)
-        proxy = proxy_config.proxy_url_for(f"{parts.scheme}://{parts.netloc}/")
-        headers = tuple(proxy_config.proxy_headers_for(proxy).items()) if proxy else ()
+        proxy, headers = None, ()
+        if c.proxies:
+            from botocore.httpsession import ProxyConfiguration
+
+            proxy_config = ProxyConfiguration(proxies=c.proxies)
+            proxy = proxy_config.proxy_url_for(f"{parts.scheme}://{parts.netloc}/")
+            headers = tuple(proxy_config.proxy_headers_for(proxy).items()) if proxy else ()
         origin = Origin(parts.scheme, parts.netloc, proxy, headers)
 
         def plain(bucket: str, learned_region: str | None) -> BucketTarget | None:
