@@ -18,8 +18,8 @@ from typing import Any, BinaryIO
 from s3lync.errors import BadResponseError, WireError
 from s3lync.hashing import md5_from_metadata, normalize_etag
 from s3lync.redact import redact_url
-from s3lync.store.fast import EVIDENCE_HEADERS
 from s3lync.store.objects import ObjectInfo
+from s3lync.store.protocol import EVIDENCE_HEADERS
 from s3lync.store.s3xml import Listed, check_claims
 from s3lync.store.wire import AnswerError, Cancelled, PutArgs, Sink, Stored
 

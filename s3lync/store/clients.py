@@ -18,11 +18,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,7 +30,15 @@ from s3lync.errors import ConfigError
 from s3lync.redact import redact_url
 from s3lync.settings import Settings
 from s3lync.store.describe import s3_label, translate
-from s3lync.store.fast import BucketTarget, FastWire, Origin
+from s3lync.store.fast import FastWire
+from s3lync.store.protocol import BucketTarget, Origin
+from s3lync.store.resolve import (
+    EnvOnly,
+    botocore_session,
+    configured_endpoint,
+    env_only,
+    proxies_for,
+)
 from s3lync.store.sigv4 import Credentials, uri_encode
 from s3lync.store.wire import Wire
 from s3lync.uri import scheme_hint
@@ -56,81 +63,10 @@ log = logging.getLogger(__name__)
 _PROBE_KEY = "s3lync-probe"
 
 
-@dataclass(frozen=True)
-class _EnvOnly:
-    """What botocore's session resolves when the environment alone decides (see _env_only)."""
-
-    credentials: Credentials
-    region: str | None
-    ca_bundle: str | None
-    max_attempts: int | None
-
-
-# The AWS_* variables _env_only reads itself, as botocore reads them (AWS_REGION: botocore
-# ignores it, s3lync's Settings read it); any other one present sends the resolution through
-# botocore's session. tests/unit/test_env_only.py holds both to the same answers.
-_ENV_ONLY_VARS = frozenset(
-    {
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_CONFIG_FILE",
-        "AWS_SHARED_CREDENTIALS_FILE",
-        "AWS_MAX_ATTEMPTS",
-        "AWS_RETRY_MODE",
-        "AWS_CA_BUNDLE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_EC2_METADATA_DISABLED",
-    }
-)
-
-
-def _env_only(profile: str | None, endpoint_url: str | None, settings: Settings) -> _EnvOnly | None:
-    """Credentials and settings for a plain endpoint read from the environment alone, or None.
-
-    Importing botocore's session costs about a third of a no-op run's start-up. Where the
-    environment decides everything (keys in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an explicit
-    endpoint, no profile, no AWS config or credentials file, no proxy, no other AWS_* variable),
-    botocore's answer is known without it. Anything else: None, and the session resolves.
-    """
-    env = settings.environ
-    if profile or not endpoint_url:
-        return None
-    if any(k.startswith("AWS_") and k not in _ENV_ONLY_VARS for k in env):
-        return None
-    key, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
-    if not key or not secret:
-        return None
-    for name, default in (
-        ("AWS_CONFIG_FILE", "~/.aws/config"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
-    ):
-        path = os.path.expandvars(os.path.expanduser(env.get(name, default)))
-        # botocore reads profiles from both files; an empty or absent one holds none.
-        if os.path.isfile(path) and os.path.getsize(path) > 0:
-            return None
-    if proxies_for(endpoint_url, env):
-        return None
-    attempts = env.get("AWS_MAX_ATTEMPTS")
-    if attempts is not None and not (attempts.isascii() and attempts.isdigit()):
-        return None  # botocore's int() decides what such a value means
-    token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None
-    return _EnvOnly(
-        credentials=Credentials(key, secret, token),
-        region=env.get("AWS_DEFAULT_REGION") or None,
-        ca_bundle=env.get("AWS_CA_BUNDLE") or None,
-        max_attempts=(int(attempts) or None) if attempts else None,
-    )
-
-
 @dataclass
 class _Clients:
     """One botocore session and its S3 client (both built on first use), and the store
-    implementation; ``static`` when the environment alone gave the credentials (_env_only)."""
+    implementation; ``static`` when the environment alone gave the credentials (resolve.env_only)."""
 
     session_factory: Callable[[], Any]
     config_factory: Any
@@ -143,7 +79,7 @@ class _Clients:
     wire: Wire | None = None
     regional: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    static: _EnvOnly | None = None
+    static: EnvOnly | None = None
     _session: Any = None
     _session_lock: threading.Lock = field(default_factory=threading.Lock)
     _client: Any = None
@@ -345,107 +281,6 @@ def make_client(
     return _create(region, endpoint_url, profile, workers, timeouts, settings).client
 
 
-def _session(profile: str | None, region: str | None, settings: Settings) -> Any:
-    """A botocore session for ``profile`` (else AWS_PROFILE...); an unknown profile is ConfigError.
-
-    It reads the environment the Settings captured, never the live one: a variable changed after
-    an object was built does not change what it does (its endpoint, credentials, region...).
-    """
-    import botocore.exceptions as bex
-    import botocore.session
-
-    session = botocore.session.Session(profile=profile or None)
-    _read_env_from(session, settings.environ)
-    if region:
-        session.set_config_variable("region", region)
-    try:
-        session.get_scoped_config()
-    except bex.ProfileNotFound as exc:
-        name = profile or getattr(exc, "kwargs", {}).get("profile") or settings.aws_profile
-        origin = "--profile/profile:" if profile else "AWS_PROFILE"
-        files = settings.aws_config_file
-        raise ConfigError(
-            f"AWS profile '{name}' (from {origin}) is not in {files} or the credentials file; "
-            "check the name or create it with 'aws configure --profile NAME'"
-        ) from None
-    return session
-
-
-def _read_env_from(session: Any, environ: Mapping[str, str]) -> None:
-    """Make ``session``'s configuration chain and credential providers read ``environ``.
-
-    botocore lets each provider take the mapping it reads (``environ=``); the session builds
-    them from ``os.environ``, so the same chains are built again over the snapshot.
-    """
-    import botocore.configprovider as cp
-    import botocore.credentials
-
-    chain = cp.ConfigChainFactory(session=session, environ=environ)
-
-    def mapping(variables: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            name: chain.create_config_chain(
-                instance_name=name,
-                env_var_names=var[1],
-                config_property_names=var[0],
-                default=var[2],
-                conversion_func=var[3],
-            )
-            for name, var in variables.items()
-        }
-
-    store = mapping(cp.BOTOCORE_DEFAUT_SESSION_VARIABLES)
-    store["s3"] = cp.SectionConfigProvider("s3", session, mapping(cp.DEFAULT_S3_CONFIG_VARS))
-    store["proxies_config"] = cp.SectionConfigProvider(
-        "proxies_config", session, mapping(cp.DEFAULT_PROXIES_CONFIG_VARS)
-    )
-    session._components.register_component("config_store", cp.ConfigValueStore(mapping=store))
-
-    def resolver() -> Any:
-        made = botocore.credentials.create_credential_resolver(
-            session, region_name=session._last_client_region_used
-        )
-        for provider in made.providers:
-            # EnvProvider keeps ``environ``; the file-reading ones ``_environ``.
-            for attr in ("environ", "_environ"):
-                if isinstance(getattr(provider, attr, None), MutableMapping):
-                    setattr(provider, attr, dict(environ))
-        return made
-
-    session._components.lazy_register_component("credential_provider", resolver)
-
-
-def proxies_for(url: str, environ: Mapping[str, str]) -> dict[str, str]:
-    """The proxies ``HTTP(S)_PROXY``/``NO_PROXY`` in ``environ`` give for ``url`` (as botocore)."""
-    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
-
-    proxies = {}
-    for name, value in environ.items():
-        lower = name.lower()
-        if value and lower.endswith("_proxy") and lower != "no_proxy":
-            proxies[lower[: -len("_proxy")]] = value
-    no_proxy = environ.get("no_proxy") or environ.get("NO_PROXY")
-    host = urlsplit(url).hostname or ""
-    if no_proxy and proxy_bypass_environment(host, {"no": no_proxy}):
-        return {}
-    return proxies
-
-
-def _configured_endpoint(session: Any, environ: Mapping[str, str]) -> str | None:
-    """The endpoint_url the config file or AWS_ENDPOINT_URL(_S3) sets for S3, as botocore reads it."""
-    from botocore.configprovider import ConfiguredEndpointProvider
-
-    if session.get_config_variable("ignore_configured_endpoint_urls"):
-        return None
-    found: str | None = ConfiguredEndpointProvider(
-        full_config=session.full_config,
-        scoped_config=session.get_scoped_config(),
-        client_name="s3",
-        environ=environ,
-    ).provide()
-    return found or None
-
-
 def _client_config(**kwargs: Any) -> Any:
     import botocore.config
 
@@ -460,17 +295,17 @@ def _create(
     timeouts: tuple[float | None, float | None],
     settings: Settings,
 ) -> _Clients:
-    static = _env_only(profile, endpoint_url, settings)
+    static = env_only(profile, endpoint_url, settings)
     if static is not None:
-        session_factory = functools.partial(_session, profile, region, settings)
+        session_factory = functools.partial(botocore_session, profile, region, settings)
         scoped: dict[str, Any] = {}
         endpoint = endpoint_url
         configured_attempts: Any = static.max_attempts
     else:
-        session = _session(profile, region, settings)
+        session = botocore_session(profile, region, settings)
         session_factory = functools.partial(_known, session)
         scoped = session.get_scoped_config()
-        endpoint = endpoint_url or _configured_endpoint(session, settings.environ)
+        endpoint = endpoint_url or configured_endpoint(session, settings.environ)
         configured_attempts = session.get_config_variable("max_attempts")
     if endpoint and "@" in urlsplit(endpoint).netloc:
         # botocore refuses such URLs only at the first request, quoting them whole.

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from s3lync.errors import PlanStaleError, RemoteNotFoundError, S3lyncError, SyncError
 from s3lync.settings import Settings, upload_arguments
+from s3lync.store.deletes import Deleter
 from s3lync.store.describe import answer_error, describe, s3_label
 from s3lync.store.download import Downloader
 from s3lync.store.objects import (
@@ -30,16 +31,15 @@ from s3lync.store.objects import (
     RemoteObject,
     UploadResult,
 )
-from s3lync.store.retry import Exhausted, RetryPolicy
+from s3lync.store.retry import Exhausted, RetryPolicy, answer_behind
 from s3lync.store.s3xml import Listed
 from s3lync.store.scheduler import scheduler_for
 from s3lync.store.upload import Upload, Uploader, put_args
-from s3lync.store.wire import AnswerError, Cancelled, Wire
+from s3lync.store.wire import Cancelled, Wire
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_DELETE_BATCH = 1000  # S3's DeleteObjects limit
 
 
 def guess_content_type(name: str) -> str | None:
@@ -97,6 +97,7 @@ class Remote:
             chunksize=self.chunksize,
             max_workers=self.max_workers,
         )
+        self._deleter = Deleter(self._run, self._describe, self.list_objects, self._where)
         self._downloader = Downloader(
             self.wire_for,
             self.policy,
@@ -239,7 +240,7 @@ class Remote:
         try:
             self._run("open bucket", bucket, None, lambda w: w.head_bucket(bucket))
         except SyncError as exc:
-            answer = _answer(exc)
+            answer = answer_behind(exc)
             if answer is not None and (answer.status == 404 or answer.code == "NoSuchBucket"):
                 raise RemoteNotFoundError(
                     f"open bucket s3://{bucket}: bucket '{bucket}' does not exist"
@@ -338,7 +339,7 @@ class Remote:
             result = self._uploader.upload(up, body, ranged=ranged, cancel=cancel, meter=meter)
         except Exception as exc:
             meter.unwind()
-            answer = _answer(exc)
+            answer = answer_behind(exc)
             if answer is not None and answer.code == "PreconditionFailed" and if_match:
                 raise PlanStaleError.target_changed(
                     "update", f"s3://{bucket}/{key}", "the remote object was replaced (If-Match)"
@@ -365,103 +366,8 @@ class Remote:
     def delete_many(
         self, bucket: str, keys: list[str], etags: Mapping[str, str] | None = None
     ) -> dict[str, str]:
-        """Delete keys in batches of 1000; returns {key: error} for the ones that failed.
-
-        A key with an entry in ``etags`` is deleted only if its ETag still matches, on stores
-        that honour DeleteObjects' per-object ``ETag`` (AWS); moto and rclone ignore it.
-        DeleteObjects carries ``Content-MD5`` (MinIO-family stores refuse it without); a store
-        that answers ``NotImplemented`` gets one DeleteObject per key. Then one listing checks
-        that what the store said it deleted is gone: a key still listed is reported as failed.
-        """
-        failed: dict[str, str] = {}
-        etags = etags or {}
-        per_key = False
-        for i in range(0, len(keys), _DELETE_BATCH):
-            batch = keys[i : i + _DELETE_BATCH]
-            if not per_key:
-                try:
-                    failed.update(self._delete_batch(bucket, batch, etags))
-                    continue
-                except _NotImplemented:
-                    log.info(
-                        "%s does not implement DeleteObjects; deleting one key at a time",
-                        self._where(),
-                    )
-                    per_key = True
-            for k in batch:
-                msg = self._delete_one(bucket, k, etags.get(k))
-                if msg:
-                    failed[k] = msg
-        left = self._still_there(bucket, [k for k in keys if k not in failed])
-        if left and not per_key and all(not isinstance(v, _ListingFailed) for v in left.values()):
-            # Some stores answer DeleteObjects for a "dir/" key and keep it (the JuiceFS
-            # gateway); DeleteObject removes it. Once more, key by key, then look again.
-            log.debug(
-                "%d key(s) still listed after DeleteObjects; deleting them one by one", len(left)
-            )
-            for k in list(left):
-                msg = self._delete_one(bucket, k, etags.get(k))
-                if msg:
-                    failed[k] = msg
-                    del left[k]
-            left = self._still_there(bucket, list(left))
-        failed.update({k: str(v) for k, v in left.items()})
-        return failed
-
-    def _delete_batch(
-        self, bucket: str, batch: list[str], etags: Mapping[str, str]
-    ) -> dict[str, str]:
-        objects = [(k, etags.get(k) or None) for k in batch]
-        try:
-            errors = self._run("delete", bucket, None, lambda w: w.delete_objects(bucket, objects))
-        except SyncError as exc:
-            answer = _answer(exc)
-            if answer is not None and (answer.code == "NotImplemented" or answer.status == 501):
-                raise _NotImplemented from exc
-            err: S3lyncError = exc
-            if len(batch) == 1:
-                err = self._describe(exc.__cause__ or exc, "delete", bucket, batch[0])
-            return dict.fromkeys(batch, str(err))
-        failed: dict[str, str] = {}
-        for key, code, message in errors:
-            if code == "PreconditionFailed":
-                failed[key] = str(_replaced("delete", bucket, key))
-            else:
-                failed[key] = f"{code}: {message}".strip()
-        return failed
-
-    def _delete_one(self, bucket: str, key: str, etag: str | None) -> str | None:
-        """One DeleteObject (conditional on ``etag`` where the store honours it); the error or None."""
-        try:
-            self._run("delete", bucket, key, lambda w: w.delete_object(bucket, key, etag))
-        except SyncError as exc:
-            answer = _answer(exc)
-            if etag and answer is not None and answer.code == "PreconditionFailed":
-                return str(_replaced("delete", bucket, key))
-            return str(exc)
-        return None
-
-    def _still_there(self, bucket: str, deleted: list[str]) -> dict[str, str]:
-        """{key: why} for keys the store said it deleted that one listing still shows."""
-        if not deleted:
-            return {}
-        prefix = _common_prefix(deleted)
-        if prefix in deleted:
-            # A store over a file system lists "dir/" under its parent, not under itself.
-            prefix = prefix[: prefix.rstrip("/").rfind("/") + 1]
-        wanted = set(deleted)
-        try:
-            left = [o.key for o in self.list_objects(bucket, prefix) if o.key in wanted]
-        except S3lyncError as exc:
-            why = _ListingFailed(f"deleted, but checking that it is gone failed: {exc}")
-            return dict.fromkeys(deleted, why)
-        if left:
-            log.debug("%d deleted key(s) still listed, e.g. %s", len(left), left[0])
-        return {
-            k: f"delete s3://{bucket}/{k}: the store ({self._where()}) answered that it was "
-            "deleted, but it is still listed"
-            for k in left
-        }
+        """Delete keys, checked by one listing; {key: error} for the ones that failed (deletes.py)."""
+        return self._deleter.delete_many(bucket, keys, etags)
 
     # -- versions and checksums (s3lync.lock) --------------------------------------------
 
@@ -473,7 +379,7 @@ class Remote:
         try:
             status = self._run("get versioning", bucket, None, lambda w: w.versioning(bucket))
         except SyncError as exc:
-            answer = _answer(exc)
+            answer = answer_behind(exc)
             if answer is not None and answer.code in ("AccessDenied", "NoSuchBucket"):
                 raise
             if answer is None:
@@ -536,47 +442,12 @@ def _versions_page(
     return w.list_versions_page(bucket, prefix, marker, seen)
 
 
-class _ListingFailed(str):
-    """Why a deletion could not be checked (the listing after it failed)."""
-
-
-class _NotImplemented(Exception):
-    """The store answered DeleteObjects with NotImplemented (501)."""
-
-
-def _replaced(verb: str, bucket: str, key: str) -> PlanStaleError:
-    return PlanStaleError.target_changed(
-        verb, f"s3://{bucket}/{key}", "the remote object was replaced"
-    )
-
-
-def _answer(exc: BaseException) -> AnswerError | None:
-    """The store's error answer behind ``exc`` (through causes and exhausted retries), or None."""
-    seen = 0
-    cur: BaseException | None = exc
-    while cur is not None and seen < 8:
-        if isinstance(cur, AnswerError):
-            return cur
-        cur = cur.last if isinstance(cur, Exhausted) else cur.__cause__
-        seen += 1
-    return None
-
-
 def _cause(exc: BaseException) -> BaseException | None:
     """What a described error is chained from: the network's or the store's own failure."""
     if isinstance(exc, Exhausted):
         exc = exc.last
     cause = getattr(exc, "cause", None)
     return cause if isinstance(cause, BaseException) else exc
-
-
-def _common_prefix(keys: list[str]) -> str:
-    """The longest string every key starts with (character by character, as S3 prefixes are)."""
-    first, last = min(keys), max(keys)
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    return first[:n]
 
 
 __all__ = ["LockListing", "Remote", "answer_error", "guess_content_type"]

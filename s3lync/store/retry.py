@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from s3lync.errors import WireError
+from s3lync.store.wire import AnswerError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -127,3 +128,15 @@ class RetryPolicy:
                 log.debug("retrying %s after %s (attempt %d)", what, exc, n)
                 self._sleep(backoff_delay(n, throttled=throttled))
         raise AssertionError("unreachable")
+
+
+def answer_behind(exc: BaseException) -> AnswerError | None:
+    """The store's error answer behind ``exc`` (through causes and exhausted retries), or None."""
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 8:
+        if isinstance(cur, AnswerError):
+            return cur
+        cur = cur.last if isinstance(cur, Exhausted) else cur.__cause__
+        seen += 1
+    return None

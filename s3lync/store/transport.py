@@ -32,7 +32,7 @@ from s3lync.redact import redact_url
 from s3lync.store.scheduler import Scheduler, scheduler_for
 
 if TYPE_CHECKING:
-    from s3lync.store.fast import Origin
+    from s3lync.store.protocol import Origin
 
 # File bodies are sent in blocks of this size (http.client's default is 8 KiB, urllib3's 16 KiB).
 _BLOCK = 1024 * 1024

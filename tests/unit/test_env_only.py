@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from s3lync.settings import Settings
-from s3lync.store import clients
+from s3lync.store import resolve
 
 ENDPOINT = "http://127.0.0.1:9"
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG"}
@@ -45,7 +45,7 @@ def _settings(env: dict[str, str], home: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def _botocore(settings: Settings, profile: str | None = None) -> dict[str, Any]:
-    session = clients._session(profile, None, settings)
+    session = resolve.botocore_session(profile, None, settings)
     frozen = session.get_credentials().get_frozen_credentials()
     attempts = session.get_config_variable("max_attempts")
     return {
@@ -61,7 +61,7 @@ def test_where_it_answers_it_gives_botocores_answer(
     extra: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings({**KEYS, **extra}, tmp_path, monkeypatch)
-    found = clients._env_only(None, ENDPOINT, settings)
+    found = resolve.env_only(None, ENDPOINT, settings)
     assert found is not None
     ours = {
         "credentials": (
@@ -114,17 +114,17 @@ def test_where_anything_else_could_matter_it_leaves_it_to_botocore(
     extra = extra(tmp_path) if callable(extra) else extra
     env = {k: v for k, v in {**KEYS, **extra}.items() if not k.startswith("_")}
     settings = _settings(env, tmp_path, monkeypatch)
-    assert clients._env_only(None, ENDPOINT, settings) is None
+    assert resolve.env_only(None, ENDPOINT, settings) is None
     # And the same environment answers with its plain keys when nothing is added.
-    assert clients._env_only(None, ENDPOINT, _settings(KEYS, tmp_path / "h2", monkeypatch))
+    assert resolve.env_only(None, ENDPOINT, _settings(KEYS, tmp_path / "h2", monkeypatch))
 
 
 def test_a_named_profile_or_no_endpoint_is_left_to_botocore(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(KEYS, tmp_path, monkeypatch)
-    assert clients._env_only("dev", ENDPOINT, settings) is None
-    assert clients._env_only(None, None, settings) is None
+    assert resolve.env_only("dev", ENDPOINT, settings) is None
+    assert resolve.env_only(None, None, settings) is None
 
 
 def test_a_no_op_download_on_a_plain_endpoint_imports_no_botocore(

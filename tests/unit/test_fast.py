@@ -7,7 +7,8 @@ import calendar
 import pytest
 
 from s3lync.errors import BadResponseError
-from s3lync.store.fast import FastWire, MissingCredentials, dns_compatible
+from s3lync.store.fast import FastWire, MissingCredentials
+from s3lync.store.protocol import dns_compatible
 from s3lync.store.s3xml import parse_list
 from s3lync.store.sigv4 import Credentials
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from s3lync.errors import WireError
-from s3lync.store.fast import Origin
+from s3lync.store.protocol import Origin
 from s3lync.store.transport import Transport
 
 

@@ -1,0 +1,142 @@
+"""S3's HTTP protocol, as the fast implementation speaks it: where a bucket's requests go, the
+headers a PUT carries, the evidence headers an answer carries, and how a GET body is read."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from s3lync.errors import WireError
+from s3lync.hashing import md5_from_metadata, normalize_etag
+from s3lync.store.objects import ObjectInfo
+from s3lync.store.wire import Cancelled, PutArgs, Sink
+
+if TYPE_CHECKING:
+    from s3lync.store.transport import Response
+
+# Bodies up to this size are read in one call; larger ones block by block.
+CHUNK = 1024 * 1024
+
+# Response headers integrity checks read (checksums, encryption, part counts): kept verbatim.
+EVIDENCE_HEADERS = (
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-type",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-mp-parts-count",
+    "x-amz-version-id",
+)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one bucket's requests go: scheme, host[:port] and the proxy to reach it through."""
+
+    scheme: str
+    netloc: str
+    proxy: str | None = None
+    proxy_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class BucketTarget:
+    """Where one bucket's requests go: origin, path prefix ("" or "/bucket") and signing region."""
+
+    origin: Origin
+    base_path: str
+    region: str
+    virtual: bool = False
+
+
+# locate(bucket, region or None) -> the bucket's target, or None when this implementation must
+# not serve that bucket; ``region`` is a region learned from a redirect.
+Locator = Callable[[str, "str | None"], "BucketTarget | None"]
+
+
+def evidence_headers(header: Callable[[str], str | None]) -> dict[str, str]:
+    """The evidence headers of an answer, read with ``header(name)``."""
+    out = {}
+    for name in EVIDENCE_HEADERS:
+        value = header(name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def upload_headers(args: PutArgs, size: int | None) -> dict[str, str]:
+    """The HTTP headers of a PUT (or, with ``size`` None, a CreateMultipartUpload)."""
+    from s3lync.settings import UPLOAD_ARGS
+
+    headers = {"content-length": str(size if size is not None else 0)}
+    if args.content_md5 and size is not None:
+        headers["content-md5"] = args.content_md5
+    for name, value in args.metadata.items():
+        headers[f"x-amz-meta-{name.lower()}"] = value
+    if args.content_type:
+        headers["content-type"] = args.content_type
+    if args.if_match:
+        headers["if-match"] = f'"{args.if_match}"'
+    if args.if_none_match:
+        headers["if-none-match"] = "*"
+    for name, value in args.extra.items():
+        headers[UPLOAD_ARGS[name]] = str(value)
+    return headers
+
+
+def object_info(resp: Response, size: int) -> ObjectInfo:
+    md5chksum = resp.header("x-amz-meta-md5chksum")
+    # Only the one metadata entry s3lync reads, instead of lower-casing every header.
+    metadata = {"md5chksum": md5chksum} if md5chksum else {}
+    return ObjectInfo(
+        etag=normalize_etag(resp.header("etag")),
+        size=size,
+        metadata_md5=md5_from_metadata(metadata),
+        metadata=metadata,
+        headers=evidence_headers(resp.header),
+    )
+
+
+def stream_body(resp: Response, sink: Sink, key: str, cancel: threading.Event | None) -> int:
+    """Hand the body to ``sink`` block by block; its size. A short body is a WireError."""
+    length = resp.header("content-length")
+    expected = int(length) if length is not None else None
+    size = 0
+    if cancel is not None and cancel.is_set():
+        resp.close()
+        raise Cancelled(key)
+    if expected is not None and expected <= CHUNK:
+        # The common case, small objects: one read.
+        data = resp.read()
+        sink(data)
+        size = len(data)
+    else:
+        while True:
+            if cancel is not None and cancel.is_set():
+                resp.close()
+                raise Cancelled(key)
+            block = resp.read(CHUNK)
+            if not block:
+                break
+            sink(block)
+            size += len(block)
+    if expected is not None and expected != size:
+        raise WireError(f"GET {key} from {resp.where}: short body, {size} of {expected} bytes")
+    return size
+
+
+def dns_compatible(bucket: str) -> bool:
+    """Buckets that can be a TLS-safe virtual host (no dots, lower case, 3-63 characters)."""
+    return (
+        3 <= len(bucket) <= 63
+        and "." not in bucket
+        and bucket == bucket.lower()
+        and bucket.replace("-", "").isalnum()
+        and bucket[0].isalnum()
+        and bucket[-1].isalnum()
+    )
