@@ -1,4 +1,4 @@
-"""``s3lync.lock``: the objects each download mapping is pinned to, read, written and checked.
+"""``s3lync.lock``: the objects each download mapping is pinned to, as data and as JSON text.
 
 The lock is data, not a plan: per download mapping, every object's key, size, ETag, S3 additional
 checksum (where the store gives one) and VersionId (on a versioned bucket), plus a header with the
@@ -8,7 +8,8 @@ line, no timestamps -- so two locks of the same remote state are byte-identical 
 
 Reading is ``json.loads`` plus a plain structural check; only when that check fails (or a lock and
 its manifest disagree) is the text scanned again for line numbers, so a large valid lock costs one
-parse.
+parse. The rules that compare a lock with the manifest and the remote are in
+:mod:`s3lync.sync.lockrules`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import json
 import logging
 import os
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Any
 from s3lync.errors import ManifestError, S3lyncError
 from s3lync.mapping import Direction, Mapping
 from s3lync.store.objects import RemoteObject
+from s3lync.sync.jsonpos import locate
 from s3lync.uri import S3Uri, parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -398,7 +399,7 @@ def _check_integrity(lf: LockFile, data: dict[str, Any]) -> None:
         if key in labels[:i]:
             problems.append((("mappings", i), f"mapping {lf.mappings[i].label!r} appears twice"))
     if problems:
-        _raise_at(lf, problems, "run 's3lync lock' to rewrite the lock")
+        raise_at(lf, problems, "run 's3lync lock' to rewrite the lock")
 
 
 def _under(uri: S3Uri, key: str) -> bool:
@@ -407,243 +408,9 @@ def _under(uri: S3Uri, key: str) -> bool:
     return key == uri.key or key.startswith(uri.key + "/")
 
 
-def _raise_at(lf: LockFile, problems: list[tuple[tuple[str | int, ...], str]], hint: str) -> None:
+def raise_at(lf: LockFile, problems: list[tuple[tuple[str | int, ...], str]], hint: str) -> None:
+    """Refuse ``lf``: a :class:`LockFileError` naming each problem's FILE:LINE, then ``hint``."""
     lines = lf.line_of(*(p for p, _ in problems))
     messages = [f"{lf.path}:{line}: {msg}" for line, (_, msg) in zip(lines, problems, strict=True)]
     messages[-1] += f"; {hint}"
     raise LockFileError(messages[0] if len(messages) == 1 else "\n".join(messages), messages)
-
-
-# --------------------------------------------------------------------------- lock + manifest
-
-
-def check_manifest(
-    lf: LockFile,
-    mappings: Sequence[Mapping],
-    selected: Sequence[Mapping],
-    manifest_path: str | os.PathLike[str],
-) -> None:
-    """The lock and the manifest together: every entry names a current download mapping with the
-    same s3 and exclude, and every selected download mapping is locked."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    for i, lm in enumerate(lf.mappings):
-        m = next(
-            (
-                x
-                for x in mappings
-                if (
-                    x.name == lm.name
-                    if lm.name is not None
-                    else x.name is None and x.s3_uri == lm.s3
-                )
-            ),
-            None,
-        )
-        if m is None:
-            problems.append(
-                (
-                    ("mappings", i, "name"),
-                    f"mapping {lm.label!r} is locked but is not in {manifest_path}",
-                )
-            )
-        elif m.direction is not Direction.DOWNLOAD:
-            problems.append(
-                (
-                    ("mappings", i, "name"),
-                    f"mapping {lm.label!r} is an upload; uploads are not locked",
-                )
-            )
-        elif m.s3_uri != lm.s3:
-            problems.append(
-                (
-                    ("mappings", i, "s3"),
-                    f"mapping {lm.label!r} was locked at {lm.s3}, the manifest now says {m.s3_uri}",
-                )
-            )
-        elif m.filter_key != lm.exclude:
-            problems.append(
-                (
-                    ("mappings", i, "exclude"),
-                    f"mapping {lm.label!r}: exclude changed since the lock was written",
-                )
-            )
-    if problems:
-        _raise_at(lf, problems, "run 's3lync lock' to rewrite the lock")
-    missing = [
-        m.label for m in selected if m.direction is Direction.DOWNLOAD and lf.find(m) is None
-    ]
-    if missing:
-        names = ", ".join(repr(n) for n in missing)
-        raise LockFileError(
-            f"{manifest_path}: mapping {names} is not in {lf.path}; run 's3lync lock' to add it "
-            "(or --no-lock to ignore the lock)"
-        )
-    everything_locked = all(
-        lf.find(m) is not None for m in mappings if m.direction is Direction.DOWNLOAD
-    )
-    if everything_locked and manifest_digest(mappings) != lf.manifest_digest:
-        _raise_at(
-            lf,
-            [
-                (
-                    ("manifest_digest",),
-                    f"manifest_digest does not match {manifest_path} (edited by hand?)",
-                )
-            ],
-            "run 's3lync lock' to rewrite the lock",
-        )
-
-
-def drift(
-    lm: LockedMapping, current: Iterable[RemoteObject]
-) -> tuple[list[str], list[str], list[str]]:
-    """(changed, removed, added) keys between a locked mapping and the objects now listed."""
-    now = {o.key: o for o in current}
-    changed, removed = [], []
-    for o in lm.objects:
-        c = now.pop(o.key, None)
-        if c is None:
-            removed.append(o.key)
-        elif (
-            c.size != o.size or c.etag != o.etag or (lm.versioned and c.version_id != o.version_id)
-        ):
-            changed.append(o.key)
-    return changed, removed, sorted(now)
-
-
-def drift_message(lf: LockFile, lm: LockedMapping, changed: list[str], removed: list[str]) -> str:
-    """``N objects changed since s3lync.lock was written: ...; run 's3lync lock' to accept``."""
-    keys = [f"{k} (changed)" for k in changed] + [f"{k} (deleted)" for k in removed]
-    shown = ", ".join(keys[:10]) + (f" (+{len(keys) - 10} more)" if len(keys) > 10 else "")
-    n = len(keys)
-    return (
-        f"mapping {lm.label!r}: {n} object{'s' if n != 1 else ''} changed since {lf.path.name} was "
-        f"written: {shown}; nothing was changed. Run 's3lync lock' to accept the new objects"
-    )
-
-
-# --------------------------------------------------------------------------- positions
-
-
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+', re.S)
-
-
-def locate(text: str, wanted: set[tuple[str | int, ...]]) -> dict[tuple[str | int, ...], int]:
-    """1-based lines of the given JSON paths (a key's line for object members).
-
-    A path not found (e.g. a missing key) gets the line of its nearest ancestor that exists.
-    Slow (a pure-Python scan) and only used to explain an error.
-    """
-    prefixes = {p[:i] for p in wanted for i in range(len(p) + 1)}
-    newlines = [m.start() for m in re.finditer("\n", text)]
-    found: dict[tuple[str | int, ...], int] = {}
-    # Each frame: [is_object, current key or index, expecting a key].
-    stack: list[list[Any]] = []
-
-    def line(offset: int) -> int:
-        return bisect_right(newlines, offset - 1) + 1
-
-    def path() -> tuple[str | int, ...]:
-        return tuple(f[1] for f in stack)
-
-    for m in _TOKEN.finditer(text):
-        tok = m.group()
-        if tok in "{[":
-            p = path()
-            if p in prefixes and p not in found:
-                found[p] = line(m.start())
-            stack.append([tok == "{", 0 if tok == "[" else None, tok == "{"])
-        elif tok in "}]":
-            if stack:
-                stack.pop()
-        elif tok == ":":
-            if stack:
-                stack[-1][2] = False
-        elif tok == ",":
-            if stack:
-                top = stack[-1]
-                if top[0]:
-                    top[2] = True
-                else:
-                    top[1] += 1
-        elif stack and stack[-1][0] and stack[-1][2]:
-            try:
-                stack[-1][1] = json.loads(tok)
-            except ValueError:
-                stack[-1][1] = tok
-            p = path()
-            if p in prefixes and p not in found:
-                found[p] = line(m.start())
-        else:
-            p = path()
-            if p in prefixes and p not in found:
-                found[p] = line(m.start())
-    out = {}
-    for p in wanted:
-        q = p
-        while q not in found and q:
-            q = q[:-1]
-        out[p] = found.get(q, 1)
-    return out
-
-
-# --------------------------------------------------------------------------- taking a lock
-
-
-def scope(uri: S3Uri, listed: Sequence[Any], rules: Sequence[tuple[str, str]]) -> list[Any]:
-    """The listed objects a download mapping syncs: what its plan would see (same filters)."""
-    from s3lync.filters import matcher
-
-    if uri.is_prefix:
-        root, objs = uri.key, list(listed)
-    else:
-        children = [o for o in listed if o.key.startswith(uri.key + "/")]
-        if not children:
-            return [o for o in listed if o.key == uri.key]
-        root, objs = uri.key + "/", children
-    match = matcher(rules)
-    return [o for o in objs if o.key != root and (match is None or not match(o.key[len(root) :]))]
-
-
-def take(
-    remote: Any, mapping: Mapping, *, checksums: bool = True, workers: int = 16
-) -> LockedMapping:
-    """List one download mapping's objects as they are now and pin them.
-
-    One ListObjectsV2 (ListObjectVersions on a versioned bucket), plus, with ``checksums``, one
-    concurrent HEAD (checksum mode) per object whose listing names an additional checksum.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    uri = parse_s3_uri(mapping.s3_uri)
-    versioned = remote.is_versioned(uri.bucket)
-    listed = sorted(
-        scope(uri, list(remote.list_for_lock(uri.bucket, uri.key, versioned)), mapping.rules),
-        key=lambda o: o.key,
-    )
-    sums: dict[str, dict[str, str]] = {}
-    todo = [o for o in listed if checksums and o.checksum_algorithm]
-    if todo:
-        log.info("reading the checksums of %d object(s)", len(todo))
-
-        def one(o: Any) -> tuple[str, dict[str, str]]:
-            return o.key, remote.checksum(uri.bucket, o.key, o.version_id)
-
-        with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as pool:
-            sums = dict(pool.map(one, todo))
-    return LockedMapping(
-        name=mapping.name,
-        s3=mapping.s3_uri,
-        exclude=mapping.filter_key,
-        versioned=versioned,
-        objects=tuple(
-            LockedObject(
-                key=o.key,
-                size=o.size,
-                etag=o.etag,
-                version_id=o.version_id if versioned else None,
-                checksum=tuple(sorted(sums.get(o.key, {}).items())),
-            )
-            for o in listed
-        ),
-    )

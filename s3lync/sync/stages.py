@@ -25,7 +25,7 @@ from s3lync.mapping import Mapping
 from s3lync.store.evidence import Evidence
 from s3lync.store.objects import RemoteObject
 from s3lync.store.remote import Remote
-from s3lync.sync import lockfile
+from s3lync.sync import lockrules
 from s3lync.sync.lockfile import LockDriftError, LockedMapping, LockFile
 from s3lync.sync.pairing import exclude_matcher
 from s3lync.sync.plan import Problem
@@ -75,10 +75,10 @@ def check_pinned(
     lock: LockFile, mapping: Mapping, pinned: LockedMapping, listed: list[RemoteObject]
 ) -> None:
     """Raise LockDriftError when ``listed`` changed or lost an object ``pinned`` names."""
-    current = lockfile.scope(parse_s3_uri(mapping.s3_uri), listed, mapping.rules)
-    changed, removed, added = lockfile.drift(pinned, current)
+    current = lockrules.scope(parse_s3_uri(mapping.s3_uri), listed, mapping.rules)
+    changed, removed, added = lockrules.drift(pinned, current)
     if changed or removed:
-        raise LockDriftError(lockfile.drift_message(lock, pinned, changed, removed))
+        raise LockDriftError(lockrules.drift_message(lock, pinned, changed, removed))
     if added:
         log.info(
             "%s: %d object(s) added since %s are not pinned and are ignored",

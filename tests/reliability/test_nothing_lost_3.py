@@ -25,7 +25,7 @@ from s3lync import (
     Settings,
 )
 from s3lync.cli import commands
-from s3lync.cli.commands import SHOWN_PER_KIND
+from s3lync.cli.commands.running import SHOWN_PER_KIND
 from s3lync.cli.main import cli
 from s3lync.errors import EndpointDownError, HashMismatchError, SyncError
 from s3lync.hashing import md5_to_metadata

@@ -9,18 +9,18 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from s3lync.mapping import Direction, Mapping
+from s3lync.sync.jsonpos import locate
 from s3lync.sync.lockfile import (
     LockedMapping,
     LockedObject,
     LockFileError,
-    check_manifest,
     load,
-    locate,
     lock_path,
     lock_schema,
     manifest_digest,
     render,
 )
+from s3lync.sync.lockrules import check_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOWN = Mapping(s3_uri="s3://bkt/data/", local="/tmp/x", direction=Direction.DOWNLOAD, name="data")

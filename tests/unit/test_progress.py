@@ -18,7 +18,7 @@ from s3lync.api.progress import (
     format_duration,
     resolve_mode,
 )
-from s3lync.cli.commands import Progress
+from s3lync.cli.commands.progress import Progress
 from s3lync.settings import Settings
 from s3lync.sync.plan import Operation, OpKind
 
