@@ -21,6 +21,7 @@ import logging
 import re
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -150,8 +151,24 @@ class _Clients:
                     ) from None
             return self._client
 
+    def close(self) -> None:
+        """Close the idle connections of both implementations (they reconnect if used again)."""
+        with self.lock:
+            clients = [self._client, *self.regional.values()]
+            wire = self.wire
+        if wire is not None:
+            wire.close()
+        for client in clients:
+            if client is not None:
+                client.close()
 
-_clients: dict[tuple[Any, ...], _Clients] = {}
+
+# The clients of the settings used most recently. A process whose configuration changes (a
+# session token rotated through the environment, a profile or endpoint per tenant, a
+# Settings per call) would otherwise keep every set of clients it ever built, and their
+# connections; one dropped here stays usable by whoever still holds it.
+_KEEP = 16
+_clients: OrderedDict[tuple[Any, ...], _Clients] = OrderedDict()
 _clients_lock = threading.Lock()
 
 
@@ -172,12 +189,19 @@ def _resolved(
     env = hashlib.sha256("\0".join(settings.client_env).encode()).hexdigest()
     workers = max_workers or settings.max_workers
     key = (region, endpoint_url, profile, workers, timeouts, env)
+    dropped: list[_Clients] = []
     with _clients_lock:
         found = _clients.get(key)
         if found is None:
             found = _create(region, endpoint_url, profile, workers, timeouts, settings)
             _clients[key] = found
-        return found
+            while len(_clients) > _KEEP:
+                dropped.append(_clients.popitem(last=False)[1])
+        else:
+            _clients.move_to_end(key)
+    for old in dropped:
+        old.close()
+    return found
 
 
 def get_client(

@@ -9,6 +9,7 @@ the environment alone decides (:func:`env_only`), its answer is read without it.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -113,7 +114,26 @@ def botocore_session(profile: str | None, region: str | None, settings: Settings
             f"AWS profile '{name}' (from {origin}) is not in {files} or the credentials file; "
             "check the name or create it with 'aws configure --profile NAME'"
         ) from None
+    session.register_component("data_loader", _data_loader(session))
     return session
+
+
+# botocore's data loader per AWS_DATA_PATH: the parsed service models and endpoint rules (~12 MB
+# for S3) are the same for every session, which would otherwise each parse them again.
+_loaders: dict[str | None, Any] = {}
+_loaders_lock = threading.Lock()
+
+
+def _data_loader(session: Any) -> Any:
+    """The process's botocore data loader for the session's AWS_DATA_PATH (created on first use)."""
+    import botocore.loaders
+
+    path = session.get_config_variable("data_path")
+    with _loaders_lock:
+        loader = _loaders.get(path)
+        if loader is None:
+            loader = _loaders[path] = botocore.loaders.create_loader(path)
+        return loader
 
 
 def read_env_from(session: Any, environ: Mapping[str, str]) -> None:

@@ -8,6 +8,7 @@ error code s3lync treats specially and a few it does not.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -109,6 +110,9 @@ class _ErrorServer:
 
     def close(self) -> None:
         self.done.set()
+        # Closing alone does not wake a thread blocked in accept(); shutting down does.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
 
