@@ -29,6 +29,7 @@ from s3lync.sync.engine import Engine, raise_for_result
 from s3lync.sync.plan import MappingPlan, OpKind
 from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import MappingResult, SyncResult
+from s3lync.sync.run import RunOptions
 from s3lync.sync.stages import single_target
 from s3lync.uri import S3Uri, check_rel, parse_s3_uri
 
@@ -196,9 +197,18 @@ class S3Object:
         # Set before anything can raise: a refused or failed call leaves what it did (nothing,
         # or the counts below), never the previous call's result.
         self.last_result = SyncResult()
+        # One call is one run: the policy's deletion limit, the breaker and the cancel event
+        # are this call's alone, also on the async face's shared engine.
+        options = RunOptions(
+            policy=self.policy,
+            cancel=cancel,
+            subscribers=(counter,) if counter is not None else (),
+            missing_source_raises=True,
+            create_only=create_only,
+        )
         with self._engine_scope() as engine:
-            rules = self.policy
-            mplan = engine.plan_mapping(mapping, missing_ok=rules.allow_empty_source, policy=rules)
+            plan = engine.plan([mapping], options)
+            mplan = plan.mappings[0]
             self.last_result = SyncResult(unchanged=mplan.unchanged)
             if base is not None:
                 self._check_base(mplan, base)
@@ -210,13 +220,7 @@ class S3Object:
             if counter is not None:
                 counter.begin(len(mplan.operations), mplan.bytes_to_transfer)
             try:
-                result = engine.execute(
-                    mplan,
-                    cancel=cancel,
-                    create_only=create_only,
-                    subscribers=[counter] if counter is not None else [],
-                    policy=rules,
-                )
+                (result,) = engine.apply(plan, options)
             finally:
                 if counter is not None:
                     counter.finish()
@@ -224,6 +228,22 @@ class S3Object:
             if not p.fatal:
                 log.warning("%s", p.message)
         self.last_result = SyncResult.of(result)
+        self._raise_for(result, action, base, create_only)
+        log.info(
+            "%s %s: %d transferred (%d unverified), %d deleted, %d unchanged",
+            action,
+            self.s3_uri,
+            result.transferred,
+            len(result.unverified),
+            result.deleted,
+            result.plan.unchanged,
+        )
+        return result
+
+    def _raise_for(
+        self, result: MappingResult, action: str, base: _Base | None, create_only: bool
+    ) -> None:
+        """Raise the run's failures; a conditional write another writer beat says so."""
         try:
             raise_for_result(result, f"{action} {self.s3_uri}")
         except (SyncError, PlanStaleError) as exc:
@@ -235,16 +255,6 @@ class S3Object:
             if create_only and "PreconditionFailed" in str(exc):
                 raise ObjectExistsError(f"open('x'): {self.s3_uri} already exists") from exc
             raise
-        log.info(
-            "%s %s: %d transferred (%d unverified), %d deleted, %d unchanged",
-            action,
-            self.s3_uri,
-            result.transferred,
-            len(result.unverified),
-            result.deleted,
-            result.plan.unchanged,
-        )
-        return result
 
     def _check_base(self, mplan: MappingPlan, base: _Base) -> None:
         """Refuse (PlanStaleError) an upload that would replace a version other than ``base``."""

@@ -31,22 +31,33 @@ from s3lync.store.clients import open_remote
 from s3lync.store.remote import Remote
 from s3lync.sync import planner, stages
 from s3lync.sync import shard as sharding
-from s3lync.sync.breaker import Breaker
 from s3lync.sync.digests import complete, gather_evidence, learn_layouts, local_digests
-from s3lync.sync.executor import Executor, Subscriber
-from s3lync.sync.lockfile import LockFile
+from s3lync.sync.executor import Executor
 from s3lync.sync.pairing import pair
 from s3lync.sync.plan import Comparison, MappingPlan, Plan, writes_into
-from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import MappingResult
-from s3lync.sync.shard import Shard
+from s3lync.sync.run import RunOptions
 from s3lync.uri import parse_s3_uri
 
 log = logging.getLogger(__name__)
 
 
 class Engine:
-    """Plans and executes mappings over shared clients, one hash cache and one worker count."""
+    """What runs share: clients (one Remote per endpoint), the hash cache, the temporaries
+    registry and the worker count. A run's own options and state are its RunOptions (run.py);
+    the engine has no attribute a caller sets (``__slots__``)."""
+
+    __slots__ = (
+        "_cache",
+        "_client",
+        "_lock",
+        "_override",
+        "_remotes",
+        "_temps",
+        "max_workers",
+        "pool",
+        "settings",
+    )
 
     def __init__(
         self,
@@ -54,24 +65,17 @@ class Engine:
         client: Any = None,
         max_workers: int | None = None,
         cache: HashCache | None = None,
-        subscribers: Sequence[Subscriber] = (),
         region: str | None = None,
         endpoint_url: str | None = None,
         profile: str | None = None,
         pool: FuturesExecutor | None = None,
-        policy: ApplyPolicy | None = None,
         settings: Settings | None = None,
     ) -> None:
         # Read once here and passed down: nothing below reads the environment.
         self.settings = settings or Settings.from_env()
         self.max_workers = max_workers or self.settings.max_workers
-        # The safety rules every execute honours; ``deleted`` counts this engine's deletions so
-        # a count limit holds across the mappings of one run.
-        self.policy = policy or ApplyPolicy()
-        self.deleted = 0
         # A transfer pool shared with other engines (the async face's); None: one per run.
         self.pool = pool
-        self.subscribers = list(subscribers)
         self._client = client
         self._cache = cache
         self._temps: TempRegistry | None = None
@@ -79,16 +83,6 @@ class Engine:
         self._lock = threading.Lock()
         # Overrides (CLI --region/--endpoint-url/--profile) win over each mapping's own settings.
         self._override = (region, endpoint_url, profile)
-        # With a shard, every plan covers only the paths that shard owns (see shard.py).
-        self.shard: Shard | None = None
-        # With a lock, download mappings it pins sync exactly the pinned objects (lockfile.py).
-        self.lock: LockFile | None = None
-        self._lock_verified: set[Mapping] = set()
-        # Mappings already warned about that their store gives no ETags (once per run).
-        self._warned_no_etag: set[Mapping] = set()
-        # One breaker for a whole run (the CLI sets it); None: a fresh one per execute(), so a
-        # library call never inherits an earlier call's verdict on an endpoint.
-        self.breaker: Breaker | None = None
 
     # -- shared resources ---------------------------------------------------------------
 
@@ -149,37 +143,30 @@ class Engine:
     # -- planning -----------------------------------------------------------------------
 
     def plan_mapping(
-        self,
-        mapping: Mapping,
-        *,
-        missing_ok: bool = True,
-        allow_empty_source: bool = False,
-        verbose: bool = False,
-        fed_by: str | None = None,
-        policy: ApplyPolicy | None = None,
+        self, mapping: Mapping, options: RunOptions, *, fed_by: str | None = None
     ) -> MappingPlan:
         """Snapshot both sides of one mapping and diff them into a plan (changes nothing).
 
         The stages, in order (stages.py): list (a lock pins the listing) -> scan -> pair
-        (include/exclude) -> shard -> digests and layouts -> decide. With ``self.shard`` set,
+        (include/exclude) -> shard -> digests and layouts -> decide. With ``options.shard``,
         only the paths that shard owns are hashed, compared and planned.
 
-        A download source holding nothing raises RemoteNotFoundError unless ``missing_ok``; then it
-        is a problem that blocks the mapping, or only a note when the mapping allows a missing
-        source or ``fed_by`` names an earlier mapping of the same run that writes it.
+        A download source holding nothing is a problem that blocks the mapping, or only a note
+        when the mapping or the policy allows a missing source or ``fed_by`` names an earlier
+        mapping of the same run that writes it (RemoteNotFoundError instead with
+        ``options.missing_source_raises``).
         """
-        rules = policy or self.policy  # a per-call policy (S3Object's) wins over the engine's
-        mapping = rules.strict(mapping)
-        allow_empty_source = allow_empty_source or rules.allow_empty_source
+        mapping = options.policy.strict(mapping)
+        allow_empty_source = options.policy.allow_empty_source
         remote = self.remote(mapping)
-        listing = self._list(remote, mapping, missing_ok, fed_by, allow_empty_source)
+        listing = self._list(remote, mapping, options, fed_by)
         skip = self.temps.registered_under(listing.local_root) if listing.is_dir else frozenset()
         snap, scanned_at = stages.scan(listing, mapping, skip)
         pairing = pair(
             mapping, listing.uri.bucket, listing.root_key, listing.is_dir, snap, listing.objects
         )
         pairing.problems.extend(listing.problems)
-        shard = self.shard if self.shard is not None and self.shard.total > 1 else None
+        shard = options.planned_shard
         holders: frozenset[str] = frozenset()
         if shard is not None:
             # Before any digest or HEAD: a shard hashes and compares only its own paths.
@@ -196,140 +183,109 @@ class Engine:
             digests,
             evidence=evidence,
             allow_empty_source=allow_empty_source,
-            verbose=verbose,
+            verbose=options.verbose,
         )
-        self._warn_no_etags(mplan)
+        _warn_no_etags(mplan, options)
         return sharding.finish(mplan, shard, holders) if shard is not None else mplan
 
     def _list(
-        self,
-        remote: Remote,
-        mapping: Mapping,
-        missing_ok: bool,
-        fed_by: str | None,
-        allow_empty_source: bool,
+        self, remote: Remote, mapping: Mapping, options: RunOptions, fed_by: str | None
     ) -> stages.Listing:
         """The list stage: the remote side, a missing download source judged."""
         uri = parse_s3_uri(mapping.s3_uri)
         if mapping.direction is not Direction.DOWNLOAD:
             return stages.list_upload(remote, mapping, uri)
-        listed = stages.list_download(remote, mapping, uri, self.lock, self._lock_verified)
+        verified = options.state.lock_verified
+        listed = stages.list_download(remote, mapping, uri, options.lock, verified)
         listing = stages.locate_download(mapping, uri, listed)
         if listing.objects:
             return listing
-        if not missing_ok:
+        allow_empty = options.policy.allow_empty_source
+        if options.missing_source_raises and not allow_empty:
             raise RemoteNotFoundError(f"download {uri}: no such object or prefix")
-        missing = stages.missing_source(mapping, uri, listing.is_dir, fed_by, allow_empty_source)
+        missing = stages.missing_source(mapping, uri, listing.is_dir, fed_by, allow_empty)
         return replace(listing, problems=(*listing.problems, missing))
 
-    def _warn_no_etags(self, mplan: MappingPlan) -> None:
-        """Say once per mapping that its store gives no ETags (content comparison is off)."""
-        mapping = mplan.mapping
-        if mplan.comparison is not Comparison.SIZE_AND_TIME or mapping in self._warned_no_etag:
-            return
-        self._warned_no_etag.add(mapping)
-        log.warning(
-            "%s: the store gives no ETags, so content comparison is off: files are compared "
-            "by size and modification time instead (downloads keep the object's "
-            "LastModified as their mtime; an upload is current when its object is not older "
-            "than the file), and transfers cannot be verified by an ETag",
-            mapping.s3_uri,
-        )
+    def verify_lock(self, mappings: Iterable[Mapping], options: RunOptions) -> None:
+        """List every unversioned mapping ``options.lock`` pins and raise LockDriftError on drift.
 
-    def verify_lock(self, mappings: Iterable[Mapping]) -> None:
-        """List every unversioned mapping the lock pins and raise LockDriftError on drift.
-
-        Run before anything changes, so a drifted second mapping cannot leave the first applied.
+        Run before anything changes, so a drifted second mapping cannot leave the first applied;
+        the run's plans then take the pinned objects without listing again.
         """
-        if self.lock is None:
+        lock = options.lock
+        if lock is None:
             return
         for m in mappings:
-            pinned = self.lock.find(m)
+            pinned = lock.find(m)
             if m.direction is not Direction.DOWNLOAD or pinned is None or pinned.versioned:
                 continue
             uri = parse_s3_uri(m.s3_uri)
             listed = list(self.remote(m).list_objects(uri.bucket, uri.key))
-            stages.check_pinned(self.lock, m, pinned, listed)
-            self._lock_verified.add(self.policy.strict(m))
+            stages.check_pinned(lock, m, pinned, listed)
+            options.state.lock_verified.add(options.policy.strict(m))
 
     def plan(
-        self,
-        mappings: Iterable[Mapping],
-        *,
-        manifest: str | None = None,
-        allow_empty_source: bool = False,
-        verbose: bool = False,
+        self, mappings: Iterable[Mapping], options: RunOptions, *, manifest: str | None = None
     ) -> Plan:
         """Plan several mappings (each listing once, in order) into one Plan, changing nothing."""
         todo = list(mappings)
         plans = tuple(
-            self.plan_mapping(
-                m,
-                missing_ok=True,
-                allow_empty_source=allow_empty_source,
-                verbose=verbose,
-                fed_by=feeder(todo[:i], m),
-            )
-            for i, m in enumerate(todo)
+            self.plan_mapping(m, options, fed_by=feeder(todo[:i], m)) for i, m in enumerate(todo)
         )
         return Plan(
             mappings=plans,
             manifest=manifest,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            meta={
-                **({"shard": self.shard.label} if self.shard is not None else {}),
-                **({"lock": str(self.lock.path)} if self.lock is not None else {}),
-            },
+            meta=options.meta,
         )
 
     # -- execution ----------------------------------------------------------------------
 
-    def execute(
-        self,
-        mplan: MappingPlan,
-        *,
-        cancel: threading.Event | None = None,
-        create_only: bool = False,
-        subscribers: Sequence[Subscriber] = (),
-        policy: ApplyPolicy | None = None,
-    ) -> MappingResult:
-        """Execute one mapping's plan; setting ``cancel`` stops it (nothing new starts).
+    def execute(self, mplan: MappingPlan, options: RunOptions) -> MappingResult:
+        """Execute one mapping's plan under the run's options (``options.cancel`` stops it).
 
-        ``subscribers`` hear this run only, besides the engine's own. A plan with a blocking
-        problem is refused as a whole; one the policy (``policy``, else the engine's) forbids
-        raises ApplyRefusedError before anything changes.
+        A plan with a blocking problem is refused as a whole; one the policy forbids (too many
+        deletions, counting the run's earlier ones) raises ApplyRefusedError before anything
+        changes.
         """
         if mplan.blocking:
             return MappingResult(plan=mplan)
-        rules = policy or self.policy
-        self.check_policy(mplan, policy)
-        mplan = replace(mplan, mapping=rules.strict(mplan.mapping))
+        options.check_deletes(mplan)
+        mplan = replace(mplan, mapping=options.policy.strict(mplan.mapping))
         ex = Executor(
             self.remote(mplan.mapping),
             self.cache,
             max_workers=self.max_workers,
-            subscribers=[*self.subscribers, *subscribers],
+            subscribers=options.subscribers,
             temps=self.temps,
             pool=self.pool,
-            cancel=cancel,
-            create_only=create_only,
-            breaker=self.breaker,
+            cancel=options.cancel,
+            create_only=options.create_only,
+            breaker=options.breaker,
         )
         result = ex.execute(mplan)
-        self.deleted += result.deleted
+        options.spend(result.deleted)
         return result
 
-    def check_policy(self, mplan: MappingPlan, policy: ApplyPolicy | None = None) -> None:
-        """Refuse (ApplyRefusedError, nothing done) a plan the policy forbids: too many deletions."""
-        if policy is not None:
-            # A per-call policy limits that call alone (an async pool's engine is shared).
-            policy.check_deletes(mplan)
-        else:
-            self.policy.check_deletes(mplan, self.deleted)
+    def apply(self, plan: Plan, options: RunOptions) -> list[MappingResult]:
+        """Execute a plan's mappings in order under one run's options (its deletion budget)."""
+        return [self.execute(mp, options) for mp in plan.mappings]
 
-    def sync(self, mapping: Mapping, *, missing_ok: bool = False) -> MappingResult:
-        """Plan and execute one mapping (what ``S3Object.download``/``upload`` do)."""
-        return self.execute(self.plan_mapping(mapping, missing_ok=missing_ok))
+
+def _warn_no_etags(mplan: MappingPlan, options: RunOptions) -> None:
+    """Say once per mapping and run that its store gives no ETags (content comparison is off)."""
+    mapping = mplan.mapping
+    warned = options.state.warned_no_etag
+    if mplan.comparison is not Comparison.SIZE_AND_TIME or mapping in warned:
+        return
+    warned.add(mapping)
+    log.warning(
+        "%s: the store gives no ETags, so content comparison is off: files are compared "
+        "by size and modification time instead (downloads keep the object's "
+        "LastModified as their mtime; an upload is current when its object is not older "
+        "than the file), and transfers cannot be verified by an ETag",
+        mapping.s3_uri,
+    )
 
 
 def feeder(earlier: Sequence[Mapping], mapping: Mapping) -> str | None:

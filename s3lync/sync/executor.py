@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor as FuturesExecutor
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Protocol
+from typing import Any
 
 from s3lync.errors import (
     EndpointDownError,
@@ -23,46 +23,28 @@ from s3lync.errors import (
     SyncError,
     TransferCancelledError,
     UnsafeKeyError,
-    UnverifiedError,
 )
-from s3lync.hashing import Digest, Layout, digest_file, multipart_parts
+from s3lync.hashing import Digest, digest_file
 from s3lync.localfs import scan as local
 from s3lync.localfs.hashcache import Fingerprint, HashCache, fingerprint, racily_clean
 from s3lync.localfs.tempfiles import TempRegistry, new_temp_path
 from s3lync.mapping import Direction
 from s3lync.store.clients import translate
-from s3lync.store.evidence import Evidence
-from s3lync.store.objects import OnBytes, UploadResult
+from s3lync.store.objects import OnBytes
 from s3lync.store.remote import Remote
-from s3lync.sync import guards, integrity
+from s3lync.sync import guards
 from s3lync.sync.breaker import Breaker
-from s3lync.sync.digests import etag_for_part_sizes, fill_digest, learn_layout
+from s3lync.sync.events import Subscriber, emit
 from s3lync.sync.integrity import Status, Verdict
-from s3lync.sync.plan import Comparison, MappingPlan, Operation, OpKind
+from s3lync.sync.plan import MappingPlan, Operation, OpKind
 from s3lync.sync.results import MappingResult, OpResult
+from s3lync.sync.verify import enforce, upload_evidence, verify
 from s3lync.uri import check_rel
 
 log = logging.getLogger(__name__)
 
 # Seconds a cancelled run waits for in-flight transfers to stop before leaving them behind.
 CANCEL_WAIT = 1.0
-
-
-class Subscriber(Protocol):
-    """Receives progress events; every method takes ``**kwargs`` so new fields never break it."""
-
-    def on_start(self, *, op: Operation, mapping: MappingPlan, **kwargs: Any) -> None:
-        """An operation began."""
-
-    def on_progress(
-        self, *, op: Operation, mapping: MappingPlan, bytes_transferred: int, **kwargs: Any
-    ) -> None:
-        """``bytes_transferred`` more bytes of ``op`` moved (negative: a retry took them back)."""
-
-    def on_done(
-        self, *, op: Operation, mapping: MappingPlan, error: str | None, **kwargs: Any
-    ) -> None:
-        """An operation ended; ``error`` is None on success."""
 
 
 class Executor:
@@ -108,13 +90,7 @@ class Executor:
         self.endpoint = remote.endpoint
 
     def _emit(self, event: str, **kwargs: Any) -> None:
-        for s in self.subscribers:
-            fn = getattr(s, event, None)
-            if fn is not None:
-                try:
-                    fn(**kwargs)
-                except Exception:  # a broken progress bar must not break a sync
-                    log.exception("subscriber %r failed in %s", s, event)
+        emit(self.subscribers, event, **kwargs)
 
     def _on_bytes(self, mplan: MappingPlan, op: Operation) -> OnBytes | None:
         """The store's byte callback for ``op``: an ``on_progress`` event per block moved."""
@@ -325,8 +301,10 @@ class Executor:
             where = f"download s3://{mplan.bucket}/{op.key}"
             if mplan.mapping.check_hash:
                 # Verified before the rename: a mismatch leaves the previous local file as it was.
-                verdict = self._verify(mplan, op.key, tmp, digest, info.evidence())
-                self._enforce(mplan, verdict, where, "the local file was left as it was")
+                verdict = verify(
+                    self.remote, self.cache, mplan, op.key, tmp, digest, info.evidence()
+                )
+                enforce(mplan, verdict, where, "the local file was left as it was")
             guards.check_local_target(op, digest)
             if op.source_mtime_ns is not None:
                 # The object's LastModified, as aws s3 sync does; set before the rename so the
@@ -345,95 +323,13 @@ class Executor:
         self._remember(op.local_path, fingerprint(st), digest, replaced_at)
         return verdict
 
-    def _verify(
-        self, mplan: MappingPlan, key: str, path: str, digest: Digest, ev: Evidence
-    ) -> Verdict:
-        """Judge local bytes against the store's evidence, learning the part layout if needed."""
-        upload = mplan.mapping.direction is Direction.UPLOAD
-        if ev.layout is None and multipart_parts(ev.etag) is not None:
-            ev = ev.with_layout(self.cache.layout(ev.etag))
-        fill_digest(path, digest, integrity.needs(digest, ev, upload=upload))
-        if integrity.needs_layout(digest, ev):
-            learned = learn_layout(self.remote, mplan.bucket, key, ev)
-            if learned is not None:
-                ev = ev.with_layout(learned)
-                fill_digest(path, digest, integrity.needs(digest, ev, upload=upload))
-        verdict = integrity.judge(digest, ev, upload=upload)
-        if verdict.status is Status.MISMATCH and ev.layout is not None and ev.etag is not None:
-            verdict = self._confirm_layout(mplan, key, path, digest, ev, verdict)
-        if verdict.verified and ev.layout is not None and ev.etag is not None:
-            self.cache.put_layout(ev.etag, ev.layout)
-        return verdict
-
-    def _confirm_layout(
-        self,
-        mplan: MappingPlan,
-        key: str,
-        path: str,
-        digest: Digest,
-        ev: Evidence,
-        verdict: Verdict,
-    ) -> Verdict:
-        """Before calling bytes bad at a learned layout, check every part's real size."""
-        if not verdict.evidence.startswith("multipart ETag") or ev.layout is None:
-            return verdict
-        sizes = self.remote.part_sizes(mplan.bucket, key, ev.layout.parts)
-        if sizes is None or sum(sizes) != digest.size:
-            return verdict
-        exact = etag_for_part_sizes(path, sizes)
-        if exact == ev.etag:
-            return Verdict(Status.VERIFIED, f"multipart ETag {ev.etag} at its exact part sizes")
-        return Verdict(
-            Status.MISMATCH,
-            f"multipart ETag {ev.etag} at its exact part sizes",
-            f"content gives multipart ETag {exact}, the store has {ev.etag}",
-        )
-
-    def _enforce(self, mplan: MappingPlan, verdict: Verdict, where: str, kept: str) -> None:
-        """Raise for a mismatch (and, in strict mode, for unverified); warn for unverified."""
-        if verdict.status is Status.MISMATCH:
-            raise HashMismatchError(f"{where}: {verdict.detail}; {kept}")
-        if verdict.verified and verdict.detail:
-            log.warning("%s: verified by %s, but %s", where, verdict.evidence, verdict.detail)
-        if verdict.status is Status.UNVERIFIED:
-            if mplan.mapping.require_verified:
-                raise UnverifiedError(
-                    f"{where}: could not be verified ({verdict.detail}); strict mode refuses "
-                    f"it, {kept}"
-                )
-            if mplan.comparison is Comparison.SIZE_AND_TIME:
-                # The mapping's one WARNING (engine) said so already; each file is counted.
-                log.info("%s: not verified: %s", where, verdict.detail)
-            else:
-                log.warning("%s: not verified: %s", where, verdict.detail)
-
     def _upload(self, mplan: MappingPlan, op: Operation) -> Verdict | None:
         stat_at = time.time_ns()
         st = local.stat_path(op.local_path)
         if st is None:
             raise SyncError(f"upload {op.local_path}: the file disappeared since it was planned")
         if_match = guards.check_remote_target(self.remote, mplan.bucket, op)
-        body: bytes | None = None
-        part: int | None = None
-        if st.st_size < self.remote.threshold:
-            # Small files are read once: hashed in memory and sent from the same bytes, so what
-            # is hashed is exactly what is sent (Content-MD5 then guards the wire).
-            with open(op.local_path, "rb") as f:
-                body = f.read()
-            digest = Digest(size=len(body), md5=hashlib.md5(body).hexdigest())
-        else:
-            # Large files: the MD5 must be known before the upload starts (it travels as
-            # md5chksum metadata). The same read computes the multipart ETag at the part size
-            # the upload will use, so checking the stored ETag needs no second read, and the
-            # part MD5s it gives go as the parts' Content-MD5 (upload.py).
-            part = self.remote.multipart_part_size(st.st_size, self._ranged)
-            cached = self.cache.get(op.local_path, fingerprint(st))
-            if cached is not None and (part is None or part in cached.etags):
-                digest = cached
-            else:
-                digest = digest_file(op.local_path, [part] if part else [])
-                if cached is not None:
-                    digest.seen_etags = list(cached.seen_etags)
+        digest, body, part = self._upload_digest(op, st)
         where = f"upload s3://{mplan.bucket}/{op.key}"
         verdict: Verdict | None = None
         for attempt in (1, 2):
@@ -456,7 +352,9 @@ class Executor:
             self._check_unchanged(op, st, body)
             if not mplan.mapping.check_hash:
                 break
-            verdict = self._verify(mplan, op.key, op.local_path, digest, _upload_evidence(up))
+            verdict = verify(
+                self.remote, self.cache, mplan, op.key, op.local_path, digest, upload_evidence(up)
+            )
             if verdict.status is not Status.MISMATCH:
                 break
             if attempt == 1:
@@ -470,12 +368,36 @@ class Executor:
                 kept = f"deleting the stored object failed too ({failed[op.key]})"
             raise HashMismatchError(f"{where}: stored object differs: {verdict.detail}; {kept}")
         if verdict is not None:
-            self._enforce(mplan, verdict, where, "the stored object was left in place")
+            enforce(mplan, verdict, where, "the stored object was left in place")
         info = up.info
         if info.etag and verdict is not None and verdict.verified:
             digest.add_seen(info.etag)
         self._remember(op.local_path, fingerprint(st), digest, stat_at)
         return verdict
+
+    def _upload_digest(
+        self, op: Operation, st: os.stat_result
+    ) -> tuple[Digest, bytes | None, int | None]:
+        """The digest an upload sends and checks, for a small file the bytes it sends, and for a
+        large one the part size it is cut at."""
+        if st.st_size < self.remote.threshold:
+            # Small files are read once: hashed in memory and sent from the same bytes, so what
+            # is hashed is exactly what is sent (Content-MD5 then guards the wire).
+            with open(op.local_path, "rb") as f:
+                body = f.read()
+            return Digest(size=len(body), md5=hashlib.md5(body).hexdigest()), body, None
+        # Large files: the MD5 must be known before the upload starts (it travels as
+        # md5chksum metadata). The same read computes the multipart ETag at the part size
+        # the upload will use, so checking the stored ETag needs no second read, and the
+        # part MD5s it gives go as the parts' Content-MD5 (upload.py).
+        part = self.remote.multipart_part_size(st.st_size, self._ranged)
+        cached = self.cache.get(op.local_path, fingerprint(st))
+        if cached is not None and (part is None or part in cached.etags):
+            return cached, None, part
+        digest = digest_file(op.local_path, [part] if part else [])
+        if cached is not None:
+            digest.seen_etags = list(cached.seen_etags)
+        return digest, None, part
 
     @staticmethod
     def _check_unchanged(op: Operation, st: os.stat_result, body: bytes | None) -> None:
@@ -493,7 +415,7 @@ class Executor:
         if mplan.mapping.direction is Direction.UPLOAD:
             for op in deletes:
                 self._emit("on_start", op=op, mapping=mplan)
-            checked = self._remote_delete_conditions(mplan, deletes)
+            checked = guards.delete_conditions(self.remote, mplan.bucket, deletes, self.max_workers)
             conditions = {k: v for k, v in checked.items() if isinstance(v, str)}
             failed = self.remote.delete_many(mplan.bucket, list(conditions), conditions)
             for op in deletes:
@@ -524,23 +446,6 @@ class Executor:
             self._emit("on_done", op=op, mapping=mplan, error=err)
         return out
 
-    def _remote_delete_conditions(
-        self, mplan: MappingPlan, deletes: list[Operation]
-    ) -> dict[str, str | S3lyncError]:
-        """Per key: the ETag its deletion is conditional on ("" for none), or why it is refused."""
-
-        def check(op: Operation) -> tuple[str, str | S3lyncError]:
-            try:
-                return op.key, guards.check_remote_target(self.remote, mplan.bucket, op) or ""
-            except S3lyncError as exc:
-                return op.key, exc
-
-        workers = min(self.max_workers, len(deletes))
-        if workers <= 1:
-            return dict(map(check, deletes))
-        with ThreadPoolExecutor(workers, thread_name_prefix="s3lync-check") as pool:
-            return dict(pool.map(check, deletes))
-
     def _remember(self, path: str, fp: Fingerprint, digest: Digest, stat_at: int) -> None:
         """Queue a digest for the hash cache, unless the file is too fresh to trust (racily clean)."""
         if racily_clean(fp, stat_at):
@@ -552,12 +457,3 @@ class Executor:
         with self._rows_lock:
             rows, self._cache_rows = self._cache_rows, []
         self.cache.put_many(rows)
-
-
-def _upload_evidence(up: UploadResult) -> Evidence:
-    """The store's answer to our upload as evidence, with the layout we cut it at."""
-    ev = up.info.evidence(content_md5_checked=up.content_md5_checked)
-    parts = multipart_parts(ev.etag)
-    if up.part_size and parts is not None:
-        ev = ev.with_layout(Layout(up.part_size, parts))
-    return ev

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
-from s3lync.errors import PlanStaleError
+from s3lync.errors import PlanStaleError, S3lyncError
 from s3lync.hashing import Digest, digest_file
 from s3lync.store.remote import Remote
 from s3lync.sync.plan import Operation
@@ -58,3 +60,21 @@ def check_remote_target(remote: Remote, bucket: str, op: Operation) -> str | Non
             op.kind.value, f"s3://{bucket}/{op.key}", "the remote object was replaced"
         )
     return op.target_etag
+
+
+def delete_conditions(
+    remote: Remote, bucket: str, deletes: Sequence[Operation], workers: int
+) -> dict[str, str | S3lyncError]:
+    """Per key: the ETag its deletion is conditional on ("" for none), or why it is refused."""
+
+    def check(op: Operation) -> tuple[str, str | S3lyncError]:
+        try:
+            return op.key, check_remote_target(remote, bucket, op) or ""
+        except S3lyncError as exc:
+            return op.key, exc
+
+    workers = min(workers, len(deletes))
+    if workers <= 1:
+        return dict(map(check, deletes))
+    with ThreadPoolExecutor(workers, thread_name_prefix="s3lync-check") as pool:
+        return dict(pool.map(check, deletes))

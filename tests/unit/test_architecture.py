@@ -87,7 +87,7 @@ def test_the_planner_and_verdicts_load_no_transport() -> None:
     """Importing the pure parts of sync loads no HTTP library and no store client."""
     code = (
         "import sys, json\n"
-        "import s3lync.sync.planner, s3lync.sync.integrity, s3lync.sync.plan\n"
+        "import s3lync.sync.planner, s3lync.sync.pairing, s3lync.sync.integrity, s3lync.sync.plan\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('botocore', 'boto3', 's3transfer', 'urllib3', 'click') "
         "or m in ('s3lync.store.remote', 's3lync.store.clients', 's3lync.store.lean'))))"

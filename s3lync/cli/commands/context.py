@@ -43,18 +43,11 @@ class Context:
     # apply's progress while mappings run (an interrupt reports and erases it).
     progress: Progress | None = None
 
-    def engine(
-        self,
-        subscribers: Sequence[Any] = (),
-        *,
-        jobs: int | None = None,
-        policy: ApplyPolicy | None = None,
-    ) -> Engine:
-        """An engine honouring the global overrides, ``--jobs`` and the apply policy."""
+    def engine(self, *, jobs: int | None = None) -> Engine:
+        """An engine honouring the global overrides and ``--jobs`` (a run's own options are its
+        RunOptions)."""
         return Engine(
             max_workers=jobs,
-            policy=policy,
-            subscribers=subscribers,
             region=self.region,
             endpoint_url=self.endpoint_url,
             profile=self.profile,

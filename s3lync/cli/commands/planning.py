@@ -21,6 +21,8 @@ from s3lync.cli.commands.locking import use_lock
 from s3lync.errors import S3lyncError
 from s3lync.sync import shard as sharding
 from s3lync.sync.plan import OpKind, Plan
+from s3lync.sync.policy import ApplyPolicy
+from s3lync.sync.run import RunOptions
 from s3lync.sync.shard import Shard
 
 
@@ -47,24 +49,16 @@ def plan(
     mappings = manifest.select(list(names))
     path = str(manifest.path)
     the_lock = use_lock(path, manifest.mappings, mappings, lock_mode)
+    options = RunOptions(
+        policy=ApplyPolicy(allow_empty_source=allow_empty_source),
+        shard=shard,
+        lock=the_lock,
+        verbose=verbose,
+    )
     with ctx.engine() as engine:
-        engine.shard = shard
-        engine.lock = the_lock
-        the_plan = engine.plan(
-            mappings, manifest=path, allow_empty_source=allow_empty_source, verbose=verbose
-        )
+        the_plan = engine.plan(mappings, options, manifest=path)
     if out_file:
-        tmp = out_file + ".tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                the_plan.write_json(f)
-            os.replace(tmp, out_file)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise S3lyncError(
-                f"plan --out {out_file}: cannot write the plan: {exc.strerror or exc}"
-            ) from None
+        write_plan(the_plan, out_file)
     if as_json:
         doc = render.plan_document(the_plan)
         doc.update(shard_document(the_plan, shard))
@@ -83,6 +77,21 @@ def plan(
     if detailed_exitcode and the_plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def write_plan(the_plan: Plan, out_file: str) -> None:
+    """Save ``the_plan`` as JSON to ``out_file``, whole or not at all (a temporary, renamed)."""
+    tmp = out_file + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            the_plan.write_json(f)
+        os.replace(tmp, out_file)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise S3lyncError(
+            f"plan --out {out_file}: cannot write the plan: {exc.strerror or exc}"
+        ) from None
 
 
 def shard_document(the_plan: Plan, shard: Shard | None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from s3lync.cli import render
@@ -15,17 +15,18 @@ from s3lync.cli.commands.saved_plans import check_saved
 from s3lync.errors import ApplyRefusedError
 from s3lync.mapping import Mapping
 from s3lync.sync import lockfile
-from s3lync.sync.breaker import Breaker
 from s3lync.sync.engine import Engine, feeder
 from s3lync.sync.plan import MappingPlan, OpKind, Plan
 from s3lync.sync.results import MappingResult
+from s3lync.sync.run import RunOptions
 from s3lync.sync.shard import Shard
 
 
-def confirm_deletes(ctx: Context, engine: Engine, mp: MappingPlan, opts: ApplyOptions) -> None:
-    """The deletion rules for one mapping: the engine's policy, then --yes or a terminal's answer."""
+def confirm_deletes(ctx: Context, options: RunOptions, mp: MappingPlan, opts: ApplyOptions) -> None:
+    """The deletion rules for one mapping: the run's policy and budget, then --yes or a
+    terminal's answer."""
     try:
-        engine.check_policy(mp)
+        options.check_deletes(mp)
     except ApplyRefusedError as exc:
         raise in_flags(exc) from None
     deletes = mp.count(OpKind.DELETE)
@@ -44,6 +45,7 @@ def confirm_deletes(ctx: Context, engine: Engine, mp: MappingPlan, opts: ApplyOp
 def preflight(
     ctx: Context,
     engine: Engine,
+    options: RunOptions,
     mappings: Sequence[Mapping],
     opts: ApplyOptions,
     fresh: dict[int, MappingPlan],
@@ -57,7 +59,9 @@ def preflight(
     feeder ran, and its own deletions are confirmed then.
     """
     ask = not opts.yes and not (ctx.interactive and ctx.confirm is not None)
-    limits = engine.policy.max_delete is not None or any(m.max_delete is not None for m in mappings)
+    limits = options.policy.max_delete is not None or any(
+        m.max_delete is not None for m in mappings
+    )
     if not ask and not limits:
         return None
     plans: list[MappingPlan] = []
@@ -67,7 +71,7 @@ def preflight(
         fed_by = feeder(mappings[:i], m)
         mp = fresh.get(i)
         if mp is None:
-            mp = engine.plan_mapping(m, missing_ok=True, fed_by=fed_by)
+            mp = engine.plan_mapping(m, options, fed_by=fed_by)
             if fed_by is None:
                 fresh[i] = mp
         plans.append(mp)
@@ -75,7 +79,7 @@ def preflight(
         if mp.blocking or not deletes:
             continue
         try:
-            engine.policy.check_deletes(mp, total)
+            options.policy.check_deletes(mp, total)
         except ApplyRefusedError as exc:
             return plans, str(in_flags(exc))
         total += deletes
@@ -122,12 +126,11 @@ def in_flags(exc: ApplyRefusedError) -> ApplyRefusedError:
 
 
 @dataclass
-class RunState:
-    """What one run has done so far, mapping by mapping (its summary is drawn from this)."""
+class RunReport:
+    """One run's options and what it has done so far, mapping by mapping (its summary is drawn
+    from this)."""
 
-    # One breaker for the whole run: an endpoint that stopped answering gets no new transfer,
-    # in this mapping or the next ones (sync/breaker.py).
-    breaker: Breaker = field(default_factory=Breaker)
+    options: RunOptions
     plans: list[MappingPlan] = field(default_factory=list)
     results: list[MappingResult] = field(default_factory=list)
     not_applied: set[str] = field(default_factory=set)
@@ -146,20 +149,17 @@ def run_mappings(
     the_lock: lockfile.LockFile | None,
 ) -> int:
     """Plan and apply mapping by mapping, in order, with every safety rule; summarise."""
-    run = RunState()
-    with ctx.engine(jobs=opts.jobs, policy=opts.policy) as engine:
-        engine.shard = shard
-        engine.lock = the_lock
-        engine.breaker = run.breaker
+    run = RunReport(RunOptions(policy=opts.policy, shard=shard, lock=the_lock))
+    with ctx.engine(jobs=opts.jobs) as engine:
         # Every pinned listing is checked before the first mapping runs: drift changes nothing.
-        engine.verify_lock(mappings)
+        engine.verify_lock(mappings, run.options)
         if not opts.as_json and shard is not None:
             ctx.echo(f"Shard {shard.label}: this shard's share of the work only.\n")
-        fresh = check_saved(engine, saved, opts.plan_file or "", opts) if saved else {}
-        ahead = None if opts.dry_run else preflight(ctx, engine, mappings, opts, fresh)
+        fresh = check_saved(engine, run.options, saved, opts.plan_file or "") if saved else {}
+        ahead = None if opts.dry_run else preflight(ctx, engine, run.options, mappings, opts, fresh)
         if ahead is not None:
             return refused_ahead(ctx, mappings, ahead, manifest_path, opts)
-        progress = start_progress(ctx, engine, opts)
+        progress = start_progress(ctx, run, opts)
         # Mapping by mapping, in order, each planned just before it runs: an upload followed by
         # a download of the same prefix sees what the upload put there.
         for i in range(len(mappings)):
@@ -167,25 +167,19 @@ def run_mappings(
                 break
         progress.finish()
         ctx.progress = None
-    the_plan = Plan(
-        mappings=tuple(run.plans),
-        manifest=manifest_path,
-        meta={
-            **({"shard": shard.label} if shard is not None else {}),
-            **({"lock": str(the_lock.path)} if the_lock is not None else {}),
-        },
-    )
+    the_plan = Plan(mappings=tuple(run.plans), manifest=manifest_path, meta=run.options.meta)
     report_failures(ctx, run)
     return summarise(ctx, the_plan, run, opts, shard)
 
 
-def start_progress(ctx: Context, engine: Engine, opts: ApplyOptions) -> Progress:
-    """The run's progress, subscribed to the engine (none with ``--quiet``)."""
+def start_progress(ctx: Context, run: RunReport, opts: ApplyOptions) -> Progress:
+    """The run's progress, subscribed to the run (none with ``--quiet``)."""
     quiet = opts.detail == render.DETAIL_QUIET
     mode = "none" if quiet else opts.progress or ctx.settings.progress
     progress = Progress(ctx.err, 0, 0, opts.progress_tty, mode, ctx.settings.progress_interval)
     if not quiet:
-        engine.subscribers.append(progress)
+        # The same run (its state: budget, breaker, checked pins), now with its progress.
+        run.options = replace(run.options, subscribers=(progress,))
     # On Ctrl-C the error handler erases the bar and says how far the run got.
     ctx.progress = progress
     return progress
@@ -198,14 +192,14 @@ def run_one(
     i: int,
     opts: ApplyOptions,
     planned: MappingPlan | None,
-    run: RunState,
+    run: RunReport,
     progress: Progress,
 ) -> bool:
     """Plan, show and apply mapping ``i`` (``planned``: its plan, already checked); False stops
     the run."""
     m = mappings[i]
     fed_by = feeder(mappings[:i], m)
-    if run.breaker.is_open(engine.remote(m).endpoint):
+    if run.options.breaker.is_open(engine.remote(m).endpoint):
         # Listing it would only wait for the same timeouts again.
         run.unreached.append(m.label)
         return True
@@ -213,7 +207,7 @@ def run_one(
     # touches either side of theirs (the manifest forbids overlapping targets).
     mp = planned
     if mp is None:
-        mp = engine.plan_mapping(m, missing_ok=True, fed_by=fed_by if opts.dry_run else None)
+        mp = engine.plan_mapping(m, run.options, fed_by=fed_by if opts.dry_run else None)
     run.plans.append(mp)
     show_mapping(ctx, mp, opts)
     if mp.blocking or (fed_by in run.not_applied and not opts.dry_run):
@@ -228,7 +222,7 @@ def run_one(
     if opts.dry_run:
         return True
     try:
-        confirm_deletes(ctx, engine, mp, opts)
+        confirm_deletes(ctx, run.options, mp, opts)
     except ApplyRefusedError as exc:
         if not run.changed:
             raise ApplyRefusedError(f"{exc}. Nothing was changed") from None
@@ -238,7 +232,7 @@ def run_one(
         )
         return False
     progress.add(len(mp.operations), mp.bytes_to_transfer)
-    r = engine.execute(mp) if mp.operations else MappingResult(plan=mp)
+    r = engine.execute(mp, run.options) if mp.operations else MappingResult(plan=mp)
     progress.pause()  # the next mapping's plan is printed where the bar was
     run.results.append(r)
     run.changed = run.changed or bool(r.transferred or r.deleted or r.done(OpKind.MKDIR))
@@ -256,16 +250,17 @@ def show_mapping(ctx: Context, mp: MappingPlan, opts: ApplyOptions) -> None:
         ctx.warn(f"error: {line}")
 
 
-def report_failures(ctx: Context, run: RunState) -> None:
+def report_failures(ctx: Context, run: RunReport) -> None:
     """Failed files, a dead endpoint and a refusal mid-run, on stderr."""
     for r in run.results:
         for line in failure_lines(r):
             ctx.warn(f"error: {line}")
-    for endpoint in run.breaker.tripped:
+    breaker = run.options.breaker
+    for endpoint in breaker.tripped:
         not_tried = sum(len(r.not_tried) for r in run.results)
         unreached = run.unreached
         ctx.warn(
-            f"error: {run.breaker.error(endpoint)}: {not_tried} file(s) not tried"
+            f"error: {breaker.error(endpoint)}: {not_tried} file(s) not tried"
             + (f", mapping(s) {', '.join(map(repr, unreached))} not applied" if unreached else "")
             + "; run again when it answers"
         )
@@ -274,7 +269,7 @@ def report_failures(ctx: Context, run: RunState) -> None:
 
 
 def summarise(
-    ctx: Context, the_plan: Plan, run: RunState, opts: ApplyOptions, shard: Shard | None
+    ctx: Context, the_plan: Plan, run: RunReport, opts: ApplyOptions, shard: Shard | None
 ) -> int:
     """The run's summary on stdout (a document with ``--json``); the exit code."""
     failed = any(r.failed for r in run.results)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from s3lync.cli.commands.context import ApplyOptions
 from s3lync.errors import PlanStaleError, S3lyncError
 from s3lync.mapping import Direction
 from s3lync.sync import shard as sharding
 from s3lync.sync.engine import Engine, feeder
 from s3lync.sync.plan import MappingPlan, Operation, Plan
+from s3lync.sync.run import RunOptions
 from s3lync.sync.shard import Shard
 
 
@@ -65,7 +65,7 @@ def saved_shard(saved: Plan | None, plan_file: str | None, shard: Shard | None) 
 
 
 def check_saved(
-    engine: Engine, saved: Plan, plan_file: str, opts: ApplyOptions
+    engine: Engine, options: RunOptions, saved: Plan, plan_file: str
 ) -> dict[int, MappingPlan]:
     """Refuse a stale saved plan before anything changes; returns the fresh plans it took.
 
@@ -78,9 +78,7 @@ def check_saved(
     for i, old in enumerate(saved.mappings):
         if feeder(mappings[:i], old.mapping) is not None:
             continue
-        new = engine.plan_mapping(
-            old.mapping, missing_ok=True, allow_empty_source=opts.allow_empty_source
-        )
+        new = engine.plan_mapping(old.mapping, options)
         fresh[i] = new
         diffs += [f"{old.mapping.label}: {d}" for d in plan_differences(old, new)]
     if diffs:
