@@ -696,6 +696,8 @@ def _integration_env(
 ) -> None:
     """A clean, private AWS/XDG environment for integration tests and the whole reliability suite."""
     in_reliability = _RELIABILITY_DIR in Path(str(request.node.path)).parents
+    # Every test keeps s3lync's cache and state (hash cache, known-valid manifests) to itself.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     if request.node.get_closest_marker("integration") is None and not in_reliability:
         return
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)

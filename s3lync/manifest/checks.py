@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import importlib.resources
 import ipaddress
 import json
@@ -16,15 +17,16 @@ import re
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from s3lync.errors import InvalidURIError
 from s3lync.filters import glob_reading, regex_problem
 from s3lync.manifest.yamldoc import DocPath, Loc, Pos, Problem, format_path, quote, shorten
 from s3lync.settings import UPLOAD_ARGS, check_extra_args
 from s3lync.uri import S3Uri, parse_s3_uri, scheme_hint
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SUPPORTED_VERSION = 1
 
@@ -90,7 +92,25 @@ def _strict(node: Any) -> Any:
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
+    # Imported here: jsonschema and its dependencies cost ~90 ms, which a manifest already
+    # known valid (schema_problems' ``known_valid``) does not pay.
+    import jsonschema
+
     return jsonschema.Draft202012Validator(strict_schema())
+
+
+@functools.cache
+def _schema_digest() -> str:
+    from s3lync._version import __version__
+
+    text = json.dumps(strict_schema(), sort_keys=True)
+    return hashlib.sha256(f"{__version__}\0{text}".encode()).hexdigest()
+
+
+def schema_key(data: Any) -> str:
+    """A digest of ``data`` and the schema it is checked against (the schema check's cache key)."""
+    body = json.dumps(data, sort_keys=True, default=repr, ensure_ascii=False)
+    return hashlib.sha256(f"{_schema_digest()}\0{body}".encode()).hexdigest()
 
 
 def value_loc(positions: dict[DocPath, Pos], path: DocPath, *, key: bool = False) -> Loc:

@@ -20,6 +20,7 @@ from s3lync.manifest.checks import (
     excludes,
     load_schema,
     resolve_local,
+    schema_key,
     schema_problems,
     semantic_problems,
     setting,
@@ -29,7 +30,7 @@ from s3lync.manifest.yamldoc import DocPath as _Path
 from s3lync.manifest.yamldoc import Document, Problem, line_col, parse, quote, shorten
 from s3lync.manifest.yamldoc import Fatal as _Fatal
 from s3lync.mapping import Direction, Mapping
-from s3lync.settings import check_extra_args, environ_snapshot
+from s3lync.settings import Settings, check_extra_args, environ_snapshot
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -217,7 +218,10 @@ def validate_document(
         data, builder = parse(text)
         data = _fill(data, (), env, builder)
         _check_version(data, builder)
-        schema = schema_problems(data, builder.positions)
+        valid = _KnownValid(env)
+        key = schema_key(data)
+        known = valid.holds(key)
+        schema = [] if known else schema_problems(data, builder.positions)
         semantic, warned = semantic_problems(data, base_dir, builder.positions)
     except _Fatal as exc:
         line, col = exc.loc
@@ -241,6 +245,8 @@ def validate_document(
         if total == 1:
             raise ManifestError(errors[0], errors)
         raise ManifestError(f"{total} error(s) in {filename}:\n" + "\n".join(errors), errors)
+    if not known:
+        valid.add(key)
     manifest = Manifest(
         path=base_dir / Path(filename).name,
         version=SUPPORTED_VERSION,
@@ -249,6 +255,35 @@ def validate_document(
     )
     log.debug("loaded %s: %d mapping(s)", manifest.path, len(manifest.mappings))
     return manifest
+
+
+class _KnownValid:
+    """Documents that passed the JSON Schema before, by :func:`checks.schema_key` (state folder).
+
+    The schema check is a pure function of the filled document and the schema, so its answer is
+    kept: a no-op ``plan`` of an unchanged manifest then never imports jsonschema (~90 ms). The
+    semantic checks, which look at the file system, run every time. The newest 64 are kept.
+    """
+
+    KEEP = 64
+
+    def __init__(self, env: StrMapping[str, str]) -> None:
+        self.folder = Settings.from_env(env).state_dir / "valid-manifests"
+
+    def holds(self, key: str) -> bool:
+        """True when a document with this key passed the schema before."""
+        return (self.folder / key).is_file()
+
+    def add(self, key: str) -> None:
+        """Remember that the document with this key passed (best effort: it is only a cache)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / key).touch()
+            known = sorted(self.folder.iterdir(), key=lambda p: p.stat().st_mtime)
+            for old in known[: max(0, len(known) - self.KEEP)]:
+                old.unlink(missing_ok=True)
+        except OSError as exc:
+            log.debug("cannot remember a valid manifest in %s: %s", self.folder, exc)
 
 
 def _lines(filename: str, problems: list[Problem]) -> list[str]:
