@@ -153,6 +153,12 @@ def _cache_dir(env: EnvMapping[str, str]) -> Path:
     return Path.home() / ".cache" / "s3lync"
 
 
+def state_dir_in(env: EnvMapping[str, str]) -> Path:
+    """s3lync's state folder under ``env`` (as ``Settings.from_env(env).state_dir``, without
+    reading or warning about anything else)."""
+    return _cache_dir(env) / "state"
+
+
 # The configuration-related variables whose values key the shared S3 clients: changing
 # credentials, endpoints or proxies then gets fresh clients rather than stale ones.
 CLIENT_ENV_KEYS = (

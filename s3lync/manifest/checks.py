@@ -109,7 +109,8 @@ def _schema_digest() -> str:
 
 def schema_key(data: Any) -> str:
     """A digest of ``data`` and the schema it is checked against (the schema check's cache key)."""
-    body = json.dumps(data, sort_keys=True, default=repr, ensure_ascii=False)
+    # ASCII: a lone surrogate (from the environment) is escaped, not refused by encode().
+    body = json.dumps(data, sort_keys=True, default=repr)
     return hashlib.sha256(f"{_schema_digest()}\0{body}".encode()).hexdigest()
 
 

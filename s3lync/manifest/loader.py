@@ -30,7 +30,7 @@ from s3lync.manifest.yamldoc import DocPath as _Path
 from s3lync.manifest.yamldoc import Document, Problem, line_col, parse, quote, shorten
 from s3lync.manifest.yamldoc import Fatal as _Fatal
 from s3lync.mapping import Direction, Mapping
-from s3lync.settings import Settings, check_extra_args, environ_snapshot
+from s3lync.settings import check_extra_args, environ_snapshot, state_dir_in
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -268,7 +268,7 @@ class _KnownValid:
     KEEP = 64
 
     def __init__(self, env: StrMapping[str, str]) -> None:
-        self.folder = Settings.from_env(env).state_dir / "valid-manifests"
+        self.folder = state_dir_in(env) / "valid-manifests"
 
     def holds(self, key: str) -> bool:
         """True when a document with this key passed the schema before."""
