@@ -16,7 +16,7 @@ from s3lync._version import __version__
 from s3lync.cli import commands, logs, render
 from s3lync.errors import ConfigError, S3lyncError
 from s3lync.settings import Settings
-from s3lync.sync.policy import DeleteLimit, parse_max_delete
+from s3lync.sync.policy import ApplyPolicy, DeleteLimit, parse_max_delete
 from s3lync.sync.shard import ShardError, parse_shard
 from s3lync.sync.shard import resolve as resolve_shard
 
@@ -388,7 +388,7 @@ def plan(
             as_json=as_json,
             detailed_exitcode=detailed_exitcode,
             verbose=verbose,
-            allow_empty_source=allow_empty_source,
+            policy=ApplyPolicy(allow_empty_source=allow_empty_source),
             detail=_detail(summary, quiet),
             shard=resolve_shard(shard_spec, shard_total, c.settings.environ),
             lock_mode=_lock_mode(locked, no_lock),
@@ -457,16 +457,18 @@ def apply(
             dry_run=dry_run,
             yes=yes,
             as_json=as_json,
-            max_delete=max_delete,
+            policy=ApplyPolicy(
+                max_delete=max_delete,
+                allow_empty_source=allow_empty_source,
+                require_verified=require_verified,
+            ),
             jobs=jobs,
-            allow_empty_source=allow_empty_source,
             progress_tty=sys.stderr.isatty(),
             lock_timeout=lock_timeout,
             detail=_detail(summary, quiet),
             shard=resolve_shard(shard_spec, shard_total, c.settings.environ),
             lock_mode=_lock_mode(locked, no_lock),
             progress=progress,
-            require_verified=require_verified,
         )
         return commands.apply(c, names, opts)
 
@@ -627,15 +629,17 @@ def sync(
             dry_run=dry_run,
             yes=yes,
             as_json=as_json,
-            max_delete=max_delete,
+            policy=ApplyPolicy(
+                max_delete=max_delete,
+                allow_empty_source=allow_empty_source,
+                require_verified=require_verified,
+            ),
             jobs=jobs,
-            allow_empty_source=allow_empty_source,
             progress_tty=sys.stderr.isatty(),
             lock_timeout=lock_timeout,
             detail=_detail(summary, quiet),
             shard=resolve_shard(shard_spec, shard_total, c.settings.environ),
             progress=progress,
-            require_verified=require_verified,
         )
         return commands.sync(
             c,

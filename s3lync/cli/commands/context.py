@@ -12,7 +12,7 @@ from s3lync.cli import render
 from s3lync.cli.commands.progress import Progress
 from s3lync.settings import Settings
 from s3lync.sync.engine import Engine
-from s3lync.sync.policy import ApplyPolicy, DeleteLimit
+from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.shard import Shard
 
 EXIT_OK = 0
@@ -104,8 +104,8 @@ class ApplyOptions:
     dry_run: bool = False
     yes: bool = False
     as_json: bool = False
-    max_delete: DeleteLimit = None
-    allow_empty_source: bool = False
+    # --max-delete, --allow-empty-source, --require-verified: the run's safety rules.
+    policy: ApplyPolicy = field(default_factory=ApplyPolicy)
     jobs: int | None = None
     progress_tty: bool = False
     lock_timeout: float = 0.0
@@ -113,14 +113,3 @@ class ApplyOptions:
     shard: Shard | None = None
     lock_mode: LockMode = "auto"
     progress: str | None = None
-    # --require-verified: every mapping in strict mode (check_hash: strict).
-    require_verified: bool = False
-
-    @property
-    def policy(self) -> ApplyPolicy:
-        """The engine's rules for this apply: --max-delete, --allow-empty-source, --require-verified."""
-        return ApplyPolicy(
-            max_delete=self.max_delete,
-            allow_empty_source=self.allow_empty_source,
-            require_verified=self.require_verified,
-        )

@@ -34,12 +34,13 @@ def plan(
     as_json: bool = False,
     detailed_exitcode: bool = False,
     verbose: bool = False,
-    allow_empty_source: bool = False,
+    policy: ApplyPolicy | None = None,
     detail: str = render.DETAIL_FULL,
     shard: Shard | None = None,
     lock_mode: LockMode = "auto",
 ) -> int:
-    """Read-only: show what apply would do (``shard``: that shard's share); optionally save it."""
+    """Read-only: show what apply would do (``shard``: that shard's share; ``policy``: the rules
+    the plan is judged by, e.g. an empty source allowed); optionally save it."""
     if out_file:
         # Before anything is listed: a plan that cannot be saved is not worth making.
         folder = os.path.dirname(os.path.abspath(out_file))
@@ -50,7 +51,7 @@ def plan(
     path = str(manifest.path)
     the_lock = use_lock(path, manifest.mappings, mappings, lock_mode)
     options = RunOptions(
-        policy=ApplyPolicy(allow_empty_source=allow_empty_source),
+        policy=policy or ApplyPolicy(),
         shard=shard,
         lock=the_lock,
         verbose=verbose,
