@@ -18,21 +18,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import re
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from s3lync.errors import ConfigError
 from s3lync.redact import redact_url
 from s3lync.settings import Settings
 from s3lync.store.describe import s3_label, translate
-from s3lync.store.fast import FastWire
-from s3lync.store.protocol import BucketTarget, Origin
+from s3lync.store.locate import make_fast
 from s3lync.store.resolve import (
     EnvOnly,
     botocore_session,
@@ -40,7 +38,7 @@ from s3lync.store.resolve import (
     env_only,
     proxies_for,
 )
-from s3lync.store.sigv4 import Credentials, uri_encode
+from s3lync.store.sigv4 import Credentials
 from s3lync.store.wire import Wire
 from s3lync.uri import scheme_hint
 
@@ -60,12 +58,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-# A key that no bucket needs to hold: presigning it tells where a bucket's requests go.
-_PROBE_KEY = "s3lync-probe"
-
-
 @dataclass
-class _Clients:
+class Clients:
     """One botocore session and its S3 client (both built on first use), and the store
     implementation; ``static`` when the environment alone gave the credentials (resolve.env_only)."""
 
@@ -168,7 +162,7 @@ class _Clients:
 # Settings per call) would otherwise keep every set of clients it ever built, and their
 # connections; one dropped here stays usable by whoever still holds it.
 _KEEP = 16
-_clients: OrderedDict[tuple[Any, ...], _Clients] = OrderedDict()
+_clients: OrderedDict[tuple[Any, ...], Clients] = OrderedDict()
 _clients_lock = threading.Lock()
 
 
@@ -179,7 +173,7 @@ def _resolved(
     max_workers: int | None,
     timeouts: tuple[float | None, float | None] = (None, None),
     settings: Settings | None = None,
-) -> _Clients:
+) -> Clients:
     """The shared clients per settings: creating a client costs ~0.1 s, and they are thread-safe.
 
     The key includes a digest of the configuration-related environment the Settings captured,
@@ -189,7 +183,7 @@ def _resolved(
     env = hashlib.sha256("\0".join(settings.client_env).encode()).hexdigest()
     workers = max_workers or settings.max_workers
     key = (region, endpoint_url, profile, workers, timeouts, env)
-    dropped: list[_Clients] = []
+    dropped: list[Clients] = []
     with _clients_lock:
         found = _clients.get(key)
         if found is None:
@@ -234,7 +228,7 @@ def get_wire(
         # in botocore's built-in handlers): every request must go through botocore to reach them.
         return BotoWire(c.client)
     if c.wire is None:
-        made = _make_fast(c, settings) or BotoWire(c.client)
+        made = make_fast(c, settings) or BotoWire(c.client)
         with c.lock:
             if c.wire is None:
                 c.wire = made
@@ -318,7 +312,7 @@ def _create(
     workers: int,
     timeouts: tuple[float | None, float | None],
     settings: Settings,
-) -> _Clients:
+) -> Clients:
     static = env_only(profile, endpoint_url, settings)
     if static is not None:
         session_factory = functools.partial(botocore_session, profile, region, settings)
@@ -331,12 +325,7 @@ def _create(
         scoped = session.get_scoped_config()
         endpoint = endpoint_url or configured_endpoint(session, settings.environ)
         configured_attempts = session.get_config_variable("max_attempts")
-    if endpoint and "@" in urlsplit(endpoint).netloc:
-        # botocore refuses such URLs only at the first request, quoting them whole.
-        raise ConfigError(
-            f"the S3 endpoint {redact_url(endpoint)} has a user name or password in it; "
-            "pass credentials through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
-        )
+    _check_endpoint(endpoint)
     connect = settings.connect_timeout(timeouts[0])
     read = settings.read_timeout(timeouts[1])
     attempts = settings.attempts(int(configured_attempts) if configured_attempts else None)
@@ -362,13 +351,7 @@ def _create(
         response_checksum_validation="when_required",
         s3=s3_cfg,
     )
-    if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
-        hint = "" if "://" in endpoint else f"; {scheme_hint(endpoint)}"
-        raise ConfigError(
-            f"cannot use the S3 endpoint: Invalid endpoint: {redact_url(endpoint)}"
-            + redact_url(hint)
-        )
-    return _Clients(
+    return Clients(
         session_factory,
         cfg,
         endpoint,
@@ -381,135 +364,22 @@ def _create(
     )
 
 
+def _check_endpoint(endpoint: str | None) -> None:
+    """Refuse an endpoint botocore would refuse only at the first request, in its own words."""
+    if not endpoint:
+        return
+    if "@" in urlsplit(endpoint).netloc:
+        raise ConfigError(
+            f"the S3 endpoint {redact_url(endpoint)} has a user name or password in it; "
+            "pass credentials through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
+        )
+    if urlsplit(endpoint).scheme not in ("http", "https"):
+        hint = "" if "://" in endpoint else f"; {scheme_hint(endpoint)}"
+        raise ConfigError(
+            f"cannot use the S3 endpoint: Invalid endpoint: {redact_url(endpoint)}"
+            + redact_url(hint)
+        )
+
+
 def _known(session: Any) -> Any:
     return session
-
-
-def _make_fast(c: _Clients, settings: Settings) -> FastWire | None:
-    """The fast implementation for these clients, or None where a setting needs botocore.
-
-    A plain endpoint (``endpoint_url`` with path-style addressing, the S3-compatible stores'
-    case) needs no botocore client at all: requests go to ``endpoint/bucket/key``, signed for the
-    configured region. AWS's own endpoints (regional hosts, FIPS, dual-stack, accelerate) are
-    read off presigned URLs of a botocore client, built once.
-    """
-    if not settings.lean:
-        return None
-    from s3lync.store.scheduler import scheduler_for
-    from s3lync.store.transport import Transport
-
-    transport = Transport(
-        maxsize=c.workers * 2 + 4,
-        connect_timeout=c.timeouts[0],
-        read_timeout=c.timeouts[1],
-        ca_bundle=c.ca_bundle(),
-        scheduler=scheduler_for(c.workers),
-    )
-    credentials = c.credentials
-
-    if _plain_endpoint(c):
-        assert c.endpoint_url is not None
-        region = c.default_region()
-        parts = urlsplit(c.endpoint_url)
-        proxy, headers = None, ()
-        if c.proxies:
-            from botocore.httpsession import ProxyConfiguration
-
-            proxy_config = ProxyConfiguration(proxies=c.proxies)
-            proxy = proxy_config.proxy_url_for(f"{parts.scheme}://{parts.netloc}/")
-            headers = tuple(proxy_config.proxy_headers_for(proxy).items()) if proxy else ()
-        origin = Origin(parts.scheme, parts.netloc, proxy, headers)
-
-        def plain(bucket: str, learned_region: str | None) -> BucketTarget | None:
-            if not _VALID_BUCKET.match(bucket):
-                return None  # botocore refuses it, in its own words
-            base = f"{parts.path.rstrip('/')}/{uri_encode(bucket, '~')}"
-            return BucketTarget(origin, base, learned_region or region)
-
-        return FastWire(c.endpoint_url, region, credentials, locate=plain, transport=transport)
-    cfg = c.client.meta.config
-    proxying = cfg.proxies_config or {}
-    if (
-        cfg.signature_version not in (None, "s3v4")
-        or cfg.client_cert
-        or any(proxying.get(k) for k in ("proxy_ca_bundle", "proxy_client_cert"))
-        or proxying.get("proxy_use_forwarding_for_https")
-    ):
-        log.debug("fast path off: the S3 client's configuration needs botocore")
-        return None
-    from botocore.httpsession import ProxyConfiguration
-
-    proxy_config = ProxyConfiguration(proxies=cfg.proxies)
-
-    def locate(bucket: str, learned_region: str | None) -> BucketTarget | None:
-        client = c.client if learned_region is None else _regional(c, learned_region)
-        return _bucket_target(client, bucket, proxy_config)
-
-    return FastWire(
-        c.client.meta.endpoint_url,
-        c.client.meta.region_name or "us-east-1",
-        credentials,
-        locate=locate,
-        transport=transport,
-    )
-
-
-# Bucket names botocore sends as they are (its own check); anything else it refuses or treats as
-# an ARN, so the fast path leaves it to botocore.
-_VALID_BUCKET = re.compile(r"^[a-zA-Z0-9.\-_]{1,255}$")
-
-
-def _plain_endpoint(c: _Clients) -> bool:
-    """True for an ``endpoint_url`` with path-style addressing and nothing only botocore does."""
-    s3 = c.s3_config
-    return bool(
-        c.endpoint_url
-        and s3.get("addressing_style", "path") == "path"
-        and not s3.get("use_accelerate_endpoint")
-        and s3.get("signature_version") in (None, "s3v4")
-    )
-
-
-def _regional(c: _Clients, region: str) -> Any:
-    """A client like ``c.client`` for another region (a bucket's region learned from a redirect)."""
-    with c.lock:
-        client = c.regional.get(region)
-        if client is None:
-            client = c.session.create_client(
-                "s3", region_name=region, endpoint_url=c.endpoint_url, config=c.config
-            )
-            c.regional[region] = client
-        return client
-
-
-def _bucket_target(client: Any, bucket: str, proxy_config: Any) -> BucketTarget | None:
-    """Where botocore would send ``bucket``'s requests, read off a presigned URL."""
-    try:
-        url = client.generate_presigned_url(
-            "head_object", Params={"Bucket": bucket, "Key": _PROBE_KEY}, ExpiresIn=60
-        )
-    except Exception as exc:  # an invalid bucket name, an ARN botocore alone handles...
-        log.debug("fast path steps aside for bucket %s: %s", bucket, exc)
-        return None
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    if not parts.path.endswith("/" + _PROBE_KEY) or ":" in bucket or bucket.endswith("--x-s3"):
-        log.debug("fast path steps aside for bucket %s (an ARN or S3 Express)", bucket)
-        return None
-    if "X-Amz-Algorithm" in query:
-        scope = (query.get("X-Amz-Credential") or [""])[0].split("/")
-        if query["X-Amz-Algorithm"] != ["AWS4-HMAC-SHA256"] or len(scope) != 5 or scope[3] != "s3":
-            log.debug("fast path steps aside for bucket %s: %s signing", bucket, scope[3:4])
-            return None
-        region = scope[2]
-    else:
-        # botocore presigns S3 with SigV2 where the region allows; requests still use SigV4
-        # in the client's region.
-        region = client.meta.region_name or "us-east-1"
-        region = "us-east-1" if region == "aws-global" else region
-    netloc = parts.netloc.rpartition("@")[2]
-    base = parts.path[: -len(_PROBE_KEY) - 1]
-    proxy = proxy_config.proxy_url_for(f"{parts.scheme}://{netloc}/")
-    headers = tuple(proxy_config.proxy_headers_for(proxy).items()) if proxy else ()
-    origin = Origin(parts.scheme, netloc, proxy, headers)
-    return BucketTarget(origin, base, region, virtual=not base)

@@ -1,0 +1,160 @@
+"""Building the fast implementation for an endpoint: where each bucket's requests go.
+
+A plain endpoint (``endpoint_url`` with path-style addressing, the S3-compatible stores' case) needs
+no botocore client at all: requests go to ``endpoint/bucket/key``, signed for the configured
+region. AWS's own endpoints (regional hosts, FIPS, dual-stack, accelerate) are read off presigned
+URLs of a botocore client, built once; where a bucket or a setting needs more than SigV4 over
+HTTP(S) (an access point ARN, S3 Express, client certificates...), the fast path steps aside.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from s3lync.settings import Settings
+from s3lync.store.fast import FastWire
+from s3lync.store.protocol import BucketTarget, Origin
+from s3lync.store.sigv4 import uri_encode
+
+if TYPE_CHECKING:
+    from s3lync.store.clients import Clients
+
+log = logging.getLogger(__name__)
+
+# A key that no bucket needs to hold: presigning it tells where a bucket's requests go.
+_PROBE_KEY = "s3lync-probe"
+
+
+def make_fast(c: Clients, settings: Settings) -> FastWire | None:
+    """The fast implementation for these clients, or None where a setting needs botocore."""
+    if not settings.lean:
+        return None
+    from s3lync.store.scheduler import scheduler_for
+    from s3lync.store.transport import Transport
+
+    transport = Transport(
+        maxsize=c.workers * 2 + 4,
+        connect_timeout=c.timeouts[0],
+        read_timeout=c.timeouts[1],
+        ca_bundle=c.ca_bundle(),
+        scheduler=scheduler_for(c.workers),
+    )
+    if _plain_endpoint(c):
+        return _plain(c, transport)
+    return _located(c, transport)
+
+
+def _plain(c: Clients, transport: Any) -> FastWire:
+    """Requests to ``endpoint/bucket/key``, signed for the configured region: no botocore client."""
+    assert c.endpoint_url is not None
+    region = c.default_region()
+    parts = urlsplit(c.endpoint_url)
+    proxy, headers = None, ()
+    if c.proxies:
+        from botocore.httpsession import ProxyConfiguration
+
+        proxy_config = ProxyConfiguration(proxies=c.proxies)
+        proxy = proxy_config.proxy_url_for(f"{parts.scheme}://{parts.netloc}/")
+        headers = tuple(proxy_config.proxy_headers_for(proxy).items()) if proxy else ()
+    origin = Origin(parts.scheme, parts.netloc, proxy, headers)
+
+    def plain(bucket: str, learned_region: str | None) -> BucketTarget | None:
+        if not _VALID_BUCKET.match(bucket):
+            return None  # botocore refuses it, in its own words
+        base = f"{parts.path.rstrip('/')}/{uri_encode(bucket, '~')}"
+        return BucketTarget(origin, base, learned_region or region)
+
+    return FastWire(c.endpoint_url, region, c.credentials, locate=plain, transport=transport)
+
+
+def _located(c: Clients, transport: Any) -> FastWire | None:
+    """Each bucket's requests sent where a botocore client would send them (None: botocore must)."""
+    cfg = c.client.meta.config
+    proxying = cfg.proxies_config or {}
+    if (
+        cfg.signature_version not in (None, "s3v4")
+        or cfg.client_cert
+        or any(proxying.get(k) for k in ("proxy_ca_bundle", "proxy_client_cert"))
+        or proxying.get("proxy_use_forwarding_for_https")
+    ):
+        log.debug("fast path off: the S3 client's configuration needs botocore")
+        return None
+    from botocore.httpsession import ProxyConfiguration
+
+    proxy_config = ProxyConfiguration(proxies=cfg.proxies)
+
+    def locate(bucket: str, learned_region: str | None) -> BucketTarget | None:
+        client = c.client if learned_region is None else _regional(c, learned_region)
+        return _bucket_target(client, bucket, proxy_config)
+
+    return FastWire(
+        c.client.meta.endpoint_url,
+        c.client.meta.region_name or "us-east-1",
+        c.credentials,
+        locate=locate,
+        transport=transport,
+    )
+
+
+# Bucket names botocore sends as they are (its own check); anything else it refuses or treats as
+# an ARN, so the fast path leaves it to botocore.
+_VALID_BUCKET = re.compile(r"^[a-zA-Z0-9.\-_]{1,255}$")
+
+
+def _plain_endpoint(c: Clients) -> bool:
+    """True for an ``endpoint_url`` with path-style addressing and nothing only botocore does."""
+    s3 = c.s3_config
+    return bool(
+        c.endpoint_url
+        and s3.get("addressing_style", "path") == "path"
+        and not s3.get("use_accelerate_endpoint")
+        and s3.get("signature_version") in (None, "s3v4")
+    )
+
+
+def _regional(c: Clients, region: str) -> Any:
+    """A client like ``c.client`` for another region (a bucket's region learned from a redirect)."""
+    with c.lock:
+        client = c.regional.get(region)
+        if client is None:
+            client = c.session.create_client(
+                "s3", region_name=region, endpoint_url=c.endpoint_url, config=c.config
+            )
+            c.regional[region] = client
+        return client
+
+
+def _bucket_target(client: Any, bucket: str, proxy_config: Any) -> BucketTarget | None:
+    """Where botocore would send ``bucket``'s requests, read off a presigned URL."""
+    try:
+        url = client.generate_presigned_url(
+            "head_object", Params={"Bucket": bucket, "Key": _PROBE_KEY}, ExpiresIn=60
+        )
+    except Exception as exc:  # an invalid bucket name, an ARN botocore alone handles...
+        log.debug("fast path steps aside for bucket %s: %s", bucket, exc)
+        return None
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if not parts.path.endswith("/" + _PROBE_KEY) or ":" in bucket or bucket.endswith("--x-s3"):
+        log.debug("fast path steps aside for bucket %s (an ARN or S3 Express)", bucket)
+        return None
+    if "X-Amz-Algorithm" in query:
+        scope = (query.get("X-Amz-Credential") or [""])[0].split("/")
+        if query["X-Amz-Algorithm"] != ["AWS4-HMAC-SHA256"] or len(scope) != 5 or scope[3] != "s3":
+            log.debug("fast path steps aside for bucket %s: %s signing", bucket, scope[3:4])
+            return None
+        region = scope[2]
+    else:
+        # botocore presigns S3 with SigV2 where the region allows; requests still use SigV4
+        # in the client's region.
+        region = client.meta.region_name or "us-east-1"
+        region = "us-east-1" if region == "aws-global" else region
+    netloc = parts.netloc.rpartition("@")[2]
+    base = parts.path[: -len(_PROBE_KEY) - 1]
+    proxy = proxy_config.proxy_url_for(f"{parts.scheme}://{netloc}/")
+    headers = tuple(proxy_config.proxy_headers_for(proxy).items()) if proxy else ()
+    origin = Origin(parts.scheme, netloc, proxy, headers)
+    return BucketTarget(origin, base, region, virtual=not base)
