@@ -67,6 +67,30 @@ def temporaries(root: Path) -> list[str]:
     return found
 
 
+def wait_until(condition: Any, what: str, timeout: float = 30) -> None:
+    """Poll ``condition()`` until it is true; fail naming ``what`` after a generous ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(0.02)
+
+
+def has_open(pid: int, suffix: str) -> bool:
+    """True while process ``pid`` has a file whose path ends with ``suffix`` open (Linux /proc)."""
+    fds = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(fds)
+    except OSError:
+        return False
+    for fd in names:
+        try:
+            if os.readlink(f"{fds}/{fd}").endswith(suffix):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def remote_tree(client: Any, bucket: str, prefix: str = "") -> dict[str, bytes]:
     """Every object under ``prefix`` as {key: bytes}."""
     out: dict[str, bytes] = {}

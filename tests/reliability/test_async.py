@@ -80,9 +80,11 @@ def test_cancel_mid_download_stops_cleans_and_raises(
 
     async def main() -> None:
         task = asyncio.create_task(obj.download())
-        while stall.hits < WORKERS:
+        # Until every stalled worker has written its first half into a temporary.
+        for _ in range(1500):
+            if stall.hits >= WORKERS and len(_temps(target)) >= WORKERS:
+                break
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.2)  # the stalled workers have written their first half
         assert _temps(target), "the stalled downloads should have temporaries by now"
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,12 @@ from .helpers import (
     MOTO_ONLY,
     blob,
     cli_env,
+    has_open,
     put_objects,
     run_cli,
     start_cli,
     tree,
+    wait_until,
     write_manifest,
 )
 
@@ -68,20 +69,26 @@ def test_second_apply_waits_with_lock_timeout_then_runs_after_the_first(
 ) -> None:
     put_objects(s3, bucket, OBJECTS)
     manifest, data = setup(tmp_path, bucket)
-    env = cli_env(tmp_path)
+    # Each run signs with an access key of its own (moto takes any), so the proxy's log tells
+    # whose request each one was.
+    env = cli_env(tmp_path, AWS_ACCESS_KEY_ID="FIRSTRUN")
+    env2 = cli_env(tmp_path, AWS_ACCESS_KEY_ID="SECONDRUN")
     rule = proxy.add_rule("stall", method="GET", key="/p/a.bin", delay=30)
     args = ("-f", str(manifest), "--endpoint-url", proxy.url, "apply", "--yes")
 
     first = start_cli(*args, cwd=tmp_path, env=env)
     try:
         assert rule.matched.wait(30)
-        second = start_cli(*args, "--lock-timeout", "30", cwd=tmp_path, env=env)
+        second = start_cli(*args, "--lock-timeout", "30", cwd=tmp_path, env=env2)
         try:
-            time.sleep(1.5)  # the second run is up and waiting for the lock
+            # The second run is up and at the lock (its file open, the first holding it).
+            wait_until(
+                lambda: has_open(second.pid, ".lock") or second.poll() is not None,
+                "the second run reaches the lock",
+            )
             assert second.poll() is None
             rule.release()
             _o1, err1 = first.communicate(timeout=30)
-            first_done = len(proxy.log)
             out2, err2 = second.communicate(timeout=30)
         finally:
             if second.poll() is None:
@@ -95,6 +102,9 @@ def test_second_apply_waits_with_lock_timeout_then_runs_after_the_first(
     assert first.returncode == 0, err1
     assert second.returncode == 0, err2
     # No interleaving: the first run's requests all come before the second run's first request.
+    runs = ["FIRSTRUN" in (seen.header("authorization") or "") for seen in proxy.log]
+    first_done = runs.index(False)
+    assert all(runs[:first_done]) and not any(runs[first_done:]), runs
     first_requests = proxy.log[:first_done]
     assert "list-type" in first_requests[0].query
     assert sum(1 for s in first_requests if "list-type" in s.query) == 1

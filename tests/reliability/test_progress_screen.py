@@ -138,30 +138,42 @@ def test_terminal_shows_one_live_bar_that_leaves_only_the_summary(
     assert "Apply complete" in kept[1] and not any(BAR.match(x) for x in kept[1].splitlines())
 
 
-# What is drawn does not depend on the store; each of these waits out a 6 s stall (the plain
-# lines come every 5 s into a pipe), so one server is enough.
+# What is drawn does not depend on the store, so one server is enough. Plain lines come every
+# S3LYNC_PROGRESS_INTERVAL seconds into a pipe (5 by default, tests/unit/test_progress.py); 0.2 here.
 @MOTO_ONLY
 def test_pipe_keeps_plain_lines(s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path) -> None:
     _seed(s3, bucket)
     manifest = _manifest(tmp_path, bucket, proxy.url)
-    proxy.add_rule("stall", method="GET", key="/d/slow.bin", where="before", delay=6)
-    proc = subprocess.run(
+    # The slow file is held until a progress line has been printed while it was in flight.
+    hold = proxy.add_rule("stall", method="GET", key="/d/slow.bin", where="before", delay=120)
+    proc = subprocess.Popen(
         [sys.executable, "-m", "s3lync", "-f", str(manifest), "apply"],
         cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
+        env={**_env(), "S3LYNC_PROGRESS_INTERVAL": "0.2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         text=True,
-        timeout=120,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stderr.splitlines()
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        hold.release()
+        _out, rest = proc.communicate(timeout=120)
+    finally:
+        hold.release()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    stderr = first + rest
+    assert proc.returncode == 0, stderr
+    lines = stderr.splitlines()
     assert lines, "a long apply into a pipe prints progress lines"
     assert all(
         re.fullmatch(r"\d+/20 files, .*, (\?|[\d.]+) (B|KiB|MiB)/s, ETA \S+", x) for x in lines
     ), lines
     assert lines[-1].startswith("20/20 files, 140.0 KiB/140.0 KiB")
-    assert "\r" not in proc.stderr and "\x1b" not in proc.stderr
+    assert "\r" not in stderr and "\x1b" not in stderr
 
 
 @MOTO_ONLY
@@ -171,8 +183,9 @@ def test_progress_none_prints_nothing(
 ) -> None:
     _seed(s3, bucket)
     manifest = _manifest(tmp_path, bucket, proxy.url)
-    proxy.add_rule("stall", method="GET", key="/d/slow.bin", where="before", delay=6)
-    env = _env()
+    # Held for 5 intervals: any other mode would print plain lines meanwhile.
+    proxy.add_rule("stall", method="GET", key="/d/slow.bin", where="before", delay=1)
+    env = {**_env(), "S3LYNC_PROGRESS_INTERVAL": "0.2"}
     args = [sys.executable, "-m", "s3lync", "-f", str(manifest), "apply"]
     if how == "flag":
         args.append("--progress=none")
