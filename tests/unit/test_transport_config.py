@@ -80,3 +80,14 @@ def test_max_attempts_from_the_aws_config_file(
     assert get_attempts(endpoint_url="http://127.0.0.1:9") == 7
     monkeypatch.setenv("S3LYNC_MAX_ATTEMPTS", "2")  # s3lync's own variable wins
     assert get_attempts(endpoint_url="http://127.0.0.1:9") == 2
+
+
+@pytest.mark.parametrize("workers", [1, 16, 64, 256])
+def test_the_connection_pool_keeps_a_connection_for_every_request_in_flight(workers: int) -> None:
+    # The scheduler lets max_workers requests through at once. A pool smaller than that would
+    # open a connection for each request beyond it and discard it afterwards (urllib3's
+    # block=False): no keep-alive at high concurrency, a new TCP (and TLS) handshake per request.
+    wire = get_wire(endpoint_url="http://127.0.0.1:9", max_workers=workers)
+    transport = wire.transport  # type: ignore[attr-defined]
+    assert transport.scheduler.capacity == workers
+    assert transport.maxsize >= workers
