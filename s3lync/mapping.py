@@ -40,7 +40,7 @@ class Mapping:
     profile: str | None = None
     connect_timeout: float | None = None
     read_timeout: float | None = None
-    # Upload arguments (ServerSideEncryption, StorageClass, ...; see settings.UPLOAD_ARGS).
+    # Upload arguments (ServerSideEncryption, StorageClass, ...; see upload_args.UPLOAD_ARGS).
     extra_args: tuple[tuple[str, str], ...] = ()
 
     @property

@@ -24,13 +24,14 @@ from s3lync.errors import (
 from s3lync.filters import INCLUDE, glob_reading, regex_problem
 from s3lync.localfs import scan as local
 from s3lync.mapping import Direction, Mapping
-from s3lync.settings import Settings, check_extra_args
+from s3lync.settings import Settings
 from s3lync.sync.engine import Engine, raise_for_result
 from s3lync.sync.plan import MappingPlan, OpKind
 from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.results import MappingResult, SyncResult
 from s3lync.sync.run import RunOptions
 from s3lync.sync.stages import single_target
+from s3lync.upload_args import check_extra_args
 from s3lync.uri import S3Uri, check_rel, parse_s3_uri
 
 #: ``exclude_pattern`` / ``include_pattern``: one regex, or a list of them. Excludes are read

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from s3lync.errors import InvalidURIError
 from s3lync.filters import glob_reading, regex_problem
 from s3lync.manifest.yamldoc import DocPath, Loc, Pos, Problem, format_path, quote, shorten
-from s3lync.settings import UPLOAD_ARGS, check_extra_args
+from s3lync.upload_args import UPLOAD_ARGS, check_extra_args
 from s3lync.uri import S3Uri, parse_s3_uri, scheme_hint
 
 if TYPE_CHECKING:

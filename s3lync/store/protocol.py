@@ -71,7 +71,7 @@ def evidence_headers(header: Callable[[str], str | None]) -> dict[str, str]:
 
 def upload_headers(args: PutArgs, size: int | None) -> dict[str, str]:
     """The HTTP headers of a PUT (or, with ``size`` None, a CreateMultipartUpload)."""
-    from s3lync.settings import UPLOAD_ARGS
+    from s3lync.upload_args import UPLOAD_ARGS
 
     headers = {"content-length": str(size if size is not None else 0)}
     if args.content_md5 and size is not None:

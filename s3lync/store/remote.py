@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from s3lync.errors import PlanStaleError, RemoteNotFoundError, S3lyncError, SyncError
-from s3lync.settings import Settings, upload_arguments
+from s3lync.settings import Settings
 from s3lync.store.deletes import Deleter
 from s3lync.store.describe import answer_error, describe, s3_label
 from s3lync.store.download import Downloader
@@ -36,6 +36,7 @@ from s3lync.store.s3xml import Listed
 from s3lync.store.scheduler import scheduler_for
 from s3lync.store.upload import Upload, Uploader, put_args
 from s3lync.store.wire import Cancelled, Wire
+from s3lync.upload_args import upload_arguments
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +320,7 @@ class Remote:
         ``part_md5s``: each part's raw MD5 at :meth:`multipart_part_size`, when known from the
         file's hashing (sent as the parts' Content-MD5 instead of hashing the parts again).
 
-        ``extra_args`` (settings.UPLOAD_ARGS) go over the settings' own; ContentType is guessed
+        ``extra_args`` (upload_args.UPLOAD_ARGS) go over the settings' own; ContentType is guessed
         when not given. ``if_match`` (an ETag) makes a single PUT conditional: a store that
         honours it refuses to overwrite an object another writer replaced (PlanStaleError);
         multipart uploads go without it (moto ignores it on Complete), the caller's HEAD covers

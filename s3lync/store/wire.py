@@ -64,7 +64,7 @@ class Cancelled(Exception):
 class PutArgs:
     """What travels with an upload's body (or its create, for multipart).
 
-    ``extra`` holds boto3's names for the upload arguments (settings.UPLOAD_ARGS); ``metadata``
+    ``extra`` holds boto3's names for the upload arguments (upload_args.UPLOAD_ARGS); ``metadata``
     the user metadata (without the ``x-amz-meta-`` prefix).
     """
 

@@ -82,7 +82,7 @@ def sync_mapping(
     ``rules``: ordered (include|exclude, regex) filters, as :func:`cli_filters` makes them.
     """
     from s3lync import filters
-    from s3lync.settings import check_extra_args
+    from s3lync.upload_args import check_extra_args
     from s3lync.uri import parse_s3_uri
 
     src_s3, dst_s3 = source.startswith("s3://"), target.startswith("s3://")
