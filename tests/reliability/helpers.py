@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import signal
 import socket
@@ -11,7 +13,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -154,18 +156,64 @@ def s3lync_argv(*args: str, prelude: str = "") -> list[str]:
 
 
 def run_cli(
-    *args: str, cwd: Path, env: Mapping[str, str], prelude: str = "", timeout: float = 60
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    prelude: str = "",
+    timeout: float = 60,
+    in_process: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``s3lync ARGS`` to completion."""
-    return subprocess.run(
-        s3lync_argv(*args, prelude=prelude),
-        cwd=cwd,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
+    """Run ``s3lync ARGS`` to completion, as a subprocess would, but in this process.
+
+    A subprocess proves nothing more for a run that ends by itself, and costs a Python and
+    botocore start-up each: the run goes through click's test runner instead, with what a
+    subprocess would have of its own (:func:`as_a_process`). ``prelude`` code (umask, rlimits)
+    or ``in_process=False`` runs a real subprocess, which ``timeout`` bounds.
+    """
+    if prelude or not in_process:
+        return subprocess.run(
+            s3lync_argv(*args, prelude=prelude),
+            cwd=cwd,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    from click.testing import CliRunner
+
+    from s3lync.cli.main import cli
+
+    with as_a_process(cwd, env):
+        result = CliRunner().invoke(cli, list(args), prog_name="s3lync", catch_exceptions=False)
+    return subprocess.CompletedProcess(
+        ["s3lync", *args], result.exit_code, result.stdout, result.stderr
     )
+
+
+@contextlib.contextmanager
+def as_a_process(cwd: Path, env: Mapping[str, str]) -> Iterator[None]:
+    """For an in-process CLI run: the environment exactly ``env`` and the working folder ``cwd``,
+    and afterwards this process's own back, with the log levels and handlers the CLI set on
+    s3lync's and botocore's loggers undone and ``Config.set_*`` values forgotten."""
+    from s3lync import Config
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    loggers = [logging.getLogger(name) for name in ("s3lync", "botocore")]
+    saved_logs = [(lg.level, list(lg.handlers)) for lg in loggers]
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for lg, (level, handlers) in zip(loggers, saved_logs, strict=True):
+            lg.setLevel(level)
+            lg.handlers[:] = handlers
+        Config.reset()
 
 
 def start_cli(

@@ -526,7 +526,12 @@ def test_a_bad_s3lync_progress_is_ignored_with_a_warning(
         endpoint_url=s3_server.endpoint_url,
     )
     r = run_cli(
-        "-f", str(manifest), "apply", cwd=tmp_path, env=cli_env(tmp_path, S3LYNC_PROGRESS="sparkly")
+        "-f",
+        str(manifest),
+        "apply",
+        cwd=tmp_path,
+        env=cli_env(tmp_path, S3LYNC_PROGRESS="sparkly"),
+        in_process=False,
     )
     assert r.returncode == 0, r.stderr
     assert r.stderr == "ignoring S3LYNC_PROGRESS='sparkly': not one of auto, bar, plain, none\n"

@@ -305,8 +305,16 @@ def test_debug_output_is_real_and_free_of_secrets(
     manifest = write_manifest(proj / "s3lync.yaml", [m])
     env = cli_env(tmp_path, S3LYNC_DEBUG="1", AWS_SESSION_TOKEN=token, AWS_SECRET_ACCESS_KEY=secret)
 
+    # A fresh process: what it writes from its first start-up on.
     done = run_cli(
-        "-f", str(manifest), "--endpoint-url", s3_server.endpoint_url, "plan", cwd=tmp_path, env=env
+        "-f",
+        str(manifest),
+        "--endpoint-url",
+        s3_server.endpoint_url,
+        "plan",
+        cwd=tmp_path,
+        env=env,
+        in_process=False,
     )
 
     assert done.returncode == 0, done.stderr

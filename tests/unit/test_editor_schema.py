@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +19,9 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from s3lync.cli.main import cli
 from s3lync.manifest import loader
 from s3lync.manifest.checks import strict_schema
 from s3lync.manifest.loader import schema_path, schema_reference, validate_document
@@ -63,14 +63,8 @@ def _modeline(text: str) -> str:
 
 
 def test_init_output_passes_the_editor_and_names_a_schema_it_can_open(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "s3lync", "-f", str(tmp_path / "s3lync.yaml"), "init"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = CliRunner().invoke(cli, ["-f", str(tmp_path / "s3lync.yaml"), "init"])
+    assert proc.exit_code == 0, proc.stderr
     text = (tmp_path / "s3lync.yaml").read_text(encoding="utf-8")
     assert _editor_errors(yaml.safe_load(text)) == []
     opened = _resolve(_modeline(text), tmp_path / "s3lync.yaml")
@@ -108,10 +102,11 @@ def test_there_are_manifests_to_check() -> None:
 
 
 def test_s3lync_schema_prints_the_schema_and_its_path() -> None:
-    run = [sys.executable, "-m", "s3lync", "schema"]
-    printed = subprocess.run(run, capture_output=True, text=True, timeout=60, check=True).stdout
-    assert json.loads(printed) == SHIPPED
-    path = subprocess.run([*run, "--path"], capture_output=True, text=True, timeout=60, check=True)
+    printed = CliRunner().invoke(cli, ["schema"], catch_exceptions=False)
+    assert printed.exit_code == 0, printed.stderr
+    assert json.loads(printed.stdout) == SHIPPED
+    path = CliRunner().invoke(cli, ["schema", "--path"], catch_exceptions=False)
+    assert path.exit_code == 0, path.stderr
     assert json.loads(Path(path.stdout.strip()).read_text(encoding="utf-8")) == SHIPPED
 
 
