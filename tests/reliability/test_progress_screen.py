@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from .faultproxy import FaultProxy
-from .helpers import MOTO_ONLY
+from .helpers import MOTO_ONLY, run_cli
 
 SCREENS = Path(__file__).parent / "screens"
 # e.g. "22/23 files, 79.0 KiB/143.0 KiB ██████████▊      55.1 KiB/s ETA 00:01" (the tmux test
@@ -186,13 +186,11 @@ def test_progress_none_prints_nothing(
     # Held for 5 intervals: any other mode would print plain lines meanwhile.
     proxy.add_rule("stall", method="GET", key="/d/slow.bin", where="before", delay=1)
     env = {**_env(), "S3LYNC_PROGRESS_INTERVAL": "0.2"}
-    args = [sys.executable, "-m", "s3lync", "-f", str(manifest), "apply"]
+    args = ["-f", str(manifest), "apply"]
     if how == "flag":
         args.append("--progress=none")
     else:
         env["S3LYNC_PROGRESS"] = "none"
-    proc = subprocess.run(
-        args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    proc = run_cli(*args, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
