@@ -171,7 +171,7 @@ def _checked_endpoint(value: str | None) -> str | None:
     add otherwise (``localhost:9000``: add http:// or https://)."""
     if value is None:
         return None
-    from s3lync.manifest.checks import endpoint_problem
+    from s3lync.manifest.semantics import endpoint_problem
 
     problem = endpoint_problem(value)
     if problem is not None:

@@ -22,10 +22,10 @@ from s3lync.manifest.checks import (
     resolve_local,
     schema_key,
     schema_problems,
-    semantic_problems,
     setting,
     value_loc,
 )
+from s3lync.manifest.semantics import semantic_problems
 from s3lync.manifest.yamldoc import DocPath as _Path
 from s3lync.manifest.yamldoc import Document, Problem, line_col, parse, quote, shorten
 from s3lync.manifest.yamldoc import Fatal as _Fatal

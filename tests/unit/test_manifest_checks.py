@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from s3lync.errors import ManifestError
 from s3lync.filters import glob_to_regex
 from s3lync.manifest import yamldoc
-from s3lync.manifest.checks import endpoint_problem
 from s3lync.manifest.loader import Manifest, validate_document
+from s3lync.manifest.semantics import endpoint_problem
 
 BASE = Path("/work/project")
 
