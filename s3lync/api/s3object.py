@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Literal, overload
 
+from s3lync.api import direct
 from s3lync.api import progress as progress_mod
 from s3lync.api.compat import face_args
 from s3lync.errors import (
@@ -329,18 +330,6 @@ class S3Object:
         self._sync(mapping, "upload", progress=progress, cancel=cancel)
         return self.s3_uri
 
-    def _require_object(self, remote: Any, mode: str) -> bool:
-        """True when the key is an object; False when missing; S3ObjectError for a prefix."""
-        b, k = self._uri.bucket, self._uri.key
-        if not self._uri.is_prefix and remote.head_or_none(b, k) is not None:
-            return True
-        if self._uri.is_prefix or any(True for _ in _first(remote.list_objects(b, k + "/"))):
-            raise S3ObjectError(
-                f"open({mode!r}) needs an object, not a prefix: {self.s3_uri} is a folder "
-                "(use download() for folders)"
-            )
-        return False
-
     def _object_path(self) -> str:
         """The local file of this (single) object: inside local_path when that is a folder."""
         path = single_target(self._mapping(Direction.DOWNLOAD, True, False).local, self._uri.key)
@@ -380,7 +369,7 @@ class S3Object:
         if not mode.startswith("w"):
             with self._engine_scope() as engine:
                 remote = engine.remote(self._mapping(Direction.DOWNLOAD, True, False))
-                exists = self._require_object(remote, mode)
+                exists = direct.is_object(remote, self._uri, mode, self.s3_uri)
             if create_only:
                 if exists:
                     raise ObjectExistsError(f"open({mode!r}): {self.s3_uri} already exists")
@@ -413,69 +402,13 @@ class S3Object:
         """True when the object, or anything under the prefix, exists."""
         with self._engine_scope() as engine:
             remote = engine.remote(self._mapping(Direction.DOWNLOAD, True, False))
-            b, k = self._uri.bucket, self._uri.key
-            if not self._uri.is_prefix:
-                try:
-                    remote.head(b, k)
-                    return True
-                except RemoteNotFoundError:
-                    pass
-            remote.bucket_exists(b)
-            return any(True for _ in _first(remote.list_objects(b, self._uri.dir_prefix)))
+            return direct.exists(remote, self._uri)
 
     def delete(self) -> bool:
         """Delete the object, or every object under the prefix (batched); local files stay."""
         with self._engine_scope() as engine:
             remote = engine.remote(self._mapping(Direction.DOWNLOAD, True, False))
-            b, k = self._uri.bucket, self._uri.key
-            listed = list(remote.list_objects(b, k))
-            if self._uri.is_prefix:
-                keys = [o.key for o in listed]
-            else:
-                exact = [o.key for o in listed if o.key == k]
-                under = [o.key for o in listed if o.key.startswith(k + "/")]
-                if exact and under:
-                    log.warning(
-                        "s3://%s/%s is both an object and a prefix; deleting the object only "
-                        "(add a trailing '/' to delete the prefix)",
-                        b,
-                        k,
-                    )
-                keys = exact or under
-            if not keys:
-                return False
-            failed = remote.delete_many(b, keys)
-            if failed:
-                first = next(iter(failed.items()))
-                raise SyncError(
-                    f"delete {self.s3_uri}: {len(failed)} of {len(keys)} key(s) not deleted, "
-                    f"e.g. {first[0]}: {first[1]}"
-                )
-            if self._uri.is_prefix or keys != [k]:
-                self._delete_emptied_folders(remote, b, k if self._uri.is_prefix else k + "/")
-            return True
-
-    def _delete_emptied_folders(self, remote: Any, bucket: str, prefix: str) -> None:
-        """Delete the ``dir/`` markers a store shows for folders our deletes emptied.
-
-        Stores over a file system (MinIO's layer, the JuiceFS gateway) keep an emptied folder
-        and list it as an empty ``dir/`` object; deleting it may empty its parent in turn.
-        """
-        seen: set[str] = set()
-        while True:
-            markers = [
-                o.key
-                for o in remote.list_objects(bucket, prefix)
-                # (Their listed size may be the folder's, e.g. 4096.)
-                if o.key.endswith("/") and o.key not in seen
-            ]
-            if not markers:
-                return
-            seen.update(markers)
-            failed = remote.delete_many(bucket, sorted(markers, key=len, reverse=True))
-            if failed:
-                first = next(iter(failed.items()))
-                raise SyncError(f"delete {self.s3_uri}: {first[0]}: {first[1]}")
+            return direct.delete(remote, self._uri, self.s3_uri)
 
 
 @dataclass(frozen=True)
@@ -528,9 +461,3 @@ def _patterns(pattern: ExcludePattern, key: str = "exclude") -> tuple[str, ...]:
         if (reading := glob_reading(p, key, style="python")) is not None:
             log.warning("%s_pattern: %s", key, reading)
     return tuple(p for p in patterns if p)
-
-
-def _first(it: Iterator[Any]) -> Iterator[Any]:
-    for x in it:
-        yield x
-        return
