@@ -1,4 +1,9 @@
-"""The one entry both faces use: snapshot both sides of a mapping, plan, execute."""
+"""The one entry both faces use: ``plan(mappings, options)`` then ``apply(plan, options)``.
+
+The engine holds what runs share (Remotes, the hash cache, the temporaries registry); each run's
+options and state are its :class:`~s3lync.sync.run.RunOptions`. Planning one mapping runs the
+stages of ``stages.py`` in order; executing it is the Executor's (``executor.py``).
+"""
 
 from __future__ import annotations
 
