@@ -150,7 +150,8 @@ class MeteredReader:
     def seek(self, offset: int, whence: int = 0) -> int:
         """Seek; moving back takes back the bytes between the two positions."""
         before = self.raw.tell()
-        after = self.raw.seek(offset, whence)
+        self.raw.seek(offset, whence)
+        after = self.raw.tell()  # mmap.seek returns None before Python 3.13
         if after < before:
             self.meter.add(-min(before - after, self.meter.count))
         return after
