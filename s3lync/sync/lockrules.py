@@ -8,9 +8,10 @@ the objects listed now (drift), and that list and pin a mapping's objects (``s3l
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from s3lync.mapping import Direction, Mapping
@@ -20,6 +21,7 @@ from s3lync.sync.lockfile import (
     LockedObject,
     LockFile,
     LockFileError,
+    LockStream,
     manifest_digest,
     raise_at,
 )
@@ -135,60 +137,119 @@ def drift_message(lf: LockFile, lm: LockedMapping, changed: list[str], removed: 
 # --------------------------------------------------------------------------- taking a lock
 
 
-def scope(uri: S3Uri, listed: Sequence[Any], rules: Sequence[tuple[str, str]]) -> list[Any]:
-    """The listed objects a download mapping syncs: what its plan would see (same filters)."""
+def iter_scope(
+    uri: S3Uri, listed: Iterable[Any], rules: Sequence[tuple[str, str]]
+) -> Iterator[Any]:
+    """The listed objects a download mapping syncs, in listing order: what its plan would see
+    (same filters)."""
     from s3lync.filters import matcher
 
-    if uri.is_prefix:
-        root, objs = uri.key, list(listed)
-    else:
-        children = [o for o in listed if o.key.startswith(uri.key + "/")]
-        if not children:
-            return [o for o in listed if o.key == uri.key]
-        root, objs = uri.key + "/", children
     match = matcher(rules)
-    return [o for o in objs if o.key != root and (match is None or not match(o.key[len(root) :]))]
+    if uri.is_prefix:
+        root = uri.key
+        for o in listed:
+            if o.key != root and (match is None or not match(o.key[len(root) :])):
+                yield o
+        return
+    # A key without a trailing slash: the objects under "key/" if there are any, else the
+    # object "key" itself.
+    root = uri.key + "/"
+    exact: list[Any] = []
+    children = False
+    for o in listed:
+        if o.key.startswith(root):
+            children = True
+            if o.key != root and (match is None or not match(o.key[len(root) :])):
+                yield o
+        elif o.key == uri.key:
+            exact.append(o)
+    if not children:
+        yield from exact
+
+
+def scope(uri: S3Uri, listed: Iterable[Any], rules: Sequence[tuple[str, str]]) -> list[Any]:
+    """The listed objects a download mapping syncs: what its plan would see (same filters)."""
+    return list(iter_scope(uri, listed, rules))
+
+
+#: Objects whose checksums are read together (one HEAD each, concurrently) while a lock is written.
+CHECKSUM_BATCH = 1000
+
+
+def pin(remote: Any, mapping: Mapping, *, checksums: bool = True, workers: int = 16) -> LockStream:
+    """One download mapping to lock: its objects are listed and pinned as the lock is written.
+
+    One ListObjectsV2 (ListObjectVersions on a versioned bucket), plus, with ``checksums``, one
+    concurrent HEAD (checksum mode) per object whose listing names an additional checksum.
+    """
+    uri = parse_s3_uri(mapping.s3_uri)
+    versioned = remote.is_versioned(uri.bucket)
+
+    def listing() -> Iterator[LockedObject]:
+        listed = iter_scope(
+            uri, remote.list_for_lock(uri.bucket, uri.key, versioned), mapping.rules
+        )
+        return _pinned(remote, uri.bucket, listed, versioned, checksums, workers)
+
+    return LockStream(
+        name=mapping.name,
+        s3=mapping.s3_uri,
+        exclude=mapping.filter_key,
+        versioned=versioned,
+        listing=listing,
+    )
 
 
 def take(
     remote: Any, mapping: Mapping, *, checksums: bool = True, workers: int = 16
 ) -> LockedMapping:
-    """List one download mapping's objects as they are now and pin them.
+    """List one download mapping's objects as they are now and pin them, held whole (sorted)."""
+    stream = pin(remote, mapping, checksums=checksums, workers=workers)
+    return LockedMapping(
+        name=stream.name,
+        s3=stream.s3,
+        exclude=stream.exclude,
+        versioned=stream.versioned,
+        objects=tuple(sorted(stream.iter_objects(), key=lambda o: o.key)),
+    )
 
-    One ListObjectsV2 (ListObjectVersions on a versioned bucket), plus, with ``checksums``, one
-    concurrent HEAD (checksum mode) per object whose listing names an additional checksum.
-    """
+
+def _pinned(
+    remote: Any,
+    bucket: str,
+    listed: Iterator[Any],
+    versioned: bool,
+    checksums: bool,
+    workers: int,
+) -> Iterator[LockedObject]:
+    """The listed objects as pinned objects, their checksums read a batch at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
-    uri = parse_s3_uri(mapping.s3_uri)
-    versioned = remote.is_versioned(uri.bucket)
-    listed = sorted(
-        scope(uri, list(remote.list_for_lock(uri.bucket, uri.key, versioned)), mapping.rules),
-        key=lambda o: o.key,
-    )
-    sums: dict[str, dict[str, str]] = {}
-    todo = [o for o in listed if checksums and o.checksum_algorithm]
-    if todo:
-        log.info("reading the checksums of %d object(s)", len(todo))
+    def one(o: Any) -> tuple[str, dict[str, str]]:
+        return o.key, remote.checksum(bucket, o.key, o.version_id)
 
-        def one(o: Any) -> tuple[str, dict[str, str]]:
-            return o.key, remote.checksum(uri.bucket, o.key, o.version_id)
-
-        with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as pool:
-            sums = dict(pool.map(one, todo))
-    return LockedMapping(
-        name=mapping.name,
-        s3=mapping.s3_uri,
-        exclude=mapping.filter_key,
-        versioned=versioned,
-        objects=tuple(
-            LockedObject(
-                key=o.key,
-                size=o.size,
-                etag=o.etag,
-                version_id=o.version_id if versioned else None,
-                checksum=tuple(sorted(sums.get(o.key, {}).items())),
-            )
-            for o in listed
-        ),
-    )
+    pool: ThreadPoolExecutor | None = None
+    read = 0
+    try:
+        while batch := list(itertools.islice(listed, CHECKSUM_BATCH)):
+            todo = [o for o in batch if checksums and o.checksum_algorithm]
+            sums: dict[str, dict[str, str]] = {}
+            if todo:
+                if pool is None:
+                    log.info("reading the checksums of the objects whose listing names one")
+                    pool = ThreadPoolExecutor(max(1, workers))
+                sums = dict(pool.map(one, todo))
+                read += len(todo)
+            for o in batch:
+                yield LockedObject(
+                    key=o.key,
+                    size=o.size,
+                    etag=o.etag,
+                    version_id=o.version_id if versioned else None,
+                    checksum=tuple(sorted(sums.get(o.key, {}).items())),
+                )
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    if read:
+        log.info("read the checksums of %d object(s)", read)

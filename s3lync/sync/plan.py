@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TextIO
 
 from s3lync.errors import S3lyncError
@@ -62,7 +62,9 @@ class Operation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        d = asdict(self)
+        # Not dataclasses.asdict: its recursive copy made saving a million operations cost more
+        # than planning them (docs/scale.md); every field is a str, int or None.
+        d = {name: getattr(self, name) for name in _OPERATION_FIELDS}
         d["kind"] = self.kind.value
         return d
 
@@ -72,6 +74,9 @@ class Operation:
         d = dict(d)
         d["kind"] = OpKind(d["kind"])
         return cls(**d)
+
+
+_OPERATION_FIELDS = tuple(f.name for f in fields(Operation))
 
 
 @dataclass(frozen=True)
@@ -153,14 +158,14 @@ class MappingPlan:
         """How many operations of this kind."""
         return sum(1 for o in self.operations if o.kind is kind)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
+    def to_dict(self, *, operations: bool = True) -> dict[str, Any]:
+        """JSON-ready form (``operations=False``: with an empty operation list)."""
         return {
             "mapping": self.mapping.to_dict(),
             "bucket": self.bucket,
             "root_key": self.root_key,
             "is_dir": self.is_dir,
-            "operations": [o.to_dict() for o in self.operations],
+            "operations": [o.to_dict() for o in self.operations] if operations else [],
             "unchanged": self.unchanged,
             "unchanged_bytes": self.unchanged_bytes,
             "unchanged_paths": list(self.unchanged_paths),
@@ -234,8 +239,9 @@ class Plan:
         """Bytes the transfers will move."""
         return sum(m.bytes_to_transfer for m in self.mappings)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the saved-plan format, versioned)."""
+    def to_dict(self, *, operations: bool = True) -> dict[str, Any]:
+        """JSON-ready form (the saved-plan format, versioned); ``operations=False``: each mapping
+        with an empty operation list."""
         return {
             "format_version": PLAN_FORMAT_VERSION,
             "manifest": self.manifest,
@@ -243,7 +249,7 @@ class Plan:
             "meta": self.meta,
             # Apply runs mappings in this order, each planned again just before it runs.
             "order": [m.mapping.label for m in self.mappings],
-            "mappings": [m.to_dict() for m in self.mappings],
+            "mappings": [m.to_dict(operations=operations) for m in self.mappings],
         }
 
     def to_json(self) -> str:
@@ -256,13 +262,11 @@ class Plan:
         The same data, streamed: a plan of a million operations never exists as one string or one
         tree of dicts (that would take gigabytes; see docs/scale.md).
         """
-        head = self.to_dict()
+        head = self.to_dict(operations=False)
         head["mappings"] = []
         f.write(json.dumps(head, indent=2)[: -len("[]\n}")] + "[")
         for i, m in enumerate(self.mappings):
-            d = m.to_dict()
-            d["operations"] = []
-            text = json.dumps(d)
+            text = json.dumps(m.to_dict(operations=False))
             cut = text.index('"operations": []') + len('"operations": [')
             f.write(("," if i else "") + "\n    " + text[:cut])
             for j, o in enumerate(m.operations):

@@ -11,7 +11,7 @@ from typing import Any
 from s3lync.api import progress as progress_mod
 from s3lync.cli.commands.context import EXIT_CHANGES, EXIT_OK, Context, LockMode
 from s3lync.errors import S3lyncError
-from s3lync.mapping import Direction
+from s3lync.mapping import Direction, Mapping
 from s3lync.sync import lockfile, lockrules
 
 log = logging.getLogger(__name__)
@@ -57,39 +57,17 @@ def lock(
     path = lockfile.lock_path(manifest.path)
     if check:
         return _lock_check(ctx, manifest, selected, downloads, path)
-    keep: list[lockfile.LockedMapping] = []
-    if path.exists():
-        try:
-            old = lockfile.load(path)
-        except lockfile.LockFileError as exc:
-            if names:
-                raise lockfile.LockFileError(
-                    f"{exc.errors[0]} (run 's3lync lock' without names to rewrite it whole)",
-                    exc.errors,
-                ) from None
-            log.warning("rewriting %s: %s", path, exc.errors[0])
-            old = None
-        if old is not None:
-            for m in manifest.mappings:
-                lm = old.find(m)
-                if (
-                    lm is not None
-                    and m not in downloads
-                    and m.direction is Direction.DOWNLOAD
-                    and lm.s3 == m.s3_uri
-                    and lm.exclude == m.filter_key
-                ):
-                    keep.append(lm)
+    keep = _kept(manifest.mappings, names, downloads, path)
+    digest = lockfile.manifest_digest(manifest.mappings)
     with ctx.engine() as engine:
         fresh = [
-            lockrules.take(engine.remote(m), m, checksums=checksums, workers=engine.max_workers)
+            lockrules.pin(engine.remote(m), m, checksums=checksums, workers=engine.max_workers)
             for m in downloads
         ]
-    entries = keep + fresh
-    text = lockfile.render(lockfile.manifest_digest(manifest.mappings), entries)
-    changed = lockfile.write(path, text)
-    count = sum(len(e.objects) for e in fresh)
-    size = sum(o.size for e in fresh for o in e.objects)
+        # Written as the objects are listed: a large mapping is never held whole.
+        changed, totals = lockfile.write(path, digest, [*keep, *fresh])
+    count = sum(t.object_count for t in totals[len(keep) :])
+    size = sum(t.total_bytes for t in totals[len(keep) :])
     versioned = [e.label for e in fresh if e.versioned]
     ctx.echo(
         f"{'Wrote' if changed else 'Unchanged:'} {path.name}: {len(fresh)} mapping(s) locked, "
@@ -97,6 +75,34 @@ def lock(
         + (f"; versions pinned for {', '.join(versioned)}" if versioned else "")
     )
     return EXIT_OK
+
+
+def _kept(
+    mappings: Sequence[Mapping], names: Sequence[str], downloads: Sequence[Mapping], path: Path
+) -> list[lockfile.LockedMapping]:
+    """The entries of the lock in ``path`` that this run keeps: the download mappings not being
+    locked again, when the manifest still names them with the same s3 and exclude."""
+    others = [m for m in mappings if m.direction is Direction.DOWNLOAD and m not in downloads]
+    # Nothing to keep and no names to refuse a broken lock for: the old lock (maybe large) is
+    # replaced whole, never read.
+    if not path.exists() or (not others and not names):
+        return []
+    try:
+        old = lockfile.load(path)
+    except lockfile.LockFileError as exc:
+        if names:
+            raise lockfile.LockFileError(
+                f"{exc.errors[0]} (run 's3lync lock' without names to rewrite it whole)",
+                exc.errors,
+            ) from None
+        log.warning("rewriting %s: %s", path, exc.errors[0])
+        return []
+    keep: list[lockfile.LockedMapping] = []
+    for m in others:
+        lm = old.find(m)
+        if lm is not None and lm.s3 == m.s3_uri and lm.exclude == m.filter_key:
+            keep.append(lm)
+    return keep
 
 
 def _lock_check(
