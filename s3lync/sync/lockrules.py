@@ -21,10 +21,10 @@ from s3lync.sync.lockfile import (
     LockedObject,
     LockFile,
     LockFileError,
-    LockStream,
     manifest_digest,
     raise_at,
 )
+from s3lync.sync.lockwrite import LockStream
 from s3lync.uri import S3Uri, parse_s3_uri
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from s3lync.mapping import Direction, Mapping
-from s3lync.sync import lockfile
-from s3lync.sync.lockfile import LockedMapping, LockedObject, LockStream, load, render, write
+from s3lync.sync import lockfile, lockwrite
+from s3lync.sync.lockfile import LockedMapping, LockedObject, load
 from s3lync.sync.lockrules import iter_scope, scope
+from s3lync.sync.lockwrite import LockStream, render, write
 from s3lync.uri import parse_s3_uri
 
 DOWN = Mapping(s3_uri="s3://bkt/data/", local="/tmp/x", direction=Direction.DOWNLOAD, name="data")
@@ -91,7 +92,7 @@ def test_objects_are_written_as_they_are_listed() -> None:
         return spools[-1]
 
     lm = LockStream(name="data", s3="s3://bkt/data/", exclude=(), versioned=True, listing=listing)
-    lockfile.write_text(io.StringIO(), DIGEST, [lm], spool)
+    lockwrite.write_text(io.StringIO(), DIGEST, [lm], spool)
     assert len(spools) == 1 and not_yet_written == []
 
 

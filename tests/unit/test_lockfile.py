@@ -18,9 +18,9 @@ from s3lync.sync.lockfile import (
     lock_path,
     lock_schema,
     manifest_digest,
-    render,
 )
 from s3lync.sync.lockrules import check_manifest
+from s3lync.sync.lockwrite import render
 
 ROOT = Path(__file__).resolve().parents[2]
 DOWN = Mapping(s3_uri="s3://bkt/data/", local="/tmp/x", direction=Direction.DOWNLOAD, name="data")

@@ -12,7 +12,7 @@ from s3lync.api import progress as progress_mod
 from s3lync.cli.commands.context import EXIT_CHANGES, EXIT_OK, Context, LockMode
 from s3lync.errors import S3lyncError
 from s3lync.mapping import Direction, Mapping
-from s3lync.sync import lockfile, lockrules
+from s3lync.sync import lockfile, lockrules, lockwrite
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def lock(
             for m in downloads
         ]
         # Written as the objects are listed: a large mapping is never held whole.
-        changed, totals = lockfile.write(path, digest, [*keep, *fresh])
+        changed, totals = lockwrite.write(path, digest, [*keep, *fresh])
     count = sum(t.object_count for t in totals[len(keep) :])
     size = sum(t.total_bytes for t in totals[len(keep) :])
     versioned = [e.label for e in fresh if e.versioned]
