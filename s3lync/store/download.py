@@ -7,15 +7,17 @@ ranges fetched at once and written at their offsets, each range with ``If-Match`
 HEAD gave, so a replaced object fails instead of splicing versions. A broken body is fetched
 again whole (a range: that range), its bytes taken back from the progress count.
 
-Nothing is read twice: a range is kept in memory (under one of the scheduler's part slots, taken
-in file order) until the ranges before it have been hashed, then hashed from memory, so the MD5
-and multipart ETags of a ranged download are ready when its last range lands.
+Nothing is read twice: a range is kept in memory (an anonymous mapping, under one of the
+scheduler's part slots, taken in file order) until the ranges before it have been hashed, then
+hashed from memory, so the MD5 and multipart ETags of a ranged download are ready when its last
+range lands.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import mmap
 import os
 import threading
 from collections.abc import Callable
@@ -201,11 +203,15 @@ class Downloader:
         start: int,
     ) -> None:
         """Fetch one range (its part slot already taken) and hash it in turn; free the slot."""
+        size = min(self.chunksize, info.size - start)
         try:
-            blocks = self._fetch_range(
-                wire, bucket, key, fd, info, version_id, cancel, meter, start
-            )
-            hashed.feed(start, blocks)
+            # Kept in an anonymous mapping of its own until hashed, unmapped then: 1 MiB blocks
+            # held this long would stay resident in glibc's arenas after they are freed.
+            with mmap.mmap(-1, size) as buf:
+                self._fetch_range(
+                    wire, bucket, key, fd, info, version_id, cancel, meter, start, buf
+                )
+                hashed.feed(start, buf)
         finally:
             self.scheduler.release_part()
 
@@ -220,22 +226,25 @@ class Downloader:
         cancel: threading.Event | None,
         meter: Meter,
         start: int,
-    ) -> list[bytes]:
+        buf: mmap.mmap,
+    ) -> None:
+        """Fetch the range at ``start`` into the file and into ``buf`` (its size)."""
         last = min(start + self.chunksize, info.size) - 1
 
-        def attempt() -> list[bytes]:
+        def attempt() -> None:
             got = Meter(meter.add if meter.on_bytes is not None else None)
             offset = start
-            blocks: list[bytes] = []
 
             def sink(block: bytes) -> None:
                 nonlocal offset
+                at = offset - start
+                if at + len(block) <= len(buf):  # more than asked for fails below
+                    buf[at : at + len(block)] = block
                 view = memoryview(block)
                 while view:
                     n = os.pwrite(fd, view, offset)
                     offset += n
                     view = view[n:]
-                blocks.append(block)
                 got.add(len(block))
 
             try:
@@ -259,9 +268,8 @@ class Downloader:
                     f"download s3://{bucket}/{key}: the store sent {part.size} bytes for the "
                     f"range {start}-{last}"
                 )
-            return blocks
 
-        return self.policy.call(f"download s3://{bucket}/{key} (bytes {start}-{last})", attempt)
+        self.policy.call(f"download s3://{bucket}/{key} (bytes {start}-{last})", attempt)
 
 
 class _InOrder:
@@ -273,17 +281,17 @@ class _InOrder:
         self._cond = threading.Condition()
         self._next = 0
 
-    def feed(self, start: int, blocks: list[bytes]) -> None:
-        """Hash the range at ``start`` once every byte before it has been hashed."""
+    def feed(self, start: int, buf: mmap.mmap) -> None:
+        """Hash the range at ``start`` (all of ``buf``) once every byte before it is hashed."""
         with self._cond:
             while self._next != start:
                 if self._stop.is_set():
                     raise Cancelled("download stopped")
                 # Woken by the range before; the timeout only notices a stopped download.
                 self._cond.wait(0.2)
-            for block in blocks:
-                self._digester.update(block)
-                self._next += len(block)
+            with memoryview(buf) as view:
+                self._digester.update(view)
+            self._next += len(buf)
             self._cond.notify_all()
 
     def result(self) -> Digest:
