@@ -78,6 +78,10 @@ class Remote:
         self.max_workers = max_workers or self.settings.max_workers
         self.threshold = self.settings.multipart_threshold
         self.chunksize = max(5 * 1024 * 1024, self.settings.multipart_chunksize)
+        # Whether close() may drop this wire's idle connections: only one built here. The
+        # shared ones (clients.py, one per settings) outlive every Remote over them; dropping
+        # their connections at each call would cost the next call its handshakes.
+        self._owns_wire = client is not None and wire is None
         if client is not None and wire is None:
             from s3lync.store.boto import BotoWire
 
@@ -146,10 +150,9 @@ class Remote:
         return wire.where if wire is not None else "the S3 endpoint"
 
     def close(self) -> None:
-        """Release idle connections."""
-        for wire in (self._wire, self._boto):
-            if wire is not None:
-                wire.close()
+        """Release the idle connections of a wire built here (shared ones stay warm for reuse)."""
+        if self._owns_wire and self._wire is not None:
+            self._wire.close()
 
     def _run(
         self,

@@ -142,6 +142,8 @@ class FaultProxy(Server):
         self._rules: list[Rule] = []
         # The most client connections open at once (a client's pool bound, seen from outside).
         self.peak_connections = 0
+        # Every client connection accepted so far (a client reusing its connections opens few).
+        self.accepted = 0
         # Requests being handled at once (read, forwarded, not yet answered), and the most seen.
         self.inflight = 0
         self.peak_inflight = 0
@@ -203,6 +205,7 @@ class FaultProxy(Server):
     def _track(self, s: socket.socket) -> None:
         with self._lock:
             self._conns.add(s)
+            self.accepted += 1
             self.peak_connections = max(self.peak_connections, len(self._conns))
 
     def handle(self, conn: socket.socket) -> None:

@@ -18,6 +18,7 @@ from s3lync import AsyncS3Object, S3Object
 from s3lync.store.scheduler import Scheduler, scheduler_for
 
 from .faultproxy import FaultProxy
+from .helpers import BOTH_SERVERS
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +105,21 @@ def test_one_scheduler_per_worker_count_and_slots_wait() -> None:
     assert got.wait(5)
     t.join()
     assert sched.peak_requests == 2
+
+
+@BOTH_SERVERS
+def test_calls_with_the_same_settings_reuse_the_shared_connections(
+    s3_server: Any, s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """One object's call ending does not drop the idle connections other calls share: the
+    next call (a new object, the same settings) sends on them instead of connecting again."""
+    for name in ("a", "b", "c"):
+        s3.put_object(Bucket=bucket, Key=f"p/{name}.txt", Body=name.encode())
+    uri = f"s3://{bucket}/p/"
+    S3Object(uri, tmp_path / "d", endpoint_url=proxy.url).download()
+    assert sorted(os.listdir(tmp_path / "d")) == ["a.txt", "b.txt", "c.txt"]
+    opened = proxy.accepted
+    for _ in range(5):
+        S3Object(uri, tmp_path / "d", endpoint_url=proxy.url).download()
+    assert len(proxy.requests("GET")) >= 5  # the five calls did list the bucket
+    assert proxy.accepted == opened, f"{proxy.accepted - opened} new connection(s)"
