@@ -317,3 +317,23 @@ class MotoProcess:
                 response_checksum_validation="when_required",
             ),
         )
+
+
+def parts_put(s3: Any, bucket: str, key: str, data: bytes, sizes: list[int]) -> str:
+    """A multipart upload with explicit part sizes (e.g. a last part larger than the others)."""
+    mp = s3.create_multipart_upload(Bucket=bucket, Key=key)
+    parts, pos = [], 0
+    for n, size in enumerate(sizes, 1):
+        r = s3.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=mp["UploadId"],
+            PartNumber=n,
+            Body=data[pos : pos + size],
+        )
+        parts.append({"ETag": r["ETag"], "PartNumber": n})
+        pos += size
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=mp["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    return str(done["ETag"]).strip('"')

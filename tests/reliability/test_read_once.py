@@ -23,11 +23,18 @@ from s3lync.store.clients import get_wire
 from s3lync.store.remote import Remote
 
 from .faultproxy import FaultProxy
-from .helpers import BOTH_SERVERS, blob, temporaries
+from .helpers import BOTH_SERVERS, blob, parts_put, temporaries
 
 pytestmark = pytest.mark.integration
 
 MiB = 1024 * 1024
+
+
+@pytest.fixture(autouse=True)
+def _five_mib_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * MiB))
+    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * MiB))
+
 
 _watch: dict[str, Any] = {"root": None, "reads": []}
 _watch_lock = threading.Lock()
@@ -54,24 +61,6 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 sys.addaudithook(_audit)
 
 
-def _multipart_put(s3: Any, bucket: str, key: str, data: bytes, part: int) -> str:
-    mp = s3.create_multipart_upload(Bucket=bucket, Key=key)
-    parts = []
-    for n, pos in enumerate(range(0, len(data), part), 1):
-        r = s3.upload_part(
-            Bucket=bucket,
-            Key=key,
-            UploadId=mp["UploadId"],
-            PartNumber=n,
-            Body=data[pos : pos + part],
-        )
-        parts.append({"ETag": r["ETag"], "PartNumber": n})
-    done = s3.complete_multipart_upload(
-        Bucket=bucket, Key=key, UploadId=mp["UploadId"], MultipartUpload={"Parts": parts}
-    )
-    return str(done["ETag"]).strip('"')
-
-
 @BOTH_SERVERS
 @pytest.mark.parametrize("written_as", ["single-put", "multipart"])
 def test_a_ranged_download_is_verified_without_reading_the_file_back(
@@ -83,13 +72,12 @@ def test_a_ranged_download_is_verified_without_reading_the_file_back(
     monkeypatch: pytest.MonkeyPatch,
     written_as: str,
 ) -> None:
-    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * MiB))
-    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * MiB))
     data = blob(7, 17 * MiB)
     if written_as == "multipart":
         if not s3_server.caps.multipart_etags:
             pytest.skip(f"{s3_server.name} keeps no S3-form multipart ETags")
-        assert _multipart_put(s3, bucket, "big.bin", data, 5 * MiB).endswith("-4")
+        sizes = [5 * MiB] * 3 + [2 * MiB]
+        assert parts_put(s3, bucket, "big.bin", data, sizes).endswith("-4")
     else:
         s3.put_object(Bucket=bucket, Key="big.bin", Body=data)
     out = tmp_path / "out"
@@ -121,8 +109,6 @@ def test_a_range_flipped_after_the_first_still_fails_the_download(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * MiB))
-    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * MiB))
     data = blob(8, 17 * MiB)
     s3.put_object(Bucket=bucket, Key="big.bin", Body=data)
     target = tmp_path / "big.bin"
@@ -164,8 +150,6 @@ def test_a_large_upload_sends_the_part_md5s_of_its_one_hashing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(5 * MiB))
-    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * MiB))
     counting = _CountingHashlib()
     monkeypatch.setattr(upload_module, "hashlib", counting)
     data = blob(9, 12 * MiB)
@@ -198,8 +182,6 @@ def test_a_file_written_to_after_its_hashing_is_refused_not_stored(
     with open(src, "r+b") as f:
         f.seek(part + 10)
         f.write(b"X" * 10)
-    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(part))
-    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(part))
     settings = Settings.from_env()
     wire = get_wire(endpoint_url=s3_server.endpoint_url, settings=settings)
     remote = Remote(wire=wire, settings=settings)

@@ -19,7 +19,16 @@ from s3lync import HashMismatchError, S3Object, SyncError, UnverifiedError
 from s3lync.store.remote import Remote
 
 from .faultproxy import FaultProxy, Seen
-from .helpers import BOTH_SERVERS, MOTO_ONLY, blob, cli_env, run_cli, temporaries, write_manifest
+from .helpers import (
+    BOTH_SERVERS,
+    MOTO_ONLY,
+    blob,
+    cli_env,
+    parts_put,
+    run_cli,
+    temporaries,
+    write_manifest,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,26 +52,6 @@ def _foreign_multipart(s3: Any, bucket: str, key: str, data: bytes, part: int) -
 
     client.upload_fileobj(io.BytesIO(data), bucket, key, Config=cfg)
     return str(s3.head_object(Bucket=bucket, Key=key)["ETag"]).strip('"')
-
-
-def _parts_put(s3: Any, bucket: str, key: str, data: bytes, sizes: list[int]) -> str:
-    """A multipart upload with explicit part sizes (e.g. a last part larger than the others)."""
-    mp = s3.create_multipart_upload(Bucket=bucket, Key=key)
-    parts, pos = [], 0
-    for n, size in enumerate(sizes, 1):
-        r = s3.upload_part(
-            Bucket=bucket,
-            Key=key,
-            UploadId=mp["UploadId"],
-            PartNumber=n,
-            Body=data[pos : pos + size],
-        )
-        parts.append({"ETag": r["ETag"], "PartNumber": n})
-        pos += size
-    done = s3.complete_multipart_upload(
-        Bucket=bucket, Key=key, UploadId=mp["UploadId"], MultipartUpload={"Parts": parts}
-    )
-    return str(done["ETag"]).strip('"')
 
 
 PATHS = {
@@ -104,7 +93,7 @@ def test_foreign_multipart_object_corrupted_in_transit_is_refused(
     if len(set(sizes[:-1])) == 1 and sizes[-1] <= sizes[0]:
         etag = _foreign_multipart(s3, bucket, "big.bin", data, sizes[0])
     else:
-        etag = _parts_put(s3, bucket, "big.bin", data, sizes)
+        etag = parts_put(s3, bucket, "big.bin", data, sizes)
     assert etag.endswith(f"-{len(sizes)}")
     target = tmp_path / "out" / "big.bin"
     target.parent.mkdir()
