@@ -22,6 +22,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from s3lync.errors import SyncError
 from s3lync.hashing import Digest, Digester, needed_part_sizes, normalize_etag
@@ -141,9 +142,8 @@ class Downloader:
         hashed = _InOrder(Digester(needed_part_sizes(info.size, info.etag)), stop)
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            one = functools.partial(
-                self._range, wire, bucket, key, fd, info, version_id, stop, meter, hashed
-            )
+            job = _RangedJob(wire, bucket, key, fd, info, version_id, stop, meter, hashed)
+            one = functools.partial(self._range, job)
             if len(starts) > 1:
                 self._fetch_all(one, starts, stop)
             else:
@@ -189,50 +189,25 @@ class Downloader:
                 return False
         return True
 
-    def _range(
-        self,
-        wire: Wire,
-        bucket: str,
-        key: str,
-        fd: int,
-        info: ObjectInfo,
-        version_id: str | None,
-        cancel: threading.Event | None,
-        meter: Meter,
-        hashed: _InOrder,
-        start: int,
-    ) -> None:
+    def _range(self, job: _RangedJob, start: int) -> None:
         """Fetch one range (its part slot already taken) and hash it in turn; free the slot."""
-        size = min(self.chunksize, info.size - start)
+        size = min(self.chunksize, job.info.size - start)
         try:
             # Kept in an anonymous mapping of its own until hashed, unmapped then: 1 MiB blocks
             # held this long would stay resident in glibc's arenas after they are freed.
             with mmap.mmap(-1, size) as buf:
-                self._fetch_range(
-                    wire, bucket, key, fd, info, version_id, cancel, meter, start, buf
-                )
-                hashed.feed(start, buf)
+                self._fetch_range(job, start, buf)
+                job.hashed.feed(start, buf)
         finally:
             self.scheduler.release_part()
 
-    def _fetch_range(
-        self,
-        wire: Wire,
-        bucket: str,
-        key: str,
-        fd: int,
-        info: ObjectInfo,
-        version_id: str | None,
-        cancel: threading.Event | None,
-        meter: Meter,
-        start: int,
-        buf: mmap.mmap,
-    ) -> None:
+    def _fetch_range(self, job: _RangedJob, start: int, buf: mmap.mmap) -> None:
         """Fetch the range at ``start`` into the file and into ``buf`` (its size)."""
-        last = min(start + self.chunksize, info.size) - 1
+        bucket, key, fd = job.bucket, job.key, job.fd
+        last = min(start + self.chunksize, job.info.size) - 1
 
         def attempt() -> None:
-            got = Meter(meter.add if meter.on_bytes is not None else None)
+            got = Meter(job.meter.add if job.meter.on_bytes is not None else None)
             offset = start
 
             def sink(block: bytes) -> None:
@@ -248,14 +223,14 @@ class Downloader:
                 got.add(len(block))
 
             try:
-                part = wire.get(
+                part = job.wire.get(
                     bucket,
                     key,
                     sink,
-                    version_id=version_id,
-                    if_match=info.etag,
+                    version_id=job.version_id,
+                    if_match=job.info.etag,
                     byte_range=(start, last),
-                    cancel=cancel,
+                    cancel=job.stop,
                 )
             except (Cancelled, KeyboardInterrupt):
                 raise
@@ -270,6 +245,21 @@ class Downloader:
                 )
 
         self.policy.call(f"download s3://{bucket}/{key} (bytes {start}-{last})", attempt)
+
+
+@dataclass(frozen=True)
+class _RangedJob:
+    """One ranged download: where from, where to, and what its ranges share."""
+
+    wire: Wire
+    bucket: str
+    key: str
+    fd: int
+    info: ObjectInfo
+    version_id: str | None
+    stop: threading.Event
+    meter: Meter
+    hashed: _InOrder
 
 
 class _InOrder:
