@@ -182,8 +182,6 @@ def read_env_from(session: Any, environ: Mapping[str, str]) -> None:
 
 def proxies_for(url: str, environ: Mapping[str, str]) -> dict[str, str]:
     """The proxies ``HTTP(S)_PROXY``/``NO_PROXY`` in ``environ`` give for ``url`` (as botocore)."""
-    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
-
     proxies = {}
     for name, value in environ.items():
         lower = name.lower()
@@ -191,8 +189,12 @@ def proxies_for(url: str, environ: Mapping[str, str]) -> dict[str, str]:
             proxies[lower[: -len("_proxy")]] = value
     no_proxy = environ.get("no_proxy") or environ.get("NO_PROXY")
     host = urlsplit(url).hostname or ""
-    if no_proxy and proxy_bypass_environment(host, {"no": no_proxy}):
-        return {}
+    if no_proxy and proxies:
+        # urllib.request costs a few ms to import: only where a proxy may be bypassed.
+        from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+
+        if proxy_bypass_environment(host, {"no": no_proxy}):
+            return {}
     return proxies
 
 

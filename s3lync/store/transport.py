@@ -45,6 +45,41 @@ IDEMPOTENT = frozenset({"GET", "HEAD"})
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
+# Answers are read through a buffer this large: a small object's head and body then arrive in one
+# recv (http.client's 8 KiB took three, each a poll and a recv that hand the GIL to another worker).
+_READ_BUFFER = 64 * 1024
+
+
+class _ReadsInLargeBlocks:
+    """The socket as http.client's response sees it: ``makefile`` with a larger buffer."""
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+
+    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> Any:
+        return self._sock.makefile(mode, _READ_BUFFER)
+
+
+class _Response(http.client.HTTPResponse):
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(_ReadsInLargeBlocks(sock), *args, **kwargs)  # type: ignore[arg-type]
+
+
+_CONNECTIONS: dict[type, type] = {}
+
+
+def _large_reads(pool: Any) -> Any:
+    """``pool`` with connections whose answers are read through ``_READ_BUFFER``."""
+    base = pool.ConnectionCls
+    cls = _CONNECTIONS.get(base)
+    if cls is None:
+        cls = _CONNECTIONS[base] = type(base.__name__, (base,), {"response_class": _Response})
+    pool.ConnectionCls = cls
+    return pool
+
+
 def _keepalive_options() -> list[tuple[int, int, int]]:
     """Socket options for TCP keepalive: a dead peer is noticed in ~2 minutes, not hours."""
     opts = [*urllib3.connection.HTTPConnection.default_socket_options]
@@ -183,7 +218,7 @@ class Transport:
                     )
                     self._proxied[pkey] = manager
             u = parse_url(f"{origin.scheme}://{origin.netloc}")
-            pool = manager.connection_from_host(u.host, u.port, scheme=origin.scheme)
+            pool = _large_reads(manager.connection_from_host(u.host, u.port, scheme=origin.scheme))
             self._pools[origin] = pool
             return pool
 

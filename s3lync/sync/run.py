@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from s3lync.mapping import Mapping
 from s3lync.sync.breaker import Breaker
 from s3lync.sync.events import Subscriber
-from s3lync.sync.lockfile import LockFile
 from s3lync.sync.plan import MappingPlan
 from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.shard import Shard
+
+if TYPE_CHECKING:
+    from s3lync.sync.lockfile import LockFile
 
 
 @dataclass(eq=False)

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from s3lync.errors import LocalPathNotFoundError, S3ObjectError
 from s3lync.localfs import scan as local
@@ -25,11 +26,13 @@ from s3lync.mapping import Mapping
 from s3lync.store.evidence import Evidence
 from s3lync.store.objects import RemoteObject
 from s3lync.store.remote import Remote
-from s3lync.sync import lockrules
-from s3lync.sync.lockfile import LockDriftError, LockedMapping, LockFile
 from s3lync.sync.pairing import exclude_matcher
 from s3lync.sync.plan import Problem
 from s3lync.uri import S3Uri, parse_s3_uri
+
+if TYPE_CHECKING:
+    # Imported where a lock is read: a run without one loads none of the lock modules.
+    from s3lync.sync.lockfile import LockedMapping, LockFile
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,9 @@ def check_pinned(
     lock: LockFile, mapping: Mapping, pinned: LockedMapping, listed: list[RemoteObject]
 ) -> None:
     """Raise LockDriftError when ``listed`` changed or lost an object ``pinned`` names."""
+    from s3lync.sync import lockrules
+    from s3lync.sync.lockfile import LockDriftError
+
     current = lockrules.scope(parse_s3_uri(mapping.s3_uri), listed, mapping.rules)
     changed, removed, added = lockrules.drift(pinned, current)
     if changed or removed:
