@@ -82,7 +82,8 @@ def env_only(profile: str | None, endpoint_url: str | None, settings: Settings) 
     attempts = env.get("AWS_MAX_ATTEMPTS")
     if attempts is not None and not (attempts.isascii() and attempts.isdigit()):
         return None  # botocore's int() decides what such a value means
-    token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None
+    # botocore's EnvProvider reads AWS_SECURITY_TOKEN first: it wins when both are set.
+    token = env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") or None
     return EnvOnly(
         credentials=Credentials(key, secret, token),
         region=env.get("AWS_DEFAULT_REGION") or None,

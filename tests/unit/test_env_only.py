@@ -30,6 +30,8 @@ ANSWERED = {
     "session token": {"AWS_SESSION_TOKEN": "tok1"},
     "security token": {"AWS_SECURITY_TOKEN": "tok2"},
     "empty session token": {"AWS_SESSION_TOKEN": "", "AWS_SECURITY_TOKEN": "tok3"},
+    "both tokens": {"AWS_SESSION_TOKEN": "tok4", "AWS_SECURITY_TOKEN": "tok5"},
+    "empty security token": {"AWS_SECURITY_TOKEN": "", "AWS_SESSION_TOKEN": "tok6"},
     "max attempts": {"AWS_MAX_ATTEMPTS": "7"},
     "zero attempts": {"AWS_MAX_ATTEMPTS": "0"},
     "ca bundle": {"AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"},
