@@ -21,7 +21,7 @@ import logging
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -32,10 +32,10 @@ from s3lync.settings import Settings
 from s3lync.store.describe import s3_label, translate
 from s3lync.store.locate import make_fast
 from s3lync.store.resolve import (
-    EnvOnly,
+    PlainResolution,
     botocore_session,
     configured_endpoint,
-    env_only,
+    plain_resolution,
     proxies_for,
 )
 from s3lync.store.sigv4 import Credentials
@@ -61,7 +61,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Clients:
     """One botocore session and its S3 client (both built on first use), and the store
-    implementation; ``static`` when the environment alone gave the credentials (resolve.env_only)."""
+    implementation; ``static``: the credentials and settings, where they could be read without
+    the session (resolve.plain_resolution)."""
 
     session_factory: Callable[[], Any]
     config_factory: Any
@@ -74,7 +75,7 @@ class Clients:
     wire: Wire | None = None
     regional: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    static: EnvOnly | None = None
+    static: PlainResolution | None = None
     _session: Any = None
     _session_lock: threading.Lock = field(default_factory=threading.Lock)
     _client: Any = None
@@ -313,10 +314,10 @@ def _create(
     timeouts: tuple[float | None, float | None],
     settings: Settings,
 ) -> Clients:
-    static = env_only(profile, endpoint_url, settings)
+    static = plain_resolution(profile, endpoint_url, settings)
     if static is not None:
         session_factory = functools.partial(botocore_session, profile, region, settings)
-        scoped: dict[str, Any] = {}
+        scoped: Mapping[str, Any] = static.scoped
         endpoint = endpoint_url
         configured_attempts: Any = static.max_attempts
     else:

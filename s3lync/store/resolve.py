@@ -1,9 +1,11 @@
-"""Where an endpoint's credentials and settings come from: botocore's session, or the environment alone.
+"""Where an endpoint's credentials and settings come from: botocore's session, or read without it.
 
 botocore resolves configuration and credentials (profiles, config and credentials files, SSO,
 assume-role, the whole config chain) through its session, built over the environment snapshot the
 Settings captured. Importing that session costs about a third of a no-op run's start-up, so where
-the environment alone decides (:func:`env_only`), its answer is read without it.
+the outcome is known without it (:func:`plain_resolution`: keys in the environment, an explicit
+endpoint, and a default profile holding only settings read here or that change nothing for such
+an endpoint), the environment and the files, parsed by botocore's own parser, are read directly.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,19 +23,25 @@ from s3lync.store.sigv4 import Credentials
 
 
 @dataclass(frozen=True)
-class EnvOnly:
-    """What botocore's session resolves when the environment alone decides (see _env_only)."""
+class PlainResolution:
+    """What botocore's session resolves for a plain endpoint (see :func:`plain_resolution`).
+
+    ``scoped`` is the default profile as the session's ``get_scoped_config()`` gives it, less its
+    key names and secrets: the rest of the client's set-up (its ``s3`` section, ``retry_mode``)
+    is then built from the same values on both paths.
+    """
 
     credentials: Credentials
     region: str | None
     ca_bundle: str | None
     max_attempts: int | None
+    scoped: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-# The AWS_* variables _env_only reads itself, as botocore reads them (AWS_REGION: botocore
+# The AWS_* variables plain_resolution reads itself, as botocore reads them (AWS_REGION: botocore
 # ignores it, s3lync's Settings read it); any other one present sends the resolution through
 # botocore's session. tests/unit/test_env_only.py holds both to the same answers.
-ENV_ONLY_VARS = frozenset(
+PLAIN_ENV_VARS = frozenset(
     {
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
@@ -52,44 +60,140 @@ ENV_ONLY_VARS = frozenset(
     }
 )
 
+# Static keys in the profile: botocore's EnvProvider comes first in its credential chain, so with
+# keys in the environment these are never read.
+_PROFILE_KEY_NAMES = frozenset(
+    {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token"}
+)
+# The default profile's keys that leave the answer known without the session. Any other key (a
+# role, a credential process, SSO, FIPS, a services section, defaults_mode...) could change what
+# botocore does, and sends the resolution through it.
+_PLAIN_PROFILE_KEYS = _PROFILE_KEY_NAMES | {
+    # Read here, each after its environment variable, as botocore's config chain does.
+    "region",
+    "ca_bundle",
+    "max_attempts",
+    # Carried in ``scoped``: the client's retry mode is built from it on both paths.
+    "retry_mode",
+    # The explicit endpoint wins over a configured one, in botocore and in s3lync.
+    "endpoint_url",
+    # The AWS CLI's own settings: botocore reads none of them.
+    "output",
+    "cli_pager",
+    "cli_timestamp_format",
+    "cli_follow_urlparam",
+    "cli_binary_format",
+    "cli_auto_prompt",
+    "cli_history",
+}
+# The AWS CLI's transfer settings, the only keys allowed in the profile's ``s3`` section: botocore
+# ignores them, and s3lync has its own (S3LYNC_MAX_WORKERS, S3LYNC_MULTIPART_*).
+_PLAIN_S3_KEYS = frozenset(
+    {
+        "max_concurrent_requests",
+        "max_queue_size",
+        "multipart_threshold",
+        "multipart_chunksize",
+        "max_bandwidth",
+    }
+)
 
-def env_only(profile: str | None, endpoint_url: str | None, settings: Settings) -> EnvOnly | None:
-    """Credentials and settings for a plain endpoint read from the environment alone, or None.
 
-    Importing botocore's session costs about a third of a no-op run's start-up. Where the
-    environment decides everything (keys in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an explicit
-    endpoint, no profile, no AWS config or credentials file, no proxy, no other AWS_* variable),
-    botocore's answer is known without it. Anything else: None, and the session resolves.
+def plain_resolution(
+    profile: str | None, endpoint_url: str | None, settings: Settings
+) -> PlainResolution | None:
+    """botocore's answer for a plain endpoint, read without its session; None where it must decide.
+
+    Importing botocore's session costs about a third of a no-op run's start-up. With keys in
+    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an explicit endpoint, no profile chosen, no proxy, no
+    other AWS_* variable, and a default profile (config and credentials files merged as botocore
+    merges them) holding only the keys of _PLAIN_PROFILE_KEYS, botocore's answer is known
+    without it. Anything else, or a file that does not parse: None, and the session resolves.
     """
     env = settings.environ
     if profile or not endpoint_url:
         return None
-    if any(k.startswith("AWS_") and k not in ENV_ONLY_VARS for k in env):
+    if any(k.startswith("AWS_") and k not in PLAIN_ENV_VARS for k in env):
         return None
     key, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
     if not key or not secret:
         return None
-    for name, default in (
-        ("AWS_CONFIG_FILE", "~/.aws/config"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
-    ):
-        path = os.path.expandvars(os.path.expanduser(env.get(name, default)))
-        # botocore reads profiles from both files; an empty or absent one holds none.
-        if os.path.isfile(path) and os.path.getsize(path) > 0:
-            return None
     if proxies_for(endpoint_url, env):
         return None
-    attempts = env.get("AWS_MAX_ATTEMPTS")
+    found = _default_profile(env)
+    if found is None or not _is_plain(found):
+        return None
+    attempts = _setting(env, "AWS_MAX_ATTEMPTS", found, "max_attempts")
     if attempts is not None and not (attempts.isascii() and attempts.isdigit()):
         return None  # botocore's int() decides what such a value means
     # botocore's EnvProvider reads AWS_SECURITY_TOKEN first: it wins when both are set.
     token = env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") or None
-    return EnvOnly(
+    return PlainResolution(
         credentials=Credentials(key, secret, token),
-        region=env.get("AWS_DEFAULT_REGION") or None,
-        ca_bundle=env.get("AWS_CA_BUNDLE") or None,
+        region=_setting(env, "AWS_DEFAULT_REGION", found, "region") or None,
+        ca_bundle=_setting(env, "AWS_CA_BUNDLE", found, "ca_bundle") or None,
         max_attempts=(int(attempts) or None) if attempts else None,
+        scoped={k: v for k, v in found.items() if k not in _PROFILE_KEY_NAMES},
     )
+
+
+def _setting(env: Mapping[str, str], var: str, profile: Mapping[str, Any], key: str) -> str | None:
+    """One setting as botocore's config chain reads it: the variable when set, even empty, else
+    the profile's."""
+    if var in env:
+        return env[var]
+    found: str | None = profile.get(key)
+    return found
+
+
+def _is_plain(profile: Mapping[str, Any]) -> bool:
+    """True when the profile holds only keys that leave botocore's answer known (see above)."""
+    for key, value in profile.items():
+        if key == "s3":
+            if not isinstance(value, dict) or not value.keys() <= _PLAIN_S3_KEYS:
+                return False
+        elif key not in _PLAIN_PROFILE_KEYS:
+            return False
+        elif not isinstance(value, str):
+            return False  # a nested block where a value belongs
+    return True
+
+
+def _default_profile(env: Mapping[str, str]) -> dict[str, Any] | None:
+    """The default profile as botocore's session merges it (``Session.full_config``) from the
+    config and credentials files; None when one does not parse."""
+    config = env.get("AWS_CONFIG_FILE", "~/.aws/config")
+    creds = env.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+    if not (_holds_something(config) or _holds_something(creds)):
+        return {}  # botocore's configloader (~8 ms to import) would find no profile either
+    from botocore.configloader import build_profile_map, raw_config_parse
+    from botocore.exceptions import ConfigNotFound
+
+    def parse(path: str) -> dict[str, Any]:
+        try:
+            sections: dict[str, Any] = raw_config_parse(path)
+        except ConfigNotFound:
+            return {}
+        return sections
+
+    try:
+        profiles: dict[str, Any] = build_profile_map(parse(config))["profiles"]
+        credentials = parse(creds)
+    except Exception:  # a file that does not parse: the session reports it, in its words
+        return None
+    # The credentials file's sections are profiles by their bare names, its values over the
+    # config file's.
+    for name, values in credentials.items():
+        profiles.setdefault(name, {}).update(values)
+    found: dict[str, Any] = profiles.get("default", {})
+    return found
+
+
+def _holds_something(path: str) -> bool:
+    """True for a non-empty regular file (botocore's parser finds nothing in anything else)."""
+    # expandvars before expanduser, as botocore's raw_config_parse does.
+    full = os.path.expanduser(os.path.expandvars(path))
+    return os.path.isfile(full) and os.path.getsize(full) > 0
 
 
 def botocore_session(profile: str | None, region: str | None, settings: Settings) -> Any:

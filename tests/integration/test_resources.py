@@ -88,10 +88,10 @@ def test_memory_threads_files_and_pools_stay_flat_over_1000_s3object_calls(
 def test_botocore_sessions_stay_bounded_when_each_call_brings_new_settings(
     moto_server: Any, tmp_path: Path
 ) -> None:
-    # With an AWS config file, botocore's session reads every new set of settings (~0.2 MB each,
-    # ~12 MB once it has built a client).
+    # With an S3 setting in the AWS config file, botocore's session reads every new set of
+    # settings (~0.2 MB each, ~12 MB once it has built a client).
     config = tmp_path / "aws-config"
-    config.write_text("[default]\nregion = us-east-1\n")
+    config.write_text("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n")
     s3 = moto_server.client()
     bucket = f"t-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
@@ -106,9 +106,11 @@ def test_botocore_sessions_stay_bounded_when_each_call_brings_new_settings(
         gc.collect()
         return sum(isinstance(o, botocore.session.Session) for o in gc.get_objects())
 
+    start = sessions()
     for n in range(20):
         call(n)
     before = sessions()
+    assert before > start  # the settings went through botocore's session
     for n in range(20, 80):
         call(n)
     assert sessions() <= before + 2

@@ -1,28 +1,68 @@
-"""The environment-only resolution (no botocore session on a plain endpoint) against botocore's.
+"""The resolution without botocore's session (on a plain endpoint) against botocore's session.
 
-Where ``_env_only`` answers, its credentials, region, CA bundle and max_attempts must be
-botocore's session's answers for the same environment; wherever anything else could change
-botocore's answer (a profile, a config or credentials file, a proxy, another AWS_* variable), it
-must not answer at all. A no-op download then imports no botocore (a subprocess shows it).
+Where ``resolve.plain_resolution`` answers, its credentials, region, CA bundle, max_attempts and
+scoped profile must be botocore's session's answers for the same environment and files, and the
+clients built from it must be set up as the session's would be (s3 section, retry mode,
+attempts, endpoint); wherever anything else could change botocore's answer (a profile, a role or
+credential process in the default profile, an S3 setting, a proxy, another AWS_* variable, a file
+that does not parse), it must not answer at all. A no-op download then imports no botocore
+session, with or without a config file (a subprocess shows it).
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from s3lync.settings import Settings
-from s3lync.store import resolve
+from s3lync.store import clients, locate, resolve
 
 ENDPOINT = "http://127.0.0.1:9"
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG"}
+KEY_NAMES = (
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_security_token",
+)
 
-ANSWERED = {
+
+def _write(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def _config(text: str, **env: str) -> Callable[[Path], dict[str, str]]:
+    """A case with ``text`` as the config file (AWS_CONFIG_FILE) and ``env`` added."""
+    return lambda home: {"AWS_CONFIG_FILE": _write(home / "cfg", text), **env}
+
+
+def _home_config(text: str, **env: str) -> Callable[[Path], dict[str, str]]:
+    """A case with ``text`` as ~/.aws/config, found through HOME as botocore finds it."""
+    return lambda home: {"_": _write(home / ".aws" / "config", text), **env}
+
+
+def _credentials(text: str, config: str = "") -> Callable[[Path], dict[str, str]]:
+    """A case with ``text`` as ~/.aws/credentials (and ``config`` as ~/.aws/config)."""
+
+    def case(home: Path) -> dict[str, str]:
+        if config:
+            _write(home / ".aws" / "config", config)
+        return {"_": _write(home / ".aws" / "credentials", text)}
+
+    return case
+
+
+# Each case: what to add to the environment (a callable gets the home folder and writes files).
+ANSWERED: dict[str, Any] = {
     "keys": {},
     "region": {"AWS_DEFAULT_REGION": "eu-west-3"},
     "empty region": {"AWS_DEFAULT_REGION": ""},
@@ -36,8 +76,84 @@ ANSWERED = {
     "zero attempts": {"AWS_MAX_ATTEMPTS": "0"},
     "ca bundle": {"AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"},
     "config file /dev/null": {"AWS_CONFIG_FILE": os.devnull},
+    "missing config file": {"AWS_CONFIG_FILE": "/nonexistent/s3lync/config"},
     "configured endpoint": {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"},
     "retry mode": {"AWS_RETRY_MODE": "adaptive"},
+    # With files: the default profile holds only what is read here or changes nothing.
+    "config region": _config("[default]\nregion = us-west-2\n"),
+    "config region under AWS_DEFAULT_REGION": _config(
+        "[default]\nregion = us-west-2\n", AWS_DEFAULT_REGION="eu-west-3"
+    ),
+    # botocore takes a variable that is set, even empty, over the file.
+    "config region under an empty AWS_DEFAULT_REGION": _config(
+        "[default]\nregion = us-west-2\n", AWS_DEFAULT_REGION=""
+    ),
+    "config region and AWS_REGION": _config(
+        "[default]\nregion = us-west-2\n", AWS_REGION="ap-south-1"
+    ),
+    "empty config region": _config("[default]\nregion =\n"),
+    "~/.aws/config region": _home_config("[default]\nregion = us-west-2\n"),
+    "config output": _config("[default]\noutput = json\ncli_pager =\n"),
+    "aws-cli keys": _config(
+        "[default]\ncli_timestamp_format = iso8601\ncli_follow_urlparam = false\n"
+        "cli_binary_format = raw-in-base64-out\ncli_auto_prompt = off\ncli_history = enabled\n"
+    ),
+    "config ca bundle": _config("[default]\nca_bundle = /etc/ssl/cert.pem\n"),
+    "config ca bundle under AWS_CA_BUNDLE": _config(
+        "[default]\nca_bundle = /etc/ssl/cert.pem\n", AWS_CA_BUNDLE="/etc/ssl/other.pem"
+    ),
+    "config max attempts": _config("[default]\nmax_attempts = 5\n"),
+    "config max attempts under AWS_MAX_ATTEMPTS": _config(
+        "[default]\nmax_attempts = 5\n", AWS_MAX_ATTEMPTS="7"
+    ),
+    # The variable wins, so botocore never converts the file's value.
+    "odd config max attempts under AWS_MAX_ATTEMPTS": _config(
+        "[default]\nmax_attempts = five\n", AWS_MAX_ATTEMPTS="7"
+    ),
+    "config retry mode": _config("[default]\nretry_mode = adaptive\n"),
+    "config retry mode under AWS_RETRY_MODE": _config(
+        "[default]\nretry_mode = adaptive\n", AWS_RETRY_MODE="legacy"
+    ),
+    "config endpoint": _config("[default]\nendpoint_url = http://127.0.0.1:1\n"),
+    "s3 transfer settings": _home_config(
+        "[default]\nregion = us-east-1\ns3 =\n    max_concurrent_requests = 64\n"
+        "    max_queue_size = 1000\n    multipart_threshold = 64MB\n"
+        "    multipart_chunksize = 16MB\n    max_bandwidth = 50MB/s\n"
+    ),
+    "keys in the credentials file": _credentials(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+        "aws_session_token = filetoken\n"
+    ),
+    "keys in the config file": _config(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+        "aws_security_token = filetoken\n"
+    ),
+    # botocore merges the credentials file's sections over the config file's profiles.
+    "credentials file region over the config's": _credentials(
+        "[default]\nregion = eu-north-1\n", config="[default]\nregion = us-west-2\n"
+    ),
+    "other profiles": _home_config(
+        "[default]\nregion = us-west-2\n"
+        "[profile dev]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = default\n"
+        "[profile sso]\nsso_session = corp\n[sso-session corp]\nsso_region = us-east-1\n"
+        "[services local]\ns3 =\n  endpoint_url = http://127.0.0.1:2\n[plugins]\ncli = x\n"
+    ),
+    "another profile in the credentials file": _credentials(
+        "[dev]\ncredential_process = /bin/false\n"
+    ),
+    # build_profile_map: [profile default] is the default profile too; the later section wins.
+    "[profile default]": _config("[profile default]\nregion = us-west-2\n"),
+    "[default] after [profile default]": _config(
+        "[profile default]\ncredential_process = /bin/false\n[default]\nregion = us-west-2\n"
+    ),
+    "[profile default] after [default]": _config(
+        "[default]\ncredential_process = /bin/false\n[profile default]\nregion = us-west-2\n"
+    ),
+    # A section name shlex cannot split names no profile.
+    '[profile "default]': _config('[profile "default]\ncredential_process = /bin/false\n'),
+    # configparser's [DEFAULT] section lends its values to every section.
+    "[DEFAULT] values": _config("[DEFAULT]\nregion = ap-east-1\n[default]\noutput = json\n"),
+    "[DEFAULT] alone": _config("[DEFAULT]\ncredential_process = /bin/false\n"),
 }
 
 
@@ -46,24 +162,31 @@ def _settings(env: dict[str, str], home: Path, monkeypatch: pytest.MonkeyPatch) 
     return Settings.from_env({"HOME": str(home), "PATH": os.environ.get("PATH", ""), **env})
 
 
+def _case_env(case: Any, home: Path) -> dict[str, str]:
+    extra = case(home) if callable(case) else case
+    return {k: v for k, v in {**KEYS, **extra}.items() if not k.startswith("_")}
+
+
 def _botocore(settings: Settings, profile: str | None = None) -> dict[str, Any]:
     session = resolve.botocore_session(profile, None, settings)
     frozen = session.get_credentials().get_frozen_credentials()
     attempts = session.get_config_variable("max_attempts")
+    scoped = session.get_scoped_config()
     return {
         "credentials": (frozen.access_key, frozen.secret_key, frozen.token),
         "region": session.get_config_variable("region") or None,
         "ca_bundle": session.get_config_variable("ca_bundle") or None,
         "max_attempts": int(attempts) if attempts else None,
+        "scoped": {k: v for k, v in scoped.items() if k not in KEY_NAMES},
     }
 
 
-@pytest.mark.parametrize("extra", list(ANSWERED.values()), ids=list(ANSWERED))
+@pytest.mark.parametrize("case", list(ANSWERED), ids=list(ANSWERED))
 def test_where_it_answers_it_gives_botocores_answer(
-    extra: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = _settings({**KEYS, **extra}, tmp_path, monkeypatch)
-    found = resolve.env_only(None, ENDPOINT, settings)
+    settings = _settings(_case_env(ANSWERED[case], tmp_path), tmp_path, monkeypatch)
+    found = resolve.plain_resolution(None, ENDPOINT, settings)
     assert found is not None
     ours = {
         "credentials": (
@@ -74,30 +197,48 @@ def test_where_it_answers_it_gives_botocores_answer(
         "region": found.region,
         "ca_bundle": found.ca_bundle,
         "max_attempts": found.max_attempts,
+        "scoped": dict(found.scoped),
     }
     assert ours == _botocore(settings)
 
 
-def _write(path: Path, text: str) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return str(path)
+def _set_up(c: clients.Clients) -> dict[str, Any]:
+    """What a Clients uses to send requests, whichever way it was resolved."""
+    creds = c.credentials()
+    keywords = dict(c.config_factory.keywords)
+    return {
+        "credentials": creds and (creds.access_key, creds.secret_key, creds.token),
+        "endpoint": c.endpoint_url,
+        "region": c.default_region(),
+        "ca_bundle": c.ca_bundle(),
+        "attempts": c.attempts,
+        "s3_config": c.s3_config,
+        "config": keywords,
+        "plain": locate._plain_endpoint(c),
+    }
 
 
-# Each case: what to add to the environment (a callable gets the home folder), and why botocore
-# could answer differently.
+@pytest.mark.parametrize("case", list(ANSWERED), ids=list(ANSWERED))
+def test_clients_resolved_without_the_session_are_set_up_as_with_it(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(_case_env(ANSWERED[case], tmp_path), tmp_path, monkeypatch)
+    region = settings.aws_region
+    fast = clients._create(region, ENDPOINT, None, 4, (None, None), settings)
+    assert fast.static is not None
+    monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
+    full = clients._create(region, ENDPOINT, None, 4, (None, None), settings)
+    assert full.static is None
+    assert _set_up(fast) == _set_up(full)
+    assert _set_up(fast)["plain"]
+
+
+# Each case: as ANSWERED, and why botocore could answer differently.
 DECLINED: dict[str, Any] = {
     "a profile": {"AWS_PROFILE": "dev"},
     "a default profile": {"AWS_DEFAULT_PROFILE": "dev"},
-    "a config file": lambda home: {
-        "AWS_CONFIG_FILE": _write(home / "cfg", "[default]\nregion = us-west-2\n")
-    },
-    "the default config file": lambda home: {
-        "_touch": _write(home / ".aws" / "config", "[default]\ns3 =\n  addressing_style = path\n")
-    },
-    "a credentials file": lambda home: {
-        "_touch": _write(home / ".aws" / "credentials", "[default]\nregion = us-west-2\n")
-    },
+    # botocore requires a named profile to exist, even "default".
+    "AWS_PROFILE=default": {"AWS_PROFILE": "default"},
     "a proxy": {"HTTPS_PROXY": "http://127.0.0.1:3128", "HTTP_PROXY": "http://127.0.0.1:3128"},
     "no secret": {"AWS_SECRET_ACCESS_KEY": ""},
     "no keys": {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""},
@@ -105,6 +246,39 @@ DECLINED: dict[str, Any] = {
     "FIPS": {"AWS_USE_FIPS_ENDPOINT": "true"},
     "web identity": {"AWS_WEB_IDENTITY_TOKEN_FILE": "/x", "AWS_ROLE_ARN": "arn:aws:iam::1:role/r"},
     "odd attempts": {"AWS_MAX_ATTEMPTS": " 3"},
+    "credential_process": _config("[default]\ncredential_process = /bin/false\n"),
+    "role_arn": _config(
+        "[default]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n"
+        "[profile base]\naws_access_key_id = A\naws_secret_access_key = B\n"
+    ),
+    "sso_session": _config(
+        "[default]\nsso_session = corp\n[sso-session corp]\nsso_region = us-east-1\n"
+    ),
+    "services": _config("[default]\nservices = local\n[services local]\ns3 =\n  region = x\n"),
+    "FIPS in the file": _config("[default]\nuse_fips_endpoint = true\n"),
+    "defaults_mode": _config("[default]\ndefaults_mode = standard\n"),
+    "odd config max attempts": _config("[default]\nmax_attempts = 5.0\n"),
+    "nested region": _config("[default]\nregion =\n  a = b\n"),
+    "s3 path style": _home_config("[default]\ns3 =\n  addressing_style = path\n"),
+    "s3 virtual style": _home_config("[default]\ns3 =\n  addressing_style = virtual\n"),
+    "s3 accelerate": _config("[default]\ns3 =\n  use_accelerate_endpoint = true\n"),
+    "s3 beside transfer settings": _config(
+        "[default]\ns3 =\n  max_concurrent_requests = 4\n  payload_signing_enabled = true\n"
+    ),
+    "s3 signature version": _config("[default]\ns3 =\n  signature_version = s3\n"),
+    "s3 not a section": _config("[default]\ns3 = path\n"),
+    "credential_process in the credentials file": _credentials(
+        "[default]\ncredential_process = /bin/false\n", config="[default]\nregion = us-west-2\n"
+    ),
+    "[profile default] with a role": _config(
+        "[default]\nregion = us-west-2\n[profile default]\nrole_arn = arn:aws:iam::1:role/r\n"
+    ),
+    "[DEFAULT] lending a process": _config(
+        "[DEFAULT]\ncredential_process = /bin/false\n[default]\nregion = us-west-2\n"
+    ),
+    "an unparsable config file": _config("region = us-west-2\n"),
+    "an unparsable subsection": _config("[default]\ns3 =\n  max_concurrent_requests\n"),
+    "an unparsable credentials file": _credentials("aws_access_key_id = A\n"),
 }
 
 
@@ -112,48 +286,67 @@ DECLINED: dict[str, Any] = {
 def test_where_anything_else_could_matter_it_leaves_it_to_botocore(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    extra = DECLINED[case]
-    extra = extra(tmp_path) if callable(extra) else extra
-    env = {k: v for k, v in {**KEYS, **extra}.items() if not k.startswith("_")}
-    settings = _settings(env, tmp_path, monkeypatch)
-    assert resolve.env_only(None, ENDPOINT, settings) is None
+    settings = _settings(_case_env(DECLINED[case], tmp_path), tmp_path, monkeypatch)
+    assert resolve.plain_resolution(None, ENDPOINT, settings) is None
     # And the same environment answers with its plain keys when nothing is added.
-    assert resolve.env_only(None, ENDPOINT, _settings(KEYS, tmp_path / "h2", monkeypatch))
+    assert resolve.plain_resolution(None, ENDPOINT, _settings(KEYS, tmp_path / "h2", monkeypatch))
 
 
 def test_a_named_profile_or_no_endpoint_is_left_to_botocore(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(KEYS, tmp_path, monkeypatch)
-    assert resolve.env_only("dev", ENDPOINT, settings) is None
-    assert resolve.env_only(None, None, settings) is None
+    assert resolve.plain_resolution("dev", ENDPOINT, settings) is None
+    assert resolve.plain_resolution(None, None, settings) is None
 
 
-def test_a_no_op_download_on_a_plain_endpoint_imports_no_botocore(
-    rclone_server: Any, tmp_path: Path
-) -> None:
-    rclone_server.client().create_bucket(Bucket="envonly")
-    rclone_server.client().put_object(Bucket="envonly", Key="p/a.txt", Body=b"a")
+def _no_op_download_modules(
+    server: Any, bucket: str, home: Path, env_extra: dict[str, str]
+) -> list[str]:
+    """The botocore/boto3 modules a process doing two downloads of one file has imported."""
+    server.client().create_bucket(Bucket=bucket)
+    server.client().put_object(Bucket=bucket, Key="p/a.txt", Body=b"a")
     script = (
         "import sys\n"
         "from s3lync import S3Object\n"
-        f"o = S3Object('s3://envonly/p/', {str(tmp_path / 'data')!r}, "
-        f"endpoint_url={rclone_server.endpoint_url!r})\n"
+        f"o = S3Object('s3://{bucket}/p/', {str(home / 'data')!r}, "
+        f"endpoint_url={server.endpoint_url!r})\n"
         "o.download()\n"
         "o.download()\n"
         "print(sorted(m for m in sys.modules if m.startswith(('botocore', 'boto3'))))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
-        AWS_ACCESS_KEY_ID=rclone_server.access_key,
-        AWS_SECRET_ACCESS_KEY=rclone_server.secret_key,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        HOME=str(tmp_path),
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        AWS_ACCESS_KEY_ID=server.access_key,
+        AWS_SECRET_ACCESS_KEY=server.secret_key,
+        HOME=str(home),
+        XDG_CACHE_HOME=str(home / "cache"),
+        **env_extra,
     )
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
-    assert (tmp_path / "data" / "a.txt").read_bytes() == b"a"
-    assert out.stdout.strip() == "[]", out.stdout
+    assert (home / "data" / "a.txt").read_bytes() == b"a"
+    modules: list[str] = ast.literal_eval(out.stdout.strip())
+    return modules
+
+
+def test_a_no_op_download_on_a_plain_endpoint_imports_no_botocore(
+    rclone_server: Any, tmp_path: Path
+) -> None:
+    env = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    assert _no_op_download_modules(rclone_server, "envonly", tmp_path, env) == []
+
+
+def test_with_a_usual_aws_config_a_no_op_download_imports_no_botocore_session(
+    rclone_server: Any, tmp_path: Path
+) -> None:
+    _write(
+        tmp_path / ".aws" / "config",
+        "[default]\nregion = us-east-1\ns3 =\n    max_concurrent_requests = 32\n",
+    )
+    modules = _no_op_download_modules(rclone_server, "envconfig", tmp_path, {})
+    # botocore's config parser read the file; nothing of the session, a client or credentials.
+    assert "botocore.configloader" in modules
+    heavy = {"botocore.session", "botocore.client", "botocore.credentials", "botocore.config"}
+    assert not (heavy | {"boto3", "botocore.loaders"}) & set(modules), modules
