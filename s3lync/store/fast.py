@@ -23,16 +23,18 @@ from urllib.parse import urlsplit
 from s3lync._version import __version__
 from s3lync.errors import BadResponseError
 from s3lync.hashing import normalize_etag
-from s3lync.redact import redact, redact_url
 from s3lync.store import retry, s3xml
 from s3lync.store.objects import ObjectInfo
 from s3lync.store.protocol import (
     BucketTarget,
     Locator,
     Origin,
+    Targets,
     dns_compatible,
     evidence_headers,
+    log_request,
     object_info,
+    object_path,
     stream_body,
     upload_headers,
 )
@@ -87,10 +89,7 @@ class FastWire:
         self.region = region
         self.credentials = credentials
         self.virtual_host = virtual_host
-        self._locate: Locator = locate or self._fixed_target
-        self._targets: dict[str, BucketTarget | None] = {}
-        self._regions: dict[str, str] = {}
-        self._targets_lock = threading.Lock()
+        self._targets = Targets(locate or self._fixed_target)
         self._signers: dict[str, Signer] = {}
         if transport is None:
             from s3lync.store.transport import Transport
@@ -115,14 +114,7 @@ class FastWire:
 
     def target(self, bucket: str) -> BucketTarget | None:
         """Where ``bucket``'s requests go (asked once per bucket, again after a redirect)."""
-        try:
-            return self._targets[bucket]
-        except KeyError:
-            pass
-        found = self._locate(bucket, self._regions.get(bucket))
-        with self._targets_lock:
-            self._targets[bucket] = found
-        return found
+        return self._targets.get(bucket)
 
     @property
     def read_timeout(self) -> float | None:
@@ -136,20 +128,14 @@ class FastWire:
 
     def learn_region(self, bucket: str, region: str) -> None:
         """Remember that ``bucket`` lives in ``region``: later requests go there directly."""
-        log.debug("bucket %s is in region %s; its requests now go there", bucket, region)
-        with self._targets_lock:
-            self._regions[bucket] = region
-            self._targets.pop(bucket, None)
+        self._targets.learn_region(bucket, region)
 
     def _target(self, bucket: str, key: str) -> tuple[BucketTarget, str]:
         """(bucket target, canonical path) for an object or, with key "", the bucket."""
         t = self.target(bucket)
         if t is None:
             raise NeedsBotocore(bucket)
-        if key:
-            return t, f"{t.base_path}/{uri_encode(key, '/~')}"
-        # As botocore: "/bucket" path-style, "/" on a virtual host.
-        return t, t.base_path or "/"
+        return t, object_path(t, key)
 
     # -- signing and sending ---------------------------------------------------------------
 
@@ -211,17 +197,7 @@ class FastWire:
         for redirected in (False, True):
             t, target, signed = self.prepare(method, bucket, key, query, headers, payload_sha256)
             if log.isEnabledFor(logging.DEBUG):
-                # As botocore logs what it sends, secrets redacted here already: a library
-                # user's own handler has no redacting filter.
-                lines = "\n".join(f"{k}:{v}" for k, v in signed.items())
-                log.debug(
-                    "sending %s %s://%s%s\n%s",
-                    method,
-                    t.origin.scheme,
-                    t.origin.netloc,
-                    redact_url(target),
-                    redact(lines),
-                )
+                log_request(log, method, t, target, signed)
             start = body.tell() if body is not None and not isinstance(body, bytes) else 0
             resp = self.transport.request(
                 method,

@@ -3,6 +3,7 @@ headers a PUT carries, the evidence headers an answer carries, and how a GET bod
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,11 +11,15 @@ from typing import TYPE_CHECKING
 
 from s3lync.errors import WireError
 from s3lync.hashing import md5_from_metadata, normalize_etag
+from s3lync.redact import redact, redact_url
 from s3lync.store.objects import ObjectInfo
+from s3lync.store.sigv4 import uri_encode
 from s3lync.store.wire import Cancelled, PutArgs, Sink
 
 if TYPE_CHECKING:
     from s3lync.store.transport import Response
+
+log = logging.getLogger(__name__)
 
 # Bodies up to this size are read in one call; larger ones block by block.
 CHUNK = 1024 * 1024
@@ -57,6 +62,58 @@ class BucketTarget:
 # locate(bucket, region or None) -> the bucket's target, or None when this implementation must
 # not serve that bucket; ``region`` is a region learned from a redirect.
 Locator = Callable[[str, "str | None"], "BucketTarget | None"]
+
+
+class Targets:
+    """Each bucket's target, asked of a Locator once per bucket and again after a redirect."""
+
+    def __init__(self, locate: Locator) -> None:
+        self._locate = locate
+        self._targets: dict[str, BucketTarget | None] = {}
+        self._regions: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, bucket: str) -> BucketTarget | None:
+        """Where ``bucket``'s requests go; None when this implementation must not serve it."""
+        try:
+            return self._targets[bucket]
+        except KeyError:
+            pass
+        found = self._locate(bucket, self._regions.get(bucket))
+        with self._lock:
+            self._targets[bucket] = found
+        return found
+
+    def learn_region(self, bucket: str, region: str) -> None:
+        """Remember that ``bucket`` lives in ``region``: its next target is asked for there."""
+        log.debug("bucket %s is in region %s; its requests now go there", bucket, region)
+        with self._lock:
+            self._regions[bucket] = region
+            self._targets.pop(bucket, None)
+
+
+def object_path(t: BucketTarget, key: str) -> str:
+    """The canonical path of an object or, with key "", of the bucket."""
+    if key:
+        return f"{t.base_path}/{uri_encode(key, '/~')}"
+    # As botocore: "/bucket" path-style, "/" on a virtual host.
+    return t.base_path or "/"
+
+
+def log_request(
+    logger: logging.Logger, method: str, t: BucketTarget, target: str, signed: dict[str, str]
+) -> None:
+    """Log a request as botocore logs what it sends, its secrets redacted here already (a
+    library user's own handler has no redacting filter)."""
+    lines = "\n".join(f"{k}:{v}" for k, v in signed.items())
+    logger.debug(
+        "sending %s %s://%s%s\n%s",
+        method,
+        t.origin.scheme,
+        t.origin.netloc,
+        redact_url(target),
+        redact(lines),
+    )
 
 
 def evidence_headers(header: Callable[[str], str | None]) -> dict[str, str]:
