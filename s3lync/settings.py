@@ -190,6 +190,7 @@ CLIENT_ENV_KEYS = (
     "S3LYNC_CONNECT_TIMEOUT",
     "S3LYNC_READ_TIMEOUT",
     "S3LYNC_LEAN",
+    "AWS_SECURITY_TOKEN",
 )
 
 
@@ -231,7 +232,7 @@ class Settings:
     progress: str = ""
     # S3LYNC_PROGRESS_INTERVAL: seconds between plain progress lines.
     progress_interval: float = 5.0
-    # The variables of CLIENT_ENV_KEYS, in that order ("" when unset).
+    # The variables of CLIENT_ENV_KEYS, in that order ("=value" when set, "-" when unset).
     client_env: tuple[str, ...] = ()
     # Upload arguments for every upload (see UPLOAD_ARGS); a mapping's or an object's own win.
     extra_args: tuple[tuple[str, str], ...] = ()
@@ -268,7 +269,8 @@ class Settings:
             lean=env.get("S3LYNC_LEAN", "1").strip().lower() not in ("0", "false", "no", "off"),
             progress=_progress(env),
             progress_interval=_seconds_env(env, "S3LYNC_PROGRESS_INTERVAL") or 5.0,
-            client_env=tuple(env.get(k, "") for k in CLIENT_ENV_KEYS),
+            # Set (even empty) and unset differ: AWS_CA_BUNDLE="" means certifi, unset the file's.
+            client_env=tuple("=" + env[k] if k in env else "-" for k in CLIENT_ENV_KEYS),
             environ=env,
         )
 

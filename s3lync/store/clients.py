@@ -316,7 +316,9 @@ def _create(
 ) -> Clients:
     static = plain_resolution(profile, endpoint_url, settings)
     if static is not None:
-        session_factory = functools.partial(botocore_session, profile, region, settings)
+        session_factory = functools.partial(
+            botocore_session, profile, region, settings, static.full_config
+        )
         scoped: Mapping[str, Any] = static.scoped
         endpoint = endpoint_url
         configured_attempts: Any = static.max_attempts

@@ -304,8 +304,9 @@ class _Either(threading.Event):
         return super().is_set() or (self._other is not None and self._other.is_set())
 
 
-# As open(dest, "wb") creates it (the umask applies); Python makes the descriptor non-inheritable.
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+# As open(dest, "wb") creates it (mode 0o666 less the umask; binary on Windows too); Python makes
+# the descriptor non-inheritable.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
 
 
 def _write_all(fd: int, data: memoryview) -> None:

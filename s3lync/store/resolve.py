@@ -36,6 +36,9 @@ class PlainResolution:
     ca_bundle: str | None
     max_attempts: int | None
     scoped: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The files as parsed for this answer (botocore's ``full_config``): a session built later for
+    # the same endpoint starts from them, so a file edited meanwhile cannot split the two.
+    full_config: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 # The AWS_* variables plain_resolution reads itself, as botocore reads them (AWS_REGION: botocore
@@ -120,8 +123,9 @@ def plain_resolution(
         return None
     if proxies_for(endpoint_url, env):
         return None
-    found = _default_profile(env)
-    if found is None or not _is_plain(found):
+    full = _full_config(env)
+    found: dict[str, Any] = full["profiles"].get("default", {}) if full is not None else {}
+    if full is None or not _is_plain(found):
         return None
     attempts = _setting(env, "AWS_MAX_ATTEMPTS", found, "max_attempts")
     if attempts is not None and not (attempts.isascii() and attempts.isdigit()):
@@ -134,6 +138,7 @@ def plain_resolution(
         ca_bundle=_setting(env, "AWS_CA_BUNDLE", found, "ca_bundle") or None,
         max_attempts=(int(attempts) or None) if attempts else None,
         scoped={k: v for k, v in found.items() if k not in _PROFILE_KEY_NAMES},
+        full_config=full,
     )
 
 
@@ -159,13 +164,13 @@ def _is_plain(profile: Mapping[str, Any]) -> bool:
     return True
 
 
-def _default_profile(env: Mapping[str, str]) -> dict[str, Any] | None:
-    """The default profile as botocore's session merges it (``Session.full_config``) from the
-    config and credentials files; None when one does not parse."""
+def _full_config(env: Mapping[str, str]) -> dict[str, Any] | None:
+    """The config and credentials files as botocore's session merges them (``full_config``);
+    None when one does not parse."""
     config = env.get("AWS_CONFIG_FILE", "~/.aws/config")
     creds = env.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
     if not (_holds_something(config) or _holds_something(creds)):
-        return {}  # botocore's configloader (~8 ms to import) would find no profile either
+        return {"profiles": {}}  # botocore's configloader (~8 ms to import) finds nothing either
     from botocore.configloader import build_profile_map, raw_config_parse
     from botocore.exceptions import ConfigNotFound
 
@@ -177,16 +182,15 @@ def _default_profile(env: Mapping[str, str]) -> dict[str, Any] | None:
         return sections
 
     try:
-        profiles: dict[str, Any] = build_profile_map(parse(config))["profiles"]
+        full: dict[str, Any] = build_profile_map(parse(config))
         credentials = parse(creds)
     except Exception:  # a file that does not parse: the session reports it, in its words
         return None
     # The credentials file's sections are profiles by their bare names, its values over the
     # config file's.
     for name, values in credentials.items():
-        profiles.setdefault(name, {}).update(values)
-    found: dict[str, Any] = profiles.get("default", {})
-    return found
+        full["profiles"].setdefault(name, {}).update(values)
+    return full
 
 
 def _holds_something(path: str) -> bool:
@@ -196,16 +200,28 @@ def _holds_something(path: str) -> bool:
     return os.path.isfile(full) and os.path.getsize(full) > 0
 
 
-def botocore_session(profile: str | None, region: str | None, settings: Settings) -> Any:
+def botocore_session(
+    profile: str | None,
+    region: str | None,
+    settings: Settings,
+    full_config: Mapping[str, Any] | None = None,
+) -> Any:
     """A botocore session for ``profile`` (else AWS_PROFILE...); an unknown profile is ConfigError.
 
     It reads the environment the Settings captured, never the live one: a variable changed after
     an object was built does not change what it does (its endpoint, credentials, region...).
+    ``full_config``: the AWS files as :func:`plain_resolution` parsed them, used instead of
+    reading them again.
     """
+    import copy
+
     import botocore.exceptions as bex
     import botocore.session
 
     session = botocore.session.Session(profile=profile or None)
+    if full_config is not None:
+        # botocore keeps the parsed files here (Session.full_config) and reads them only if unset.
+        session._config = copy.deepcopy(dict(full_config))
     read_env_from(session, settings.environ)
     if region:
         session.set_config_variable("region", region)

@@ -14,10 +14,13 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from s3lync.errors import WireError
-from s3lync.store.wire import AnswerError
+
+if TYPE_CHECKING:
+    # wire.py imports this module: at run time AnswerError is looked up where it is needed.
+    from s3lync.store.wire import AnswerError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -132,6 +135,8 @@ class RetryPolicy:
 
 def answer_behind(exc: BaseException) -> AnswerError | None:
     """The store's error answer behind ``exc`` (through causes and exhausted retries), or None."""
+    from s3lync.store.wire import AnswerError
+
     seen = 0
     cur: BaseException | None = exc
     while cur is not None and seen < 8:

@@ -73,6 +73,8 @@ _CONNECTIONS: dict[type, type] = {}
 def _large_reads(pool: Any) -> Any:
     """``pool`` with connections whose answers are read through ``_READ_BUFFER``."""
     base = pool.ConnectionCls
+    if getattr(base, "response_class", None) is _Response:
+        return pool  # a pool reached again through another origin (host:443, a shared proxy)
     cls = _CONNECTIONS.get(base)
     if cls is None:
         cls = _CONNECTIONS[base] = type(base.__name__, (base,), {"response_class": _Response})

@@ -233,6 +233,34 @@ def test_clients_resolved_without_the_session_are_set_up_as_with_it(
     assert _set_up(fast)["plain"]
 
 
+def test_a_session_built_later_reads_the_files_as_they_were_resolved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long-running process: the fast path resolved from the files, then the file changes, then
+    # something needs botocore's client (S3LYNC_LEAN=0, a bucket only botocore serves...).
+    cfg = tmp_path / "cfg"
+    cfg.write_text("[default]\nregion = us-west-2\n")
+    settings = _settings({**KEYS, "AWS_CONFIG_FILE": str(cfg)}, tmp_path, monkeypatch)
+    c = clients._create(None, ENDPOINT, None, 4, (None, None), settings)
+    assert c.static is not None and c.default_region() == "us-west-2"
+    cfg.write_text("[default]\nregion = eu-central-1\nca_bundle = /nowhere.pem\n")
+    assert c.session.get_config_variable("region") == c.default_region() == "us-west-2"
+    assert c.session.get_config_variable("ca_bundle") is None
+    assert c.client.meta.region_name == "us-west-2"
+
+
+def test_clients_are_keyed_by_every_token_and_by_set_against_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def key(extra: dict[str, str]) -> tuple[str, ...]:
+        return _settings({**KEYS, **extra}, tmp_path, monkeypatch).client_env
+
+    # AWS_SECURITY_TOKEN wins over AWS_SESSION_TOKEN: another one must mean other clients.
+    assert key({"AWS_SECURITY_TOKEN": "tok1"}) != key({"AWS_SECURITY_TOKEN": "tok2"})
+    # AWS_CA_BUNDLE="" (certifi) is not an unset AWS_CA_BUNDLE (the config file's ca_bundle).
+    assert key({"AWS_CA_BUNDLE": ""}) != key({})
+
+
 # Each case: as ANSWERED, and why botocore could answer differently.
 DECLINED: dict[str, Any] = {
     "a profile": {"AWS_PROFILE": "dev"},
