@@ -67,6 +67,8 @@ class Toolchain:
     s3lync_python: Path
     s3lync_cli: Path
     legacy_python: Path | None = None  # PyPI s3lync 0.4.2
+    before_python: Path | None = None  # --s3lync-before-python: an earlier s3lync, same run
+    before_cli: Path | None = None
     aws: Path | None = None
     s5cmd: Path | None = None
     rclone: Path | None = None
@@ -176,6 +178,19 @@ def tool_versions(tc: Toolchain) -> dict[str, str]:
     if tc.legacy_python:
         legacy, boto = dist(tc.legacy_python, "s3lync"), dist(tc.legacy_python, "boto3")
         versions["s3lync 0.4.2"] = f"{legacy} (boto3 {boto})"
+    if tc.before_python:
+        where = _py_expr(tc.before_python, "__import__('s3lync').__file__")
+        tree = Path(where).resolve().parent.parent if where else None
+        rev = (
+            subprocess.run(
+                ["git", "-C", str(tree), "describe", "--always", "--dirty"],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            if tree
+            else ""
+        )
+        versions["s3lync before"] = f"{where} (git {rev or '?'})"
     return versions
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 PEERS = ("aws", "s5cmd", "rclone", "s3lync-0.4.2")
 OURS = ("s3lync-lib", "s3lync-cli")
-TOOLS = (*PEERS, *OURS)
+# --s3lync-before-python: an earlier s3lync in the same run, for before/after ratios (no peer).
+BEFORE = ("s3lync-lib-before", "s3lync-cli-before")
+TOOLS = (*PEERS, *OURS, *BEFORE)
 LABELS = {
     "aws": "aws s3 sync",
     "s5cmd": "s5cmd",
@@ -16,6 +18,8 @@ LABELS = {
     "s3lync-0.4.2": "s3lync 0.4.2",
     "s3lync-lib": "s3lync (lib)",
     "s3lync-cli": "s3lync (CLI)",
+    "s3lync-lib-before": "before (lib)",
+    "s3lync-cli-before": "before (CLI)",
 }
 
 MAX_VS_AWS = 0.5
@@ -184,6 +188,26 @@ def _ratio_table(rows: list[dict[str, Any]], titles: dict[str, str]) -> tuple[li
     return header, out
 
 
+def _after_before(
+    medians: dict[tuple[str, str], dict[str, Median | None]], titles: dict[str, str]
+) -> tuple[list[str], list[list[str]]]:
+    """s3lync against the earlier s3lync of the same run (wall and CPU), where both ran."""
+    header = ["workload", "run", "lib after/before", "lib CPU", "CLI after/before", "CLI CPU"]
+    rows = []
+    for (workload, phase), by_tool in medians.items():
+        cells = []
+        for now, then in zip(OURS, BEFORE, strict=True):
+            a, b = by_tool.get(now), by_tool.get(then)
+            if a is None or b is None or a.lower_bound or b.lower_bound or b.seconds <= 0:
+                cells += ["", ""]
+                continue
+            cpu = f"{a.cpu / b.cpu:.2f}x" if a.cpu and b.cpu else ""
+            cells += [f"{a.seconds / b.seconds:.2f}x", cpu]
+        if any(cells):
+            rows.append([titles.get(workload, workload), phase, *cells])
+    return header, rows
+
+
 def _extras(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for name, s in result.get("startup", {}).items():
@@ -216,6 +240,9 @@ def text_report(result: dict[str, Any], medians: Any, rows: list[dict[str, Any]]
         parts += ["Median CPU seconds of the client process (user + system):", _table(h, r), ""]
         h, r = _ratio_table(rows, titles)
         parts += ["s3lync / peer ratios against the targets:", _table(h, r), ""]
+        h, r = _after_before(medians, titles)
+        if r:
+            parts += ["s3lync / the earlier s3lync of the same run:", _table(h, r), ""]
     h, r = _extras(result)
     if r:
         parts += ["Start-up and memory:", _table(h, r), ""]
@@ -245,6 +272,9 @@ def markdown_report(result: dict[str, Any], medians: Any, rows: list[dict[str, A
         lines += ["", "**Medians of client CPU seconds (user + system)**", "", _md_table(h, r)]
         h, r = _ratio_table(rows, titles)
         lines += ["", "**Ratios against the targets**", "", _md_table(h, r)]
+        h, r = _after_before(medians, titles)
+        if r:
+            lines += ["", "**Against the earlier s3lync of the same run**", "", _md_table(h, r)]
     h, r = _extras(result)
     if r:
         lines += ["", "**Start-up and memory**", "", _md_table(h, r)]

@@ -34,7 +34,16 @@ from typing import Any
 from bench_cpu import CpuMeter
 from bench_env import BENCH_DIR, WORK, Toolchain, log, machine_info, setup_tools, tool_versions
 from bench_relay import DelayRelay
-from bench_report import LABELS, OURS, TOOLS, markdown_report, median_of, ratio_rows, text_report
+from bench_report import (
+    BEFORE,
+    LABELS,
+    OURS,
+    TOOLS,
+    markdown_report,
+    median_of,
+    ratio_rows,
+    text_report,
+)
 from bench_server import (
     ACCESS_KEY,
     BUCKET,
@@ -187,6 +196,8 @@ class Bench:
         path = {"aws": tc.aws, "s5cmd": tc.s5cmd, "rclone": tc.rclone}.get(tool, True)
         if tool == "s3lync-0.4.2":
             path = tc.legacy_python
+        if tool in BEFORE:
+            path = tc.before_python
         return path is not None
 
     def prepare_data(self, workloads: list[str]) -> None:
@@ -262,9 +273,10 @@ class Bench:
         if tool == "s3lync-0.4.2":  # no dry-run mode: a no-op sync is its equivalent
             assert tc.legacy_python is not None
             return [str(tc.legacy_python), str(LIB_RUNNER), "legacy", direction, uri, str(local)]
-        if tool == "s3lync-lib":  # S3Object has no plan-only call: a no-op sync
-            return [str(tc.s3lync_python), str(LIB_RUNNER), "current", direction, uri, str(local)]
-        if tool == "s3lync-cli":
+        if tool in ("s3lync-lib", "s3lync-lib-before"):  # no plan-only call: a no-op sync
+            py = tc.s3lync_python if tool == "s3lync-lib" else tc.before_python
+            return [str(py), str(LIB_RUNNER), "current", direction, uri, str(local)]
+        if tool in ("s3lync-cli", "s3lync-cli-before"):
             manifest = rundir / "s3lync.yaml"
             if not manifest.exists():
                 rundir.mkdir(parents=True, exist_ok=True)
@@ -273,7 +285,8 @@ class Bench:
                     f"    s3: {uri}\n    local: {json.dumps(str(local))}\n"
                     f"    direction: {direction}\n"
                 )
-            base = [str(tc.s3lync_cli), "--endpoint-url", ep, "-f", str(manifest)]
+            cli = tc.s3lync_cli if tool == "s3lync-cli" else tc.before_cli
+            base = [str(cli), "--endpoint-url", ep, "-f", str(manifest)]
             if dry_run:
                 return [*base, "plan", "--detailed-exitcode"]
             return [*base, "apply", "--yes", *([] if n is None else ["--jobs", str(n)])]
@@ -445,7 +458,7 @@ class Bench:
             for t in self.tools
         }
         for tool in self.tools:
-            if tool in OURS:
+            if tool in (*OURS, *BEFORE):
                 # Warm s3lync's hash cache once (untimed): the no-op plan hashes nothing after that.
                 rundir = self.run / "runs" / self.key("noop-20k").replace("@", "-c") / tool
                 argv = self.command(tool, "upload", prefix, local, rundir, dry_run=True)
@@ -478,7 +491,7 @@ class Bench:
         self, tool: str, argv: list[str], cache: Path, rundir: Path, rep: int, attempt: int
     ) -> dict[str, Any]:
         r = self.timed(argv, self.env(cache), rundir, f"r{rep}-a{attempt}")
-        if tool == "s3lync-cli" and r["rc"] == 2:  # plan --detailed-exitcode: 2 = changes
+        if tool in ("s3lync-cli", "s3lync-cli-before") and r["rc"] == 2:  # 2 = changes
             r.update(status="ok", note="plan reported changes")
             self._note(f"noop-20k, {LABELS[tool]}: plan reported changes (exit 2)")
         hits = 0
@@ -650,6 +663,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "each N is a row of its own",
     )
     p.add_argument("--s3lync-python", help="interpreter with this checkout's s3lync installed")
+    p.add_argument(
+        "--s3lync-before-python",
+        help="interpreter with an earlier s3lync (e.g. a worktree of the previous main with its own "
+        "editable install): measured in the same run as 'before', for after/before ratios",
+    )
     p.add_argument("--reinstall", action="store_true", help="recreate the peers' venvs")
     p.add_argument("--keep", action="store_true", help="keep benchmarks/.work/run afterwards")
     p.add_argument("--json", type=Path, default=RESULTS_JSON, help="where to write the results")
@@ -701,6 +719,9 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     wanted = set(args.tools)
     tc = setup_tools(args.s3lync_python, args.reinstall, wanted)
+    if args.s3lync_before_python:
+        tc.before_python = Path(args.s3lync_before_python)
+        tc.before_cli = tc.before_python.parent / "s3lync"
     ds = datasets(args.quick)
     bench = Bench(args, tc, ds)
     bench.init_run_dir()
