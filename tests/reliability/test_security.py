@@ -333,7 +333,8 @@ def test_debug_output_is_real_and_free_of_secrets(
 
 
 @MOTO_ONLY
-@pytest.mark.parametrize("umask", [0o077, 0o027], ids=["umask077", "umask027"])
+# 002 (a shared group's usual umask) tells 0o666 from 0o644: a ranged download was created 0o644.
+@pytest.mark.parametrize("umask", [0o077, 0o027, 0o002], ids=["umask077", "umask027", "umask002"])
 def test_downloaded_files_and_folders_follow_the_umask(
     s3: Any, s3_server: Any, bucket: str, tmp_path: Path, umask: int
 ) -> None:
