@@ -15,14 +15,12 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from s3lync.errors import PlanStaleError, RemoteNotFoundError, S3lyncError, SyncError
 from s3lync.settings import Settings
-from s3lync.store.deletes import Deleter
 from s3lync.store.describe import answer_error, describe, s3_label
-from s3lync.store.download import Downloader
 from s3lync.store.objects import (
     DownloadResult,
     Meter,
@@ -34,9 +32,14 @@ from s3lync.store.objects import (
 from s3lync.store.retry import Exhausted, RetryPolicy, answer_behind
 from s3lync.store.s3xml import Listed
 from s3lync.store.scheduler import scheduler_for
-from s3lync.store.upload import Upload, Uploader, put_args
 from s3lync.store.wire import Cancelled, Wire
 from s3lync.upload_args import upload_arguments
+
+if TYPE_CHECKING:
+    # Built on first use: a run with nothing to move (a no-op) never imports the pipelines.
+    from s3lync.store.deletes import Deleter
+    from s3lync.store.download import Downloader
+    from s3lync.store.upload import Uploader
 
 log = logging.getLogger(__name__)
 
@@ -94,23 +97,49 @@ class Remote:
         self.policy = RetryPolicy(attempts or self.settings.attempts())
         self._attempts_factory = attempts_factory
         self.scheduler = scheduler_for(self.max_workers)
-        self._uploader = Uploader(
-            self.wire_for,
-            self.policy,
-            self.scheduler,
-            threshold=self.threshold,
-            chunksize=self.chunksize,
-            max_workers=self.max_workers,
-        )
-        self._deleter = Deleter(self._run, self._describe, self.list_objects, self._where)
-        self._downloader = Downloader(
-            self.wire_for,
-            self.policy,
-            self.scheduler,
-            threshold=self.threshold,
-            chunksize=self.chunksize,
-            max_workers=self.max_workers,
-        )
+        self._uploader_: Uploader | None = None
+        self._deleter_: Deleter | None = None
+        self._downloader_: Downloader | None = None
+
+    # -- the pipelines, built on first use (they hold no state: two threads may both build one) --
+
+    @property
+    def _uploader(self) -> Uploader:
+        if self._uploader_ is None:
+            from s3lync.store.upload import Uploader
+
+            self._uploader_ = Uploader(
+                self.wire_for,
+                self.policy,
+                self.scheduler,
+                threshold=self.threshold,
+                chunksize=self.chunksize,
+                max_workers=self.max_workers,
+            )
+        return self._uploader_
+
+    @property
+    def _downloader(self) -> Downloader:
+        if self._downloader_ is None:
+            from s3lync.store.download import Downloader
+
+            self._downloader_ = Downloader(
+                self.wire_for,
+                self.policy,
+                self.scheduler,
+                threshold=self.threshold,
+                chunksize=self.chunksize,
+                max_workers=self.max_workers,
+            )
+        return self._downloader_
+
+    @property
+    def _deleter(self) -> Deleter:
+        if self._deleter_ is None:
+            from s3lync.store.deletes import Deleter
+
+            self._deleter_ = Deleter(self._run, self._describe, self.list_objects, self._where)
+        return self._deleter_
 
     # -- the implementation, chosen once -------------------------------------------------
 
@@ -336,6 +365,8 @@ class Remote:
         )
         ctype = args.pop("ContentType", None) or guess_content_type(path or key)
         # The user's metadata goes along; s3lync's own md5chksum is always ours.
+        from s3lync.store.upload import Upload, put_args
+
         pargs = put_args(md5_hex, ctype, args, if_match, if_none_match, user_meta)
         up = Upload(path, bucket, key, size, md5_hex, pargs, tuple(part_md5s))
         meter = Meter(on_bytes)

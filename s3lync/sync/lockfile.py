@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.resources
 import json
 import logging
 import os
@@ -163,6 +162,8 @@ def manifest_digest(mappings: Iterable[Mapping]) -> str:
 @functools.cache
 def lock_schema() -> dict[str, Any]:
     """The lock file's JSON Schema, as shipped inside the package."""
+    import importlib.resources  # ~5 ms: only where the schema is read
+
     resource = importlib.resources.files("s3lync.manifest") / "schemas" / "s3lync.lock.schema.json"
     loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
     return loaded
