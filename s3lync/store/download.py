@@ -15,6 +15,7 @@ range lands.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import mmap
@@ -94,7 +95,7 @@ class Downloader:
             # A bare descriptor: the data arrives in large blocks already, and a file object
             # costs an fstat (and buffered, an isatty ioctl and an lseek) per file; each is a
             # system call that hands the GIL to another worker, over thousands of small objects.
-            fd = os.open(dest, _CREATE, 0o666)
+            fd = _create(dest, cancel, key)
             try:
 
                 def sink(block: bytes) -> None:
@@ -144,7 +145,7 @@ class Downloader:
         # Set when this download fails or is interrupted: its other ranges stop at their next block.
         stop = _Either(cancel)
         hashed = _InOrder(Digester(needed_part_sizes(info.size, info.etag)), stop)
-        fd = os.open(dest, _CREATE, 0o666)
+        fd = _create(dest, stop, key)
         try:
             job = _RangedJob(wire, bucket, key, fd, info, version_id, stop, meter, hashed)
             one = functools.partial(self._range, job)
@@ -307,6 +308,22 @@ class _Either(threading.Event):
 # As open(dest, "wb") creates it (mode 0o666 less the umask; binary on Windows too); Python makes
 # the descriptor non-inheritable.
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+
+
+def _create(dest: str, cancel: threading.Event | None, key: str) -> int:
+    """Create ``dest`` for writing; Cancelled, and no file left, once the run is cancelled.
+
+    A cancelled run's temporaries are removed right after ``cancel`` is set (the executor's
+    abort); a file created after that removal would outlive the run, so the check follows the
+    creation: whichever comes second, the removal or this check, removes the file.
+    """
+    fd = os.open(dest, _CREATE, 0o666)
+    if cancel is not None and cancel.is_set():
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(dest)
+        raise Cancelled(key)
+    return fd
 
 
 def _write_all(fd: int, data: memoryview) -> None:
