@@ -103,19 +103,22 @@ class Remote:
 
     # -- the pipelines, built on first use (they hold no state: two threads may both build one) --
 
+    def _pipeline(self, cls: Callable[..., T]) -> T:
+        return cls(
+            self.wire_for,
+            self.policy,
+            self.scheduler,
+            threshold=self.threshold,
+            chunksize=self.chunksize,
+            max_workers=self.max_workers,
+        )
+
     @property
     def _uploader(self) -> Uploader:
         if self._uploader_ is None:
             from s3lync.store.upload import Uploader
 
-            self._uploader_ = Uploader(
-                self.wire_for,
-                self.policy,
-                self.scheduler,
-                threshold=self.threshold,
-                chunksize=self.chunksize,
-                max_workers=self.max_workers,
-            )
+            self._uploader_ = self._pipeline(Uploader)
         return self._uploader_
 
     @property
@@ -123,14 +126,7 @@ class Remote:
         if self._downloader_ is None:
             from s3lync.store.download import Downloader
 
-            self._downloader_ = Downloader(
-                self.wire_for,
-                self.policy,
-                self.scheduler,
-                threshold=self.threshold,
-                chunksize=self.chunksize,
-                max_workers=self.max_workers,
-            )
+            self._downloader_ = self._pipeline(Downloader)
         return self._downloader_
 
     @property
