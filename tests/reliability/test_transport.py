@@ -191,6 +191,42 @@ def test_endpoint_url_from_aws_config_file(
     assert _agents(proxy) == ({"lean"} if lean == "1" else {"botocore"})
 
 
+@MOTO_ONLY
+@LEAN
+def test_ca_bundle_and_region_from_a_usual_aws_config_over_https(
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    cert: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lean: str,
+) -> None:
+    # Objects boto3 wrote; the only trust for the https front is the config file's ca_bundle (the
+    # fast path reads such a file without botocore's session: it must honour what it reads).
+    put_objects(s3, bucket, NEW)
+    config = tmp_path / "aws-config"
+    config.write_text(
+        f"[default]\nregion = us-east-1\nca_bundle = {cert[0]}\n"
+        "s3 =\n    max_concurrent_requests = 32\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    with TlsFront(proxy.port, *cert) as front:
+        S3Object(f"s3://{bucket}/p/", tmp_path / "out", endpoint_url=front.url).download()
+        assert tree(tmp_path / "out") == expected()
+        assert _agents(proxy) == ({"lean"} if lean == "1" else {"botocore"})
+
+        # A config without the ca_bundle (another file: clients are kept per set of settings): the
+        # front's certificate is not trusted.
+        bare = tmp_path / "aws-config-bare"
+        bare.write_text("[default]\nregion = us-east-1\n")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(bare))
+        with pytest.raises(S3lyncError) as info:
+            S3Object(f"s3://{bucket}/p/", tmp_path / "out2", endpoint_url=front.url).download()
+        assert "certificate" in str(info.value).lower() or "tls" in str(info.value).lower()
+        assert not (tmp_path / "out2").exists()
+
+
 @LEAN
 @pytest.mark.parametrize(
     ("setting", "host"),
