@@ -54,10 +54,8 @@ def test_max_delete_counts_across_the_mappings_of_one_run_not_the_engine(
         assert sorted(p.name for p in roots["two"].iterdir()) == ["keep.txt"]
 
 
-def test_s3object_download_enters_the_engines_pipeline(
-    s3: Any, bucket: str, make_obj: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    s3.put_object(Bucket=bucket, Key="p/a.txt", Body=b"a")
+def _record_pipeline(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, RunOptions]]:
+    """Record each Engine.plan_mapping / Engine.execute call, with the run options it got."""
     calls: list[tuple[str, RunOptions]] = []
     real_plan, real_execute = Engine.plan_mapping, Engine.execute
 
@@ -71,6 +69,14 @@ def test_s3object_download_enters_the_engines_pipeline(
 
     monkeypatch.setattr(Engine, "plan_mapping", plan_mapping)
     monkeypatch.setattr(Engine, "execute", execute)
+    return calls
+
+
+def test_s3object_download_enters_the_engines_pipeline(
+    s3: Any, bucket: str, make_obj: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3.put_object(Bucket=bucket, Key="p/a.txt", Body=b"a")
+    calls = _record_pipeline(monkeypatch)
     make_obj(f"s3://{bucket}/p/", local_path=tmp_path / "d").download()
     assert [what for what, _ in calls] == ["plan", "execute"]
     # One call is one run: planning and executing share its options.
@@ -86,19 +92,7 @@ def test_cli_apply_enters_the_same_pipeline(
     manifest.write_text(
         f"version: 1\nmappings:\n  - s3: s3://{bucket}/q/\n    local: out\n    direction: download\n"
     )
-    calls: list[tuple[str, RunOptions]] = []
-    real_plan, real_execute = Engine.plan_mapping, Engine.execute
-
-    def plan_mapping(self: Engine, mapping: Mapping, options: RunOptions, **kw: Any) -> Any:
-        calls.append(("plan", options))
-        return real_plan(self, mapping, options, **kw)
-
-    def execute(self: Engine, mplan: Any, options: RunOptions) -> Any:
-        calls.append(("execute", options))
-        return real_execute(self, mplan, options)
-
-    monkeypatch.setattr(Engine, "plan_mapping", plan_mapping)
-    monkeypatch.setattr(Engine, "execute", execute)
+    calls = _record_pipeline(monkeypatch)
     ep = ["--endpoint-url", s3_server.endpoint_url]
     result = CliRunner().invoke(cli, ["apply", "-f", str(manifest), "--yes", *ep])
     assert result.exit_code == 0, result.output
