@@ -320,7 +320,7 @@ def _create(
             botocore_session, profile, region, settings, static.full_config
         )
         scoped: Mapping[str, Any] = static.scoped
-        endpoint = endpoint_url
+        endpoint = static.endpoint_url
         configured_attempts: Any = static.max_attempts
     else:
         session = botocore_session(profile, region, settings)

@@ -35,6 +35,8 @@ class PlainResolution:
     region: str | None
     ca_bundle: str | None
     max_attempts: int | None
+    # The caller's endpoint, else the one AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the profile sets.
+    endpoint_url: str | None = None
     scoped: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # The files as parsed for this answer (botocore's ``full_config``): a session built later for
     # the same endpoint starts from them, so a file edited meanwhile cannot split the two.
@@ -108,24 +110,34 @@ def plain_resolution(
     """botocore's answer for a plain endpoint, read without its session; None where it must decide.
 
     Importing botocore's session costs about a third of a no-op run's start-up. With keys in
-    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an explicit endpoint, no profile chosen, no proxy, no
-    other AWS_* variable, and a default profile (config and credentials files merged as botocore
-    merges them) holding only the keys of _PLAIN_PROFILE_KEYS, botocore's answer is known
-    without it. Anything else, or a file that does not parse: None, and the session resolves.
+    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an endpoint (the caller's, else AWS_ENDPOINT_URL_S3,
+    AWS_ENDPOINT_URL or the profile's ``endpoint_url``, in botocore's order), no profile chosen,
+    no proxy, no other AWS_* variable, and a default profile (config and credentials files
+    merged as botocore merges them) holding only the keys of _PLAIN_PROFILE_KEYS, botocore's
+    answer is known without it. Anything else, or a file that does not parse: None, and the
+    session resolves (AWS's own endpoints are always read off a botocore client).
     """
     env = settings.environ
-    if profile or not endpoint_url:
+    if profile:
         return None
     if any(k.startswith("AWS_") and k not in PLAIN_ENV_VARS for k in env):
         return None
     key, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
     if not key or not secret:
         return None
-    if proxies_for(endpoint_url, env):
-        return None
     full = _full_config(env)
     found: dict[str, Any] = full["profiles"].get("default", {}) if full is not None else {}
     if full is None or not _is_plain(found):
+        return None
+    # botocore's ConfiguredEndpointProvider: the service variable, the global one, the profile
+    # (a ``services`` section or AWS_IGNORE_CONFIGURED_ENDPOINT_URLS never get this far).
+    endpoint_url = (
+        endpoint_url
+        or env.get("AWS_ENDPOINT_URL_S3")
+        or env.get("AWS_ENDPOINT_URL")
+        or found.get("endpoint_url")
+    )
+    if not endpoint_url or proxies_for(endpoint_url, env):
         return None
     attempts = _setting(env, "AWS_MAX_ATTEMPTS", found, "max_attempts")
     if attempts is not None and not (attempts.isascii() and attempts.isdigit()):
@@ -137,6 +149,7 @@ def plain_resolution(
         region=_setting(env, "AWS_DEFAULT_REGION", found, "region") or None,
         ca_bundle=_setting(env, "AWS_CA_BUNDLE", found, "ca_bundle") or None,
         max_attempts=(int(attempts) or None) if attempts else None,
+        endpoint_url=endpoint_url,
         scoped={k: v for k, v in found.items() if k not in _PROFILE_KEY_NAMES},
         full_config=full,
     )

@@ -328,17 +328,108 @@ def test_a_named_profile_or_no_endpoint_is_left_to_botocore(
     assert resolve.plain_resolution(None, None, settings) is None
 
 
+# No endpoint passed: each case sets one the way a user does (the quickstart exports
+# AWS_ENDPOINT_URL), and botocore's ConfiguredEndpointProvider picks one in its own order.
+CONFIGURED: dict[str, Any] = {
+    "AWS_ENDPOINT_URL": {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
+    "AWS_ENDPOINT_URL_S3": {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:2"},
+    "the S3 variable over the global one": {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:2",
+    },
+    "an empty S3 variable falls through": {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+        "AWS_ENDPOINT_URL_S3": "",
+    },
+    "the profile's endpoint_url": _config("[default]\nendpoint_url = http://127.0.0.1:3\n"),
+    "a variable over the profile's": _config(
+        "[default]\nendpoint_url = http://127.0.0.1:3\n", AWS_ENDPOINT_URL="http://127.0.0.1:1"
+    ),
+    "an empty variable, then the profile's": _config(
+        "[default]\nendpoint_url = http://127.0.0.1:3\n", AWS_ENDPOINT_URL=""
+    ),
+    "endpoint_url in the credentials file": _credentials(
+        "[default]\nendpoint_url = http://127.0.0.1:4\n", config="[default]\nregion = eu-west-1\n"
+    ),
+    "with a region and a CA bundle": _config(
+        "[default]\nregion = us-west-2\nca_bundle = /etc/ssl/cert.pem\n",
+        AWS_ENDPOINT_URL_S3="https://s3.example.test",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIGURED), ids=list(CONFIGURED))
+def test_an_endpoint_configured_for_botocore_is_read_as_botocore_reads_it(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(_case_env(CONFIGURED[case], tmp_path), tmp_path, monkeypatch)
+    found = resolve.plain_resolution(None, None, settings)
+    assert found is not None
+    session = resolve.botocore_session(None, None, settings)
+    assert found.endpoint_url == resolve.configured_endpoint(session, settings.environ)
+    # An endpoint passed by the caller still wins, as it does in botocore.
+    passed = resolve.plain_resolution(None, ENDPOINT, settings)
+    assert passed is not None and passed.endpoint_url == ENDPOINT
+    # And clients set up from it are set up as the session's are.
+    fast = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
+    assert fast.static is not None
+    monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
+    full = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
+    assert full.static is None
+    assert _set_up(fast) == _set_up(full)
+    assert _set_up(fast)["endpoint"] == found.endpoint_url
+
+
+# As CONFIGURED, where botocore must decide (or no endpoint is set: AWS's own, read off a client).
+CONFIGURED_DECLINED: dict[str, Any] = {
+    "no endpoint anywhere": {},
+    "empty variables": {"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": ""},
+    "configured endpoints ignored": {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
+    },
+    "ignored in the profile": _config(
+        "[default]\nendpoint_url = http://127.0.0.1:3\nignore_configured_endpoint_urls = true\n"
+    ),
+    "a services section": _config(
+        "[default]\nservices = local\n[services local]\ns3 =\n  endpoint_url = http://127.0.0.1:5\n"
+    ),
+    "a proxy for the configured endpoint": {
+        "AWS_ENDPOINT_URL": "http://store.example.test:9000",
+        "HTTP_PROXY": "http://127.0.0.1:3128",
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIGURED_DECLINED), ids=list(CONFIGURED_DECLINED))
+def test_where_botocore_must_pick_the_endpoint_it_is_left_to_botocore(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(_case_env(CONFIGURED_DECLINED[case], tmp_path), tmp_path, monkeypatch)
+    assert resolve.plain_resolution(None, None, settings) is None
+
+
 def _no_op_download_modules(
-    server: Any, bucket: str, home: Path, env_extra: dict[str, str]
+    server: Any,
+    bucket: str,
+    home: Path,
+    env_extra: dict[str, str],
+    *,
+    endpoint_in_env: bool = False,
 ) -> list[str]:
-    """The botocore/boto3 modules a process doing two downloads of one file has imported."""
+    """The botocore/boto3 modules a process doing two downloads of one file has imported.
+
+    ``endpoint_in_env``: the endpoint comes from AWS_ENDPOINT_URL, not ``endpoint_url=``.
+    """
     server.client().create_bucket(Bucket=bucket)
     server.client().put_object(Bucket=bucket, Key="p/a.txt", Body=b"a")
+    passed = "" if endpoint_in_env else f", endpoint_url={server.endpoint_url!r}"
+    if endpoint_in_env:
+        env_extra = {**env_extra, "AWS_ENDPOINT_URL": server.endpoint_url}
     script = (
         "import sys\n"
         "from s3lync import S3Object\n"
-        f"o = S3Object('s3://{bucket}/p/', {str(home / 'data')!r}, "
-        f"endpoint_url={server.endpoint_url!r})\n"
+        f"o = S3Object('s3://{bucket}/p/', {str(home / 'data')!r}{passed})\n"
         "o.download()\n"
         "o.download()\n"
         "print(sorted(m for m in sys.modules if m.startswith(('botocore', 'boto3'))))\n"
@@ -376,5 +467,15 @@ def test_with_a_usual_aws_config_a_no_op_download_imports_no_botocore_session(
     modules = _no_op_download_modules(rclone_server, "envconfig", tmp_path, {})
     # botocore's config parser read the file; nothing of the session, a client or credentials.
     assert "botocore.configloader" in modules
+    heavy = {"botocore.session", "botocore.client", "botocore.credentials", "botocore.config"}
+    assert not (heavy | {"boto3", "botocore.loaders"}) & set(modules), modules
+
+
+def test_with_the_endpoint_in_aws_endpoint_url_a_no_op_download_imports_no_botocore_session(
+    rclone_server: Any, tmp_path: Path
+) -> None:
+    # The quickstart's way: AWS_ENDPOINT_URL exported, nothing passed.
+    _write(tmp_path / ".aws" / "config", "[default]\nregion = us-east-1\n")
+    modules = _no_op_download_modules(rclone_server, "envurl", tmp_path, {}, endpoint_in_env=True)
     heavy = {"botocore.session", "botocore.client", "botocore.credentials", "botocore.config"}
     assert not (heavy | {"boto3", "botocore.loaders"}) & set(modules), modules
