@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from s3lync.errors import ConfigError
@@ -122,12 +122,15 @@ def plain_resolution(
         return None
     if any(k.startswith("AWS_") and k not in PLAIN_ENV_VARS for k in env):
         return None
-    key, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
-    if not key or not secret:
+    files = _parsed_files(env)
+    if files is None:
         return None
-    full = _full_config(env)
-    found: dict[str, Any] = full["profiles"].get("default", {}) if full is not None else {}
-    if full is None or not _is_plain(found):
+    full = files.full
+    found: dict[str, Any] = full["profiles"].get("default", {})
+    if not _is_plain(found):
+        return None
+    credentials = _credentials(env, files)
+    if credentials is None:
         return None
     # botocore's ConfiguredEndpointProvider: the service variable, the global one, the profile
     # (a ``services`` section or AWS_IGNORE_CONFIGURED_ENDPOINT_URLS never get this far).
@@ -142,10 +145,8 @@ def plain_resolution(
     attempts = _setting(env, "AWS_MAX_ATTEMPTS", found, "max_attempts")
     if attempts is not None and not (attempts.isascii() and attempts.isdigit()):
         return None  # botocore's int() decides what such a value means
-    # botocore's EnvProvider reads AWS_SECURITY_TOKEN first: it wins when both are set.
-    token = env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") or None
     return PlainResolution(
-        credentials=Credentials(key, secret, token),
+        credentials=credentials,
         region=_setting(env, "AWS_DEFAULT_REGION", found, "region") or None,
         ca_bundle=_setting(env, "AWS_CA_BUNDLE", found, "ca_bundle") or None,
         max_attempts=(int(attempts) or None) if attempts else None,
@@ -177,13 +178,51 @@ def _is_plain(profile: Mapping[str, Any]) -> bool:
     return True
 
 
-def _full_config(env: Mapping[str, str]) -> dict[str, Any] | None:
-    """The config and credentials files as botocore's session merges them (``full_config``);
-    None when one does not parse."""
+def _credentials(env: Mapping[str, str], files: _Files) -> Credentials | None:
+    """The keys botocore's credential chain finds for the default profile, where they are static.
+
+    Its order: the environment (EnvProvider: AWS_SECURITY_TOKEN before AWS_SESSION_TOKEN), then
+    the credentials file's ``[default]`` (SharedCredentialProvider), then the config file's
+    default profile (ConfigProvider); a plain profile holds nothing the providers between them
+    read. None where botocore would fail (a key without its secret, an empty value) or look
+    further (container, instance metadata): the session then decides.
+    """
+    key = env.get("AWS_ACCESS_KEY_ID", "")
+    if key:
+        secret = env.get("AWS_SECRET_ACCESS_KEY", "")
+        token = env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") or None
+        return Credentials(key, secret, token) if secret else None
+    for section in (files.credentials.get("default"), files.config_profiles.get("default")):
+        if section and "aws_access_key_id" in section:
+            values = [section.get(k) for k in ("aws_access_key_id", "aws_secret_access_key")]
+            tokens = [
+                section[k] for k in ("aws_security_token", "aws_session_token") if k in section
+            ]
+            if not all(values) or (tokens and not tokens[0]):
+                return None
+            return Credentials(values[0], values[1], tokens[0] if tokens else None)
+    return None
+
+
+class _Files(NamedTuple):
+    """The AWS files as botocore parses them."""
+
+    # As botocore's session merges them (``full_config``): the credentials file's sections are
+    # profiles by their bare names, its values over the config file's.
+    full: dict[str, Any]
+    # The config file alone (ConfigProvider's view) and the credentials file's raw sections
+    # (SharedCredentialProvider's).
+    config_profiles: dict[str, Any]
+    credentials: dict[str, Any]
+
+
+def _parsed_files(env: Mapping[str, str]) -> _Files | None:
+    """The config and credentials files as botocore reads them; None when one does not parse."""
     config = env.get("AWS_CONFIG_FILE", "~/.aws/config")
     creds = env.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
     if not (_holds_something(config) or _holds_something(creds)):
-        return {"profiles": {}}  # botocore's configloader (~8 ms to import) finds nothing either
+        # botocore's configloader (~8 ms to import) finds nothing either.
+        return _Files({"profiles": {}}, {}, {})
     from botocore.configloader import build_profile_map, raw_config_parse
     from botocore.exceptions import ConfigNotFound
 
@@ -195,15 +234,14 @@ def _full_config(env: Mapping[str, str]) -> dict[str, Any] | None:
         return sections
 
     try:
-        full: dict[str, Any] = build_profile_map(parse(config))
+        alone: dict[str, Any] = build_profile_map(parse(config))
         credentials = parse(creds)
     except Exception:  # a file that does not parse: the session reports it, in its words
         return None
-    # The credentials file's sections are profiles by their bare names, its values over the
-    # config file's.
+    full = {**alone, "profiles": {name: dict(v) for name, v in alone["profiles"].items()}}
     for name, values in credentials.items():
         full["profiles"].setdefault(name, {}).update(values)
-    return full
+    return _Files(full, alone["profiles"], credentials)
 
 
 def _holds_something(path: str) -> bool:

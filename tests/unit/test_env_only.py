@@ -6,7 +6,8 @@ clients built from it must be set up as the session's would be (s3 section, retr
 attempts, endpoint); wherever anything else could change botocore's answer (a profile, a role or
 credential process in the default profile, an S3 setting, a proxy, another AWS_* variable, a file
 that does not parse), it must not answer at all. A no-op download then imports no botocore
-session, with or without a config file (a subprocess shows it).
+session, with or without a config file, with the endpoint in AWS_ENDPOINT_URL and with the keys
+in ``~/.aws/credentials`` (a subprocess shows it).
 """
 
 from __future__ import annotations
@@ -328,6 +329,114 @@ def test_a_named_profile_or_no_endpoint_is_left_to_botocore(
     assert resolve.plain_resolution(None, None, settings) is None
 
 
+# No keys in the environment: each case keeps them where `aws configure` does (or in the config
+# file), and botocore's chain takes the environment, then the credentials file's [default], then
+# the config file's default profile.
+FILE_KEYS: dict[str, Any] = {
+    "credentials file": _credentials(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+    ),
+    "credentials file with a session token": _credentials(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+        "aws_session_token = filetoken\n"
+    ),
+    "credentials file with both tokens": _credentials(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+        "aws_session_token = tok1\naws_security_token = tok2\n"
+    ),
+    "config file": _config(
+        "[default]\nregion = us-west-2\naws_access_key_id = AKIDCFG\n"
+        "aws_secret_access_key = cfgsecret\naws_session_token = cfgtoken\n"
+    ),
+    "config file [profile default]": _config(
+        "[profile default]\naws_access_key_id = AKIDCFG\naws_secret_access_key = cfgsecret\n"
+    ),
+    "the credentials file over the config file": _credentials(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n",
+        config="[default]\naws_access_key_id = AKIDCFG\naws_secret_access_key = cfgsecret\n",
+    ),
+    "a credentials file without a key id, then the config file": _credentials(
+        "[default]\naws_secret_access_key = filesecret\n",
+        config="[default]\naws_access_key_id = AKIDCFG\naws_secret_access_key = cfgsecret\n",
+    ),
+    # EnvProvider needs AWS_ACCESS_KEY_ID: a secret or a token alone there is not read at all.
+    "a secret and a token alone in the environment": lambda home: {
+        **_credentials(
+            "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+        )(home),
+        "AWS_SECRET_ACCESS_KEY": "envsecret",
+        "AWS_SESSION_TOKEN": "envtoken",
+    },
+    "keys from a file, the endpoint from AWS_ENDPOINT_URL": lambda home: {
+        **_credentials(
+            "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+        )(home),
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+    },
+}
+
+
+def _file_env(case: Any, home: Path) -> dict[str, str]:
+    return {k: v for k, v in case(home).items() if not k.startswith("_")}
+
+
+@pytest.mark.parametrize("case", list(FILE_KEYS), ids=list(FILE_KEYS))
+def test_keys_in_the_aws_files_are_read_as_botocores_chain_reads_them(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(_file_env(FILE_KEYS[case], tmp_path), tmp_path, monkeypatch)
+    found = resolve.plain_resolution(None, ENDPOINT, settings)
+    assert found is not None
+    creds = found.credentials
+    ours = (creds.access_key, creds.secret_key, creds.token)
+    assert ours == _botocore(settings)["credentials"]
+    endpoint = None if "AWS_ENDPOINT_URL" in settings.environ else ENDPOINT
+    fast = clients._create(settings.aws_region, endpoint, None, 4, (None, None), settings)
+    monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
+    full = clients._create(settings.aws_region, endpoint, None, 4, (None, None), settings)
+    assert fast.static is not None and full.static is None
+    assert _set_up(fast) == _set_up(full)
+
+
+# As FILE_KEYS, where botocore fails or looks further (a container, instance metadata).
+FILE_KEYS_DECLINED: dict[str, Any] = {
+    "no keys anywhere": _config("[default]\nregion = us-west-2\n"),
+    "a key id without its secret": _credentials("[default]\naws_access_key_id = AKIDFILE\n"),
+    "a key id without its secret in the config file": _config(
+        "[default]\naws_access_key_id = AKIDCFG\n"
+    ),
+    "an empty key id": _credentials(
+        "[default]\naws_access_key_id =\naws_secret_access_key = filesecret\n"
+    ),
+    "an empty token": _credentials(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+        "aws_session_token =\n"
+    ),
+    # The credentials file names profiles without the "profile " prefix: this is no default.
+    "[profile default] in the credentials file": _credentials(
+        "[profile default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+    ),
+    "an account id beside the keys": _credentials(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+        "aws_account_id = 123456789012\n"
+    ),
+    "a key id alone in the environment": lambda home: {
+        **_credentials(
+            "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+        )(home),
+        "AWS_ACCESS_KEY_ID": "AKIDENV",
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(FILE_KEYS_DECLINED), ids=list(FILE_KEYS_DECLINED))
+def test_where_the_files_keys_are_not_plain_it_leaves_them_to_botocore(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(_file_env(FILE_KEYS_DECLINED[case], tmp_path), tmp_path, monkeypatch)
+    assert resolve.plain_resolution(None, ENDPOINT, settings) is None
+
+
 # No endpoint passed: each case sets one the way a user does (the quickstart exports
 # AWS_ENDPOINT_URL), and botocore's ConfiguredEndpointProvider picks one in its own order.
 CONFIGURED: dict[str, Any] = {
@@ -416,10 +525,12 @@ def _no_op_download_modules(
     env_extra: dict[str, str],
     *,
     endpoint_in_env: bool = False,
+    keys_in_env: bool = True,
 ) -> list[str]:
     """The botocore/boto3 modules a process doing two downloads of one file has imported.
 
-    ``endpoint_in_env``: the endpoint comes from AWS_ENDPOINT_URL, not ``endpoint_url=``.
+    ``endpoint_in_env``: the endpoint comes from AWS_ENDPOINT_URL, not ``endpoint_url=``;
+    without ``keys_in_env`` the keys are in ``~/.aws/credentials``, as `aws configure` writes them.
     """
     server.client().create_bucket(Bucket=bucket)
     server.client().put_object(Bucket=bucket, Key="p/a.txt", Body=b"a")
@@ -435,9 +546,15 @@ def _no_op_download_modules(
         "print(sorted(m for m in sys.modules if m.startswith(('botocore', 'boto3'))))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    if keys_in_env:
+        env.update(AWS_ACCESS_KEY_ID=server.access_key, AWS_SECRET_ACCESS_KEY=server.secret_key)
+    else:
+        _write(
+            home / ".aws" / "credentials",
+            f"[default]\naws_access_key_id = {server.access_key}\n"
+            f"aws_secret_access_key = {server.secret_key}\n",
+        )
     env.update(
-        AWS_ACCESS_KEY_ID=server.access_key,
-        AWS_SECRET_ACCESS_KEY=server.secret_key,
         HOME=str(home),
         XDG_CACHE_HOME=str(home / "cache"),
         **env_extra,
@@ -448,6 +565,12 @@ def _no_op_download_modules(
     assert (home / "data" / "a.txt").read_bytes() == b"a"
     modules: list[str] = ast.literal_eval(out.stdout.strip())
     return modules
+
+
+def _assert_no_session(modules: list[str]) -> None:
+    """Nothing of botocore's session, a client or its credential chain was imported."""
+    heavy = {"botocore.session", "botocore.client", "botocore.credentials", "botocore.config"}
+    assert not (heavy | {"boto3", "botocore.loaders"}) & set(modules), modules
 
 
 def test_a_no_op_download_on_a_plain_endpoint_imports_no_botocore(
@@ -467,8 +590,7 @@ def test_with_a_usual_aws_config_a_no_op_download_imports_no_botocore_session(
     modules = _no_op_download_modules(rclone_server, "envconfig", tmp_path, {})
     # botocore's config parser read the file; nothing of the session, a client or credentials.
     assert "botocore.configloader" in modules
-    heavy = {"botocore.session", "botocore.client", "botocore.credentials", "botocore.config"}
-    assert not (heavy | {"boto3", "botocore.loaders"}) & set(modules), modules
+    _assert_no_session(modules)
 
 
 def test_with_the_endpoint_in_aws_endpoint_url_a_no_op_download_imports_no_botocore_session(
@@ -477,5 +599,14 @@ def test_with_the_endpoint_in_aws_endpoint_url_a_no_op_download_imports_no_botoc
     # The quickstart's way: AWS_ENDPOINT_URL exported, nothing passed.
     _write(tmp_path / ".aws" / "config", "[default]\nregion = us-east-1\n")
     modules = _no_op_download_modules(rclone_server, "envurl", tmp_path, {}, endpoint_in_env=True)
-    heavy = {"botocore.session", "botocore.client", "botocore.credentials", "botocore.config"}
-    assert not (heavy | {"boto3", "botocore.loaders"}) & set(modules), modules
+    _assert_no_session(modules)
+
+
+def test_with_keys_from_aws_configure_a_no_op_download_imports_no_botocore_session(
+    rclone_server: Any, tmp_path: Path
+) -> None:
+    _write(tmp_path / ".aws" / "config", "[default]\nregion = us-east-1\noutput = json\n")
+    modules = _no_op_download_modules(
+        rclone_server, "filekeys", tmp_path, {}, endpoint_in_env=True, keys_in_env=False
+    )
+    _assert_no_session(modules)
