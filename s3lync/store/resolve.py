@@ -51,6 +51,8 @@ PLAIN_ENV_VARS = frozenset(
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
         "AWS_SECURITY_TOKEN",
         "AWS_REGION",
         "AWS_DEFAULT_REGION",
@@ -64,6 +66,9 @@ PLAIN_ENV_VARS = frozenset(
         "AWS_EC2_METADATA_DISABLED",
     }
 )
+
+# botocore's "profile" configuration variable, in its order.
+_PROFILE_VARS = ("AWS_DEFAULT_PROFILE", "AWS_PROFILE")
 
 # Static keys in the profile: botocore's EnvProvider comes first in its credential chain, so with
 # keys in the environment these are never read.
@@ -109,27 +114,36 @@ def plain_resolution(
 ) -> PlainResolution | None:
     """botocore's answer for a plain endpoint, read without its session; None where it must decide.
 
-    Importing botocore's session costs about a third of a no-op run's start-up. With keys in
-    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an endpoint (the caller's, else AWS_ENDPOINT_URL_S3,
-    AWS_ENDPOINT_URL or the profile's ``endpoint_url``, in botocore's order), no profile chosen,
-    no proxy, no other AWS_* variable, and a default profile (config and credentials files
+    Importing botocore's session costs about a third of a no-op run's start-up. With static keys
+    (the environment's, else the profile's in the AWS files: :func:`_credentials`), an endpoint
+    (the caller's, else AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the profile's ``endpoint_url``,
+    in botocore's order), no proxy, no other AWS_* variable, and a profile (``profile``, else
+    AWS_DEFAULT_PROFILE or AWS_PROFILE, else the default one; config and credentials files
     merged as botocore merges them) holding only the keys of _PLAIN_PROFILE_KEYS, botocore's
-    answer is known without it. Anything else, or a file that does not parse: None, and the
-    session resolves (AWS's own endpoints are always read off a botocore client).
+    answer is known without it. Anything else, a profile named but missing, or a file that does
+    not parse: None, and the session resolves (AWS's own endpoints are always read off a
+    botocore client).
     """
     env = settings.environ
-    if profile:
-        return None
     if any(k.startswith("AWS_") and k not in PLAIN_ENV_VARS for k in env):
+        return None
+    # botocore's "profile" variable: the first of these set, even empty.
+    named = profile or next((env[v] for v in _PROFILE_VARS if v in env), None)
+    if named == "":
         return None
     files = _parsed_files(env)
     if files is None:
         return None
     full = files.full
-    found: dict[str, Any] = full["profiles"].get("default", {})
+    if named is not None and named not in full["profiles"]:
+        return None  # the session's ProfileNotFound becomes s3lync's ConfigError
+    name = named or "default"
+    found: dict[str, Any] = full["profiles"].get(name, {})
     if not _is_plain(found):
         return None
-    credentials = _credentials(env, files)
+    # A profile the caller passes (Session(profile=...)) takes botocore's chain past the
+    # environment's keys; one named by a variable does not.
+    credentials = _credentials(env, files, name, use_env=not profile)
     if credentials is None:
         return None
     # botocore's ConfiguredEndpointProvider: the service variable, the global one, the profile
@@ -178,21 +192,24 @@ def _is_plain(profile: Mapping[str, Any]) -> bool:
     return True
 
 
-def _credentials(env: Mapping[str, str], files: _Files) -> Credentials | None:
-    """The keys botocore's credential chain finds for the default profile, where they are static.
+def _credentials(
+    env: Mapping[str, str], files: _Files, profile: str, *, use_env: bool
+) -> Credentials | None:
+    """The keys botocore's credential chain finds for ``profile``, where they are static.
 
-    Its order: the environment (EnvProvider: AWS_SECURITY_TOKEN before AWS_SESSION_TOKEN), then
-    the credentials file's ``[default]`` (SharedCredentialProvider), then the config file's
-    default profile (ConfigProvider); a plain profile holds nothing the providers between them
-    read. None where botocore would fail (a key without its secret, an empty value) or look
-    further (container, instance metadata): the session then decides.
+    Its order: the environment (EnvProvider, unless ``use_env`` is false; AWS_SECURITY_TOKEN
+    before AWS_SESSION_TOKEN), then the credentials file's ``[profile]`` section
+    (SharedCredentialProvider), then the config file's profile (ConfigProvider); a plain profile
+    holds nothing the providers between them read. None where botocore would fail (a key
+    without its secret, an empty value) or look further (container, instance metadata): the
+    session then decides.
     """
-    key = env.get("AWS_ACCESS_KEY_ID", "")
+    key = env.get("AWS_ACCESS_KEY_ID", "") if use_env else ""
     if key:
         secret = env.get("AWS_SECRET_ACCESS_KEY", "")
         token = env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") or None
         return Credentials(key, secret, token) if secret else None
-    for section in (files.credentials.get("default"), files.config_profiles.get("default")):
+    for section in (files.credentials.get(profile), files.config_profiles.get(profile)):
         if section and "aws_access_key_id" in section:
             values = [section.get(k) for k in ("aws_access_key_id", "aws_secret_access_key")]
             tokens = [

@@ -321,7 +321,7 @@ def test_where_anything_else_could_matter_it_leaves_it_to_botocore(
     assert resolve.plain_resolution(None, ENDPOINT, _settings(KEYS, tmp_path / "h2", monkeypatch))
 
 
-def test_a_named_profile_or_no_endpoint_is_left_to_botocore(
+def test_a_missing_profile_or_no_endpoint_is_left_to_botocore(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(KEYS, tmp_path, monkeypatch)
@@ -435,6 +435,139 @@ def test_where_the_files_keys_are_not_plain_it_leaves_them_to_botocore(
 ) -> None:
     settings = _settings(_file_env(FILE_KEYS_DECLINED[case], tmp_path), tmp_path, monkeypatch)
     assert resolve.plain_resolution(None, ENDPOINT, settings) is None
+
+
+def _files(credentials: str, config: str, **env: str) -> Callable[[Path], dict[str, str]]:
+    """A case with both AWS files under ~/.aws and ``env`` (no keys in the environment)."""
+
+    def case(home: Path) -> dict[str, str]:
+        _write(home / ".aws" / "credentials", credentials)
+        _write(home / ".aws" / "config", config)
+        return dict(env)
+
+    return case
+
+
+MINIO_CREDS = "[minio]\naws_access_key_id = AKIDMINIO\naws_secret_access_key = miniosecret\n"
+MINIO_CONFIG = "[profile minio]\nregion = eu-west-1\nendpoint_url = http://127.0.0.1:7\n"
+
+# A profile named by a variable or passed by the caller (the manifest's `profile:`, --profile):
+# (the case, the profile passed). botocore drops the environment's keys only for a passed one.
+NAMED: dict[str, tuple[Any, str | None]] = {
+    "AWS_PROFILE": (_files(MINIO_CREDS, MINIO_CONFIG, AWS_PROFILE="minio"), None),
+    "AWS_DEFAULT_PROFILE over AWS_PROFILE": (
+        _files(
+            MINIO_CREDS + "[other]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = o\n",
+            MINIO_CONFIG + "[profile other]\nregion = us-west-1\n",
+            AWS_DEFAULT_PROFILE="minio",
+            AWS_PROFILE="other",
+        ),
+        None,
+    ),
+    "passed": (_files(MINIO_CREDS, MINIO_CONFIG), "minio"),
+    "passed over AWS_PROFILE": (
+        _files(MINIO_CREDS, MINIO_CONFIG + "[profile other]\nregion = x\n", AWS_PROFILE="other"),
+        "minio",
+    ),
+    "the environment's keys over a profile a variable names": (
+        _files(MINIO_CREDS, MINIO_CONFIG, AWS_PROFILE="minio", **KEYS),
+        None,
+    ),
+    "a passed profile's keys over the environment's": (
+        _files(MINIO_CREDS, MINIO_CONFIG, **KEYS),
+        "minio",
+    ),
+    "keys in the config file's profile": (
+        _files(
+            "",
+            MINIO_CONFIG + "aws_access_key_id = AKIDCFG\naws_secret_access_key = cfgsecret\n",
+            AWS_PROFILE="minio",
+        ),
+        None,
+    ),
+    "AWS_PROFILE=default that exists": (
+        _files(
+            "[default]\naws_access_key_id = A\naws_secret_access_key = B\n",
+            "",
+            AWS_PROFILE="default",
+            AWS_ENDPOINT_URL="http://127.0.0.1:1",
+        ),
+        None,
+    ),
+    # Only the chosen profile matters: the default one may use anything.
+    "beside a default profile with a role": (
+        _files(
+            MINIO_CREDS,
+            MINIO_CONFIG + "[default]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = minio\n",
+            AWS_PROFILE="minio",
+        ),
+        None,
+    ),
+    "the region variable over the profile's": (
+        _files(MINIO_CREDS, MINIO_CONFIG, AWS_DEFAULT_REGION="ap-south-1"),
+        "minio",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(NAMED), ids=list(NAMED))
+def test_a_named_profile_is_read_as_botocore_reads_it(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make, passed = NAMED[case]
+    settings = _settings(_file_env(make, tmp_path), tmp_path, monkeypatch)
+    found = resolve.plain_resolution(passed, None, settings)
+    assert found is not None
+    session = resolve.botocore_session(passed, None, settings)
+    assert found.endpoint_url == resolve.configured_endpoint(session, settings.environ)
+    ours = {
+        "credentials": (
+            found.credentials.access_key,
+            found.credentials.secret_key,
+            found.credentials.token,
+        ),
+        "region": found.region,
+        "ca_bundle": found.ca_bundle,
+        "max_attempts": found.max_attempts,
+        "scoped": dict(found.scoped),
+    }
+    assert ours == _botocore(settings, passed)
+    fast = clients._create(settings.aws_region, None, passed, 4, (None, None), settings)
+    monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
+    full = clients._create(settings.aws_region, None, passed, 4, (None, None), settings)
+    assert fast.static is not None and full.static is None
+    assert _set_up(fast) == _set_up(full)
+
+
+NAMED_DECLINED: dict[str, tuple[Any, str | None]] = {
+    "a profile that does not exist": (_files(MINIO_CREDS, MINIO_CONFIG, AWS_PROFILE="nope"), None),
+    "a passed profile that does not exist": (_files(MINIO_CREDS, MINIO_CONFIG), "nope"),
+    "an empty AWS_PROFILE": (_files(MINIO_CREDS, MINIO_CONFIG, AWS_PROFILE=""), None),
+    "a role in the named profile": (
+        _files(
+            MINIO_CREDS, MINIO_CONFIG + "role_arn = arn:aws:iam::1:role/r\n", AWS_PROFILE="minio"
+        ),
+        None,
+    ),
+    "keys only in the default profile": (
+        _files("[default]\naws_access_key_id = A\naws_secret_access_key = B\n", MINIO_CONFIG),
+        "minio",
+    ),
+    # A passed profile takes botocore past the environment's keys, and this one holds none.
+    "a passed profile without keys, keys in the environment": (
+        _files("", MINIO_CONFIG, **KEYS),
+        "minio",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(NAMED_DECLINED), ids=list(NAMED_DECLINED))
+def test_where_a_named_profile_needs_botocore_it_is_left_to_botocore(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make, passed = NAMED_DECLINED[case]
+    settings = _settings(_file_env(make, tmp_path), tmp_path, monkeypatch)
+    assert resolve.plain_resolution(passed, ENDPOINT, settings) is None
 
 
 # No endpoint passed: each case sets one the way a user does (the quickstart exports
