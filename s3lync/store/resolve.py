@@ -3,9 +3,10 @@
 botocore resolves configuration and credentials (profiles, config and credentials files, SSO,
 assume-role, the whole config chain) through its session, built over the environment snapshot the
 Settings captured. Importing that session costs about a third of a no-op run's start-up, so where
-the outcome is known without it (:func:`plain_resolution`: keys in the environment, an explicit
-endpoint, and a default profile holding only settings read here or that change nothing for such
-an endpoint), the environment and the files, parsed by botocore's own parser, are read directly.
+the outcome is known without it (:func:`plain_resolution`: static keys, an S3-compatible endpoint
+passed or configured, and a profile holding only settings read here or that change nothing for
+such an endpoint), the environment and the files, parsed by botocore's own parser, are read
+directly. tests/unit/test_env_only.py holds each answer to the session's.
 """
 
 from __future__ import annotations
