@@ -225,7 +225,28 @@ class _Builder(Document):
         return result
 
 
+class _PureSafeLoader(yaml.SafeLoader):
+    """PyYAML's pure-Python SafeLoader, reading an empty scalar tagged ``!`` (``a: !``) as the
+    empty string, as libyaml does, not as null: a manifest means the same with or without libyaml."""
+
+    def compose_scalar_node(self, anchor: Any) -> ScalarNode:
+        """The next scalar as a node; an empty one tagged ``!`` is a string."""
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        if getattr(event, "tag", None) != "!" or event.value:
+            node: ScalarNode = super().compose_scalar_node(anchor)
+            return node
+        self.get_event()  # type: ignore[no-untyped-call]
+        node = ScalarNode(
+            _STR_TAG, event.value, event.start_mark, event.end_mark, style=event.style
+        )
+        if anchor is not None:
+            self.anchors[anchor] = node
+        return node
+
+
 def _compose(text: str, loader: type[yaml.SafeLoader]) -> Node | None:
+    if loader is yaml.SafeLoader:
+        loader = _PureSafeLoader
     try:
         return yaml.compose(text, Loader=loader)
     except UnicodeEncodeError as exc:
@@ -243,7 +264,7 @@ def _compose(text: str, loader: type[yaml.SafeLoader]) -> Node | None:
         raise Fatal(where, f"invalid YAML: {detail}") from None
     except yaml.reader.ReaderError as exc:
         index = exc.position
-        if loader is not yaml.SafeLoader:
+        if not issubclass(loader, _PureSafeLoader):
             # libyaml counts the offset in bytes of the UTF-8 it was given, not in characters.
             index = len(text.encode("utf-8")[: exc.position].decode("utf-8", "ignore"))
         char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)

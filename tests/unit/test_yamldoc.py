@@ -79,11 +79,20 @@ def test_both_loaders_agree_on_dumped_data(data: object, flow: bool) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("ab:-[]{}&*!|>'\"#\n ,é\t")), max_size=40))
 @example("a: [b,\n  c: d]")
+@example(":: !")  # a non-specific tag: libyaml reads a string, PyYAML's own parser read null
 def test_both_loaders_agree_on_what_they_both_read(text: str) -> None:
     python, c = (_outcome(text, loader) for loader in LOADERS)
     # Syntax errors are worded (and sometimes placed) differently by the two parsers.
     if python[0] != "fatal" and c[0] != "fatal":
         assert python == c
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_an_empty_scalar_tagged_with_a_bare_exclamation_mark_is_a_string(
+    loader: type[yaml.SafeLoader],
+) -> None:
+    data, _ = parse("version: 1\nname: !\nother: ! 12\n", loader)
+    assert data == {"version": 1, "name": "", "other": 12}
 
 
 def test_line_col_counts_yaml_line_breaks() -> None:
