@@ -44,6 +44,8 @@ def make_fast(c: Clients, settings: Settings) -> FastWire | None:
     )
     if _plain_endpoint(c):
         return _plain(c, transport)
+    if c.static is not None and not c.endpoint_url:
+        return _aws(c, transport)
     return _located(c, transport)
 
 
@@ -68,6 +70,62 @@ def _plain(c: Clients, transport: Any) -> FastWire:
         return BucketTarget(origin, base, learned_region or region)
 
     return FastWire(c.endpoint_url, region, c.credentials, locate=plain, transport=transport)
+
+
+# The regions of botocore's "aws" partition (its partitions data matches them so), and the bucket
+# names its endpoint rules send to BUCKET.s3.REGION.amazonaws.com (isVirtualHostableS3Bucket
+# without dots) or, with dots, to s3.REGION.amazonaws.com/BUCKET.
+_AWS_REGION = re.compile(r"^(us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-\d+$")
+_HOSTED_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_DOTTED_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Suffixes of access point, Object Lambda, S3 Express and table bucket aliases: botocore's.
+_ALIAS_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--op-s3", "--table-s3")
+
+
+def aws_target(bucket: str, region: str) -> BucketTarget | None:
+    """Where botocore's endpoint rules send ``bucket`` in ``region`` of AWS, by default settings.
+
+    Only the plain case: the "aws" partition, HTTPS, no FIPS, dual-stack, accelerate, addressing
+    or us-east-1 setting (resolve.plain_resolution lets none through), a bucket name of lowercase
+    letters, digits, hyphens and dots. us-east-1 takes the global ``s3.amazonaws.com``, as
+    botocore's ``us_east_1_regional_endpoint = legacy`` default. None for anything else: a
+    botocore client then locates that bucket. tests/unit/test_env_only.py compares every answer
+    with botocore's presigned URLs.
+    """
+    if not _AWS_REGION.match(region) or bucket.endswith(_ALIAS_SUFFIXES) or ".." in bucket:
+        return None
+    host = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
+    if _HOSTED_BUCKET.match(bucket):
+        return BucketTarget(Origin("https", f"{bucket}.{host}"), "", region, virtual=True)
+    if _DOTTED_BUCKET.match(bucket) and not _IPV4.match(bucket):
+        return BucketTarget(Origin("https", host), f"/{bucket}", region)
+    return None
+
+
+_IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def _aws(c: Clients, transport: Any) -> FastWire:
+    """AWS's own endpoints for settings read without botocore's session: no botocore client."""
+    region = c.default_region()
+
+    def locate(bucket: str, learned_region: str | None) -> BucketTarget | None:
+        found = aws_target(bucket, learned_region or region)
+        if found is None:
+            # A bucket or region the plain rules do not cover: read off a botocore client.
+            return _located_bucket(c, bucket, learned_region)
+        return found
+
+    host = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
+    return FastWire(f"https://{host}", region, c.credentials, locate=locate, transport=transport)
+
+
+def _located_bucket(c: Clients, bucket: str, learned_region: str | None) -> BucketTarget | None:
+    """One bucket's target read off a botocore client (none for settings that need botocore)."""
+    from botocore.httpsession import ProxyConfiguration
+
+    client = c.client if learned_region is None else _regional(c, learned_region)
+    return _bucket_target(client, bucket, ProxyConfiguration(proxies=client.meta.config.proxies))
 
 
 def _located(c: Clients, transport: Any) -> FastWire | None:

@@ -155,8 +155,13 @@ def plain_resolution(
         or env.get("AWS_ENDPOINT_URL")
         or found.get("endpoint_url")
     )
-    if not endpoint_url or proxies_for(endpoint_url, env):
-        return None
+    if endpoint_url:
+        if proxies_for(endpoint_url, env):
+            return None
+    elif any(
+        v and k.lower().endswith("_proxy") and k.lower() != "no_proxy" for k, v in env.items()
+    ):
+        return None  # AWS itself (locate.aws_target): no proxy to reckon with per bucket host
     attempts = _setting(env, "AWS_MAX_ATTEMPTS", found, "max_attempts")
     if attempts is not None and not (attempts.isascii() and attempts.isdigit()):
         return None  # botocore's int() decides what such a value means

@@ -321,12 +321,15 @@ def test_where_anything_else_could_matter_it_leaves_it_to_botocore(
     assert resolve.plain_resolution(None, ENDPOINT, _settings(KEYS, tmp_path / "h2", monkeypatch))
 
 
-def test_a_missing_profile_or_no_endpoint_is_left_to_botocore(
+def test_a_missing_profile_is_left_to_botocore_and_no_endpoint_means_aws(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(KEYS, tmp_path, monkeypatch)
     assert resolve.plain_resolution("dev", ENDPOINT, settings) is None
-    assert resolve.plain_resolution(None, None, settings) is None
+    found = resolve.plain_resolution(None, None, settings)
+    assert found is not None and found.endpoint_url is None  # AWS: locate.aws_target
+    proxied = _settings({**KEYS, "HTTPS_PROXY": "http://127.0.0.1:3128"}, tmp_path, monkeypatch)
+    assert resolve.plain_resolution(None, None, proxied) is None
 
 
 # No keys in the environment: each case keeps them where `aws configure` does (or in the config
@@ -574,6 +577,7 @@ def test_where_a_named_profile_needs_botocore_it_is_left_to_botocore(
 # AWS_ENDPOINT_URL), and botocore's ConfiguredEndpointProvider picks one in its own order.
 CONFIGURED: dict[str, Any] = {
     "AWS_ENDPOINT_URL": {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
+    "empty variables: AWS itself": {"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": ""},
     "AWS_ENDPOINT_URL_S3": {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:2"},
     "the S3 variable over the global one": {
         "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
@@ -622,10 +626,8 @@ def test_an_endpoint_configured_for_botocore_is_read_as_botocore_reads_it(
     assert _set_up(fast)["endpoint"] == found.endpoint_url
 
 
-# As CONFIGURED, where botocore must decide (or no endpoint is set: AWS's own, read off a client).
+# As CONFIGURED, where botocore must decide (no endpoint at all is AWS: test_aws_endpoints_...).
 CONFIGURED_DECLINED: dict[str, Any] = {
-    "no endpoint anywhere": {},
-    "empty variables": {"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": ""},
     "configured endpoints ignored": {
         "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
         "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
@@ -743,3 +745,97 @@ def test_with_keys_from_aws_configure_a_no_op_download_imports_no_botocore_sessi
         rclone_server, "filekeys", tmp_path, {}, endpoint_in_env=True, keys_in_env=False
     )
     _assert_no_session(modules)
+
+
+# AWS itself (no endpoint set): bucket names botocore's endpoint rules place in different ways.
+AWS_BUCKETS = [
+    "my-bucket",
+    "abc",
+    "a" * 63,
+    "123-data",
+    "with.dots",
+    "a.b-c.d",
+    "1.2.3.4",
+    "Upper-Case",
+    "under_score",
+    "ab",
+    "-leading",
+    "trailing-",
+    "a..b",
+    "xn--punycode",
+    "data-s3alias",
+    "express--use1-az4--x-s3",
+]
+
+
+class _Sent(Exception):
+    """Raised by a before-send handler with the request botocore was about to send."""
+
+
+def _sent(client: Any, bucket: str) -> tuple[str, str, str, str]:
+    """Where botocore sends a HEAD of ``bucket`` and the region it signs for (nothing is sent)."""
+    from urllib.parse import urlsplit
+
+    def stop(request: Any, **_: Any) -> None:
+        raise _Sent(request)
+
+    client.meta.events.register("before-send.s3.HeadObject", stop)
+    try:
+        client.head_object(Bucket=bucket, Key=locate._PROBE_KEY)
+    except _Sent as sent:
+        request = sent.args[0]
+    finally:
+        client.meta.events.unregister("before-send.s3.HeadObject", stop)
+    parts = urlsplit(request.url)
+    scope = request.headers["Authorization"].decode().split("Credential=")[1].split("/")
+    return parts.scheme, parts.netloc, parts.path, scope[2]
+
+
+def _aws_regions() -> list[str | None]:
+    import botocore.session
+
+    found = botocore.session.get_session().get_available_regions("s3")
+    return [None, *sorted(found), "eu-south-9", "aws-global", "cn-north-1", "us-gov-west-1"]
+
+
+@pytest.mark.parametrize("region", _aws_regions())
+def test_aws_endpoints_without_a_botocore_client_are_botocores(
+    region: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {**KEYS, **({"AWS_DEFAULT_REGION": region} if region else {})}
+    settings = _settings(env, tmp_path, monkeypatch)
+    fast = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
+    assert fast.static is not None and fast.endpoint_url is None
+    monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
+    full = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
+    assert _set_up(fast) == _set_up(full)
+    client = full.client
+    answered = 0
+    for bucket in AWS_BUCKETS:
+        ours = locate.aws_target(bucket, fast.default_region())
+        if ours is None:
+            continue
+        answered += 1
+        scheme, netloc, path, signed_for = _sent(client, bucket)
+        assert (ours.origin.scheme, ours.origin.netloc) == (scheme, netloc), bucket
+        assert f"{ours.base_path}/{locate._PROBE_KEY}" == path, bucket
+        assert ours.region == signed_for, bucket
+    if region is None or locate._AWS_REGION.match(region):
+        assert answered == 7  # the plain names of the aws partition are answered here
+    else:
+        assert answered == 0
+
+
+def test_a_no_op_on_aws_builds_no_botocore_client_for_a_plain_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings({**KEYS, "AWS_DEFAULT_REGION": "eu-west-1"}, tmp_path, monkeypatch)
+    c = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
+    wire = locate.make_fast(c, settings)
+    assert wire is not None
+    target = wire._targets.get("my-bucket")
+    assert target is not None and target.origin.netloc == "my-bucket.s3.eu-west-1.amazonaws.com"
+    assert c._client is None and c._session is None
+    # A bucket the plain rules leave (an S3 Express name) is located by a botocore client.
+    wire._targets.get("express--euw1-az1--x-s3")
+    assert c._client is not None
