@@ -2,8 +2,10 @@
 
 A plain endpoint (``endpoint_url`` with path-style addressing, the S3-compatible stores' case) needs
 no botocore client at all: requests go to ``endpoint/bucket/key``, signed for the configured
-region. AWS's own endpoints (regional hosts, FIPS, dual-stack, accelerate) are read off presigned
-URLs of a botocore client, built once; where a bucket or a setting needs more than SigV4 over
+region. AWS itself with plain settings needs none either (:func:`aws_target`: botocore's default
+endpoint rules for the ``aws`` partition). Otherwise (FIPS, dual-stack, accelerate, a profile only
+botocore reads...) each bucket's host and signing region are read off the request a botocore
+client, built once, prepares for it; where a bucket or a setting needs more than SigV4 over
 HTTP(S) (an access point ARN, S3 Express, client certificates...), the fast path steps aside.
 """
 
@@ -11,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from s3lync.settings import Settings
 from s3lync.store.fast import FastWire
@@ -24,7 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A key that no bucket needs to hold: presigning it tells where a bucket's requests go.
+# A key that no bucket needs to hold: a HEAD of it, prepared and never sent, tells where a
+# bucket's requests go.
 _PROBE_KEY = "s3lync-probe"
 
 
@@ -90,7 +94,7 @@ def aws_target(bucket: str, region: str) -> BucketTarget | None:
     letters, digits, hyphens and dots. us-east-1 takes the global ``s3.amazonaws.com``, as
     botocore's ``us_east_1_regional_endpoint = legacy`` default. None for anything else: a
     botocore client then locates that bucket. tests/unit/test_env_only.py compares every answer
-    with botocore's presigned URLs.
+    with the request botocore sends.
     """
     if not _AWS_REGION.match(region) or bucket.endswith(_ALIAS_SUFFIXES) or ".." in bucket:
         return None
@@ -186,33 +190,60 @@ def _regional(c: Clients, region: str) -> Any:
 
 
 def _bucket_target(client: Any, bucket: str, proxy_config: Any) -> BucketTarget | None:
-    """Where botocore would send ``bucket``'s requests, read off a presigned URL."""
-    try:
-        url = client.generate_presigned_url(
-            "head_object", Params={"Bucket": bucket, "Key": _PROBE_KEY}, ExpiresIn=60
-        )
-    except Exception as exc:  # an invalid bucket name, an ARN botocore alone handles...
-        log.debug("fast path steps aside for bucket %s: %s", bucket, exc)
-        return None
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    if not parts.path.endswith("/" + _PROBE_KEY) or ":" in bucket or bucket.endswith("--x-s3"):
+    """Where botocore sends ``bucket``'s requests and the region it signs them for.
+
+    Read off the HEAD botocore prepares for a key of the bucket, stopped before it is sent: the
+    very host its endpoint rules pick for a request (a presigned URL names the global
+    ``BUCKET.s3.amazonaws.com`` instead, which buckets in regions opened since 2019 refuse).
+    """
+    if ":" in bucket or bucket.endswith("--x-s3"):
+        # An ARN, or S3 Express (whose HEAD would first open a session over the network).
         log.debug("fast path steps aside for bucket %s (an ARN or S3 Express)", bucket)
         return None
-    if "X-Amz-Algorithm" in query:
-        scope = (query.get("X-Amz-Credential") or [""])[0].split("/")
-        if query["X-Amz-Algorithm"] != ["AWS4-HMAC-SHA256"] or len(scope) != 5 or scope[3] != "s3":
-            log.debug("fast path steps aside for bucket %s: %s signing", bucket, scope[3:4])
-            return None
-        region = scope[2]
-    else:
-        # botocore presigns S3 with SigV2 where the region allows; requests still use SigV4
-        # in the client's region.
-        region = client.meta.region_name or "us-east-1"
-        region = "us-east-1" if region == "aws-global" else region
+    request = _prepared_head(client, bucket)
+    if request is None:
+        return None
+    parts = urlsplit(request.url)
+    auth = request.headers.get("Authorization") or b""
+    auth = auth.decode() if isinstance(auth, bytes) else str(auth)
+    scope = auth.partition("Credential=")[2].split(",")[0].split("/")
+    if not auth.startswith("AWS4-HMAC-SHA256 ") or len(scope) != 5 or scope[3] != "s3":
+        log.debug("fast path steps aside for bucket %s: not SigV4 for s3", bucket)
+        return None
+    if not parts.path.endswith("/" + _PROBE_KEY) or parts.query:
+        log.debug("fast path steps aside for bucket %s: an unusual request path", bucket)
+        return None
     netloc = parts.netloc.rpartition("@")[2]
     base = parts.path[: -len(_PROBE_KEY) - 1]
     proxy = proxy_config.proxy_url_for(f"{parts.scheme}://{netloc}/")
     headers = tuple(proxy_config.proxy_headers_for(proxy).items()) if proxy else ()
     origin = Origin(parts.scheme, netloc, proxy, headers)
-    return BucketTarget(origin, base, region, virtual=not base)
+    return BucketTarget(origin, base, scope[2], virtual=not base)
+
+
+class _Prepared(Exception):
+    """Stops a probe request in ``before-send`` (it carries nothing: no header reaches a log)."""
+
+
+def _prepared_head(client: Any, bucket: str) -> Any:
+    """The HEAD of a key of ``bucket`` as botocore would send it (never sent), or None."""
+    me = threading.get_ident()
+    found: list[Any] = []
+
+    def stop(request: Any, **_: Any) -> None:
+        # Only this thread's probe: other threads may be sending real requests on this client.
+        if threading.get_ident() == me and not found:
+            found.append(request)
+            raise _Prepared()
+
+    event = "before-send.s3.HeadObject"
+    client.meta.events.register(event, stop)
+    try:
+        client.head_object(Bucket=bucket, Key=_PROBE_KEY)
+    except _Prepared:
+        pass
+    except Exception as exc:  # an invalid bucket name, missing credentials...
+        log.debug("fast path steps aside for bucket %s: %s", bucket, exc)
+    finally:
+        client.meta.events.unregister(event, stop)
+    return found[0] if found else None

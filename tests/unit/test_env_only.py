@@ -809,6 +809,8 @@ def test_aws_endpoints_without_a_botocore_client_are_botocores(
     monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
     full = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
     assert _set_up(fast) == _set_up(full)
+    from botocore.httpsession import ProxyConfiguration
+
     client = full.client
     answered = 0
     for bucket in AWS_BUCKETS:
@@ -820,6 +822,9 @@ def test_aws_endpoints_without_a_botocore_client_are_botocores(
         assert (ours.origin.scheme, ours.origin.netloc) == (scheme, netloc), bucket
         assert f"{ours.base_path}/{locate._PROBE_KEY}" == path, bucket
         assert ours.region == signed_for, bucket
+        # The session's way (a botocore client at hand) finds the same: the regional host
+        # botocore sends to, not the global one its presigned URLs name.
+        assert locate._bucket_target(client, bucket, ProxyConfiguration()) == ours, bucket
     if region is None or locate._AWS_REGION.match(region):
         assert answered == 7  # the plain names of the aws partition are answered here
     else:
