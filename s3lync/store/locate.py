@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -225,19 +226,28 @@ class _Prepared(Exception):
     """Stops a probe request in ``before-send`` (it carries nothing: no header reaches a log)."""
 
 
+# The probe's handler is registered once per client (registering while another thread sends on
+# the same client is not safe in botocore's emitter); a thread-local box arms it for one call.
+_probing = threading.local()
+_probed_clients: weakref.WeakSet[Any] = weakref.WeakSet()
+_probe_lock = threading.Lock()
+
+
+def _stop_probe(request: Any, **_: Any) -> None:
+    box = getattr(_probing, "box", None)
+    if box is not None and not box:  # armed by this thread's probe: other requests pass
+        box.append(request)
+        raise _Prepared()
+
+
 def _prepared_head(client: Any, bucket: str) -> Any:
     """The HEAD of a key of ``bucket`` as botocore would send it (never sent), or None."""
-    me = threading.get_ident()
+    with _probe_lock:
+        if client not in _probed_clients:
+            client.meta.events.register("before-send.s3.HeadObject", _stop_probe)
+            _probed_clients.add(client)
     found: list[Any] = []
-
-    def stop(request: Any, **_: Any) -> None:
-        # Only this thread's probe: other threads may be sending real requests on this client.
-        if threading.get_ident() == me and not found:
-            found.append(request)
-            raise _Prepared()
-
-    event = "before-send.s3.HeadObject"
-    client.meta.events.register(event, stop)
+    _probing.box = found
     try:
         client.head_object(Bucket=bucket, Key=_PROBE_KEY)
     except _Prepared:
@@ -245,5 +255,5 @@ def _prepared_head(client: Any, bucket: str) -> Any:
     except Exception as exc:  # an invalid bucket name, missing credentials...
         log.debug("fast path steps aside for bucket %s: %s", bucket, exc)
     finally:
-        client.meta.events.unregister(event, stop)
+        _probing.box = None
     return found[0] if found else None
