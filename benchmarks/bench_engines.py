@@ -25,6 +25,8 @@ Every request is signed by s3lync's own ``s3lync.store.sigv4.Signer`` (payload
 - ``httpx``: one asyncio loop, ``httpx.AsyncClient`` (httpcore, h11);
 - ``pycurl``: libcurl's multi interface driven from one thread (HTTP in C; Python callbacks for
   the body and headers).
+- ``pycurl-threads``: libcurl's easy interface on a thread pool like urllib3's, one handle per
+  thread, each request one blocking ``perform()`` (the GIL is held only in the callbacks).
 
 An engine whose library is not installed in the s3lync interpreter is skipped with a note
 (``pip install aiohttp uvloop httpx pycurl`` into that venv). Each run is a fresh interpreter; it
