@@ -182,6 +182,35 @@ def _botocore(settings: Settings, profile: str | None = None) -> dict[str, Any]:
     }
 
 
+def _answer(found: resolve.PlainResolution) -> dict[str, Any]:
+    """What plain_resolution answered, shaped as _botocore shapes the session's answer."""
+    creds = found.credentials
+    return {
+        "credentials": (creds.access_key, creds.secret_key, creds.token),
+        "region": found.region,
+        "ca_bundle": found.ca_bundle,
+        "max_attempts": found.max_attempts,
+        "scoped": dict(found.scoped),
+    }
+
+
+def _both_ways(
+    settings: Settings,
+    endpoint: str | None,
+    profile: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[clients.Clients, clients.Clients]:
+    """Clients set up without botocore's session, and the same set up through it."""
+    region = settings.aws_region
+    fast = clients._create(region, endpoint, profile, 4, (None, None), settings)
+    with monkeypatch.context() as m:
+        m.setattr(clients, "plain_resolution", lambda *args: None)
+        full = clients._create(region, endpoint, profile, 4, (None, None), settings)
+    assert fast.static is not None and full.static is None
+    assert _set_up(fast) == _set_up(full)
+    return fast, full
+
+
 @pytest.mark.parametrize("case", list(ANSWERED), ids=list(ANSWERED))
 def test_where_it_answers_it_gives_botocores_answer(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -189,18 +218,7 @@ def test_where_it_answers_it_gives_botocores_answer(
     settings = _settings(_case_env(ANSWERED[case], tmp_path), tmp_path, monkeypatch)
     found = resolve.plain_resolution(None, ENDPOINT, settings)
     assert found is not None
-    ours = {
-        "credentials": (
-            found.credentials.access_key,
-            found.credentials.secret_key,
-            found.credentials.token,
-        ),
-        "region": found.region,
-        "ca_bundle": found.ca_bundle,
-        "max_attempts": found.max_attempts,
-        "scoped": dict(found.scoped),
-    }
-    assert ours == _botocore(settings)
+    assert _answer(found) == _botocore(settings)
 
 
 def _set_up(c: clients.Clients) -> dict[str, Any]:
@@ -224,13 +242,7 @@ def test_clients_resolved_without_the_session_are_set_up_as_with_it(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(_case_env(ANSWERED[case], tmp_path), tmp_path, monkeypatch)
-    region = settings.aws_region
-    fast = clients._create(region, ENDPOINT, None, 4, (None, None), settings)
-    assert fast.static is not None
-    monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
-    full = clients._create(region, ENDPOINT, None, 4, (None, None), settings)
-    assert full.static is None
-    assert _set_up(fast) == _set_up(full)
+    fast, _ = _both_ways(settings, ENDPOINT, None, monkeypatch)
     assert _set_up(fast)["plain"]
 
 
@@ -393,12 +405,9 @@ def test_keys_in_the_aws_files_are_read_as_botocores_chain_reads_them(
     creds = found.credentials
     ours = (creds.access_key, creds.secret_key, creds.token)
     assert ours == _botocore(settings)["credentials"]
-    endpoint = None if "AWS_ENDPOINT_URL" in settings.environ else ENDPOINT
-    fast = clients._create(settings.aws_region, endpoint, None, 4, (None, None), settings)
-    monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
-    full = clients._create(settings.aws_region, endpoint, None, 4, (None, None), settings)
-    assert fast.static is not None and full.static is None
-    assert _set_up(fast) == _set_up(full)
+    _both_ways(
+        settings, None if "AWS_ENDPOINT_URL" in settings.environ else ENDPOINT, None, monkeypatch
+    )
 
 
 # As FILE_KEYS, where botocore fails or looks further (a container, instance metadata).
@@ -523,23 +532,8 @@ def test_a_named_profile_is_read_as_botocore_reads_it(
     assert found is not None
     session = resolve.botocore_session(passed, None, settings)
     assert found.endpoint_url == resolve.configured_endpoint(session, settings.environ)
-    ours = {
-        "credentials": (
-            found.credentials.access_key,
-            found.credentials.secret_key,
-            found.credentials.token,
-        ),
-        "region": found.region,
-        "ca_bundle": found.ca_bundle,
-        "max_attempts": found.max_attempts,
-        "scoped": dict(found.scoped),
-    }
-    assert ours == _botocore(settings, passed)
-    fast = clients._create(settings.aws_region, None, passed, 4, (None, None), settings)
-    monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
-    full = clients._create(settings.aws_region, None, passed, 4, (None, None), settings)
-    assert fast.static is not None and full.static is None
-    assert _set_up(fast) == _set_up(full)
+    assert _answer(found) == _botocore(settings, passed)
+    _both_ways(settings, None, passed, monkeypatch)
 
 
 NAMED_DECLINED: dict[str, tuple[Any, str | None]] = {
@@ -617,12 +611,7 @@ def test_an_endpoint_configured_for_botocore_is_read_as_botocore_reads_it(
     passed = resolve.plain_resolution(None, ENDPOINT, settings)
     assert passed is not None and passed.endpoint_url == ENDPOINT
     # And clients set up from it are set up as the session's are.
-    fast = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
-    assert fast.static is not None
-    monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
-    full = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
-    assert full.static is None
-    assert _set_up(fast) == _set_up(full)
+    fast, _ = _both_ways(settings, None, None, monkeypatch)
     assert _set_up(fast)["endpoint"] == found.endpoint_url
 
 
@@ -804,11 +793,8 @@ def test_aws_endpoints_without_a_botocore_client_are_botocores(
 ) -> None:
     env = {**KEYS, **({"AWS_DEFAULT_REGION": region} if region else {})}
     settings = _settings(env, tmp_path, monkeypatch)
-    fast = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
-    assert fast.static is not None and fast.endpoint_url is None
-    monkeypatch.setattr(clients, "plain_resolution", lambda *args: None)
-    full = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
-    assert _set_up(fast) == _set_up(full)
+    fast, full = _both_ways(settings, None, None, monkeypatch)
+    assert fast.endpoint_url is None
     from botocore.httpsession import ProxyConfiguration
 
     client = full.client
