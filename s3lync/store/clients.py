@@ -30,7 +30,7 @@ from s3lync.errors import ConfigError
 from s3lync.redact import redact_url
 from s3lync.settings import Settings
 from s3lync.store.describe import s3_label, translate
-from s3lync.store.locate import make_fast
+from s3lync.store.locate import make_fast, ready_for_probes
 from s3lync.store.resolve import (
     PlainResolution,
     botocore_session,
@@ -144,6 +144,8 @@ class Clients:
                     raise ConfigError(
                         f"cannot use the S3 endpoint: {redact_url(str(exc))}{hint}"
                     ) from None
+                # Before anyone sends on it: botocore's emitter is not safe to register on then.
+                ready_for_probes(self._client)
             return self._client
 
     def close(self) -> None:

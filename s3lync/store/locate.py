@@ -69,8 +69,8 @@ def _plain(c: Clients, transport: Any) -> FastWire:
     origin = Origin(parts.scheme, parts.netloc, proxy, headers)
 
     def plain(bucket: str, learned_region: str | None) -> BucketTarget | None:
-        if not _VALID_BUCKET.match(bucket):
-            return None  # botocore refuses it, in its own words
+        if not _VALID_BUCKET.match(bucket) or bucket.endswith(_BOTOCORE_ONLY_SUFFIXES):
+            return None  # botocore refuses it in its own words, or signs it otherwise
         base = f"{parts.path.rstrip('/')}/{uri_encode(bucket, '~')}"
         return BucketTarget(origin, base, learned_region or region)
 
@@ -84,7 +84,10 @@ _AWS_REGION = re.compile(r"^(us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-\d+$")
 _HOSTED_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _DOTTED_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Suffixes of access point, Object Lambda, S3 Express and table bucket aliases: botocore's.
-_ALIAS_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--op-s3", "--table-s3")
+_ALIAS_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--xa-s3", "--op-s3", "--table-s3")
+# Names botocore's S3 rules send elsewhere, signed otherwise (S3 Express buckets and access points
+# open a session first, over the network; Outposts access points): botocore serves them.
+_BOTOCORE_ONLY_SUFFIXES = ("--x-s3", "--xa-s3", "--op-s3")
 
 
 def aws_target(bucket: str, region: str) -> BucketTarget | None:
@@ -186,6 +189,7 @@ def _regional(c: Clients, region: str) -> Any:
             client = c.session.create_client(
                 "s3", region_name=region, endpoint_url=c.endpoint_url, config=c.config
             )
+            ready_for_probes(client)
             c.regional[region] = client
         return client
 
@@ -197,7 +201,7 @@ def _bucket_target(client: Any, bucket: str, proxy_config: Any) -> BucketTarget 
     very host its endpoint rules pick for a request (a presigned URL names the global
     ``BUCKET.s3.amazonaws.com`` instead, which buckets in regions opened since 2019 refuse).
     """
-    if ":" in bucket or bucket.endswith("--x-s3"):
+    if ":" in bucket or bucket.endswith(_BOTOCORE_ONLY_SUFFIXES):
         # An ARN, or S3 Express (whose HEAD would first open a session over the network).
         log.debug("fast path steps aside for bucket %s (an ARN or S3 Express)", bucket)
         return None
@@ -240,12 +244,17 @@ def _stop_probe(request: Any, **_: Any) -> None:
         raise _Prepared()
 
 
-def _prepared_head(client: Any, bucket: str) -> Any:
-    """The HEAD of a key of ``bucket`` as botocore would send it (never sent), or None."""
+def ready_for_probes(client: Any) -> None:
+    """Register the probe's handler on a new client, before any thread sends on it."""
     with _probe_lock:
         if client not in _probed_clients:
             client.meta.events.register("before-send.s3.HeadObject", _stop_probe)
             _probed_clients.add(client)
+
+
+def _prepared_head(client: Any, bucket: str) -> Any:
+    """The HEAD of a key of ``bucket`` as botocore would send it (never sent), or None."""
+    ready_for_probes(client)  # s3lync's clients already are (Clients.client, _regional)
     found: list[Any] = []
     _probing.box = found
     try:

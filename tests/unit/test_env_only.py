@@ -754,6 +754,8 @@ AWS_BUCKETS = [
     "xn--punycode",
     "data-s3alias",
     "express--use1-az4--x-s3",
+    "access--use1-az4--xa-s3",
+    "outposts--op-s3",
 ]
 
 
@@ -830,3 +832,36 @@ def test_a_no_op_on_aws_builds_no_botocore_client_for_a_plain_bucket(
     # A bucket the plain rules leave (an S3 Express name) is located by a botocore client.
     wire._targets.get("express--euw1-az1--x-s3")
     assert c._client is not None
+
+
+@pytest.mark.parametrize(
+    "bucket", ["ab--use1-az4--x-s3", "ab--use1-az4--xa-s3", "ab--op-s3", "arn:aws:s3:::x"]
+)
+def test_buckets_only_botocore_serves_are_located_without_a_request(
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An S3 Express name makes botocore open a session (CreateSession) before any HEAD: a probe
+    # of it would go out over the network. The fast path leaves such names to botocore.
+    settings = _settings({**KEYS, "AWS_DEFAULT_REGION": "us-east-1"}, tmp_path, monkeypatch)
+    with monkeypatch.context() as m:
+        m.setattr(clients, "plain_resolution", lambda *args: None)
+        c = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
+    from botocore.httpsession import ProxyConfiguration
+
+    client = c.client
+    sent: list[str] = []
+    client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.url))
+    assert locate._bucket_target(client, bucket, ProxyConfiguration()) is None
+    assert locate.aws_target(bucket, "us-east-1") is None
+    assert sent == []
+
+
+def test_clients_are_ready_for_probes_before_anyone_sends_on_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Registering a handler while another thread sends on the same client can lose it in
+    # botocore's emitter: s3lync's clients get theirs when they are built.
+    settings = _settings({**KEYS, "AWS_DEFAULT_REGION": "eu-west-1"}, tmp_path, monkeypatch)
+    c = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
+    assert c.client in locate._probed_clients
+    assert locate._regional(c, "us-west-2") in locate._probed_clients
