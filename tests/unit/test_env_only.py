@@ -650,17 +650,25 @@ def _no_op_download_modules(
     *,
     endpoint_in_env: bool = False,
     keys_in_env: bool = True,
+    profile: str | None = None,
 ) -> list[str]:
     """The botocore/boto3 modules a process doing two downloads of one file has imported.
 
     ``endpoint_in_env``: the endpoint comes from AWS_ENDPOINT_URL, not ``endpoint_url=``;
     without ``keys_in_env`` the keys are in ``~/.aws/credentials``, as `aws configure` writes them.
+    ``profile``: keys and endpoint in that profile of the AWS files, passed as ``profile=``.
     """
     server.client().create_bucket(Bucket=bucket)
     server.client().put_object(Bucket=bucket, Key="p/a.txt", Body=b"a")
     passed = "" if endpoint_in_env else f", endpoint_url={server.endpoint_url!r}"
     if endpoint_in_env:
         env_extra = {**env_extra, "AWS_ENDPOINT_URL": server.endpoint_url}
+    if profile is not None:
+        passed = f", profile={profile!r}"
+        _write(
+            home / ".aws" / "config",
+            f"[profile {profile}]\nregion = us-east-1\nendpoint_url = {server.endpoint_url}\n",
+        )
     script = (
         "import sys\n"
         "from s3lync import S3Object\n"
@@ -675,7 +683,7 @@ def _no_op_download_modules(
     else:
         _write(
             home / ".aws" / "credentials",
-            f"[default]\naws_access_key_id = {server.access_key}\n"
+            f"[{profile or 'default'}]\naws_access_key_id = {server.access_key}\n"
             f"aws_secret_access_key = {server.secret_key}\n",
         )
     env.update(
@@ -723,6 +731,16 @@ def test_with_the_endpoint_in_aws_endpoint_url_a_no_op_download_imports_no_botoc
     # The quickstart's way: AWS_ENDPOINT_URL exported, nothing passed.
     _write(tmp_path / ".aws" / "config", "[default]\nregion = us-east-1\n")
     modules = _no_op_download_modules(rclone_server, "envurl", tmp_path, {}, endpoint_in_env=True)
+    _assert_no_session(modules)
+
+
+def test_with_a_named_profile_a_no_op_download_imports_no_botocore_session(
+    rclone_server: Any, tmp_path: Path
+) -> None:
+    # `aws configure --profile store` plus an endpoint_url: keys and endpoint from the profile.
+    modules = _no_op_download_modules(
+        rclone_server, "profiled", tmp_path, {}, keys_in_env=False, profile="store"
+    )
     _assert_no_session(modules)
 
 
