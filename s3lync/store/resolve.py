@@ -160,8 +160,10 @@ def plain_resolution(
             return None
     elif any(
         v and k.lower().endswith("_proxy") and k.lower() != "no_proxy" for k, v in env.items()
-    ):
-        return None  # AWS itself (locate.aws_target): no proxy to reckon with per bucket host
+    ) or _custom_models(env):
+        # AWS itself (locate.aws_target): no proxy to reckon with per bucket host, and botocore's
+        # own endpoint rules (models in ~/.aws/models replace them).
+        return None
     attempts = _setting(env, "AWS_MAX_ATTEMPTS", found, "max_attempts")
     if attempts is not None and not (attempts.isascii() and attempts.isdigit()):
         return None  # botocore's int() decides what such a value means
@@ -265,6 +267,15 @@ def _parsed_files(env: Mapping[str, str]) -> _Files | None:
     for name, values in credentials.items():
         full["profiles"].setdefault(name, {}).update(values)
     return _Files(full, alone["profiles"], credentials)
+
+
+def _custom_models(env: Mapping[str, str]) -> bool:
+    """True when ``~/.aws/models`` (botocore's first data path) holds anything."""
+    home = env.get("HOME") or os.path.expanduser("~")
+    try:
+        return any(os.scandir(os.path.join(home, ".aws", "models")))
+    except OSError:
+        return False
 
 
 def _holds_something(path: str) -> bool:

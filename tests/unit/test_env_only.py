@@ -342,6 +342,10 @@ def test_a_missing_profile_is_left_to_botocore_and_no_endpoint_means_aws(
     assert found is not None and found.endpoint_url is None  # AWS: locate.aws_target
     proxied = _settings({**KEYS, "HTTPS_PROXY": "http://127.0.0.1:3128"}, tmp_path, monkeypatch)
     assert resolve.plain_resolution(None, None, proxied) is None
+    # Models of one's own in ~/.aws/models may replace botocore's endpoint rules for AWS.
+    _write(tmp_path / ".aws" / "models" / "s3" / "2006-03-01" / "endpoint-rule-set-1.json", "{}")
+    assert resolve.plain_resolution(None, None, settings) is None
+    assert resolve.plain_resolution(None, ENDPOINT, settings) is not None
 
 
 # No keys in the environment: each case keeps them where `aws configure` does (or in the config
