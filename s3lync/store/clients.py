@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import sys
 import threading
 from collections import OrderedDict
@@ -180,12 +181,14 @@ def _resolved(
     """The shared clients per settings: creating a client costs ~0.1 s, and they are thread-safe.
 
     The key includes a digest of the configuration-related environment the Settings captured,
-    so changed credentials, endpoints or proxies get fresh clients rather than stale ones.
+    and the AWS config and credentials files' identity (size, times, inode), so changed
+    credentials, endpoints or proxies, or keys rotated in ``~/.aws/credentials`` by `aws
+    configure` in a long-running process, get fresh clients rather than stale ones.
     """
     settings = settings or Settings.from_env()
     env = hashlib.sha256("\0".join(settings.client_env).encode()).hexdigest()
     workers = max_workers or settings.max_workers
-    key = (region, endpoint_url, profile, workers, timeouts, env)
+    key = (region, endpoint_url, profile, workers, timeouts, env, _aws_files(settings))
     dropped: list[Clients] = []
     with _clients_lock:
         found = _clients.get(key)
@@ -199,6 +202,24 @@ def _resolved(
     for old in dropped:
         old.close()
     return found
+
+
+def _aws_files(settings: Settings) -> tuple[tuple[int, int, int, int] | None, ...]:
+    """(size, mtime, ctime, inode) of the AWS config and credentials files, None where absent."""
+    env = settings.environ
+    found: list[tuple[int, int, int, int] | None] = []
+    for var, default in (
+        ("AWS_CONFIG_FILE", "~/.aws/config"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    ):
+        path = os.path.expanduser(os.path.expandvars(env.get(var, default)))
+        try:
+            st = os.stat(path)
+        except OSError:
+            found.append(None)
+            continue
+        found.append((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+    return tuple(found)
 
 
 def get_client(

@@ -24,6 +24,7 @@ import pytest
 
 from s3lync.settings import Settings
 from s3lync.store import clients, locate, resolve
+from s3lync.store.sigv4 import Credentials
 
 ENDPOINT = "http://127.0.0.1:9"
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG"}
@@ -887,3 +888,19 @@ def test_clients_are_ready_for_probes_before_anyone_sends_on_them(
     c = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
     assert c.client in locate._probed_clients
     assert locate._regional(c, "us-west-2") in locate._probed_clients
+
+
+def test_keys_rotated_in_the_credentials_file_are_picked_up_by_a_long_running_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A notebook kernel: `aws configure` writes new keys while s3lync's clients are cached.
+    creds = tmp_path / ".aws" / "credentials"
+    _write(creds, "[default]\naws_access_key_id = AKIDOLD\naws_secret_access_key = old\n")
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_CONFIG_FILE": os.devnull}
+    settings = _settings(env, tmp_path, monkeypatch)
+    first = clients._resolved(None, None, None, 4, (None, None), settings)
+    assert first.credentials() == Credentials("AKIDOLD", "old", None)
+    assert clients._resolved(None, None, None, 4, (None, None), settings) is first
+    _write(creds, "[default]\naws_access_key_id = AKIDNEW\naws_secret_access_key = newer\n")
+    again = clients._resolved(None, None, None, 4, (None, None), settings)
+    assert again.credentials() == Credentials("AKIDNEW", "newer", None)
