@@ -18,7 +18,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from s3lync.errors import ManifestError, S3lyncError
 from s3lync.mapping import Direction, Mapping
 from s3lync.store.objects import RemoteObject
 from s3lync.sync.jsonpos import locate
+from s3lync.sync.lockname import lock_path as lock_path
 from s3lync.uri import S3Uri, parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -128,12 +128,6 @@ class LockFile:
 
 
 # --------------------------------------------------------------------------- paths and digests
-
-
-def lock_path(manifest: str | os.PathLike[str]) -> Path:
-    """``s3lync.lock`` beside ``s3lync.yaml`` (``ci.yaml`` -> ``ci.lock``)."""
-    p = Path(manifest)
-    return p.with_name(p.stem + ".lock")
 
 
 def canonical(value: Any) -> bytes:

@@ -96,6 +96,18 @@ def test_the_planner_and_verdicts_load_no_transport() -> None:
     assert json.loads(out.stdout) == []
 
 
+def test_the_cli_loads_the_lock_modules_only_for_a_lock(tmp_path: Path) -> None:
+    """Every CLI command imports its commands; a manifest without a lock file reads no lock."""
+    code = (
+        "import sys, json\n"
+        "from s3lync.cli.main import main\n"
+        "from s3lync.cli.commands import locking, applying, planning, running, manifest_file\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('s3lync.sync.lock'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == ["s3lync.sync.lockname"]
+
+
 def test_the_public_names() -> None:
     """``import s3lync`` offers exactly the documented public names, each importable."""
     # Written out once here, on purpose: a change to the public names must change this test too.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from s3lync.cli.commands.context import ApplyOptions, Context, load_selected
 from s3lync.cli.commands.locking import use_lock
@@ -12,9 +13,11 @@ from s3lync.cli.commands.running import run_mappings
 from s3lync.cli.commands.saved_plans import read_plan, saved_shard
 from s3lync.errors import S3lyncError
 from s3lync.mapping import Mapping
-from s3lync.sync import lockfile
 from s3lync.sync.engine import run_lock
 from s3lync.sync.plan import Plan
+
+if TYPE_CHECKING:
+    from s3lync.sync import lockfile
 
 
 def apply(ctx: Context, names: Sequence[str] = (), opts: ApplyOptions | None = None) -> int:
@@ -61,6 +64,8 @@ def _apply_lock(
 
         manifest = load_manifest(ctx.manifest)
         return use_lock(manifest.path, manifest.mappings, mappings, opts.lock_mode)
+    from s3lync.sync import lockfile
+
     if opts.lock_mode != "ignore" and saved.meta.get("lock"):
         # The plan was made under this lock: it is checked again under it.
         return lockfile.load(Path(saved.meta["lock"]))

@@ -6,13 +6,17 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s3lync.api import progress as progress_mod
 from s3lync.cli.commands.context import EXIT_CHANGES, EXIT_OK, Context, LockMode
 from s3lync.errors import S3lyncError
 from s3lync.mapping import Direction, Mapping
-from s3lync.sync import lockfile, lockrules, lockwrite
+from s3lync.sync.lockname import lock_path
+
+if TYPE_CHECKING:
+    # Imported where a lock is read or written: a plan without a lock file loads none of them.
+    from s3lync.sync import lockfile
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +30,15 @@ def use_lock(
     """The lock plan/apply must honour: loaded and checked against the manifest, or None."""
     if mode == "ignore":
         return None
-    path = lockfile.lock_path(manifest_path)
-    if not path.exists():
-        if mode == "require":
-            raise lockfile.LockFileError(
-                f"--locked: {path} does not exist; run 's3lync lock' to write it"
-            )
+    path = lock_path(manifest_path)
+    if not path.exists() and mode != "require":
         return None
+    from s3lync.sync import lockfile, lockrules
+
+    if not path.exists():
+        raise lockfile.LockFileError(
+            f"--locked: {path} does not exist; run 's3lync lock' to write it"
+        )
     lf = lockfile.load(path)
     lockrules.check_manifest(lf, mappings, selected, manifest_path)
     return lf
@@ -43,6 +49,7 @@ def lock(
 ) -> int:
     """Write s3lync.lock for the download mappings, or (``check``) exit 2 if the remote drifted."""
     from s3lync.manifest.loader import load_manifest
+    from s3lync.sync import lockfile, lockrules, lockwrite
 
     manifest = load_manifest(ctx.manifest)
     selected = manifest.select(list(names))
@@ -54,7 +61,7 @@ def lock(
     downloads = [m for m in selected if m.direction is Direction.DOWNLOAD]
     if not downloads:
         raise S3lyncError(f"{ctx.manifest}: no download mappings to lock")
-    path = lockfile.lock_path(manifest.path)
+    path = lock_path(manifest.path)
     if check:
         return _lock_check(ctx, manifest, selected, downloads, path)
     keep = _kept(manifest.mappings, names, downloads, path)
@@ -82,6 +89,8 @@ def _kept(
 ) -> list[lockfile.LockedMapping]:
     """The entries of the lock in ``path`` that this run keeps: the download mappings not being
     locked again, when the manifest still names them with the same s3 and exclude."""
+    from s3lync.sync import lockfile
+
     others = [m for m in mappings if m.direction is Direction.DOWNLOAD and m not in downloads]
     # Nothing to keep and no names to refuse a broken lock for: the old lock (maybe large) is
     # replaced whole, never read.
@@ -112,6 +121,8 @@ def _lock_check(
     downloads: Sequence[Any],
     path: Path,
 ) -> int:
+    from s3lync.sync import lockfile, lockrules
+
     lf = lockfile.load(path)
     lockrules.check_manifest(lf, manifest.mappings, selected, manifest.path)
     drifted = 0

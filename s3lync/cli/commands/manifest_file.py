@@ -7,7 +7,7 @@ from pathlib import Path
 
 from s3lync.cli.commands.context import EXIT_OK, Context, read_manifest
 from s3lync.errors import S3lyncError
-from s3lync.sync import lockfile, lockrules
+from s3lync.sync.lockname import lock_path
 
 
 def validate(ctx: Context) -> int:
@@ -15,8 +15,10 @@ def validate(ctx: Context) -> int:
     manifest = read_manifest(ctx)
     n = len(manifest.mappings)
     lines = [f"{ctx.manifest}: valid ({n} mapping{'s' if n != 1 else ''})"]
-    path = lockfile.lock_path(manifest.path)
+    path = lock_path(manifest.path)
     if path.exists():
+        from s3lync.sync import lockfile, lockrules
+
         # Checked before anything is called valid: "valid", then exit 1, would contradict itself.
         lf = lockfile.load(path)
         lockrules.check_manifest(lf, manifest.mappings, manifest.mappings, ctx.manifest)

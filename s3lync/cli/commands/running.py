@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s3lync.cli import render
 from s3lync.cli.commands.context import EXIT_ERROR, EXIT_OK, ApplyOptions, Context
@@ -14,12 +14,14 @@ from s3lync.cli.commands.progress import Progress
 from s3lync.cli.commands.saved_plans import check_saved
 from s3lync.errors import ApplyRefusedError
 from s3lync.mapping import Mapping
-from s3lync.sync import lockfile
 from s3lync.sync.engine import Engine, feeder
 from s3lync.sync.plan import MappingPlan, OpKind, Plan
 from s3lync.sync.results import MappingResult
 from s3lync.sync.run import RunOptions
 from s3lync.sync.shard import Shard
+
+if TYPE_CHECKING:
+    from s3lync.sync import lockfile
 
 
 def confirm_deletes(ctx: Context, options: RunOptions, mp: MappingPlan, opts: ApplyOptions) -> None:
