@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from s3lync.settings import Settings
 from s3lync.store.fast import FastWire
 from s3lync.store.protocol import BucketTarget, Origin
+from s3lync.store.resolve import aws_by_default_rules
 from s3lync.store.sigv4 import uri_encode
 
 if TYPE_CHECKING:
@@ -49,7 +50,9 @@ def make_fast(c: Clients, settings: Settings) -> FastWire | None:
     )
     if _plain_endpoint(c):
         return _plain(c, transport)
-    if c.static is not None and not c.endpoint_url:
+    if not c.endpoint_url and (
+        c.static is not None or aws_by_default_rules(c.session, settings.environ)
+    ):
         return _aws(c, transport)
     return _located(c, transport)
 

@@ -904,3 +904,58 @@ def test_keys_rotated_in_the_credentials_file_are_picked_up_by_a_long_running_pr
     _write(creds, "[default]\naws_access_key_id = AKIDNEW\naws_secret_access_key = newer\n")
     again = clients._resolved(None, None, None, 4, (None, None), settings)
     assert again.credentials() == Credentials("AKIDNEW", "newer", None)
+
+
+def _process_profile(home: Path, extra: str = "") -> dict[str, str]:
+    """A default profile whose keys come from a credential process (no network), plus ``extra``."""
+    script = home / "creds.sh"
+    script.write_text(
+        '#!/bin/sh\necho \'{"Version": 1, "AccessKeyId": "AKIDPROC", "SecretAccessKey": "s"}\'\n'
+    )
+    script.chmod(0o755)
+    cfg = f"[default]\nregion = eu-west-1\ncredential_process = {script}\n{extra}"
+    return {"AWS_CONFIG_FILE": _write(home / "cfg", cfg), "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+
+
+def test_aws_through_a_session_is_located_by_the_rules_without_a_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SSO, a role or a process: botocore's session signs, but where requests go is its default
+    # endpoint rules' answer, read without building an S3 client.
+    settings = _settings(_process_profile(tmp_path), tmp_path, monkeypatch)
+    c = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
+    assert c.static is None
+    wire = locate.make_fast(c, settings)
+    assert wire is not None
+    target = wire._targets.get("my-bucket")
+    assert c._client is None
+    assert c.credentials() == Credentials("AKIDPROC", "s", None)
+    assert target is not None
+    scheme, netloc, path, signed_for = _sent(c.client, "my-bucket")
+    assert (target.origin.scheme, target.origin.netloc, target.region) == (
+        scheme,
+        netloc,
+        signed_for,
+    )
+    assert f"{target.base_path}/{locate._PROBE_KEY}" == path
+    assert netloc == "my-bucket.s3.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    "extra, env",
+    [
+        ("use_fips_endpoint = true\n", {}),
+        ("use_dualstack_endpoint = true\n", {}),
+        ("defaults_mode = in-region\n", {}),
+        ("s3 =\n  us_east_1_regional_endpoint = regional\n", {}),
+        ("", {"AWS_USE_FIPS_ENDPOINT": "true"}),
+        ("", {"AWS_S3_US_EAST_1_REGIONAL_ENDPOINT": "regional"}),
+        ("", {"HTTPS_PROXY": "http://127.0.0.1:3128"}),
+    ],
+)
+def test_aws_settings_only_botocore_reads_leave_locating_to_a_client(
+    extra: str, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings({**_process_profile(tmp_path, extra), **env}, tmp_path, monkeypatch)
+    c = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
+    assert not resolve.aws_by_default_rules(c.session, settings.environ)
