@@ -72,7 +72,7 @@ def _plain(c: Clients, transport: Any) -> FastWire:
     origin = Origin(parts.scheme, parts.netloc, proxy, headers)
 
     def plain(bucket: str, learned_region: str | None) -> BucketTarget | None:
-        if not _VALID_BUCKET.match(bucket) or bucket.endswith(_BOTOCORE_ONLY_SUFFIXES):
+        if not _VALID_BUCKET.fullmatch(bucket) or bucket.endswith(_BOTOCORE_ONLY_SUFFIXES):
             return None  # botocore refuses it in its own words, or signs it otherwise
         base = f"{parts.path.rstrip('/')}/{uri_encode(bucket, '~')}"
         return BucketTarget(origin, base, learned_region or region)
@@ -103,12 +103,12 @@ def aws_target(bucket: str, region: str) -> BucketTarget | None:
     botocore client then locates that bucket. tests/unit/test_env_only.py compares every answer
     with the request botocore sends.
     """
-    if not _AWS_REGION.match(region) or bucket.endswith(_ALIAS_SUFFIXES) or ".." in bucket:
+    if not _AWS_REGION.fullmatch(region) or bucket.endswith(_ALIAS_SUFFIXES) or ".." in bucket:
         return None
     host = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
-    if _HOSTED_BUCKET.match(bucket):
+    if _HOSTED_BUCKET.fullmatch(bucket):
         return BucketTarget(Origin("https", f"{bucket}.{host}"), "", region, virtual=True)
-    if _DOTTED_BUCKET.match(bucket) and not _IPV4.match(bucket):
+    if _DOTTED_BUCKET.fullmatch(bucket) and not _IPV4.fullmatch(bucket):
         return BucketTarget(Origin("https", host), f"/{bucket}", region)
     return None
 

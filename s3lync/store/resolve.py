@@ -158,9 +158,12 @@ def plain_resolution(
     if endpoint_url:
         if proxies_for(endpoint_url, env):
             return None
-    elif any(
-        v and k.lower().endswith("_proxy") and k.lower() != "no_proxy" for k, v in env.items()
-    ) or _custom_models(env):
+    elif (
+        any(v and k.lower().endswith("_proxy") and k.lower() != "no_proxy" for k, v in env.items())
+        or _custom_models(env)
+        or _botocore_reads_live(env)
+        or _setting(env, "AWS_DEFAULT_REGION", found, "region") == ""
+    ):
         # AWS itself (locate.aws_target): no proxy to reckon with per bucket host, and botocore's
         # own endpoint rules (models in ~/.aws/models replace them).
         return None
@@ -224,10 +227,12 @@ def aws_by_default_rules(session: Any, env: Mapping[str, str]) -> bool:
     locate.aws_target answers as a botocore client would, without building one (~0.1 s).
     """
     allowed = PLAIN_ENV_VARS | _CREDENTIAL_ENV_VARS
-    if any(k.startswith("AWS_") and k not in allowed for k in env):
+    if any(k.startswith("AWS_") and k not in allowed for k in env) or _botocore_reads_live(env):
         return False
     if env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or _custom_models(env):
         return False
+    if session.get_config_variable("region") == "":
+        return False  # botocore cannot build an S3 client for it: its error, not us-east-1
     if any(v and k.lower().endswith("_proxy") and k.lower() != "no_proxy" for k, v in env.items()):
         return False
     scoped = session.get_scoped_config()
@@ -237,6 +242,16 @@ def aws_by_default_rules(session: Any, env: Mapping[str, str]) -> bool:
         "endpoint_url" not in rest
         and _is_plain(rest)
         and all(isinstance(v, str) for v in credential.values())
+    )
+
+
+def _botocore_reads_live(env: Mapping[str, str]) -> bool:
+    """True when something botocore reads from the live environment, not the Settings' snapshot,
+    could change where requests go: plugins it loads into every client, or an endpoint variable
+    set since the snapshot (its ConfiguredEndpointProvider reads ``os.environ``)."""
+    names = ("BOTOCORE_EXPERIMENTAL__PLUGINS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+    return any(os.environ.get(n) or env.get(n) for n in names[:1]) or any(
+        os.environ.get(n, "") != env.get(n, "") for n in names[1:]
     )
 
 

@@ -161,6 +161,9 @@ ANSWERED: dict[str, Any] = {
 
 def _settings(env: dict[str, str], home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("HOME", str(home))
+    # botocore reads these from the live environment, whatever the snapshot says.
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "BOTOCORE_EXPERIMENTAL__PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
     return Settings.from_env({"HOME": str(home), "PATH": os.environ.get("PATH", ""), **env})
 
 
@@ -836,7 +839,7 @@ def test_aws_endpoints_without_a_botocore_client_are_botocores(
         # The session's way (a botocore client at hand) finds the same: the regional host
         # botocore sends to, not the global one its presigned URLs name.
         assert locate._bucket_target(client, bucket, ProxyConfiguration()) == ours, bucket
-    if region is None or locate._AWS_REGION.match(region):
+    if region is None or locate._AWS_REGION.fullmatch(region):
         assert answered == 7  # the plain names of the aws partition are answered here
     else:
         assert answered == 0
@@ -944,6 +947,8 @@ def test_aws_through_a_session_is_located_by_the_rules_without_a_client(
 @pytest.mark.parametrize(
     "extra, env",
     [
+        ("", {"BOTOCORE_EXPERIMENTAL__PLUGINS": "ds=some_plugin"}),
+        ("", {"AWS_DEFAULT_REGION": ""}),
         ("use_fips_endpoint = true\n", {}),
         ("use_dualstack_endpoint = true\n", {}),
         ("defaults_mode = in-region\n", {}),
@@ -959,3 +964,23 @@ def test_aws_settings_only_botocore_reads_leave_locating_to_a_client(
     settings = _settings({**_process_profile(tmp_path, extra), **env}, tmp_path, monkeypatch)
     c = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
     assert not resolve.aws_by_default_rules(c.session, settings.environ)
+
+
+def test_what_botocore_reads_live_or_cannot_use_leaves_aws_to_botocore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings({**_process_profile(tmp_path)}, tmp_path, monkeypatch)
+    c = clients._create(settings.aws_region, None, None, 4, (None, None), settings)
+    assert resolve.aws_by_default_rules(c.session, settings.environ)
+    # An endpoint exported after the snapshot: botocore's client would still go there.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "https://s3.example.internal")
+    assert not resolve.aws_by_default_rules(c.session, settings.environ)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    keys = _settings(KEYS, tmp_path, monkeypatch)
+    assert resolve.plain_resolution(None, None, keys) is not None
+    for extra in ({"AWS_DEFAULT_REGION": ""}, {"BOTOCORE_EXPERIMENTAL__PLUGINS": "ds=plug"}):
+        declined = _settings({**KEYS, **extra}, tmp_path, monkeypatch)
+        assert resolve.plain_resolution(None, None, declined) is None, extra
+    # A value with a line break is no region or bucket name of AWS's.
+    assert locate.aws_target("my-bucket", "eu-west-1\n") is None
+    assert locate.aws_target("my-bucket\n", "eu-west-1") is None
