@@ -45,7 +45,8 @@ def make_fast(c: Clients, settings: Settings) -> FastWire | None:
         maxsize=c.workers * 2 + 4,
         connect_timeout=c.timeouts[0],
         read_timeout=c.timeouts[1],
-        ca_bundle=c.ca_bundle(),
+        # botocore's own fallback where no ca_bundle is configured: REQUESTS_CA_BUNDLE.
+        ca_bundle=c.ca_bundle() or settings.environ.get("REQUESTS_CA_BUNDLE") or None,
         scheduler=scheduler_for(c.workers),
     )
     if _plain_endpoint(c):

@@ -6,6 +6,7 @@ both must honour the same settings and fail the same way.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -225,6 +226,28 @@ def test_ca_bundle_and_region_from_a_usual_aws_config_over_https(
             S3Object(f"s3://{bucket}/p/", tmp_path / "out2", endpoint_url=front.url).download()
         assert "certificate" in str(info.value).lower() or "tls" in str(info.value).lower()
         assert not (tmp_path / "out2").exists()
+
+
+@MOTO_ONLY
+@LEAN
+def test_requests_ca_bundle_is_trusted_where_no_ca_bundle_is_configured(
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    cert: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lean: str,
+) -> None:
+    # botocore falls back to REQUESTS_CA_BUNDLE (a TLS-inspecting corporate proxy's usual set-up);
+    # s3lync's own request path trusts the same certificates.
+    put_objects(s3, bucket, NEW)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert[0]))
+    with TlsFront(proxy.port, *cert) as front:
+        S3Object(f"s3://{bucket}/p/", tmp_path / "out", endpoint_url=front.url).download()
+        assert tree(tmp_path / "out") == expected()
+        assert _agents(proxy) == ({"lean"} if lean == "1" else {"botocore"})
 
 
 @LEAN
