@@ -30,6 +30,16 @@ _SIZE_RE = re.compile(r"(\d+)\s*([kmgt]i?b|b)?", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
+# Variables botocore reads from the live environment whatever s3lync's snapshot says (its
+# ConfiguredEndpointProvider, its client plugins): compared with the snapshot where it matters.
+BOTOCORE_LIVE = ("BOTOCORE_EXPERIMENTAL__PLUGINS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+
+
+def botocore_live() -> dict[str, str]:
+    """The BOTOCORE_LIVE variables as botocore will read them now (the live environment)."""
+    return {name: os.environ[name] for name in BOTOCORE_LIVE if name in os.environ}
+
+
 def parse_size(text: str) -> int:
     """Bytes in ``8388608``, ``64MB`` or ``64MiB``: as in the aws cli, KB/MB/GB/TB are powers of 1024."""
     match = _SIZE_RE.fullmatch(text.strip())

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from s3lync.errors import ConfigError
-from s3lync.settings import Settings
+from s3lync.settings import Settings, botocore_live
 from s3lync.store.sigv4 import Credentials
 
 
@@ -249,9 +249,11 @@ def _botocore_reads_live(env: Mapping[str, str]) -> bool:
     """True when something botocore reads from the live environment, not the Settings' snapshot,
     could change where requests go: plugins it loads into every client, or an endpoint variable
     set since the snapshot (its ConfiguredEndpointProvider reads ``os.environ``)."""
-    names = ("BOTOCORE_EXPERIMENTAL__PLUGINS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
-    return any(os.environ.get(n) or env.get(n) for n in names[:1]) or any(
-        os.environ.get(n, "") != env.get(n, "") for n in names[1:]
+    live = botocore_live()
+    if live.get("BOTOCORE_EXPERIMENTAL__PLUGINS") or env.get("BOTOCORE_EXPERIMENTAL__PLUGINS"):
+        return True
+    return any(
+        live.get(n, "") != env.get(n, "") for n in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
     )
 
 
