@@ -6,7 +6,6 @@ both must honour the same settings and fail the same way.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -194,6 +193,7 @@ def test_endpoint_url_from_aws_config_file(
 
 @MOTO_ONLY
 @LEAN
+@pytest.mark.parametrize("trust", ["ca_bundle", "REQUESTS_CA_BUNDLE"])
 def test_ca_bundle_and_region_from_a_usual_aws_config_over_https(
     s3: Any,
     bucket: str,
@@ -202,52 +202,43 @@ def test_ca_bundle_and_region_from_a_usual_aws_config_over_https(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     lean: str,
+    trust: str,
 ) -> None:
     # Objects boto3 wrote; the only trust for the https front is the config file's ca_bundle (the
-    # fast path reads such a file without botocore's session: it must honour what it reads).
+    # fast path reads such a file without botocore's session: it must honour what it reads), or
+    # REQUESTS_CA_BUNDLE, botocore's fallback where none is configured (a TLS-inspecting
+    # corporate proxy's usual set-up).
     put_objects(s3, bucket, NEW)
     config = tmp_path / "aws-config"
+    ca = f"ca_bundle = {cert[0]}\n" if trust == "ca_bundle" else ""
     config.write_text(
-        f"[default]\nregion = us-east-1\nca_bundle = {cert[0]}\n"
-        "s3 =\n    max_concurrent_requests = 32\n"
+        f"[default]\nregion = us-east-1\n{ca}s3 =\n    max_concurrent_requests = 32\n"
     )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    if trust == "REQUESTS_CA_BUNDLE":
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert[0]))
     with TlsFront(proxy.port, *cert) as front:
-        S3Object(f"s3://{bucket}/p/", tmp_path / "out", endpoint_url=front.url).download()
-        assert tree(tmp_path / "out") == expected()
-        assert _agents(proxy) == ({"lean"} if lean == "1" else {"botocore"})
+        _download_through(front, proxy, bucket, tmp_path, lean)
 
-        # A config without the ca_bundle (another file: clients are kept per set of settings): the
-        # front's certificate is not trusted.
+        # Without that trust (another file: clients are kept per set of settings): the front's
+        # certificate is not trusted.
         bare = tmp_path / "aws-config-bare"
         bare.write_text("[default]\nregion = us-east-1\n")
         monkeypatch.setenv("AWS_CONFIG_FILE", str(bare))
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
         with pytest.raises(S3lyncError) as info:
             S3Object(f"s3://{bucket}/p/", tmp_path / "out2", endpoint_url=front.url).download()
         assert "certificate" in str(info.value).lower() or "tls" in str(info.value).lower()
         assert not (tmp_path / "out2").exists()
 
 
-@MOTO_ONLY
-@LEAN
-def test_requests_ca_bundle_is_trusted_where_no_ca_bundle_is_configured(
-    s3: Any,
-    bucket: str,
-    proxy: FaultProxy,
-    cert: tuple[Path, Path],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    lean: str,
+def _download_through(
+    front: Any, proxy: FaultProxy, bucket: str, tmp_path: Path, lean: str
 ) -> None:
-    # botocore falls back to REQUESTS_CA_BUNDLE (a TLS-inspecting corporate proxy's usual set-up);
-    # s3lync's own request path trusts the same certificates.
-    put_objects(s3, bucket, NEW)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert[0]))
-    with TlsFront(proxy.port, *cert) as front:
-        S3Object(f"s3://{bucket}/p/", tmp_path / "out", endpoint_url=front.url).download()
-        assert tree(tmp_path / "out") == expected()
-        assert _agents(proxy) == ({"lean"} if lean == "1" else {"botocore"})
+    """Download the NEW tree through the TLS ``front``: byte-exact, by the expected path."""
+    S3Object(f"s3://{bucket}/p/", tmp_path / "out", endpoint_url=front.url).download()
+    assert tree(tmp_path / "out") == expected()
+    assert _agents(proxy) == ({"lean"} if lean == "1" else {"botocore"})
 
 
 @LEAN
