@@ -25,21 +25,27 @@ def redact_url(text: str) -> str:
 # ('X-Amz-Security-Token': b'...'), "Name: value" lines, and aws_secret_access_key = value.
 _SECRET_HEADER = re.compile(
     r"(?i)(['\"]?\b(?:authorization|x-amz-security-token|aws_session_token|"
-    r"aws_secret_access_key|secret_access_key|x-amz-signature|x-amz-credential)['\"]?"
+    r"aws_secret_access_key|secret_access_key|x-amz-signature|x-amz-credential|"
+    r"secretaccesskey|sessiontoken)['\"]?"
     r"\s*[:=]\s*b?)(['\"])(?:(?!\2).)*\2"
 )
 _SECRET_BARE = re.compile(
     r"(?i)(\b(?:authorization|x-amz-security-token|aws_session_token|aws_secret_access_key|"
     r"secret_access_key)\s*[:=]\s*)(?!['\"\s]|b['\"])[^\s,;}]+(?:\s+[^\s,;}]+)*"
 )
+# Temporary credentials in the response bodies botocore's DEBUG output prints: STS and S3
+# Express's CreateSession answer in XML, SSO and credential processes in JSON (the key above).
+_SECRET_XML = re.compile(r"(?i)(<(SecretAccessKey|SessionToken)>)[^<]*(</\2>)")
 # Inside a SigV4 Authorization value: Credential=AKID/scope and Signature=hex.
 _SIGV4_PART = re.compile(r"(?i)\b((?:Credential|Signature)=|Signature:\s*)[^,\s'\"&]+")
 
 
 def redact(text: str) -> str:
     """``text`` without secrets: URL credentials (see :func:`redact_url`), ``Authorization`` and
-    session-token headers, SigV4 credentials and signatures, ``aws_secret_access_key`` values."""
+    session-token headers, SigV4 credentials and signatures, ``aws_secret_access_key`` values,
+    and temporary credentials in XML or JSON response bodies."""
     text = redact_url(text)
     text = _SECRET_HEADER.sub(r"\1\2***\2", text)
     text = _SECRET_BARE.sub(r"\1***", text)
+    text = _SECRET_XML.sub(r"\1***\3", text)
     return _SIGV4_PART.sub(r"\1***", text)

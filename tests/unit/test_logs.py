@@ -46,6 +46,16 @@ def test_redact_removes_tokens_signatures_and_keys() -> None:
     clean = redact(text)
     for secret in ("TOK1", "TOK2", "SIG3", "KEY4", "abc"):
         assert secret not in clean
+    # Temporary credentials in response bodies: STS / S3 Express CreateSession (XML), SSO (JSON).
+    bodies = (
+        "b'<Credentials><SessionToken>TOK5</SessionToken><SecretAccessKey>KEY6</SecretAccessKey>"
+        "<AccessKeyId>AKID</AccessKeyId></Credentials>' "
+        '{"roleCredentials": {"secretAccessKey": "KEY7", "sessionToken": "TOK8"}}'
+    )
+    clean = redact(bodies)
+    for secret in ("TOK5", "KEY6", "KEY7", "TOK8"):
+        assert secret not in clean
+    assert "<SessionToken>***</SessionToken>" in clean and '"secretAccessKey": "***"' in clean
     record = logging.LogRecord("botocore", logging.DEBUG, "f", 1, "headers %s", (text,), None)
     assert RedactFilter().filter(record)
     assert "TOK1" not in record.getMessage() and "headers {" in record.getMessage()
