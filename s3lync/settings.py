@@ -274,7 +274,8 @@ class Settings:
             max_attempts_env=_attempts_env(env),
             connect_timeout_env=_seconds_env(env, "S3LYNC_CONNECT_TIMEOUT"),
             read_timeout_env=_seconds_env(env, "S3LYNC_READ_TIMEOUT"),
-            aws_profile=env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or None,
+            # botocore's order: AWS_DEFAULT_PROFILE before AWS_PROFILE.
+            aws_profile=env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE") or None,
             aws_config_file=env.get("AWS_CONFIG_FILE", "~/.aws/config"),
             aws_retry_mode=env.get("AWS_RETRY_MODE") or None,
             lean=env.get("S3LYNC_LEAN", "1").strip().lower() not in ("0", "false", "no", "off"),

@@ -391,9 +391,11 @@ def botocore_session(
         session.set_config_variable("region", region)
     try:
         session.get_scoped_config()
-    except bex.ProfileNotFound as exc:
-        name = profile or getattr(exc, "kwargs", {}).get("profile") or settings.aws_profile
-        origin = "--profile/profile:" if profile else "AWS_PROFILE"
+    except bex.ProfileNotFound:
+        # botocore's "profile" variable: AWS_DEFAULT_PROFILE first, even set but empty.
+        var = next((v for v in _PROFILE_VARS if v in settings.environ), "AWS_PROFILE")
+        origin = "--profile/profile:" if profile else var
+        name = profile if profile else settings.environ.get(var, "")
         files = settings.aws_config_file
         raise ConfigError(
             f"AWS profile '{name}' (from {origin}) is not in {files} or the credentials file; "

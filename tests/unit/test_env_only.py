@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from s3lync.errors import ConfigError
 from s3lync.settings import Settings
 from s3lync.store import clients, locate, resolve
 from s3lync.store.sigv4 import Credentials
@@ -984,3 +985,22 @@ def test_what_botocore_reads_live_or_cannot_use_leaves_aws_to_botocore(
     # A value with a line break is no region or bucket name of AWS's.
     assert locate.aws_target("my-bucket", "eu-west-1\n") is None
     assert locate.aws_target("my-bucket\n", "eu-west-1") is None
+
+
+@pytest.mark.parametrize(
+    ("env", "named", "origin"),
+    [
+        ({"AWS_PROFILE": "nope"}, "nope", "AWS_PROFILE"),
+        ({"AWS_DEFAULT_PROFILE": "gone", "AWS_PROFILE": "minio"}, "gone", "AWS_DEFAULT_PROFILE"),
+        ({"AWS_DEFAULT_PROFILE": "", "AWS_PROFILE": "minio"}, "", "AWS_DEFAULT_PROFILE"),
+    ],
+)
+def test_a_missing_profile_names_the_variable_botocore_read(
+    env: dict[str, str], named: str, origin: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(
+        {**_files(MINIO_CREDS, MINIO_CONFIG)(tmp_path), **env}, tmp_path, monkeypatch
+    )
+    with pytest.raises(ConfigError) as info:
+        resolve.botocore_session(None, None, settings)
+    assert f"AWS profile '{named}' (from {origin})" in str(info.value)
