@@ -106,12 +106,17 @@ def aws_target(bucket: str, region: str) -> BucketTarget | None:
     """
     if not _AWS_REGION.fullmatch(region) or bucket.endswith(_ALIAS_SUFFIXES) or ".." in bucket:
         return None
-    host = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
+    host = _aws_host(region)
     if _HOSTED_BUCKET.fullmatch(bucket):
         return BucketTarget(Origin("https", f"{bucket}.{host}"), "", region, virtual=True)
     if _DOTTED_BUCKET.fullmatch(bucket) and not _IPV4.fullmatch(bucket):
         return BucketTarget(Origin("https", host), f"/{bucket}", region)
     return None
+
+
+def _aws_host(region: str) -> str:
+    """S3's host in ``region``: the global one for us-east-1 (botocore's ``legacy`` default)."""
+    return "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
 
 
 _IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
@@ -128,8 +133,9 @@ def _aws(c: Clients, transport: Any) -> FastWire:
             return _located_bucket(c, bucket, learned_region)
         return found
 
-    host = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
-    return FastWire(f"https://{host}", region, c.credentials, locate=locate, transport=transport)
+    return FastWire(
+        f"https://{_aws_host(region)}", region, c.credentials, locate=locate, transport=transport
+    )
 
 
 def _located_bucket(c: Clients, bucket: str, learned_region: str | None) -> BucketTarget | None:

@@ -158,15 +158,8 @@ def plain_resolution(
     if endpoint_url:
         if proxies_for(endpoint_url, env):
             return None
-    elif (
-        any(v and k.lower().endswith("_proxy") and k.lower() != "no_proxy" for k, v in env.items())
-        or _custom_models(env)
-        or _botocore_reads_live(env)
-        or _setting(env, "AWS_DEFAULT_REGION", found, "region") == ""
-    ):
-        # AWS itself (locate.aws_target): no proxy to reckon with per bucket host, and botocore's
-        # own endpoint rules (models in ~/.aws/models replace them).
-        return None
+    elif not _aws_rules_hold(env) or _setting(env, "AWS_DEFAULT_REGION", found, "region") == "":
+        return None  # AWS itself is located by locate.aws_target: only where its rules hold
     attempts = _setting(env, "AWS_MAX_ATTEMPTS", found, "max_attempts")
     if attempts is not None and not (attempts.isascii() and attempts.isdigit()):
         return None  # botocore's int() decides what such a value means
@@ -227,14 +220,12 @@ def aws_by_default_rules(session: Any, env: Mapping[str, str]) -> bool:
     locate.aws_target answers as a botocore client would, without building one (~0.1 s).
     """
     allowed = PLAIN_ENV_VARS | _CREDENTIAL_ENV_VARS
-    if any(k.startswith("AWS_") and k not in allowed for k in env) or _botocore_reads_live(env):
+    if any(k.startswith("AWS_") and k not in allowed for k in env) or not _aws_rules_hold(env):
         return False
-    if env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or _custom_models(env):
+    if env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3"):
         return False
     if session.get_config_variable("region") == "":
         return False  # botocore cannot build an S3 client for it: its error, not us-east-1
-    if any(v and k.lower().endswith("_proxy") and k.lower() != "no_proxy" for k, v in env.items()):
-        return False
     scoped = session.get_scoped_config()
     credential = {k: v for k, v in scoped.items() if k in _CREDENTIAL_PROFILE_KEYS}
     rest = {k: v for k, v in scoped.items() if k not in _CREDENTIAL_PROFILE_KEYS}
@@ -243,6 +234,13 @@ def aws_by_default_rules(session: Any, env: Mapping[str, str]) -> bool:
         and _is_plain(rest)
         and all(isinstance(v, str) for v in credential.values())
     )
+
+
+def _aws_rules_hold(env: Mapping[str, str]) -> bool:
+    """True when nothing in the environment stands between botocore's default endpoint rules and
+    AWS's own endpoints: no proxy variable (none to reckon with per bucket host), no models of
+    one's own in ~/.aws/models, nothing botocore reads live that differs from the snapshot."""
+    return not (_proxy_variables(env) or _custom_models(env) or _botocore_reads_live(env))
 
 
 def _botocore_reads_live(env: Mapping[str, str]) -> bool:
@@ -469,11 +467,7 @@ def read_env_from(session: Any, environ: Mapping[str, str]) -> None:
 
 def proxies_for(url: str, environ: Mapping[str, str]) -> dict[str, str]:
     """The proxies ``HTTP(S)_PROXY``/``NO_PROXY`` in ``environ`` give for ``url`` (as botocore)."""
-    proxies = {}
-    for name, value in environ.items():
-        lower = name.lower()
-        if value and lower.endswith("_proxy") and lower != "no_proxy":
-            proxies[lower[: -len("_proxy")]] = value
+    proxies = _proxy_variables(environ)
     no_proxy = environ.get("no_proxy") or environ.get("NO_PROXY")
     host = urlsplit(url).hostname or ""
     if no_proxy and proxies:
@@ -482,6 +476,16 @@ def proxies_for(url: str, environ: Mapping[str, str]) -> dict[str, str]:
 
         if proxy_bypass_environment(host, {"no": no_proxy}):
             return {}
+    return proxies
+
+
+def _proxy_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """Scheme -> proxy of every non-empty ``*_proxy`` variable (``NO_PROXY`` aside)."""
+    proxies = {}
+    for name, value in environ.items():
+        lower = name.lower()
+        if value and lower.endswith("_proxy") and lower != "no_proxy":
+            proxies[lower[: -len("_proxy")]] = value
     return proxies
 
 
