@@ -98,12 +98,19 @@ class WireError(Exception):
     """The lean client's request or response failed on the network (reset, timeout, bad reply).
 
     Internal: the lean client retries it or turns it into a :class:`SyncError`. ``final`` marks
-    failures another attempt cannot fix, such as a certificate that does not verify.
+    failures another attempt cannot fix, such as a certificate that does not verify; ``unsent``
+    those where no connection was made, so the request certainly never reached the store.
     """
 
     def __init__(
-        self, message: str, cause: BaseException | None = None, *, final: bool = False
+        self,
+        message: str,
+        cause: BaseException | None = None,
+        *,
+        final: bool = False,
+        unsent: bool = False,
     ) -> None:
         super().__init__(message)
         self.cause = cause
         self.final = final
+        self.unsent = unsent

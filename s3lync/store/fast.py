@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
 from s3lync._version import __version__
-from s3lync.errors import BadResponseError
+from s3lync.errors import BadResponseError, WireError
 from s3lync.hashing import normalize_etag
 from s3lync.store import retry, s3xml
 from s3lync.store.objects import ObjectInfo
@@ -35,21 +35,19 @@ from s3lync.store.protocol import (
     log_request,
     object_info,
     object_path,
-    stream_body,
     upload_headers,
 )
 from s3lync.store.s3xml import Listed
 from s3lync.store.sigv4 import Credentials, Signer, canonical_query, uri_encode
-from s3lync.store.wire import AnswerError, PutArgs, Sink, Stored
+from s3lync.store.wire import AnswerError, Cancelled, PutArgs, Sink, Stored
 
 if TYPE_CHECKING:
-    # Imported when a wire is made: urllib3 and ssl cost ~30 ms, paid only once S3 is used.
+    # Imported when a wire is made (libcurl's binding), paid only once S3 is used.
     from s3lync.store.transport import Response, Transport
 
 log = logging.getLogger(__name__)
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-_CHUNK = 1024 * 1024
 _USER_AGENT = f"s3lync/{__version__} (fast)"
 # Answers that say "this bucket lives in another region" (with x-amz-bucket-region).
 _REDIRECT_STATUS = (301, 307, 400)
@@ -189,10 +187,14 @@ class FastWire:
         body: bytes | BinaryIO | None,
         payload_sha256: str = "UNSIGNED-PAYLOAD",
         also_ok: tuple[int, ...] = (),
+        *,
+        sink: Sink | None = None,
+        cancel: threading.Event | None = None,
     ) -> Response:
-        """Send once; the response on 2xx or ``also_ok`` (body unread), else :class:`AnswerError`.
+        """Send once; the response on 2xx or ``also_ok``, else :class:`AnswerError`.
 
-        A redirect to the bucket's region is learned and followed once.
+        A 2xx body goes to ``sink`` when one is given. A redirect to the bucket's region is
+        learned and followed once.
         """
         for redirected in (False, True):
             t, target, signed = self.prepare(method, bucket, key, query, headers, payload_sha256)
@@ -206,6 +208,8 @@ class FastWire:
                 signed,
                 body,
                 replayable=retry.replayable(method, query, headers),
+                sink=sink,
+                cancel=cancel,
             )
             if 200 <= resp.status < 300 or resp.status in also_ok:
                 return resp
@@ -323,12 +327,23 @@ class FastWire:
             headers["if-match"] = f'"{if_match}"'
         if byte_range is not None:
             headers["range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
-        resp = self.request("GET", bucket, key, query, headers, None, EMPTY_SHA256)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(key)
         try:
-            size = stream_body(resp, sink, key, cancel)
-        finally:
-            resp.release()
-        return object_info(resp, size)
+            resp = self.request(
+                "GET", bucket, key, query, headers, None, EMPTY_SHA256, sink=sink, cancel=cancel
+            )
+        except WireError:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(key) from None
+            raise
+        resp.release()
+        length = resp.header("content-length")
+        if length is not None and int(length) != resp.streamed:
+            raise WireError(
+                f"GET {key} from {resp.where}: short body, {resp.streamed} of {length} bytes"
+            )
+        return object_info(resp, resp.streamed)
 
     def put(
         self, bucket: str, key: str, body: bytes | BinaryIO, size: int, args: PutArgs

@@ -9,20 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from s3lync.errors import WireError
 from s3lync.hashing import md5_from_metadata, normalize_etag
 from s3lync.redact import redact, redact_url
 from s3lync.store.objects import ObjectInfo
 from s3lync.store.sigv4 import uri_encode
-from s3lync.store.wire import Cancelled, PutArgs, Sink
+from s3lync.store.wire import PutArgs
 
 if TYPE_CHECKING:
     from s3lync.store.transport import Response
 
 log = logging.getLogger(__name__)
-
-# Bodies up to this size are read in one call; larger ones block by block.
-CHUNK = 1024 * 1024
 
 # Response headers integrity checks read (checksums, encryption, part counts): kept verbatim.
 EVIDENCE_HEADERS = (
@@ -157,34 +153,6 @@ def object_info(resp: Response, size: int) -> ObjectInfo:
         metadata=metadata,
         headers=evidence_headers(resp.header),
     )
-
-
-def stream_body(resp: Response, sink: Sink, key: str, cancel: threading.Event | None) -> int:
-    """Hand the body to ``sink`` block by block; its size. A short body is a WireError."""
-    length = resp.header("content-length")
-    expected = int(length) if length is not None else None
-    size = 0
-    if cancel is not None and cancel.is_set():
-        resp.close()
-        raise Cancelled(key)
-    if expected is not None and expected <= CHUNK:
-        # The common case, small objects: one read.
-        data = resp.read()
-        sink(data)
-        size = len(data)
-    else:
-        while True:
-            if cancel is not None and cancel.is_set():
-                resp.close()
-                raise Cancelled(key)
-            block = resp.read(CHUNK)
-            if not block:
-                break
-            sink(block)
-            size += len(block)
-    if expected is not None and expected != size:
-        raise WireError(f"GET {key} from {resp.where}: short body, {size} of {expected} bytes")
-    return size
 
 
 def dns_compatible(bucket: str) -> bool:

@@ -73,6 +73,8 @@ def reached_store(exc: BaseException) -> bool:
     Connection refused or a connect timeout: nothing was sent. Anything else (a reset, a read
     timeout, a 5xx answer) may follow a request the store acted on.
     """
+    if getattr(exc, "unsent", False):
+        return False
     cause = getattr(exc, "cause", None) or exc.__cause__
     name = type(cause).__name__ if cause is not None else ""
     return name not in ("NewConnectionError", "ConnectTimeoutError", "NameResolutionError")

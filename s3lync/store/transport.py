@@ -1,31 +1,39 @@
-"""The lean client's HTTP layer: urllib3 connection pools with timeouts, keep-alive and proxies.
+"""The lean client's HTTP layer: libcurl (pycurl), one easy handle per worker thread.
 
-urllib3 is what botocore sends with, so TLS (CA bundle, hostname checks), connect and read
-timeouts on http and https alike, proxies (CONNECT tunnels for https) and pooled keep-alive
-connections behave as they do for boto3. urllib3's own retries and redirects are off: s3lync has
-one retry policy (retry.py), applied by the caller.
+Why libcurl: measured in the whole tool (benchmarks/RESULTS.md, "one request engine"), a request
+costs ~0.65x the CPU of urllib3 + http.client, and at 64 requests in flight over a 20 ms network a
+1000-small-file download went from 1.71x rclone to 1.22x. Each worker thread keeps one handle
+(and with it its own kept-alive connections); ``perform()`` releases the GIL for the whole
+exchange except the header and body callbacks.
+
+What botocore's urllib3 honours, held here too (tests/unit/test_transport.py and
+tests/reliability/test_transport.py): the CA bundle (else certifi's, else the system's), hostname
+checks, connect and read timeouts on http and https alike (the TLS handshake counts as connecting),
+proxies from the resolved configuration only (CONNECT tunnels for https, never libcurl's own
+reading of the environment), HTTP/1.1, TCP keepalive, paths sent as they are (no dot-segment
+squashing: keys may contain ``..``). libcurl's redirects are off: s3lync follows region redirects
+itself (fast.py), and has one retry policy (retry.py), applied by the caller.
+
+The one resend below the retry policy: libcurl sends a request again on a new connection when a
+kept-alive one turns out closed before any answer. That is harmless for GET, HEAD, an
+unconditional PUT or a DELETE, but not for a conditional write or a multipart create/complete
+(their first attempt may have taken effect), so those (``replayable=False``) always go on a fresh
+connection, where libcurl never resends.
 
 Network failures are raised as :class:`~s3lync.errors.WireError` (``final`` for those another
-attempt cannot fix, such as a certificate that does not verify), so callers never confuse them
-with a local file error such as a full disk.
+attempt cannot fix, such as a certificate that does not verify; ``unsent`` when no connection was
+made), so callers never confuse them with a local file error such as a full disk.
 """
 
 from __future__ import annotations
 
-import http.client
-import socket
+import io
+import math
 import threading
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, BinaryIO
 
-import urllib3
-from urllib3.exceptions import (
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ProxyError,
-    SSLError,
-)
-from urllib3.util import Timeout, parse_url
+import pycurl
 
 from s3lync.errors import WireError
 from s3lync.redact import redact_url
@@ -34,144 +42,166 @@ from s3lync.store.scheduler import Scheduler, scheduler_for
 if TYPE_CHECKING:
     from s3lync.store.protocol import Origin
 
-# File bodies are sent in blocks of this size (http.client's default is 8 KiB, urllib3's 16 KiB).
+# File bodies are read in blocks of this size (libcurl's default is 64 KiB); answers are received
+# in blocks of up to _RECEIVE.
 _BLOCK = 1024 * 1024
-# Methods a server cannot have acted on twice in a harmful way: by default only these are replayed
-# after a kept-alive connection turns out to have been closed. A PUT or DELETE may be too, when the
-# caller says so (``replayable``): one that carries a condition (If-Match, If-None-Match) is not,
-# since its first attempt may have taken effect and its replay would then be refused (retry.py).
+_RECEIVE = 512 * 1024
+# Methods a server cannot have acted on twice in a harmful way: by default only these may be
+# resent after a kept-alive connection turns out to have been closed. A PUT or DELETE may be too,
+# when the caller says so (``replayable``).
 IDEMPOTENT = frozenset({"GET", "HEAD"})
-# The server hung up a kept-alive connection before answering (its idle timeout fired).
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+# libcurl's error codes, by what s3lync tells the user (https://curl.se/libcurl/c/libcurl-errors.html).
+_UNREACHED = frozenset({6, 7})  # could not resolve host, could not connect
+_PROXY = frozenset({5, 97})  # could not resolve proxy, proxy handshake failed
+_TIMEOUT = 28
+_TLS = frozenset({35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
+# libcurl adds these unless told not to: a form content type on POST (S3 would store it as the
+# object's type on CreateMultipartUpload), "Expect: 100-continue" on large bodies, "Accept: */*".
+_SUPPRESSED = ("Content-Type:", "Expect:", "Accept:")
 
 
-# Answers are read through a buffer this large: a small object's head and body then arrive in one
-# recv (http.client's 8 KiB took three, each a poll and a recv that hand the GIL to another worker).
-_READ_BUFFER = 64 * 1024
+class Timeouts:
+    """Connect and read timeouts in seconds (a read times out after that long without a byte)."""
+
+    __slots__ = ("connect_timeout", "read_timeout")
+
+    def __init__(self, connect: float, read: float) -> None:
+        self.connect_timeout = connect
+        self.read_timeout = read
 
 
-class _ReadsInLargeBlocks:
-    """The socket as http.client's response sees it: ``makefile`` with a larger buffer."""
+class Headers(Mapping[str, str]):
+    """An answer's headers, case-insensitive; a repeated header's values joined by ", "."""
 
-    __slots__ = ("_sock",)
+    __slots__ = ("_d",)
 
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
+    def __init__(self) -> None:
+        self._d: dict[str, str] = {}
 
-    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> Any:
-        return self._sock.makefile(mode, _READ_BUFFER)
+    def add(self, name: str, value: str) -> None:
+        """Record one header line."""
+        key = name.lower()
+        old = self._d.get(key)
+        self._d[key] = value if old is None else f"{old}, {value}"
 
+    def __getitem__(self, name: str) -> str:
+        return self._d[name.lower()]
 
-class _Response(http.client.HTTPResponse):
-    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(_ReadsInLargeBlocks(sock), *args, **kwargs)  # type: ignore[arg-type]
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        """One header (case-insensitive), or ``default``."""
+        return self._d.get(name.lower(), default)
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
 
-_CONNECTIONS: dict[type, type] = {}
-
-
-def _large_reads(pool: Any) -> Any:
-    """``pool`` with connections whose answers are read through ``_READ_BUFFER``."""
-    base = pool.ConnectionCls
-    if getattr(base, "response_class", None) is _Response:
-        return pool  # a pool reached again through another origin (host:443, a shared proxy)
-    cls = _CONNECTIONS.get(base)
-    if cls is None:
-        cls = _CONNECTIONS[base] = type(base.__name__, (base,), {"response_class": _Response})
-    pool.ConnectionCls = cls
-    return pool
-
-
-def _keepalive_options() -> list[tuple[int, int, int]]:
-    """Socket options for TCP keepalive: a dead peer is noticed in ~2 minutes, not hours."""
-    opts = [*urllib3.connection.HTTPConnection.default_socket_options]
-    opts.append((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1))
-    for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 4)):
-        if hasattr(socket, name):  # Linux; macOS has only TCP_KEEPALIVE under another name
-            opts.append((socket.IPPROTO_TCP, getattr(socket, name), value))
-    return opts
-
-
-def _describe(exc: BaseException) -> str:
-    # urllib3 wraps the socket error it saw; its innermost reason is the useful part.
-    inner: BaseException = exc
-    while True:
-        nxt = getattr(inner, "reason", None) or (inner.args[1] if _pair(inner) else None)
-        if not isinstance(nxt, BaseException) or nxt is inner:
-            break
-        inner = nxt
-    text = str(inner)
-    return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
-
-
-def _pair(exc: BaseException) -> bool:
-    return isinstance(exc, ProtocolError) and len(exc.args) == 2
-
-
-def _stale(exc: BaseException) -> bool:
-    return _pair(exc) and isinstance(exc.args[1], _STALE)
+    def __len__(self) -> int:
+        return len(self._d)
 
 
 class Response:
-    """A response whose status and headers are read; the body is read by the caller.
+    """An answer: status, headers, and the body (unless it went to the caller's sink).
 
     It holds one of the scheduler's request slots until it is released or closed.
     """
 
-    __slots__ = ("_held", "_resp", "status", "where")
+    __slots__ = ("_body", "_held", "headers", "status", "streamed", "where")
 
-    def __init__(self, resp: Any, where: str, held: Scheduler) -> None:
-        self._resp = resp
-        self.status: int = resp.status
+    def __init__(
+        self, status: int, headers: Headers, body: bytes, streamed: int, where: str, held: Scheduler
+    ) -> None:
+        self.status = status
+        self.headers = headers
         self.where = where
+        self.streamed = streamed  # bytes handed to the sink (0 when the body was kept)
+        self._body = io.BytesIO(body)
         self._held: Scheduler | None = held
 
-    def _free(self) -> None:
+    def header(self, name: str) -> str | None:
+        """One response header (case-insensitive), or None."""
+        return self.headers.get(name)
+
+    def read(self, amt: int | None = None) -> bytes:
+        """Up to ``amt`` bytes of the kept body (all of it when None); b"" at the end."""
+        return self._body.read(amt)
+
+    def release(self) -> None:
+        """Give back the request slot (the exchange itself is already over)."""
         held, self._held = self._held, None
         if held is not None:
             held.release_request()
 
-    @property
-    def headers(self) -> Any:
-        """The response headers (a case-insensitive mapping)."""
-        return self._resp.headers
+    close = release
 
-    def header(self, name: str) -> str | None:
-        """One response header (case-insensitive), or None."""
-        value: str | None = self._resp.headers.get(name)
-        return value
 
-    def read(self, amt: int | None = None) -> bytes:
-        """Up to ``amt`` bytes of the body (all of it when None); b"" at the end."""
+class _Exchange:
+    """One request's callbacks: headers parsed, the body kept or handed to a sink."""
+
+    __slots__ = (
+        "cancel",
+        "chunks",
+        "connected",
+        "error",
+        "headers",
+        "sink",
+        "status",
+        "streamed",
+        "streaming",
+    )
+
+    def __init__(self, sink: Callable[[bytes], None] | None, cancel: threading.Event | None):
+        self.sink = sink
+        self.cancel = cancel
+        self.status = 0
+        self.headers = Headers()
+        self.chunks: list[bytes] = []
+        self.streaming: bool | None = None
+        self.streamed = 0
+        self.error: BaseException | None = None
+        self.connected = False  # a connection was made (or reused): the request may have gone
+
+    def on_connected(self, *_where: object) -> int:
+        self.connected = True
+        return int(pycurl.PREREQFUNC_OK)
+
+    def on_header(self, line: bytes) -> None:
+        if line[:5] == b"HTTP/":  # a new status line (after a 100 Continue, too): start over
+            parts = line.split(None, 2)
+            self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            self.headers = Headers()
+            return
+        name, sep, value = line.decode("latin-1").partition(":")
+        if sep:
+            self.headers.add(name.strip(), value.strip())
+
+    def on_body(self, block: bytes) -> int | None:
+        if self.streaming is None:  # only a success goes to the sink; an error document is kept
+            self.streaming = self.sink is not None and 200 <= self.status < 300
+        if not self.streaming:
+            self.chunks.append(block)
+            return None
+        if self.cancel is not None and self.cancel.is_set():
+            return 0  # libcurl stops the transfer (a write error); the caller sees the event set
         try:
-            data: bytes = self._resp.read(amt, decode_content=False)
-        except (OSError, HTTPError, http.client.HTTPException) as exc:
-            self.close()
-            raise WireError(
-                f"reading the answer of {self.where} failed ({_describe(exc)})", exc
-            ) from exc
-        return data
+            self.sink(block)  # type: ignore[misc]
+        except BaseException as exc:  # a full disk: the caller gets this error, not a wire one
+            self.error = exc
+            return 0
+        self.streamed += len(block)
+        return None
 
-    def release(self) -> None:
-        """Hand the connection back for reuse (urllib3 closes it if the body was not all read)."""
-        try:
-            if not self._resp.isclosed() and self._resp.length_remaining:
-                self._resp.close()
-            self._resp.release_conn()
-        finally:
-            self._free()
 
-    def close(self) -> None:
-        """Drop the connection (after an error or an abandoned body)."""
-        try:
-            self._resp.close()
-            self._resp.release_conn()
-        finally:
-            self._free()
+class _Handle:
+    __slots__ = ("busy", "closed", "curl")
+
+    def __init__(self) -> None:
+        self.curl = pycurl.Curl()
+        self.busy = False
+        self.closed = False
 
 
 class Transport:
-    """Pooled keep-alive connections per origin, shared by all worker threads."""
+    """Kept-alive connections per worker thread; at most the scheduler's requests in flight."""
 
     def __init__(
         self,
@@ -185,44 +215,20 @@ class Transport:
         self.maxsize = maxsize
         # Requests in flight are bounded by the process's scheduler for this worker count.
         self.scheduler = scheduler or scheduler_for(maxsize)
-        self.timeout = Timeout(connect=connect_timeout, read=read_timeout)
+        self.timeout = Timeouts(connect_timeout, read_timeout)
         self.ca_bundle = _ca_file(ca_bundle)
-        self._kw: dict[str, Any] = {
-            "maxsize": maxsize,
-            "block": False,
-            "timeout": self.timeout,
-            "retries": False,
-            "socket_options": _keepalive_options(),
-            "blocksize": _BLOCK,
-            "ca_certs": self.ca_bundle,
-            "cert_reqs": "CERT_REQUIRED",
-        }
-        self._direct = urllib3.PoolManager(num_pools=32, **self._kw)
-        self._proxied: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
-        self._pools: dict[Origin, Any] = {}
+        self._local = threading.local()
+        self._handles: list[_Handle] = []
         self._lock = threading.Lock()
 
-    def _pool(self, origin: Origin) -> Any:
-        pool = self._pools.get(origin)
-        if pool is not None:
-            return pool
+    def _take(self) -> _Handle:
+        h: _Handle | None = getattr(self._local, "handle", None)
         with self._lock:
-            manager: Any = self._direct
-            if origin.proxy:
-                pkey = (origin.proxy, origin.proxy_headers)
-                manager = self._proxied.get(pkey)
-                if manager is None:
-                    manager = urllib3.ProxyManager(
-                        origin.proxy,
-                        num_pools=32,
-                        proxy_headers=dict(origin.proxy_headers) or None,
-                        **self._kw,
-                    )
-                    self._proxied[pkey] = manager
-            u = parse_url(f"{origin.scheme}://{origin.netloc}")
-            pool = _large_reads(manager.connection_from_host(u.host, u.port, scheme=origin.scheme))
-            self._pools[origin] = pool
-            return pool
+            if h is None or h.closed:
+                h = self._local.handle = _Handle()
+                self._handles.append(h)
+            h.busy = True
+        return h
 
     def request(
         self,
@@ -233,89 +239,166 @@ class Transport:
         body: bytes | BinaryIO | None,
         *,
         replayable: bool | None = None,
+        sink: Callable[[bytes], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Response:
-        """Send one request and read its status line and headers (urllib3 retries nothing).
+        """Send one request and read its answer; a 2xx body goes to ``sink`` when one is given.
 
-        ``replayable`` (default: GET and HEAD) allows one resend on a new connection when a
-        kept-alive one turns out closed; anything else is the caller's retry policy to decide.
+        ``replayable`` (default: GET and HEAD) allows libcurl's one resend on a new connection
+        when a kept-alive one turns out closed; otherwise the request goes on a fresh connection.
         """
         if replayable is None:
             replayable = method in IDEMPOTENT
-        pool = self._pool(origin)
         where = redact_url(f"{origin.scheme}://{origin.netloc}")
-        # A plain-http request through a proxy names the whole URL in its request line.
-        url = (
-            f"http://{origin.netloc}{target}"
-            if origin.proxy and origin.scheme == "http"
-            else target
-        )
-        start = body.tell() if body is not None and not isinstance(body, bytes) else 0
+        x = _Exchange(sink, cancel)
+        h = self._take()
         self.scheduler.acquire_request()
         try:
-            return self._send(pool, method, url, where, headers, body, start, replayable)
+            try:
+                c = h.curl
+                self._prepare(c, method, origin, target, headers, body, replayable, x)
+                c.perform()
+            finally:
+                h.busy = False
+        except pycurl.error as exc:
+            self.scheduler.release_request()
+            if x.error is not None:
+                raise x.error from None
+            raise _wire_error(
+                exc, method, where, x.connected, origin, self.timeout.read_timeout
+            ) from exc
         except BaseException:
             self.scheduler.release_request()
             raise
+        return Response(x.status, x.headers, b"".join(x.chunks), x.streamed, where, self.scheduler)
 
-    def _send(
+    def _prepare(
         self,
-        pool: Any,
+        c: pycurl.Curl,
         method: str,
-        url: str,
-        where: str,
+        origin: Origin,
+        target: str,
         headers: dict[str, str],
         body: bytes | BinaryIO | None,
-        start: int,
         replayable: bool,
-    ) -> Response:
-        for replay in (False, True):
-            try:
-                resp = pool.urlopen(
-                    method,
-                    url,
-                    body=body,
-                    headers=headers,
-                    retries=False,
-                    redirect=False,
-                    assert_same_host=False,
-                    preload_content=False,
-                    decode_content=False,
-                    release_conn=False,
-                    timeout=self.timeout,
-                )
-                return Response(resp, where, self.scheduler)
-            except (OSError, HTTPError, http.client.HTTPException) as exc:
-                if not replay and replayable and _stale(exc):
-                    # The server closed this kept-alive connection; that says nothing about the
-                    # request, so it is sent once more on a new one without counting an attempt.
-                    if body is not None and not isinstance(body, bytes):
-                        body.seek(start)
-                    continue
-                raise _wire_error(exc, method, where) from exc
-        raise AssertionError("unreachable")
+        x: _Exchange,
+    ) -> None:
+        c.reset()  # options of the previous request must not leak (connections are kept)
+        c.setopt(pycurl.URL, f"{origin.scheme}://{origin.netloc}{target}")
+        c.setopt(pycurl.PATH_AS_IS, 1)
+        c.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+        c.setopt(pycurl.NOSIGNAL, 1)
+        c.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(self.timeout.connect_timeout * 1000)))
+        # A read times out after read_timeout seconds without a byte.
+        c.setopt(pycurl.LOW_SPEED_LIMIT, 1)
+        c.setopt(pycurl.LOW_SPEED_TIME, _whole_seconds(self.timeout.read_timeout))
+        c.setopt(pycurl.TCP_KEEPALIVE, 1)
+        c.setopt(pycurl.TCP_KEEPIDLE, 60)
+        c.setopt(pycurl.TCP_KEEPINTVL, 15)
+        c.setopt(pycurl.BUFFERSIZE, _RECEIVE)
+        c.setopt(pycurl.UPLOAD_BUFFERSIZE, _BLOCK)
+        if self.ca_bundle:
+            c.setopt(pycurl.CAINFO, self.ca_bundle)
+            c.setopt(pycurl.PROXY_CAINFO, self.ca_bundle)
+        c.setopt(pycurl.NOPROXY, "")  # the resolved configuration decides, not the environment
+        c.setopt(pycurl.PROXY, origin.proxy or "")
+        if origin.proxy_headers:
+            c.setopt(pycurl.HEADEROPT, pycurl.HEADER_SEPARATE)
+            c.setopt(pycurl.PROXYHEADER, [f"{k}: {v}" for k, v in origin.proxy_headers])
+        if not replayable:
+            c.setopt(pycurl.FRESH_CONNECT, 1)
+        lines = [f"{k}: {v}" for k, v in headers.items() if k.lower() != "content-length"]
+        lines.extend(s for s in _SUPPRESSED if not _has(headers, s[:-1]))
+        c.setopt(pycurl.HTTPHEADER, lines)
+        c.setopt(pycurl.HEADERFUNCTION, x.on_header)
+        c.setopt(pycurl.WRITEFUNCTION, x.on_body)
+        c.setopt(pycurl.PREREQFUNCTION, x.on_connected)
+        if method == "HEAD":
+            c.setopt(pycurl.NOBODY, 1)
+        elif method == "POST":
+            data = body if isinstance(body, bytes) else (body.read() if body is not None else b"")
+            c.setopt(pycurl.POST, 1)
+            c.setopt(pycurl.POSTFIELDSIZE_LARGE, len(data))
+            c.setopt(pycurl.POSTFIELDS, data)
+        elif method == "PUT":
+            _upload(c, body, headers)
+        elif method != "GET":
+            c.setopt(pycurl.CUSTOMREQUEST, method)
 
     def clear(self) -> None:
-        """Close every idle connection."""
+        """Close every idle connection (a handle in use is left to its thread)."""
         with self._lock:
-            self._direct.clear()
-            for m in self._proxied.values():
-                m.clear()
-            self._pools.clear()
+            keep = []
+            for h in self._handles:
+                if h.busy:
+                    keep.append(h)
+                else:
+                    h.closed = True
+                    h.curl.close()
+            self._handles = keep
 
 
-def _wire_error(exc: BaseException, method: str, where: str) -> WireError:
-    if isinstance(exc, SSLError) or (isinstance(exc, ProxyError) and _is_ssl(exc)):
+def _has(headers: dict[str, str], name: str) -> bool:
+    low = name.lower()
+    return any(k.lower() == low for k in headers)
+
+
+def _upload(c: pycurl.Curl, body: bytes | BinaryIO | None, headers: dict[str, str]) -> None:
+    """A PUT's body from bytes or a file positioned at its start, rewound if libcurl resends."""
+    if body is None or isinstance(body, bytes):
+        src: BinaryIO = io.BytesIO(body or b"")
+        size = len(body or b"")
+    else:
+        src = body
+        length = headers.get("content-length") or headers.get("Content-Length")
+        size = int(length) if length is not None else -1
+    start = src.tell()
+
+    def rewind(offset: int, origin: int) -> int:
+        if origin != 0:
+            return pycurl.SEEKFUNC_CANTSEEK
+        src.seek(start + offset)
+        return pycurl.SEEKFUNC_OK
+
+    c.setopt(pycurl.UPLOAD, 1)
+    c.setopt(pycurl.READFUNCTION, src.read)
+    c.setopt(pycurl.SEEKFUNCTION, rewind)
+    if size >= 0:
+        c.setopt(pycurl.INFILESIZE_LARGE, size)
+
+
+def _wire_error(
+    exc: pycurl.error, method: str, where: str, connected: bool, origin: Origin, read_timeout: float
+) -> WireError:
+    code = int(exc.args[0]) if exc.args else 0
+    text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    detail = f"curl error {code}: {text}"
+    # The cause says what kind of failure it was in Python's terms, for callers that classify
+    # (the circuit breaker counts connection failures and timeouts, not TLS refusals).
+    if code in _TLS:
         # A TLS failure (certificate, protocol) will not go away on the next attempt.
-        return WireError(f"TLS with {where} failed ({_describe(exc)})", exc, final=True)
-    if isinstance(exc, (NewConnectionError, urllib3.exceptions.ConnectTimeoutError)):
-        return WireError(f"cannot reach the S3 endpoint {where} ({_describe(exc)})", exc)
-    if isinstance(exc, ProxyError):
-        return WireError(f"the proxy to {where} failed ({_describe(exc)})", exc)
-    return WireError(f"{method} to {where} failed ({_describe(exc)})", exc)
+        cause: OSError = OSError(code, text)
+        return WireError(f"TLS with {where} failed ({detail})", cause, final=True)
+    if code == _TIMEOUT:
+        cause = TimeoutError(code, text)
+        if not connected:
+            return WireError(f"cannot reach the S3 endpoint {where} ({detail})", cause, unsent=True)
+        return WireError(
+            f"{method} to {where} failed (read timed out: no data for "
+            f"{_whole_seconds(read_timeout)} s, read timeout={read_timeout:g})",
+            cause,
+        )
+    cause = ConnectionError(code, text)
+    if code in _PROXY or (origin.proxy and code in _UNREACHED):
+        return WireError(f"the proxy to {where} failed ({detail})", cause, unsent=not connected)
+    if code in _UNREACHED:
+        return WireError(f"cannot reach the S3 endpoint {where} ({detail})", cause, unsent=True)
+    return WireError(f"{method} to {where} failed ({detail})", cause)
 
 
-def _is_ssl(exc: BaseException) -> bool:
-    return any(isinstance(a, SSLError) for a in exc.args)
+def _whole_seconds(timeout: float) -> int:
+    # libcurl's low-speed limit counts whole seconds: a read timeout of 0.4 waits 1 s.
+    return max(1, math.ceil(timeout))
 
 
 def _ca_file(explicit: str | None) -> str | None:
@@ -325,6 +408,9 @@ def _ca_file(explicit: str | None) -> str | None:
     try:
         import certifi
     except ImportError:
-        return None
+        import ssl
+
+        paths = ssl.get_default_verify_paths()
+        return paths.cafile
     where: str = certifi.where()
     return where
