@@ -13,10 +13,10 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html
 from __future__ import annotations
 
 import hashlib
-import http.client
 import logging
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
@@ -226,7 +226,7 @@ class FastWire:
             code, message = s3xml.error_fields(data)
             if code is None and method == "HEAD":
                 # As botocore reads a HEAD error, which has no body: the status and its phrase.
-                code, message = str(resp.status), http.client.responses.get(resp.status, "")
+                code, message = str(resp.status), _phrase(resp.status)
             raise AnswerError(
                 resp.status,
                 code,
@@ -473,3 +473,11 @@ class FastWire:
     def close(self) -> None:
         """Close every idle connection."""
         self.transport.clear()
+
+
+def _phrase(status: int) -> str:
+    """The status's reason phrase, as http.client names it ("" for an unknown status)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
