@@ -26,6 +26,7 @@ CONFINED = {
     "botocore": "store",
     "s3transfer": "store",
     "urllib3": "store",
+    "pycurl": "store",
 }
 
 
