@@ -59,6 +59,11 @@ class Scheduler:
         """The most requests that were in flight at once (for tests and benchmarks)."""
         return self._requests.peak
 
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests holding a slot now (for tests and benchmarks)."""
+        return self._requests.used
+
     def acquire_request(self) -> None:
         """Wait for a request slot (released by :meth:`release_request`)."""
         self._requests.acquire()

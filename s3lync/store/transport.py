@@ -143,6 +143,7 @@ class _Exchange:
         "connected",
         "error",
         "headers",
+        "pending",
         "sink",
         "status",
         "streamed",
@@ -157,6 +158,7 @@ class _Exchange:
         self.chunks: list[bytes] = []
         self.streaming: bool | None = None
         self.streamed = 0
+        self.pending = 0  # bytes of a 2xx body received and not yet handed to the sink
         self.error: BaseException | None = None
         self.connected = False  # a connection was made (or reused): the request may have gone
 
@@ -177,17 +179,31 @@ class _Exchange:
     def on_body(self, block: bytes) -> int | None:
         if self.streaming is None:  # only a success goes to the sink; an error document is kept
             self.streaming = self.sink is not None and 200 <= self.status < 300
+        self.chunks.append(block)
         if not self.streaming:
-            self.chunks.append(block)
+            return None
+        self.pending += len(block)
+        if self.pending < _BLOCK:
             return None
         if self.cancel is not None and self.cancel.is_set():
             return 0  # libcurl stops the transfer (a write error); the caller sees the event set
+        return self.flush()
+
+    def flush(self) -> int | None:
+        """Hand what arrived to the sink in one block."""
+        # libcurl's blocks are ~16-64 KiB: one sink call (hashing, write, progress event) per
+        # 1 MiB costs far less CPU, and progress moves as it did over urllib3's 1 MiB reads.
+        if not self.pending:
+            return None
+        data = b"".join(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+        self.chunks.clear()
         try:
-            self.sink(block)  # type: ignore[misc]
+            self.sink(data)  # type: ignore[misc]
         except BaseException as exc:  # a full disk: the caller gets this error, not a wire one
             self.error = exc
             return 0
-        self.streamed += len(block)
+        self.streamed += self.pending
+        self.pending = 0
         return None
 
 
@@ -270,7 +286,14 @@ class Transport:
         except BaseException:
             self.scheduler.release_request()
             raise
-        return Response(x.status, x.headers, b"".join(x.chunks), x.streamed, where, self.scheduler)
+        if x.streaming:
+            if x.flush() is not None:
+                self.scheduler.release_request()
+                raise x.error  # type: ignore[misc]
+            body = b""
+        else:
+            body = b"".join(x.chunks)
+        return Response(x.status, x.headers, body, x.streamed, where, self.scheduler)
 
     def _prepare(
         self,

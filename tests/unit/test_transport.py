@@ -4,6 +4,7 @@ timeouts and refused connects (no mocks of libcurl)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -221,3 +222,89 @@ def test_what_is_sent_is_what_was_signed(server: _Server, monkeypatch: pytest.Mo
     # and an Accept: none of them was signed, none is sent.
     assert "content-type" not in names and "expect" not in names and "accept" not in names
     assert names.count("host") == 1 and "content-length" in names
+
+
+class _BodyServer:
+    """Answers ``/big`` with ``size`` bytes, sent in small pieces, and anything else with a 404."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        # A client that stops reading (a failed sink, a cancel) closes the connection mid-body.
+        with contextlib.suppress(OSError), conn, conn.makefile("rb") as reader:
+            while line := reader.readline():
+                while reader.readline() not in (b"\r\n", b""):
+                    pass
+                if line.split()[1] == b"/big":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.size)
+                    for start in range(0, self.size, 16384):
+                        conn.sendall(b"x" * min(16384, self.size - start))
+                else:
+                    doc = b"<Error><Code>NoSuchKey</Code></Error>"
+                    conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n" % len(doc))
+                    conn.sendall(doc)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_body_reaches_the_sink_in_large_blocks_and_an_error_document_does_not() -> None:
+    size = 3 * 1024 * 1024 + 5
+    srv = _BodyServer(size)
+    try:
+        t = Transport()
+        origin = Origin("http", f"127.0.0.1:{srv.port}")
+        blocks: list[int] = []
+        resp = t.request("GET", origin, "/big", {}, None, sink=lambda b: blocks.append(len(b)))
+        resp.release()
+        # libcurl hands over ~16 KiB at a time; the sink sees 1 MiB blocks (one hash update,
+        # write and progress event each), then the rest.
+        assert sum(blocks) == size == resp.streamed
+        assert len(blocks) <= 4 and min(blocks[:-1]) >= 1024 * 1024, blocks
+        assert resp.read() == b""
+        kept: list[bytes] = []
+        resp = t.request("GET", origin, "/missing", {}, None, sink=kept.append)
+        assert resp.status == 404 and kept == []
+        assert b"NoSuchKey" in resp.read()  # the error document is the caller's to parse
+        resp.release()
+    finally:
+        srv.close()
+
+
+def test_a_failing_sink_raises_its_own_error_and_a_cancel_stops_the_body() -> None:
+    srv = _BodyServer(8 * 1024 * 1024)
+    try:
+        t = Transport()
+        origin = Origin("http", f"127.0.0.1:{srv.port}")
+
+        def full(_: bytes) -> None:
+            raise OSError(28, "No space left on device")
+
+        with pytest.raises(OSError) as info:
+            t.request("GET", origin, "/big", {}, None, sink=full)
+        assert not isinstance(info.value, WireError) and info.value.errno == 28
+        cancel = threading.Event()
+        got: list[int] = []
+
+        def first_block_then_cancel(b: bytes) -> None:
+            got.append(len(b))
+            cancel.set()
+
+        with pytest.raises(WireError):
+            t.request("GET", origin, "/big", {}, None, sink=first_block_then_cancel, cancel=cancel)
+        assert len(got) == 1  # nothing more reached the sink once the event was set
+        assert t.scheduler.requests_in_flight == 0  # every slot given back
+    finally:
+        srv.close()
