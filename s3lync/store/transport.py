@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -216,6 +218,18 @@ class _Handle:
         self.closed = False
 
 
+_TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for t in list(_TRANSPORTS):
+        t.forked()
+
+
+if hasattr(os, "register_at_fork"):  # a DataLoader worker, a multiprocessing pool: fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Transport:
     """Kept-alive connections per worker thread; at most the scheduler's requests in flight."""
 
@@ -236,6 +250,17 @@ class Transport:
         self._local = threading.local()
         self._handles: list[_Handle] = []
         self._lock = threading.Lock()
+        self._inherited: list[object] = []
+        _TRANSPORTS.add(self)
+
+    def forked(self) -> None:
+        """In a forked child: leave the parent's connections alone and open new ones."""
+        # Neither used nor closed here: a TLS connection's close sends its close_notify on the
+        # socket the parent still uses. They are kept referenced, so none is ever cleaned up.
+        self._inherited.append((self._local, self._handles))
+        self._local = threading.local()
+        self._handles = []
+        self._lock = threading.Lock()  # another thread may have held it at the fork
 
     def _take(self) -> _Handle:
         h: _Handle | None = getattr(self._local, "handle", None)
@@ -425,15 +450,21 @@ def _whole_seconds(timeout: float) -> int:
 
 
 def _ca_file(explicit: str | None) -> str | None:
-    """The CA bundle botocore would use: the configured one, else certifi's, else the system's."""
+    """The CA bundle botocore would use: the configured one, else certifi's, else botocore's own.
+
+    As ``botocore.httpsession.where`` (without importing it): libcurl's built-in default is the
+    build machine's path, which another distribution may not have.
+    """
     if explicit:
         return explicit
     try:
         import certifi
     except ImportError:
-        import ssl
+        import importlib.util
 
-        paths = ssl.get_default_verify_paths()
-        return paths.cafile
+        spec = importlib.util.find_spec("botocore")
+        origin = spec.origin if spec is not None else None
+        bundled = os.path.join(os.path.dirname(origin), "cacert.pem") if origin else ""
+        return bundled if os.path.isfile(bundled) else None
     where: str = certifi.where()
     return where

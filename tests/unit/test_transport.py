@@ -5,9 +5,11 @@ timeouts and refused connects (no mocks of libcurl)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -231,6 +233,7 @@ class _BodyServer:
         self.size = size
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
+        self.connections = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -239,6 +242,7 @@ class _BodyServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
@@ -308,3 +312,42 @@ def test_a_failing_sink_raises_its_own_error_and_a_cancel_stops_the_body() -> No
         assert t.scheduler.requests_in_flight == 0  # every slot given back
     finally:
         srv.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_opens_its_own_connection_and_the_parent_keeps_its_own() -> None:
+    srv = _BodyServer(10)
+    try:
+        t = Transport()
+        origin = Origin("http", f"127.0.0.1:{srv.port}")
+
+        def get() -> bytes:
+            blocks: list[bytes] = []
+            t.request("GET", origin, "/big", {}, None, sink=blocks.append).release()
+            return b"".join(blocks)
+
+        assert get() == b"x" * 10  # the parent's kept-alive connection
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+            pid = os.fork()
+        if pid == 0:  # the child: the same Transport, from the same thread
+            os._exit(0 if get() == b"x" * 10 else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        # Two answers on one socket would have been read by whoever read first; the child made
+        # its own connection, and the parent's still serves the parent.
+        assert get() == b"x" * 10
+        assert srv.connections == 2
+    finally:
+        srv.close()
+
+
+def test_the_default_ca_bundle_is_botocores(monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.httpsession
+
+    # With certifi installed, botocore trusts certifi's bundle; without it, its own cacert.pem
+    # (never libcurl's built-in path, which is the wheel's build machine's).
+    assert Transport().ca_bundle == botocore.httpsession.where()
+    monkeypatch.setitem(sys.modules, "certifi", None)  # `import certifi` now fails
+    assert Transport().ca_bundle == botocore.httpsession.DEFAULT_CA_BUNDLE
+    assert Transport(ca_bundle="/etc/mine.pem").ca_bundle == "/etc/mine.pem"
