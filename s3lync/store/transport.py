@@ -1,18 +1,19 @@
-"""The lean client's HTTP layer: libcurl (pycurl), one easy handle per worker thread.
+"""The lean client's HTTP layer: libcurl (pycurl), a stack of idle easy handles shared by threads.
 
-Why libcurl: measured in the whole tool (benchmarks/RESULTS.md, "one request engine"), a request
-costs ~0.65x the CPU of urllib3 + http.client, and at 64 requests in flight over a 20 ms network a
-1000-small-file download went from 1.71x rclone to 1.22x. Each worker thread keeps one handle
-(and with it its own kept-alive connections); ``perform()`` releases the GIL for the whole
-exchange except the header and body callbacks.
+Why libcurl: measured in the whole tool (benchmarks/RESULTS.md, "libcurl"), a request costs
+~0.7-0.8x the CPU of urllib3 + http.client, and at 64 requests in flight over a 20 ms network a
+1000-small-file download went from 1.7x rclone to ~1.2x. ``perform()`` releases the GIL for the
+whole exchange except the header, body and progress callbacks. Each handle keeps its own
+kept-alive connections; a request takes the most recently used idle handle.
 
 What botocore's urllib3 honours, held here too (tests/unit/test_transport.py and
-tests/reliability/test_transport.py): the CA bundle (else certifi's, else the system's), hostname
-checks, connect and read timeouts on http and https alike (the TLS handshake counts as connecting),
-proxies from the resolved configuration only (CONNECT tunnels for https, never libcurl's own
-reading of the environment), HTTP/1.1, TCP keepalive, paths sent as they are (no dot-segment
-squashing: keys may contain ``..``). libcurl's redirects are off: s3lync follows region redirects
-itself (fast.py), and has one retry policy (retry.py), applied by the caller.
+tests/reliability/test_transport.py): the CA bundle (else certifi's, else botocore's own), hostname
+checks, a connect timeout (the TLS handshake included) and a read timeout (that long without a byte
+moving, checked about once a second), proxies from the resolved configuration only (CONNECT tunnels
+for https, never libcurl's own reading of the environment), HTTP/1.1, TCP keepalive, paths sent as
+they are (no dot-segment squashing: keys may contain ``..``), empty header values sent. libcurl's
+redirects are off: s3lync follows region redirects itself (fast.py), and has one retry policy
+(retry.py), applied by the caller.
 
 The one resend below the retry policy: libcurl sends a request again on a new connection when a
 kept-alive one turns out closed before any answer. That is harmless for GET, HEAD, an
@@ -22,15 +23,17 @@ connection, where libcurl never resends.
 
 Network failures are raised as :class:`~s3lync.errors.WireError` (``final`` for those another
 attempt cannot fix, such as a certificate that does not verify; ``unsent`` when no connection was
-made), so callers never confuse them with a local file error such as a full disk.
+made), chained from a ConnectionError, TimeoutError or OSError that says which kind it was, so
+callers never confuse them with a local file error such as a full disk (raised as itself).
 """
 
 from __future__ import annotations
 
 import io
-import math
 import os
+import socket
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, BinaryIO
@@ -136,23 +139,38 @@ class Response:
     close = release
 
 
+class ReadTimeout(TimeoutError):
+    """No byte moved for the read timeout on a connected request (the cause of its WireError)."""
+
+
 class _Exchange:
-    """One request's callbacks: headers parsed, the body kept or handed to a sink."""
+    """One request's callbacks: headers parsed, the body kept or handed to a sink, idle time."""
 
     __slots__ = (
         "cancel",
         "chunks",
+        "connect_code",
         "connected",
         "error",
         "headers",
+        "idle_limit",
+        "moved",
+        "os_errno",
         "pending",
         "sink",
         "status",
         "streamed",
         "streaming",
+        "timed_out",
+        "when",
     )
 
-    def __init__(self, sink: Callable[[bytes], None] | None, cancel: threading.Event | None):
+    def __init__(
+        self,
+        sink: Callable[[bytes], None] | None,
+        cancel: threading.Event | None,
+        idle_limit: float,
+    ) -> None:
         self.sink = sink
         self.cancel = cancel
         self.status = 0
@@ -163,10 +181,32 @@ class _Exchange:
         self.pending = 0  # bytes of a 2xx body received and not yet handed to the sink
         self.error: BaseException | None = None
         self.connected = False  # a connection was made (or reused): the request may have gone
+        self.idle_limit = idle_limit
+        self.moved = -1  # bytes sent + received when the idle clock last restarted
+        self.when = 0.0
+        self.timed_out = False
+        self.os_errno = 0  # the system's errno behind a failure (a reset, say), 0 for none
+        self.connect_code = 0  # a proxy's answer to CONNECT
 
     def on_connected(self, *_where: object) -> int:
         self.connected = True
+        self.when = time.monotonic()
         return int(pycurl.PREREQFUNC_OK)
+
+    def on_progress(self, _dltotal: int, dlnow: int, _ultotal: int, ulnow: int) -> int:
+        # The read timeout as urllib3 had it: so long without a byte moving either way, once
+        # connected (connecting has its own timeout). libcurl calls this at least once a second.
+        if not self.connected:
+            return 0
+        now = time.monotonic()
+        if dlnow + ulnow != self.moved:
+            self.moved = dlnow + ulnow
+            self.when = now
+            return 0
+        if now - self.when < self.idle_limit:
+            return 0
+        self.timed_out = True
+        return 1  # libcurl aborts the transfer (CURLE_ABORTED_BY_CALLBACK)
 
     def on_header(self, line: bytes) -> None:
         if line[:5] == b"HTTP/":  # a new status line (after a 100 Continue, too): start over
@@ -208,14 +248,40 @@ class _Exchange:
         self.pending = 0
         return None
 
+    def reader(
+        self, src: BinaryIO, start: int
+    ) -> tuple[Callable[[int], object], Callable[..., int]]:
+        """READFUNCTION and SEEKFUNCTION over a body; a failing read is the caller's error."""
 
-class _Handle:
-    __slots__ = ("busy", "closed", "curl")
+        def read(n: int) -> object:
+            try:
+                return src.read(n)
+            except BaseException as exc:  # an unreadable file is a local error, not the network's
+                self.error = exc
+                return pycurl.READFUNC_ABORT
 
-    def __init__(self) -> None:
-        self.curl = pycurl.Curl()
-        self.busy = False
-        self.closed = False
+        def rewind(offset: int, origin: int) -> int:
+            if origin != 0:
+                return int(pycurl.SEEKFUNC_CANTSEEK)
+            try:
+                src.seek(start + offset)
+            except BaseException as exc:
+                self.error = exc
+                return int(pycurl.SEEKFUNC_FAIL)
+            return int(pycurl.SEEKFUNC_OK)
+
+        return read, rewind
+
+
+def _keep_count(fd: int, _purpose: int) -> int:
+    """TCP_KEEPCNT on a new socket (libcurl sets only the idle time and the interval)."""
+    if hasattr(socket, "TCP_KEEPCNT"):  # Linux; elsewhere the system's count stays
+        sock = socket.socket(fileno=fd)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
+        finally:
+            sock.detach()
+    return int(pycurl.SOCKOPT_OK)
 
 
 _TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
@@ -231,7 +297,8 @@ if hasattr(os, "register_at_fork"):  # a DataLoader worker, a multiprocessing po
 
 
 class Transport:
-    """Kept-alive connections per worker thread; at most the scheduler's requests in flight."""
+    """Kept-alive connections in a stack of idle libcurl handles; at most the scheduler's
+    requests in flight."""
 
     def __init__(
         self,
@@ -247,8 +314,10 @@ class Transport:
         self.scheduler = scheduler or scheduler_for(maxsize)
         self.timeout = Timeouts(connect_timeout, read_timeout)
         self.ca_bundle = _ca_file(ca_bundle)
-        self._local = threading.local()
-        self._handles: list[_Handle] = []
+        # Idle handles, each with its kept-alive connections, shared by every thread (threads
+        # of a pool made for one large file come and go; their connections stay): the most
+        # recently used on top, at most ``maxsize`` kept.
+        self._idle: list[pycurl.Curl] = []
         self._lock = threading.Lock()
         self._inherited: list[object] = []
         _TRANSPORTS.add(self)
@@ -257,19 +326,24 @@ class Transport:
         """In a forked child: leave the parent's connections alone and open new ones."""
         # Neither used nor closed here: a TLS connection's close sends its close_notify on the
         # socket the parent still uses. They are kept referenced, so none is ever cleaned up.
-        self._inherited.append((self._local, self._handles))
-        self._local = threading.local()
-        self._handles = []
+        self._inherited.append(self._idle)
+        self._idle = []
         self._lock = threading.Lock()  # another thread may have held it at the fork
 
-    def _take(self) -> _Handle:
-        h: _Handle | None = getattr(self._local, "handle", None)
+    def _take(self) -> pycurl.Curl:
         with self._lock:
-            if h is None or h.closed:
-                h = self._local.handle = _Handle()
-                self._handles.append(h)
-            h.busy = True
-        return h
+            if self._idle:
+                return self._idle.pop()
+        return pycurl.Curl()
+
+    def _give(self, c: pycurl.Curl, idle: list[pycurl.Curl]) -> None:
+        with self._lock:
+            if idle is self._idle and len(idle) < self.maxsize:
+                idle.append(c)
+                return
+        if idle is self._idle:  # more than maxsize idle: the oldest connections are enough
+            c.close()
+        # else: taken before a fork in a parent's thread; the parent's, never closed here
 
     def request(
         self,
@@ -291,34 +365,33 @@ class Transport:
         if replayable is None:
             replayable = method in IDEMPOTENT
         where = redact_url(f"{origin.scheme}://{origin.netloc}")
-        x = _Exchange(sink, cancel)
-        h = self._take()
+        x = _Exchange(sink, cancel, self.timeout.read_timeout)
         self.scheduler.acquire_request()
         try:
+            idle = self._idle
+            c = self._take()
             try:
-                c = h.curl
                 self._prepare(c, method, origin, target, headers, body, replayable, x)
                 c.perform()
+            except pycurl.error:
+                x.os_errno = int(c.getinfo(pycurl.OS_ERRNO))
+                x.connect_code = int(c.getinfo(pycurl.HTTP_CONNECTCODE))
+                raise
             finally:
-                h.busy = False
+                self._give(c, idle)
+            if x.streaming and x.flush() is not None:
+                raise x.error  # type: ignore[misc]
         except pycurl.error as exc:
             self.scheduler.release_request()
             if x.error is not None:
                 raise x.error from None
-            raise _wire_error(
-                exc, method, where, x.connected, origin, self.timeout.read_timeout
-            ) from exc
+            err = _wire_error(exc, method, where, x, origin, self.timeout.read_timeout)
+            raise err from err.__cause__
         except BaseException:
             self.scheduler.release_request()
             raise
-        if x.streaming:
-            if x.flush() is not None:
-                self.scheduler.release_request()
-                raise x.error  # type: ignore[misc]
-            body = b""
-        else:
-            body = b"".join(x.chunks)
-        return Response(x.status, x.headers, body, x.streamed, where, self.scheduler)
+        body_kept = b"" if x.streaming else b"".join(x.chunks)
+        return Response(x.status, x.headers, body_kept, x.streamed, where, self.scheduler)
 
     def _prepare(
         self,
@@ -336,13 +409,16 @@ class Transport:
         c.setopt(pycurl.PATH_AS_IS, 1)
         c.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
         c.setopt(pycurl.NOSIGNAL, 1)
+        # pycurl's own agent would go on a proxy's CONNECT: the request's, or none ("").
+        agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), "")
+        c.setopt(pycurl.USERAGENT, agent)
         c.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(self.timeout.connect_timeout * 1000)))
-        # A read times out after read_timeout seconds without a byte.
-        c.setopt(pycurl.LOW_SPEED_LIMIT, 1)
-        c.setopt(pycurl.LOW_SPEED_TIME, _whole_seconds(self.timeout.read_timeout))
+        c.setopt(pycurl.NOPROGRESS, 0)
+        c.setopt(pycurl.XFERINFOFUNCTION, x.on_progress)
         c.setopt(pycurl.TCP_KEEPALIVE, 1)
         c.setopt(pycurl.TCP_KEEPIDLE, 60)
         c.setopt(pycurl.TCP_KEEPINTVL, 15)
+        c.setopt(pycurl.SOCKOPTFUNCTION, _keep_count)
         c.setopt(pycurl.BUFFERSIZE, _RECEIVE)
         c.setopt(pycurl.UPLOAD_BUFFERSIZE, _BLOCK)
         if self.ca_bundle:
@@ -352,11 +428,11 @@ class Transport:
         c.setopt(pycurl.PROXY, origin.proxy or "")
         if origin.proxy_headers:
             c.setopt(pycurl.HEADEROPT, pycurl.HEADER_SEPARATE)
-            c.setopt(pycurl.PROXYHEADER, [f"{k}: {v}" for k, v in origin.proxy_headers])
+            c.setopt(pycurl.PROXYHEADER, [_line(k, v) for k, v in origin.proxy_headers])
         if not replayable:
             c.setopt(pycurl.FRESH_CONNECT, 1)
-        lines = [f"{k}: {v}" for k, v in headers.items() if k.lower() != "content-length"]
-        lines.extend(s for s in _SUPPRESSED if not _has(headers, s[:-1]))
+        lines = [_line(k, v) for k, v in headers.items() if k.lower() != "content-length"]
+        lines.extend(s.encode() for s in _SUPPRESSED if not _has(headers, s[:-1]))
         c.setopt(pycurl.HTTPHEADER, lines)
         c.setopt(pycurl.HEADERFUNCTION, x.on_header)
         c.setopt(pycurl.WRITEFUNCTION, x.on_body)
@@ -369,21 +445,24 @@ class Transport:
             c.setopt(pycurl.POSTFIELDSIZE_LARGE, len(data))
             c.setopt(pycurl.POSTFIELDS, data)
         elif method == "PUT":
-            _upload(c, body, headers)
+            _upload(c, body, headers, x)
         elif method != "GET":
             c.setopt(pycurl.CUSTOMREQUEST, method)
 
     def clear(self) -> None:
-        """Close every idle connection (a handle in use is left to its thread)."""
+        """Close every idle connection (one in use is kept by its request until it ends)."""
         with self._lock:
-            keep = []
-            for h in self._handles:
-                if h.busy:
-                    keep.append(h)
-                else:
-                    h.closed = True
-                    h.curl.close()
-            self._handles = keep
+            idle, self._idle = self._idle, []
+        for c in idle:
+            c.close()
+
+
+def _line(name: str, value: str) -> bytes:
+    # "Name:" with nothing after it tells libcurl to drop the header; "Name;" sends it empty
+    # (an empty x-amz-meta-* value is signed, so it must be sent). Latin-1, as http.client.
+    if not value.strip():
+        return f"{name};".encode("latin-1")
+    return f"{name}: {value}".encode("latin-1")
 
 
 def _has(headers: dict[str, str], name: str) -> bool:
@@ -391,62 +470,80 @@ def _has(headers: dict[str, str], name: str) -> bool:
     return any(k.lower() == low for k in headers)
 
 
-def _upload(c: pycurl.Curl, body: bytes | BinaryIO | None, headers: dict[str, str]) -> None:
+def _upload(
+    c: pycurl.Curl, body: bytes | BinaryIO | None, headers: dict[str, str], x: _Exchange
+) -> None:
     """A PUT's body from bytes or a file positioned at its start, rewound if libcurl resends."""
     if body is None or isinstance(body, bytes):
         src: BinaryIO = io.BytesIO(body or b"")
         size = len(body or b"")
     else:
         src = body
-        length = headers.get("content-length") or headers.get("Content-Length")
-        size = int(length) if length is not None else -1
-    start = src.tell()
-
-    def rewind(offset: int, origin: int) -> int:
-        if origin != 0:
-            return pycurl.SEEKFUNC_CANTSEEK
-        src.seek(start + offset)
-        return pycurl.SEEKFUNC_OK
-
+        length = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
+        if length is None:  # libcurl would send it chunked, which S3 refuses
+            raise ValueError("a PUT from a file needs its Content-Length")
+        size = int(length)
+    read, rewind = x.reader(src, src.tell())
     c.setopt(pycurl.UPLOAD, 1)
-    c.setopt(pycurl.READFUNCTION, src.read)
+    c.setopt(pycurl.READFUNCTION, read)
     c.setopt(pycurl.SEEKFUNCTION, rewind)
-    if size >= 0:
-        c.setopt(pycurl.INFILESIZE_LARGE, size)
+    c.setopt(pycurl.INFILESIZE_LARGE, size)
 
 
 def _wire_error(
-    exc: pycurl.error, method: str, where: str, connected: bool, origin: Origin, read_timeout: float
+    exc: pycurl.error,
+    method: str,
+    where: str,
+    x: _Exchange,
+    origin: Origin,
+    read_timeout: float,
 ) -> WireError:
     code = int(exc.args[0]) if exc.args else 0
     text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
     detail = f"curl error {code}: {text}"
     # The cause says what kind of failure it was in Python's terms, for callers that classify
-    # (the circuit breaker counts connection failures and timeouts, not TLS refusals).
-    if code in _TLS:
-        # A TLS failure (certificate, protocol) will not go away on the next attempt.
-        cause: OSError = OSError(code, text)
-        return WireError(f"TLS with {where} failed ({detail})", cause, final=True)
+    # (the circuit breaker counts connection failures and timeouts, not TLS or proxy refusals);
+    # libcurl's own error is chained below it.
+    cause: OSError
+    if x.timed_out:
+        cause = ReadTimeout(code, text)
+        message = f"{method} to {where} failed (read timed out: no data for {read_timeout:g} s)"
+        return _chained(WireError(message, cause), cause, exc)
+    if code in _TLS and not (code == 35 and x.os_errno):
+        # A TLS failure (certificate, protocol) will not go away on the next attempt; a reset
+        # in the middle of the handshake (35 with the system's errno) is the network's.
+        cause = OSError(code, text)
+        return _chained(
+            WireError(f"TLS with {where} failed ({detail})", cause, final=True), cause, exc
+        )
+    if origin.proxy and 400 <= x.connect_code < 500:
+        # The proxy refused the tunnel (407: its credentials; 403: not allowed): final.
+        cause = OSError(code, text)
+        message = f"the proxy to {where} refused the tunnel (HTTP {x.connect_code}; {detail})"
+        return _chained(WireError(message, cause, final=True), cause, exc)
+    unsent = not x.connected
     if code == _TIMEOUT:
         cause = TimeoutError(code, text)
-        if not connected:
-            return WireError(f"cannot reach the S3 endpoint {where} ({detail})", cause, unsent=True)
-        return WireError(
-            f"{method} to {where} failed (read timed out: no data for "
-            f"{_whole_seconds(read_timeout)} s, read timeout={read_timeout:g})",
+        return _chained(
+            WireError(f"cannot reach the S3 endpoint {where} ({detail})", cause, unsent=unsent),
             cause,
+            exc,
         )
     cause = ConnectionError(code, text)
     if code in _PROXY or (origin.proxy and code in _UNREACHED):
-        return WireError(f"the proxy to {where} failed ({detail})", cause, unsent=not connected)
-    if code in _UNREACHED:
-        return WireError(f"cannot reach the S3 endpoint {where} ({detail})", cause, unsent=True)
-    return WireError(f"{method} to {where} failed ({detail})", cause)
+        message = f"the proxy to {where} failed ({detail})"
+    elif code in _UNREACHED:
+        message = f"cannot reach the S3 endpoint {where} ({detail})"
+    else:
+        message = f"{method} to {where} failed ({detail})"
+        unsent = False
+    return _chained(WireError(message, cause, unsent=unsent), cause, exc)
 
 
-def _whole_seconds(timeout: float) -> int:
-    # libcurl's low-speed limit counts whole seconds: a read timeout of 0.4 waits 1 s.
-    return max(1, math.ceil(timeout))
+def _chained(err: WireError, cause: BaseException, exc: pycurl.error) -> WireError:
+    err.__cause__ = cause  # the breaker and describe() follow __cause__ first
+    cause.__cause__ = exc
+    return err
 
 
 def _ca_file(explicit: str | None) -> str | None:

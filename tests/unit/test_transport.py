@@ -5,10 +5,13 @@ timeouts and refused connects (no mocks of libcurl)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
+import struct
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -351,3 +354,133 @@ def test_the_default_ca_bundle_is_botocores(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "certifi", None)  # `import certifi` now fails
     assert Transport().ca_bundle == botocore.httpsession.DEFAULT_CA_BUNDLE
     assert Transport(ca_bundle="/etc/mine.pem").ca_bundle == "/etc/mine.pem"
+
+
+def test_threads_that_come_and_go_share_the_kept_alive_connections() -> None:
+    # A pool of part threads per large file: their connections must outlive them and be reused,
+    # not pile up (a handle per thread that ended was 192 connections for 25 pools of 8).
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = _BodyServer(10)
+    try:
+        t = Transport(maxsize=4)
+        origin = Origin("http", f"127.0.0.1:{srv.port}")
+
+        def get(_: int) -> int:
+            resp = t.request("GET", origin, "/big", {}, None, sink=lambda b: None)
+            resp.release()
+            return resp.streamed
+
+        for _ in range(10):
+            with ThreadPoolExecutor(4) as pool:
+                assert list(pool.map(get, range(8))) == [10] * 8
+        assert srv.connections <= 4
+    finally:
+        srv.close()
+
+
+def test_an_empty_header_value_is_sent(server: _Server) -> None:
+    # libcurl drops "Name:" with no value; an empty x-amz-meta-* value is signed, so it must go.
+    t = Transport()
+    origin = Origin("http", f"127.0.0.1:{server.port}")
+    headers = {"host": origin.netloc, "x-amz-meta-note": "", "x-amz-meta-x": "é"}
+    t.request("GET", origin, "/x", headers, None).release()
+    assert {"x-amz-meta-note", "x-amz-meta-x"} <= set(server.seen[0][1])
+
+
+class _Trickle:
+    """Sends an answer's head, then its body in pieces: ``pieces`` of ``size`` bytes every
+    ``every`` seconds, then hangs (until closed) before the last byte."""
+
+    def __init__(self, pieces: int, size: int, every: float) -> None:
+        self.pieces, self.size, self.every = pieces, size, every
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.done = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self.sock.accept()
+            with conn:
+                conn.recv(65536)
+                total = self.pieces * self.size + 1
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % total)
+                for _ in range(self.pieces):
+                    conn.sendall(b"x" * self.size)
+                    time.sleep(self.every)
+                self.done.wait(30)
+
+    def close(self) -> None:
+        self.done.set()
+        self.sock.close()
+
+
+def test_the_read_timeout_is_time_without_a_byte_not_an_average_speed() -> None:
+    # One byte every 1.5 s with a 2 s read timeout is alive (an average-speed floor of 1 B/s
+    # over 2 s would call it dead); after the last piece nothing comes: timed out ~2 s later.
+    srv = _Trickle(pieces=4, size=1, every=1.5)
+    try:
+        got: list[bytes] = []
+        start = time.monotonic()
+        with pytest.raises(WireError) as info:
+            Transport(read_timeout=2).request(
+                "GET", Origin("http", f"127.0.0.1:{srv.port}"), "/", {}, None, sink=got.append
+            )
+        waited = time.monotonic() - start
+        assert "read timed out" in str(info.value)
+        assert type(info.value.__cause__).__name__ == "ReadTimeout" and not info.value.unsent
+        assert 6 <= waited < 12, waited  # 4 x 1.5 s of trickle, then the 2 s read timeout
+    finally:
+        srv.close()
+
+
+def test_a_local_error_reading_an_upload_is_raised_as_itself(server: _Server) -> None:
+    class Unreadable(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            raise OSError(5, "Input/output error")
+
+    t = Transport()
+    origin = Origin("http", f"127.0.0.1:{server.port}")
+    with pytest.raises(OSError) as info:
+        t.request("PUT", origin, "/x", {"content-length": "10"}, Unreadable(b"0123456789"))
+    assert not isinstance(info.value, WireError) and info.value.errno == 5
+    assert t.scheduler.requests_in_flight == 0
+
+
+def _one_shot(answer: Any) -> tuple[int, socket.socket]:
+    """A listener whose first connection gets ``answer(conn)``."""
+    sock = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = sock.accept()
+            with conn:
+                answer(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return int(sock.getsockname()[1]), sock
+
+
+def test_a_reset_during_the_tls_handshake_is_the_networks_a_proxy_refusal_is_final() -> None:
+    from s3lync.sync.breaker import is_network_failure
+
+    def reset(conn: socket.socket) -> None:
+        conn.recv(1024)  # the ClientHello
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    port, sock = _one_shot(reset)
+    with sock, pytest.raises(WireError) as info:
+        Transport().request("GET", Origin("https", f"127.0.0.1:{port}"), "/", {}, None)
+    assert not info.value.final and is_network_failure(info.value), info.value
+
+    def refuse(conn: socket.socket) -> None:
+        conn.recv(4096)  # CONNECT 127.0.0.1:443
+        conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+
+    port, sock = _one_shot(refuse)
+    with sock, pytest.raises(WireError) as info:
+        origin = Origin("https", "127.0.0.1:443", proxy=f"http://127.0.0.1:{port}")
+        Transport().request("GET", origin, "/", {}, None)
+    assert info.value.final and "407" in str(info.value)
+    assert not is_network_failure(info.value)  # the endpoint is not down: the proxy said no
