@@ -18,7 +18,8 @@ Every request is signed by s3lync's own ``s3lync.store.sigv4.Signer`` (payload
 ``UNSIGNED-PAYLOAD`` for bodies, as s3lync streams files), so only the HTTP engine differs.
 ``--concurrency`` requests are in flight (default 16, s3lync's default worker count). Engines:
 
-- ``urllib3``: a thread pool of that many workers on one urllib3 connection pool (s3lync today);
+- ``urllib3``: a thread pool of that many workers on one urllib3 connection pool (s3lync until
+  libcurl won this comparison; store/transport.py is built on ``pycurl-threads``);
 - ``aiohttp``: one asyncio loop, that many worker tasks on one ``aiohttp.ClientSession`` (the
   engine of aiobotocore and s3fs); large blocks are hashed and written on the loop's executor;
 - ``aiohttp-uvloop``: the same on uvloop's event loop;
@@ -189,7 +190,7 @@ def file_blocks(path: str) -> Iterator[bytes]:
             yield block
 
 
-# urllib3 with a thread pool: what s3lync does today (store/transport.py).
+# urllib3 with a thread pool: what s3lync sent with until libcurl became its transport.
 def run_urllib3(reqs: Requests, jobs: list[Job], direction: str, n: int) -> None:
     import urllib3
 
