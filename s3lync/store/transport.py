@@ -196,6 +196,8 @@ class _Exchange:
     def on_progress(self, _dltotal: int, dlnow: int, _ultotal: int, ulnow: int) -> int:
         # The read timeout as urllib3 had it: so long without a byte moving either way, once
         # connected (connecting has its own timeout). libcurl calls this at least once a second.
+        if self.cancel is not None and self.cancel.is_set():
+            return 1  # stop now, not at the next block or the read timeout (a stalled answer)
         if not self.connected:
             return 0
         now = time.monotonic()

@@ -484,3 +484,26 @@ def test_a_reset_during_the_tls_handshake_is_the_networks_a_proxy_refusal_is_fin
         Transport().request("GET", origin, "/", {}, None)
     assert info.value.final and "407" in str(info.value)
     assert not is_network_failure(info.value)  # the endpoint is not down: the proxy said no
+
+
+def test_a_cancel_stops_a_stalled_answer_at_once() -> None:
+    # The first bytes arrive, then nothing: the cancel (Ctrl-C, AsyncS3Object's task cancelled)
+    # ends the request within about a second, not after the 10 s read timeout.
+    srv = _Trickle(pieces=1, size=100, every=0)
+    try:
+        cancel = threading.Event()
+        threading.Timer(0.5, cancel.set).start()
+        start = time.monotonic()
+        with pytest.raises(WireError):
+            Transport(read_timeout=10).request(
+                "GET",
+                Origin("http", f"127.0.0.1:{srv.port}"),
+                "/",
+                {},
+                None,
+                sink=lambda b: None,
+                cancel=cancel,
+            )
+        assert time.monotonic() - start < 5
+    finally:
+        srv.close()
