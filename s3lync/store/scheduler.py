@@ -15,8 +15,12 @@ way round, so the two cannot deadlock.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import weakref
 from collections.abc import Iterator
+
+_ALL: weakref.WeakSet[Scheduler] = weakref.WeakSet()
 
 
 class _Slots:
@@ -48,6 +52,12 @@ class Scheduler:
     def __init__(self, capacity: int) -> None:
         self._requests = _Slots(max(1, capacity))
         self._parts = _Slots(max(1, capacity))
+        _ALL.add(self)
+
+    def forked(self) -> None:
+        """In a forked child: the parent's requests in flight are not the child's (nor its locks)."""
+        self._requests = _Slots(self._requests.size)
+        self._parts = _Slots(self._parts.size)
 
     @property
     def capacity(self) -> int:
@@ -97,6 +107,17 @@ class Scheduler:
 
 _schedulers: dict[int, Scheduler] = {}
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    for s in list(_ALL):
+        s.forked()
+
+
+if hasattr(os, "register_at_fork"):  # a DataLoader worker, a multiprocessing pool: fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def scheduler_for(workers: int) -> Scheduler:

@@ -29,6 +29,7 @@ callers never confuse them with a local file error such as a full disk (raised a
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import socket
@@ -60,6 +61,11 @@ IDEMPOTENT = frozenset({"GET", "HEAD"})
 _UNREACHED = frozenset({6, 7})  # could not resolve host, could not connect
 _PROXY = frozenset({5, 97})  # could not resolve proxy, proxy handshake failed
 _TIMEOUT = 28
+_READ_ERROR = 26  # the upload's read callback gave less than announced
+# The system's errors that mean "the peer or the path dropped us" during a TLS handshake.
+_DROPPED = frozenset({errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT})
+# A proxy's answers to CONNECT that another attempt will not change.
+_PROXY_REFUSALS = frozenset({400, 403, 405, 407})
 _TLS = frozenset({35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
 # libcurl adds these unless told not to: a form content type on POST (S3 would store it as the
 # object's type on CreateMultipartUpload), "Expect: 100-continue" on large bodies, "Accept: */*".
@@ -183,10 +189,16 @@ class _Exchange:
         self.connected = False  # a connection was made (or reused): the request may have gone
         self.idle_limit = idle_limit
         self.moved = -1  # bytes sent + received when the idle clock last restarted
-        self.when = 0.0
+        self.when: float | None = None  # when the idle clock last restarted; None: connecting
         self.timed_out = False
         self.os_errno = 0  # the system's errno behind a failure (a reset, say), 0 for none
         self.connect_code = 0  # a proxy's answer to CONNECT
+
+    def on_socket(self, fd: int, _purpose: int) -> int:
+        """A new connection is being made (libcurl's own replay included): its connect and
+        TLS handshake fall under the connect timeout, so the idle clock waits for them."""
+        self.when = None
+        return _keep_count(fd)
 
     def on_connected(self, *_where: object) -> int:
         self.connected = True
@@ -198,7 +210,7 @@ class _Exchange:
         # connected (connecting has its own timeout). libcurl calls this at least once a second.
         if self.cancel is not None and self.cancel.is_set():
             return 1  # stop now, not at the next block or the read timeout (a stalled answer)
-        if not self.connected:
+        if self.when is None:
             return 0
         now = time.monotonic()
         if dlnow + ulnow != self.moved:
@@ -211,6 +223,8 @@ class _Exchange:
         return 1  # libcurl aborts the transfer (CURLE_ABORTED_BY_CALLBACK)
 
     def on_header(self, line: bytes) -> None:
+        if self.when is not None:
+            self.when = time.monotonic()  # a header line is a byte that moved, for the timeout
         if line[:5] == b"HTTP/":  # a new status line (after a 100 Continue, too): start over
             parts = line.split(None, 2)
             self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
@@ -275,7 +289,7 @@ class _Exchange:
         return read, rewind
 
 
-def _keep_count(fd: int, _purpose: int) -> int:
+def _keep_count(fd: int) -> int:
     """TCP_KEEPCNT on a new socket (libcurl sets only the idle time and the interval)."""
     if hasattr(socket, "TCP_KEEPCNT"):  # Linux; elsewhere the system's count stays
         sock = socket.socket(fileno=fd)
@@ -339,6 +353,9 @@ class Transport:
         return pycurl.Curl()
 
     def _give(self, c: pycurl.Curl, idle: list[pycurl.Curl]) -> None:
+        # Drop the request's callbacks, and with them its body, sink and kept answer (an idle
+        # handle must hold its connection only); the next request sets every option again.
+        c.reset()
         with self._lock:
             if idle is self._idle and len(idle) < self.maxsize:
                 idle.append(c)
@@ -406,11 +423,11 @@ class Transport:
         replayable: bool,
         x: _Exchange,
     ) -> None:
-        c.reset()  # options of the previous request must not leak (connections are kept)
         c.setopt(pycurl.URL, f"{origin.scheme}://{origin.netloc}{target}")
         c.setopt(pycurl.PATH_AS_IS, 1)
         c.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
         c.setopt(pycurl.NOSIGNAL, 1)
+        c.setopt(pycurl.MAXCONNECTS, 1)  # one kept connection per handle: maxsize in all
         # pycurl's own agent would go on a proxy's CONNECT: the request's, or none ("").
         agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), "")
         c.setopt(pycurl.USERAGENT, agent)
@@ -420,7 +437,7 @@ class Transport:
         c.setopt(pycurl.TCP_KEEPALIVE, 1)
         c.setopt(pycurl.TCP_KEEPIDLE, 60)
         c.setopt(pycurl.TCP_KEEPINTVL, 15)
-        c.setopt(pycurl.SOCKOPTFUNCTION, _keep_count)
+        c.setopt(pycurl.SOCKOPTFUNCTION, x.on_socket)
         c.setopt(pycurl.BUFFERSIZE, _RECEIVE)
         c.setopt(pycurl.UPLOAD_BUFFERSIZE, _BLOCK)
         if self.ca_bundle:
@@ -462,6 +479,8 @@ class Transport:
 def _line(name: str, value: str) -> bytes:
     # "Name:" with nothing after it tells libcurl to drop the header; "Name;" sends it empty
     # (an empty x-amz-meta-* value is signed, so it must be sent). Latin-1, as http.client.
+    if any(ch in name or ch in value for ch in "\r\n\0"):
+        raise ValueError(f"invalid header {name!r}: it contains a line break or NUL")
     if not value.strip():
         return f"{name};".encode("latin-1")
     return f"{name}: {value}".encode("latin-1")
@@ -511,17 +530,25 @@ def _wire_error(
         cause = ReadTimeout(code, text)
         message = f"{method} to {where} failed (read timed out: no data for {read_timeout:g} s)"
         return _chained(WireError(message, cause), cause, exc)
-    if code in _TLS and not (code == 35 and x.os_errno):
+    if code in _TLS and not (code == 35 and x.os_errno in _DROPPED):
         # A TLS failure (certificate, protocol) will not go away on the next attempt; a reset
-        # in the middle of the handshake (35 with the system's errno) is the network's.
+        # in the middle of the handshake is the network's. (OS_ERRNO may be left over from an
+        # earlier address that refused, hence the errno named, not any.)
         cause = OSError(code, text)
         return _chained(
             WireError(f"TLS with {where} failed ({detail})", cause, final=True), cause, exc
         )
-    if origin.proxy and 400 <= x.connect_code < 500:
-        # The proxy refused the tunnel (407: its credentials; 403: not allowed): final.
+    if origin.proxy and x.connect_code in _PROXY_REFUSALS:
+        # The proxy refused the tunnel (407: its credentials; 403: not allowed): final. A 408,
+        # 429 or 5xx is a busy proxy: transient, below.
         cause = OSError(code, text)
         message = f"the proxy to {where} refused the tunnel (HTTP {x.connect_code}; {detail})"
+        return _chained(WireError(message, cause, final=True), cause, exc)
+    if code == _READ_ERROR:
+        # The body's source gave fewer bytes than its Content-Length: a file that shrank while
+        # it was sent. Not the network's, and sending it again would send the same promise.
+        cause = OSError(code, text)
+        message = f"{method} to {where}: the body ended before its Content-Length ({detail})"
         return _chained(WireError(message, cause, final=True), cause, exc)
     unsent = not x.connected
     if code == _TIMEOUT:

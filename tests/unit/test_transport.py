@@ -5,14 +5,17 @@ timeouts and refused connects (no mocks of libcurl)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
+import signal
 import socket
 import struct
 import sys
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +53,10 @@ class _Server:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # a client that gave up (a refused header, a reset)
+            self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
         reader = conn.makefile("rb")
         try:
             for n in range(2):
@@ -59,7 +66,9 @@ class _Server:
                 head = []
                 while (h := reader.readline()) not in (b"\r\n", b""):
                     head.append(h.decode("latin-1").split(":", 1)[0].strip().lower())
-                method, target = line.decode().split(" ")[:2]
+                if line.count(b" ") < 2:
+                    return  # not a request line (the rest of a body the client gave up on)
+                method, target = line.decode("latin-1").split(" ")[:2]
                 with self.lock:
                     self.requests.append(method)
                     self.seen.append((target, head))
@@ -507,3 +516,112 @@ def test_a_cancel_stops_a_stalled_answer_at_once() -> None:
         assert time.monotonic() - start < 5
     finally:
         srv.close()
+
+
+def test_headers_count_as_bytes_for_the_read_timeout() -> None:
+    # Head after 1.2 s, body 1.2 s later: no gap reached the 2 s read timeout.
+    def slow(conn: socket.socket) -> None:
+        conn.recv(65536)
+        time.sleep(1.2)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+        time.sleep(1.2)
+        conn.sendall(b"ok")
+
+    port, sock = _one_shot(slow)
+    with sock:
+        got: list[bytes] = []
+        Transport(read_timeout=2).request(
+            "GET", Origin("http", f"127.0.0.1:{port}"), "/", {}, None, sink=got.append
+        ).release()
+    assert got == [b"ok"]
+
+
+def test_tls_to_a_plain_http_port_is_final_even_after_another_address_refused() -> None:
+    # "localhost" is ::1 first on most systems: refused there (an errno left behind), then a
+    # TLS handshake with a plain-http server on 127.0.0.1 fails. That is TLS, not the network.
+    def plain(conn: socket.socket) -> None:
+        conn.recv(4096)  # the ClientHello, read as a bad request
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    port, sock = _one_shot(plain)
+    with sock, pytest.raises(WireError) as info:
+        Transport().request("GET", Origin("https", f"localhost:{port}"), "/", {}, None)
+    assert info.value.final and "TLS" in str(info.value), info.value
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_does_not_inherit_the_parents_requests_in_flight() -> None:
+    srv = _BodyServer(3)
+    try:
+        t = Transport(maxsize=1)
+        origin = Origin("http", f"127.0.0.1:{srv.port}")
+        t.scheduler.acquire_request()  # the parent's one slot is taken, as by a request in flight
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:
+                signal.alarm(10)  # a child waiting for the parent's slot would hang: fail instead
+                t.request("GET", origin, "/big", {}, None, sink=lambda b: None).release()
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+        finally:
+            t.scheduler.release_request()
+    finally:
+        srv.close()
+
+
+def test_an_idle_connection_holds_no_request_data(server: _Server) -> None:
+    class Body(io.BytesIO):
+        pass
+
+    t = Transport()
+    origin = Origin("http", f"127.0.0.1:{server.port}")
+    body = Body(b"x" * (8 * 1024 * 1024))
+    ref = weakref.ref(body)
+    with contextlib.suppress(
+        WireError
+    ):  # the server does not read the body; only the memory matters
+        t.request("PUT", origin, "/x", {"content-length": str(8 * 1024 * 1024)}, body).release()
+    del body
+    gc.collect()
+    assert ref() is None  # not kept alive by the idle handle's callbacks
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/net/tcp")
+def test_each_handle_keeps_one_connection() -> None:
+    srv = _BodyServer(1)
+    try:
+        t = Transport(maxsize=1)
+        origin = Origin("http", f"127.0.0.1:{srv.port}")
+        for _ in range(5):  # each on a fresh connection (a POST is never resent)
+            t.request("POST", origin, "/big", {}, b"").release()
+        assert srv.connections == 5
+        assert len(_keepalive_timers(srv.port)) == 1  # the four older ones were closed
+    finally:
+        srv.close()
+
+
+def test_a_line_break_in_a_header_is_refused_before_anything_is_sent(server: _Server) -> None:
+    origin = Origin("http", f"127.0.0.1:{server.port}")
+    with pytest.raises(ValueError, match="line break"):
+        Transport().request("GET", origin, "/x", {"x-amz-meta-a": "v\r\nx-evil: 1"}, None)
+    assert server.requests == []
+
+
+def test_a_busy_proxy_is_transient_and_a_shrinking_upload_is_final(server: _Server) -> None:
+    def busy(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n")
+
+    port, sock = _one_shot(busy)
+    with sock, pytest.raises(WireError) as info:
+        origin = Origin("https", "127.0.0.1:443", proxy=f"http://127.0.0.1:{port}")
+        Transport().request("GET", origin, "/", {}, None)
+    assert not info.value.final
+    # A file that shrank after its size was taken: fewer bytes than the Content-Length sent.
+    origin = Origin("http", f"127.0.0.1:{server.port}")
+    with pytest.raises(WireError) as info:
+        Transport().request("PUT", origin, "/x", {"content-length": "100"}, io.BytesIO(b"short"))
+    assert info.value.final and "Content-Length" in str(info.value)
