@@ -26,19 +26,13 @@ from s3lync.store.protocol import Origin
 from s3lync.store.transport import Transport
 
 
-class _Server:
-    """Answers the first request of each connection (keep-alive), then, on the next request of
-    that connection, reads it and hangs up without answering: a stale kept-alive connection."""
+class _Listener:
+    """A server on 127.0.0.1 that counts connections and serves each in a thread."""
 
-    def __init__(self, *, slow: bool = False, hang_up_on: tuple[str, ...] = ()) -> None:
+    def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
-        self.requests: list[str] = []
-        self.seen: list[tuple[str, list[str]]] = []  # each request's target and header names
         self.connections = 0
-        self.slow = slow
-        self.hang_up_on = hang_up_on  # methods read and then hung up on, whatever the connection
-        self.done = threading.Event()
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -51,6 +45,25 @@ class _Server:
             with self.lock:
                 self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _Server(_Listener):
+    """Answers the first request of each connection (keep-alive), then, on the next request of
+    that connection, reads it and hangs up without answering: a stale kept-alive connection."""
+
+    def __init__(self, *, slow: bool = False, hang_up_on: tuple[str, ...] = ()) -> None:
+        self.requests: list[str] = []
+        self.seen: list[tuple[str, list[str]]] = []  # each request's target and header names
+        self.slow = slow
+        self.hang_up_on = hang_up_on  # methods read and then hung up on, whatever the connection
+        self.done = threading.Event()
+        super().__init__()
 
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError):  # a client that gave up (a refused header, a reset)
@@ -83,7 +96,7 @@ class _Server:
 
     def close(self) -> None:
         self.done.set()
-        self.sock.close()
+        super().close()
 
 
 @pytest.fixture
@@ -238,24 +251,12 @@ def test_what_is_sent_is_what_was_signed(server: _Server, monkeypatch: pytest.Mo
     assert names.count("host") == 1 and "content-length" in names
 
 
-class _BodyServer:
+class _BodyServer(_Listener):
     """Answers ``/big`` with ``size`` bytes, sent in small pieces, and anything else with a 404."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.sock.getsockname()[1])
-        self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        super().__init__()
 
     def _serve(self, conn: socket.socket) -> None:
         # A client that stops reading (a failed sink, a cancel) closes the connection mid-body.
@@ -271,9 +272,6 @@ class _BodyServer:
                     doc = b"<Error><Code>NoSuchKey</Code></Error>"
                     conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n" % len(doc))
                     conn.sendall(doc)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_a_body_reaches_the_sink_in_large_blocks_and_an_error_document_does_not() -> None:
