@@ -429,8 +429,7 @@ class Transport:
         c.setopt(pycurl.NOSIGNAL, 1)
         c.setopt(pycurl.MAXCONNECTS, 1)  # one kept connection per handle: maxsize in all
         # pycurl's own agent would go on a proxy's CONNECT: the request's, or none ("").
-        agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), "")
-        c.setopt(pycurl.USERAGENT, agent)
+        c.setopt(pycurl.USERAGENT, _header(headers, "user-agent") or "")
         c.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(self.timeout.connect_timeout * 1000)))
         c.setopt(pycurl.NOPROGRESS, 0)
         c.setopt(pycurl.XFERINFOFUNCTION, x.on_progress)
@@ -451,7 +450,7 @@ class Transport:
         if not replayable:
             c.setopt(pycurl.FRESH_CONNECT, 1)
         lines = [_line(k, v) for k, v in headers.items() if k.lower() != "content-length"]
-        lines.extend(s.encode() for s in _SUPPRESSED if not _has(headers, s[:-1]))
+        lines.extend(s.encode() for s in _SUPPRESSED if _header(headers, s[:-1]) is None)
         c.setopt(pycurl.HTTPHEADER, lines)
         c.setopt(pycurl.HEADERFUNCTION, x.on_header)
         c.setopt(pycurl.WRITEFUNCTION, x.on_body)
@@ -486,9 +485,11 @@ def _line(name: str, value: str) -> bytes:
     return f"{name}: {value}".encode("latin-1")
 
 
-def _has(headers: dict[str, str], name: str) -> bool:
+def _header(headers: dict[str, str], name: str) -> str | None:
+    """One request header by its name in any case (signed headers are lower case, callers'
+    may not be)."""
     low = name.lower()
-    return any(k.lower() == low for k in headers)
+    return next((v for k, v in headers.items() if k.lower() == low), None)
 
 
 def _upload(
@@ -500,7 +501,7 @@ def _upload(
         size = len(body or b"")
     else:
         src = body
-        length = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
+        length = _header(headers, "content-length")
         if length is None:  # libcurl would send it chunked, which S3 refuses
             raise ValueError("a PUT from a file needs its Content-Length")
         size = int(length)
@@ -525,51 +526,38 @@ def _wire_error(
     # The cause says what kind of failure it was in Python's terms, for callers that classify
     # (the circuit breaker counts connection failures and timeouts, not TLS or proxy refusals);
     # libcurl's own error is chained below it.
-    cause: OSError
+    cause: OSError = ConnectionError(code, text)
+    final = False
+    unsent = not x.connected
     if x.timed_out:
-        cause = ReadTimeout(code, text)
+        cause, unsent = ReadTimeout(code, text), False
         message = f"{method} to {where} failed (read timed out: no data for {read_timeout:g} s)"
-        return _chained(WireError(message, cause), cause, exc)
-    if code in _TLS and not (code == 35 and x.os_errno in _DROPPED):
+    elif code in _TLS and not (code == 35 and x.os_errno in _DROPPED):
         # A TLS failure (certificate, protocol) will not go away on the next attempt; a reset
         # in the middle of the handshake is the network's. (OS_ERRNO may be left over from an
         # earlier address that refused, hence the errno named, not any.)
-        cause = OSError(code, text)
-        return _chained(
-            WireError(f"TLS with {where} failed ({detail})", cause, final=True), cause, exc
-        )
-    if origin.proxy and x.connect_code in _PROXY_REFUSALS:
+        cause, final, unsent = OSError(code, text), True, False
+        message = f"TLS with {where} failed ({detail})"
+    elif origin.proxy and x.connect_code in _PROXY_REFUSALS:
         # The proxy refused the tunnel (407: its credentials; 403: not allowed): final. A 408,
         # 429 or 5xx is a busy proxy: transient, below.
-        cause = OSError(code, text)
+        cause, final, unsent = OSError(code, text), True, False
         message = f"the proxy to {where} refused the tunnel (HTTP {x.connect_code}; {detail})"
-        return _chained(WireError(message, cause, final=True), cause, exc)
-    if code == _READ_ERROR:
+    elif code == _READ_ERROR:
         # The body's source gave fewer bytes than its Content-Length: a file that shrank while
         # it was sent. Not the network's, and sending it again would send the same promise.
-        cause = OSError(code, text)
+        cause, final, unsent = OSError(code, text), True, False
         message = f"{method} to {where}: the body ended before its Content-Length ({detail})"
-        return _chained(WireError(message, cause, final=True), cause, exc)
-    unsent = not x.connected
-    if code == _TIMEOUT:
+    elif code == _TIMEOUT:
         cause = TimeoutError(code, text)
-        return _chained(
-            WireError(f"cannot reach the S3 endpoint {where} ({detail})", cause, unsent=unsent),
-            cause,
-            exc,
-        )
-    cause = ConnectionError(code, text)
-    if code in _PROXY or (origin.proxy and code in _UNREACHED):
+        message = f"cannot reach the S3 endpoint {where} ({detail})"
+    elif code in _PROXY or (origin.proxy and code in _UNREACHED):
         message = f"the proxy to {where} failed ({detail})"
     elif code in _UNREACHED:
         message = f"cannot reach the S3 endpoint {where} ({detail})"
     else:
-        message = f"{method} to {where} failed ({detail})"
-        unsent = False
-    return _chained(WireError(message, cause, unsent=unsent), cause, exc)
-
-
-def _chained(err: WireError, cause: BaseException, exc: pycurl.error) -> WireError:
+        message, unsent = f"{method} to {where} failed ({detail})", False
+    err = WireError(message, cause, final=final, unsent=unsent)
     err.__cause__ = cause  # the breaker and describe() follow __cause__ first
     cause.__cause__ = exc
     return err
