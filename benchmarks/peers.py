@@ -433,10 +433,20 @@ class Bench:
         return r
 
     def _cleanup(self, state: dict[str, Any]) -> None:
-        """Drop the previous attempt's target and cache (disk space; never reused)."""
+        """Set the previous attempt's target and cache aside (never reused); deleted at the end.
+
+        Not deleted now: on ext4 without a journal (common on VM scratch disks, this machine's)
+        the kernel will not reuse an inode freed in the last minutes, and every file created soon
+        after thousands were deleted pays a scan past them (``recently_deleted`` in
+        ``find_inode_bit``) that grows with how many threads create files at once. The next
+        tool's cold run would pay for the previous one's files.
+        """
         if state and not self.args.keep:
-            shutil.rmtree(state["target"], ignore_errors=True)
-            shutil.rmtree(state["cache"], ignore_errors=True)
+            trash = self.run / "trash"
+            trash.mkdir(exist_ok=True)
+            for what in ("target", "cache"):
+                if Path(state[what]).exists():
+                    Path(state[what]).rename(trash / f"{len(list(trash.iterdir()))}")
 
     def _note(self, note: str) -> None:
         if note not in self.notes:

@@ -96,6 +96,30 @@ class Headers(Mapping[str, str]):
         old = self._d.get(key)
         self._d[key] = value if old is None else f"{old}, {value}"
 
+    @classmethod
+    def parse(cls, lines: list[bytes]) -> tuple[int, Headers]:
+        """The status and headers of the last answer in ``lines`` (after a 100 Continue, say)."""
+        start = 0
+        for i in range(len(lines) - 1, -1, -1):
+            if lines[i][:5] == b"HTTP/":
+                start = i
+                break
+        else:
+            return 0, cls()
+        parts = lines[start].split(None, 2)
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        headers = cls()
+        d = headers._d
+        # One decode for the whole head (Latin-1, as http.client), then one pass over its lines.
+        for line in b"".join(lines[start + 1 :]).decode("latin-1").split("\r\n"):
+            name, sep, value = line.partition(":")
+            if sep:
+                key = name.strip().lower()
+                value = value.strip()
+                old = d.get(key)
+                d[key] = value if old is None else f"{old}, {value}"
+        return status, headers
+
     def __getitem__(self, name: str) -> str:
         return self._d[name.lower()]
 
@@ -160,8 +184,10 @@ class _Exchange:
         "error",
         "headers",
         "idle_limit",
+        "lines",
         "moved",
         "os_errno",
+        "parsed",
         "pending",
         "sink",
         "status",
@@ -181,6 +207,8 @@ class _Exchange:
         self.cancel = cancel
         self.status = 0
         self.headers = Headers()
+        self.lines: list[bytes] = []  # the head's raw lines, every answer's (libcurl's order)
+        self.parsed = 0  # how many of them ``status`` and ``headers`` reflect
         self.chunks: list[bytes] = []
         self.streaming: bool | None = None
         self.streamed = 0
@@ -213,8 +241,10 @@ class _Exchange:
         if self.when is None:
             return 0
         now = time.monotonic()
-        if dlnow + ulnow != self.moved:
-            self.moved = dlnow + ulnow
+        # A header line is a byte that moved, too (libcurl counts body bytes only).
+        moved = dlnow + ulnow + len(self.lines)
+        if moved != self.moved:
+            self.moved = moved
             self.when = now
             return 0
         if now - self.when < self.idle_limit:
@@ -222,21 +252,16 @@ class _Exchange:
         self.timed_out = True
         return 1  # libcurl aborts the transfer (CURLE_ABORTED_BY_CALLBACK)
 
-    def on_header(self, line: bytes) -> None:
-        if self.when is not None:
-            self.when = time.monotonic()  # a header line is a byte that moved, for the timeout
-        if line[:5] == b"HTTP/":  # a new status line (after a 100 Continue, too): start over
-            parts = line.split(None, 2)
-            self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-            self.headers = Headers()
-            return
-        name, sep, value = line.decode("latin-1").partition(":")
-        if sep:
-            self.headers.add(name.strip(), value.strip())
+    def answer(self) -> tuple[int, Headers]:
+        """The status and headers received so far (parsed once, when first asked for)."""
+        if self.parsed != len(self.lines):
+            self.parsed = len(self.lines)
+            self.status, self.headers = Headers.parse(self.lines)
+        return self.status, self.headers
 
     def on_body(self, block: bytes) -> int | None:
         if self.streaming is None:  # only a success goes to the sink; an error document is kept
-            self.streaming = self.sink is not None and 200 <= self.status < 300
+            self.streaming = self.sink is not None and 200 <= self.answer()[0] < 300
         self.chunks.append(block)
         if not self.streaming:
             return None
@@ -410,7 +435,8 @@ class Transport:
             self.scheduler.release_request()
             raise
         body_kept = b"" if x.streaming else b"".join(x.chunks)
-        return Response(x.status, x.headers, body_kept, x.streamed, where, self.scheduler)
+        status, answer = x.answer()
+        return Response(status, answer, body_kept, x.streamed, where, self.scheduler)
 
     def _prepare(
         self,
@@ -429,7 +455,8 @@ class Transport:
         c.setopt(pycurl.NOSIGNAL, 1)
         c.setopt(pycurl.MAXCONNECTS, 1)  # one kept connection per handle: maxsize in all
         # pycurl's own agent would go on a proxy's CONNECT: the request's, or none ("").
-        c.setopt(pycurl.USERAGENT, _header(headers, "user-agent") or "")
+        named = {k.lower(): v for k, v in headers.items()}  # signed names are lower case already
+        c.setopt(pycurl.USERAGENT, named.get("user-agent") or "")
         c.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(self.timeout.connect_timeout * 1000)))
         c.setopt(pycurl.NOPROGRESS, 0)
         c.setopt(pycurl.XFERINFOFUNCTION, x.on_progress)
@@ -450,9 +477,9 @@ class Transport:
         if not replayable:
             c.setopt(pycurl.FRESH_CONNECT, 1)
         lines = [_line(k, v) for k, v in headers.items() if k.lower() != "content-length"]
-        lines.extend(s.encode() for s in _SUPPRESSED if _header(headers, s[:-1]) is None)
+        lines.extend(s.encode() for s in _SUPPRESSED if s[:-1].lower() not in named)
         c.setopt(pycurl.HTTPHEADER, lines)
-        c.setopt(pycurl.HEADERFUNCTION, x.on_header)
+        c.setopt(pycurl.HEADERFUNCTION, x.lines.append)
         c.setopt(pycurl.WRITEFUNCTION, x.on_body)
         c.setopt(pycurl.PREREQFUNCTION, x.on_connected)
         if method == "HEAD":
@@ -463,7 +490,7 @@ class Transport:
             c.setopt(pycurl.POSTFIELDSIZE_LARGE, len(data))
             c.setopt(pycurl.POSTFIELDS, data)
         elif method == "PUT":
-            _upload(c, body, headers, x)
+            _upload(c, body, named.get("content-length"), x)
         elif method != "GET":
             c.setopt(pycurl.CUSTOMREQUEST, method)
 
@@ -478,22 +505,14 @@ class Transport:
 def _line(name: str, value: str) -> bytes:
     # "Name:" with nothing after it tells libcurl to drop the header; "Name;" sends it empty
     # (an empty x-amz-meta-* value is signed, so it must be sent). Latin-1, as http.client.
-    if any(ch in name or ch in value for ch in "\r\n\0"):
+    text = f"{name}: {value}" if value.strip() else f"{name};"
+    if "\r" in text or "\n" in text or "\0" in text:
         raise ValueError(f"invalid header {name!r}: it contains a line break or NUL")
-    if not value.strip():
-        return f"{name};".encode("latin-1")
-    return f"{name}: {value}".encode("latin-1")
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    """One request header by its name in any case (signed headers are lower case, callers'
-    may not be)."""
-    low = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == low), None)
+    return text.encode("latin-1")
 
 
 def _upload(
-    c: pycurl.Curl, body: bytes | BinaryIO | None, headers: dict[str, str], x: _Exchange
+    c: pycurl.Curl, body: bytes | BinaryIO | None, length: str | None, x: _Exchange
 ) -> None:
     """A PUT's body from bytes or a file positioned at its start, rewound if libcurl resends."""
     if body is None or isinstance(body, bytes):
@@ -501,7 +520,6 @@ def _upload(
         size = len(body or b"")
     else:
         src = body
-        length = _header(headers, "content-length")
         if length is None:  # libcurl would send it chunked, which S3 refuses
             raise ValueError("a PUT from a file needs its Content-Length")
         size = int(length)
