@@ -47,9 +47,9 @@ class Signer:
         with self._keys_lock:
             key = self._keys.get((secret, date))
             if key is None:
-                k = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
+                k = hmac.digest(f"AWS4{secret}".encode(), date.encode(), "sha256")
                 for part in (self.region, "s3", "aws4_request"):
-                    k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+                    k = hmac.digest(k, part.encode(), "sha256")
                 key = k
                 self._keys = {(secret, date): key}  # one day's key is all anyone needs
             return key
@@ -89,9 +89,10 @@ class Signer:
         to_sign = "\n".join(
             ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
         )
-        signature = hmac.new(
-            self._signing_key(creds.secret_key, date), to_sign.encode(), hashlib.sha256
-        ).hexdigest()
+        # hmac.digest: OpenSSL's one-shot HMAC, without hmac.new's two Python-level hash objects.
+        signature = hmac.digest(
+            self._signing_key(creds.secret_key, date), to_sign.encode(), "sha256"
+        ).hex()
         out["authorization"] = (
             f"AWS4-HMAC-SHA256 Credential={creds.access_key}/{scope}, "
             f"SignedHeaders={';'.join(signed)}, Signature={signature}"

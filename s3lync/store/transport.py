@@ -110,14 +110,13 @@ class Headers(Mapping[str, str]):
         status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         headers = cls()
         d = headers._d
-        # One decode for the whole head (Latin-1, as http.client), then one pass over its lines.
-        for line in b"".join(lines[start + 1 :]).decode("latin-1").split("\r\n"):
-            name, sep, value = line.partition(":")
-            if sep:
-                key = name.strip().lower()
-                value = value.strip()
+        for line in lines[start + 1 :]:
+            name, sep, value = line.partition(b":")
+            if sep:  # Latin-1, as http.client reads a head
+                key = name.strip().lower().decode("latin-1")
+                text = value.strip().decode("latin-1")
                 old = d.get(key)
-                d[key] = value if old is None else f"{old}, {value}"
+                d[key] = text if old is None else f"{old}, {text}"
         return status, headers
 
     def __getitem__(self, name: str) -> str:
@@ -125,7 +124,11 @@ class Headers(Mapping[str, str]):
 
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
         """One header (case-insensitive), or ``default``."""
-        return self._d.get(name.lower(), default)
+        # Callers mostly ask by lower-case name, which is how they are kept.
+        value = self._d.get(name)
+        if value is None and not name.islower():
+            value = self._d.get(name.lower())
+        return default if value is None else value
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._d)

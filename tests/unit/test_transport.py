@@ -623,3 +623,32 @@ def test_a_busy_proxy_is_transient_and_a_shrinking_upload_is_final(server: _Serv
     with pytest.raises(WireError) as info:
         Transport().request("PUT", origin, "/x", {"content-length": "100"}, io.BytesIO(b"short"))
     assert info.value.final and "Content-Length" in str(info.value)
+
+
+def test_the_last_answers_head_is_parsed_as_http_client_would() -> None:
+    import http.client
+
+    from s3lync.store.transport import Headers
+
+    head = [
+        b"HTTP/1.1 100 Continue\r\n",
+        b"\r\n",
+        b"HTTP/1.1 206 Partial Content\r\n",
+        b'ETag:  "abc"  \r\n',
+        b"x-amz-meta-empty:\r\n",
+        b"X-Amz-Meta-Note: a: b\r\n",
+        b"Set-Cookie: one\r\n",
+        b"set-cookie: two\r\n",
+        b"x-amz-meta-latin: caf\xe9\r\n",
+        b"\r\n",
+    ]
+    status, headers = Headers.parse(head)
+    assert status == 206
+    msg = http.client.parse_headers(io.BytesIO(b"".join(head[3:])))
+    assert {k.lower() for k in msg} == set(headers)
+    for name in set(headers):
+        assert headers.get(name) == ", ".join(v.strip() for v in msg.get_all(name)), name
+    assert headers.get("ETag") == headers["etag"] == '"abc"'
+    assert headers.get("x-amz-meta-empty") == ""
+    assert headers.get("x-amz-meta-missing", "d") == "d"
+    assert Headers.parse([])[0] == 0 and not Headers.parse([b"garbage\r\n"])[1]
