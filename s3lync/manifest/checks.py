@@ -6,10 +6,8 @@ Everything here takes the plain data ``yamldoc.parse`` built and its positions, 
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
-import importlib.resources
 import json
 import os
 from pathlib import Path
@@ -38,10 +36,21 @@ def load_schema() -> dict[str, Any]:
     return dict(_schema())
 
 
+def schema_file() -> Path:
+    """The JSON Schema file shipped in the package."""
+    # Beside this module in every install (wheel, sdist, editable); importlib.resources only
+    # for a package inside a zip file: importing it costs ~8 ms on every CLI start-up.
+    here = Path(__file__).parent / "schemas" / "s3lync.schema.json"
+    if here.is_file():
+        return here
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("s3lync.manifest") / "schemas" / here.name))
+
+
 @functools.cache
 def _schema() -> dict[str, Any]:
-    resource = importlib.resources.files("s3lync.manifest") / "schemas" / "s3lync.schema.json"
-    loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(schema_file().read_text(encoding="utf-8"))
     return loaded
 
 
@@ -100,6 +109,13 @@ def schema_key(data: Any) -> str:
     return hashlib.sha256(f"{_schema_digest()}\0{body}".encode()).hexdigest()
 
 
+def close_matches(word: str, candidates: list[str], n: int = 1) -> list[str]:
+    """The candidates closest to a misspelt ``word`` (difflib's ratio), best first."""
+    import difflib  # only when there is a misspelling to name
+
+    return difflib.get_close_matches(word, candidates, n=n)
+
+
 def value_loc(positions: dict[DocPath, Pos], path: DocPath, *, key: bool = False) -> Loc:
     """Where the value (or its key) at ``path`` sits, else its nearest enclosing value."""
     while path not in positions and path:
@@ -141,7 +157,7 @@ def schema_problems(data: Any, positions: dict[DocPath, Pos]) -> list[Problem]:
             allowed = list(schema.get("properties", {}))
             for key in instance:
                 if key not in allowed:
-                    close = difflib.get_close_matches(key, allowed, n=1)
+                    close = close_matches(key, allowed, n=1)
                     hint = f"did you mean {close[0]!r}? " if close else ""
                     message = f"unknown key {quote(key)} ({hint}allowed: {', '.join(allowed)})"
                     key_at = value_loc(positions, (*path, key), key=True)
@@ -162,7 +178,7 @@ def schema_problems(data: Any, positions: dict[DocPath, Pos]) -> list[Problem]:
         elif kind == "const":
             message = f"must be {json.dumps(expected)}"
         elif kind == "enum":
-            close = difflib.get_close_matches(str(instance), [str(v) for v in expected], n=1)
+            close = close_matches(str(instance), [str(v) for v in expected], n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             choices = ", ".join(str(v) for v in expected)
             message = f"must be one of: {choices} (not {_describe(instance)}{hint})"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import importlib.resources
 import logging
 import os
 import re
@@ -17,9 +15,11 @@ from s3lync.errors import ManifestError
 from s3lync.filters import EXCLUDE, INCLUDE, glob_to_regex
 from s3lync.manifest.checks import (
     SUPPORTED_VERSION,
+    close_matches,
     excludes,
     load_schema,
     resolve_local,
+    schema_file,
     schema_key,
     schema_problems,
     setting,
@@ -50,9 +50,7 @@ log = logging.getLogger(__name__)
 
 def schema_path() -> Path:
     """The JSON Schema file shipped in the package (what ``s3lync schema --path`` prints)."""
-    return Path(
-        str(importlib.resources.files("s3lync.manifest") / "schemas" / "s3lync.schema.json")
-    )
+    return schema_file()
 
 
 def schema_reference(manifest: str | os.PathLike[str]) -> str:
@@ -160,7 +158,7 @@ class Manifest:
             hint = f"known: {', '.join(known)}" if known else "no mapping has a name; add `name:`"
             errors = []
             for n in unknown:
-                close = difflib.get_close_matches(n, labels, n=1)
+                close = close_matches(n, labels)
                 mean = f"did you mean {close[0]!r}? " if close else ""
                 errors.append(f"{self.path}: unknown mapping {quote(n)} ({mean}{hint})")
             raise ManifestError(errors[0] if len(errors) == 1 else "\n".join(errors), errors)
