@@ -23,8 +23,10 @@ from s3lync.manifest.checks import (
     schema_key,
     schema_problems,
     setting,
+    strict_schema,
     value_loc,
 )
+from s3lync.manifest.conforms import conforms
 from s3lync.manifest.semantics import semantic_problems
 from s3lync.manifest.yamldoc import DocPath as _Path
 from s3lync.manifest.yamldoc import Document, Problem, line_col, parse, quote, shorten
@@ -220,7 +222,10 @@ def validate_document(
         valid = _KnownValid(env)
         key = schema_key(data)
         known = valid.holds(key)
-        schema = [] if known else schema_problems(data, builder.positions)
+        # A document that certainly conforms needs no jsonschema (conforms.py); any doubt, and
+        # every error's wording, is jsonschema's.
+        sure = known or conforms(data, strict_schema())
+        schema = [] if sure else schema_problems(data, builder.positions)
         semantic, warned = semantic_problems(data, base_dir, builder.positions)
     except _Fatal as exc:
         line, col = exc.loc
