@@ -219,13 +219,12 @@ def validate_document(
         data, builder = parse(text)
         data = _fill(data, (), env, builder)
         _check_version(data, builder)
-        valid = _KnownValid(env)
-        key = schema_key(data)
-        known = valid.holds(key)
         # A document that certainly conforms needs no jsonschema (conforms.py); any doubt, and
-        # every error's wording, is jsonschema's.
-        sure = known or conforms(data, strict_schema())
-        schema = [] if sure else schema_problems(data, builder.positions)
+        # every error's wording, is jsonschema's, whose passes are remembered.
+        valid = _KnownValid(env)
+        key = "" if conforms(data, strict_schema()) else schema_key(data)
+        known = not key or valid.holds(key)
+        schema = [] if known else schema_problems(data, builder.positions)
         semantic, warned = semantic_problems(data, base_dir, builder.positions)
     except _Fatal as exc:
         line, col = exc.loc
@@ -265,8 +264,9 @@ class _KnownValid:
     """Documents that passed the JSON Schema before, by :func:`checks.schema_key` (state folder).
 
     The schema check is a pure function of the filled document and the schema, so its answer is
-    kept: a no-op ``plan`` of an unchanged manifest then never imports jsonschema (~90 ms). The
-    semantic checks, which look at the file system, run every time. The newest 64 are kept.
+    kept: a document conforms.py cannot vouch for is checked by jsonschema (~150 ms with its
+    import) once. The semantic checks, which look at the file system, run every time. The newest
+    64 are kept.
     """
 
     KEEP = 64
