@@ -54,13 +54,15 @@ def _schema() -> dict[str, Any]:
     return loaded
 
 
+@functools.cache
 def strict_schema() -> dict[str, Any]:
     """The schema a filled manifest must pass: the shipped one without its ``${VAR}`` alternatives.
 
     The shipped schema is the one an editor uses on the file as written, so wherever a value may
     be interpolated it also accepts a ``${VAR}`` string (``anyOf: [rule, {$ref: interpolated}]``).
     Once filled there is no reference left to allow, and each value meets its rule alone (so a
-    literal ``$${X}`` is no way around it, and the errors are the rule's own).
+    literal ``$${X}`` is no way around it, and the errors are the rule's own). Built once and
+    shared: not to be changed.
     """
     strict: dict[str, Any] = _strict(_schema())
     return strict

@@ -50,6 +50,8 @@ def _check(instance: Any, schema: Any, root: dict[str, Any], depth: int) -> bool
     if not isinstance(schema, dict) or depth > 64:
         return None
     for keyword, value in schema.items():
+        if keyword == "$id" and schema is not root:
+            return None  # a nested $id moves what "#" refers to
         if keyword in _ANNOTATIONS or keyword == "$defs":
             continue
         check = _KEYWORDS.get(keyword)
@@ -163,8 +165,8 @@ def _ref(
     instance: Any, value: Any, _s: dict[str, Any], root: dict[str, Any], depth: int
 ) -> bool | None:
     prefix = "#/$defs/"
-    if not isinstance(value, str) or not value.startswith(prefix):
-        return None
+    if not isinstance(value, str) or not value.startswith(prefix) or "~" in value or "%" in value:
+        return None  # only plain names: JSON-pointer escapes and percent-encoding are jsonschema's
     target = root.get("$defs", {}).get(value[len(prefix) :])
     return None if target is None else _check(instance, target, root, depth + 1)
 

@@ -226,3 +226,29 @@ def test_a_valid_manifest_is_loaded_without_jsonschema(
     with pytest.raises(ManifestError, match=r"mappings\[0\]\.direction: must be one of"):
         validate_document(text.replace("download", "sideways"), "s3lync.yaml", tmp_path, env)
     assert len(asked) == 1
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        # A JSON-pointer escape and percent-encoding name another definition than the text says.
+        {"$defs": {"a/b": {"type": "string"}, "a~1b": {"type": "integer"}}, "$ref": "#/$defs/a~1b"},
+        {
+            "$defs": {"a b": {"type": "string"}, "a%20b": {"type": "integer"}},
+            "$ref": "#/$defs/a%20b",
+        },
+        # A nested $id moves what "#" means.
+        {
+            "$defs": {"x": {"type": "integer"}},
+            "properties": {
+                "p": {"$id": "http://e/n", "$defs": {"x": {"type": "string"}}, "$ref": "#/$defs/x"}
+            },
+        },
+    ],
+)
+def test_references_it_cannot_resolve_as_jsonschema_does_are_left_to_jsonschema(
+    schema: dict[str, Any],
+) -> None:
+    doc: Any = 5 if "$ref" in schema else {"p": 5}
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    assert not conforms(doc, schema)
