@@ -8,6 +8,7 @@ offending value's own line; nothing raises for bad input. Run on every load (the
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import urllib.parse
@@ -254,6 +255,11 @@ class _Semantics:
             value = item.get(key)
             if isinstance(value, str) and value and (message := check(value)) is not None:
                 self.add((*here, key), message)
+        for key in ("connect_timeout", "read_timeout"):
+            value = item.get(key)
+            # YAML's .nan and .inf are numbers the schema lets by (nan <= 0 is false).
+            if isinstance(value, float) and not math.isfinite(value):
+                self.add((*here, key), f"must be a finite number of seconds, not {value}")
 
     def sides(self, i: int, item: dict[str, Any], here: DocPath) -> _Sides | None:
         """The mapping's source and target (checking its s3 URI and local path on the way)."""

@@ -252,3 +252,14 @@ def test_references_it_cannot_resolve_as_jsonschema_does_are_left_to_jsonschema(
     doc: Any = 5 if "$ref" in schema else {"p": 5}
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
     assert not conforms(doc, schema)
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_a_timeout_that_is_not_a_finite_number_is_refused(tmp_path: Any, value: str) -> None:
+    # The schema lets NaN by (NaN <= 0 is false); libcurl would get int(nan * 1000).
+    text = (
+        f"version: 1\ndefaults:\n  read_timeout: {value}\n"
+        "mappings:\n  - s3: s3://bkt/p/\n    local: d\n    direction: download\n"
+    )
+    with pytest.raises(ManifestError, match=r"defaults\.read_timeout: (must be|-inf is less)"):
+        validate_document(text, "s3lync.yaml", tmp_path, {"HOME": str(tmp_path)})
