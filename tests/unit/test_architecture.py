@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -107,6 +108,28 @@ def test_the_cli_loads_the_lock_modules_only_for_a_lock(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == ["s3lync.sync.lockname"]
+
+
+def test_help_and_validate_load_no_engine_and_no_http(tmp_path: Path) -> None:
+    """`s3lync --help` and `validate` of a valid manifest load neither the engine nor the store."""
+    (tmp_path / "s3lync.yaml").write_text(
+        "version: 1\nmappings:\n  - s3: s3://bkt/p/\n    local: d\n    direction: download\n"
+    )
+    heavy = ("s3lync.sync.engine", "s3lync.store.transport", "s3lync.store.clients", "pycurl")
+    for argv in (["--help"], ["-f", str(tmp_path / "s3lync.yaml"), "validate"]):
+        code = (
+            "import sys, json\n"
+            f"sys.argv = ['s3lync', *{argv!r}]\n"
+            "from s3lync.cli.main import main\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+            f"print(json.dumps([code, sorted(m for m in sys.modules if m in {heavy!r})]),"
+            " file=sys.stderr)"
+        )
+        env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
+        )
+        assert json.loads(out.stderr.strip().splitlines()[-1]) == [0, []], (argv, out.stderr)
 
 
 def test_the_public_names() -> None:

@@ -6,14 +6,16 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from s3lync.cli import render
 from s3lync.cli.commands.progress import Progress
 from s3lync.settings import Settings
-from s3lync.sync.engine import Engine
 from s3lync.sync.policy import ApplyPolicy
 from s3lync.sync.shard import Shard
+
+if TYPE_CHECKING:
+    from s3lync.sync.engine import Engine
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -46,6 +48,9 @@ class Context:
     def engine(self, *, jobs: int | None = None) -> Engine:
         """An engine honouring the global overrides and ``--jobs`` (a run's own options are its
         RunOptions)."""
+        # Imported here: `--help`, `validate`, `schema` and `init` never need the engine (~50 ms).
+        from s3lync.sync.engine import Engine
+
         return Engine(
             max_workers=jobs,
             region=self.region,
