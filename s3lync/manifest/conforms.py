@@ -3,7 +3,7 @@
 Importing jsonschema and building its validator costs ~150 ms, on every run whose state folder has
 not seen the document pass before (a fresh CI machine: every run). This walks the filled document
 against the few keywords the manifest's schema uses and answers only what it is sure of: True when
-the document certainly conforms, else None, and the caller then asks jsonschema, which also words
+the document certainly conforms, else False, and the caller then asks jsonschema, which also words
 every error. So jsonschema stays the one judge of an invalid manifest, and
 tests/unit/test_manifest_conforms.py holds "True here means no error there" over thousands of
 valid and broken documents.
@@ -40,29 +40,27 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 def conforms(instance: Any, schema: dict[str, Any]) -> bool:
     """True when ``instance`` certainly passes ``schema``; False means "ask jsonschema"."""
-    return _check(instance, schema, schema, 0) is True
+    return _check(instance, schema, schema, 0)
 
 
-def _check(instance: Any, schema: Any, root: dict[str, Any], depth: int) -> bool | None:
-    # True: passes; None: fails or not sure (the two are one answer to the caller).
+def _check(instance: Any, schema: Any, root: dict[str, Any], depth: int) -> bool:
+    # Every keyword check below answers the same way: True passes, False fails or is not sure.
     if schema is True:
         return True
     if not isinstance(schema, dict) or depth > 64:
-        return None
+        return False
     for keyword, value in schema.items():
         if keyword == "$id" and schema is not root:
-            return None  # a nested $id moves what "#" refers to
+            return False  # a nested $id moves what "#" refers to
         if keyword in _ANNOTATIONS or keyword == "$defs":
             continue
         check = _KEYWORDS.get(keyword)
-        if check is None or check(instance, value, schema, root, depth) is not True:
-            return None
+        if check is None or not check(instance, value, schema, root, depth):
+            return False
     return True
 
 
-def _type(
-    instance: Any, value: Any, _s: dict[str, Any], _r: dict[str, Any], _d: int
-) -> bool | None:
+def _type(instance: Any, value: Any, _s: dict[str, Any], _r: dict[str, Any], _d: int) -> bool:
     names = [value] if isinstance(value, str) else value
     for name in names:
         if name in _TYPES:
@@ -70,31 +68,31 @@ def _type(
             if type(instance) in _TYPES[name]:
                 return True
         elif (name == "integer" and type(instance) is int) or (
-            name == "number" and type(instance) in (int, float)
+            name == "number" and _number(instance)
         ):
             return True
-    return None  # a float where an integer is wanted (1.0 may be one): jsonschema decides
+    return False  # a float where an integer is wanted (1.0 may be one): jsonschema decides
 
 
-def _min_length(instance: Any, value: Any, *_: Any) -> bool | None:
-    return True if not isinstance(instance, str) or len(instance) >= value else None
+def _min_length(instance: Any, value: Any, *_: Any) -> bool:
+    return not isinstance(instance, str) or len(instance) >= value
 
 
-def _pattern(instance: Any, value: Any, *_: Any) -> bool | None:
+def _pattern(instance: Any, value: Any, *_: Any) -> bool:
     # jsonschema's own test: re.search with Python's engine.
-    return True if not isinstance(instance, str) or re.search(value, instance) else None
+    return not isinstance(instance, str) or re.search(value, instance) is not None
 
 
 def _number(instance: Any) -> bool:
     return type(instance) in (int, float)
 
 
-def _minimum(instance: Any, value: Any, *_: Any) -> bool | None:
-    return True if not _number(instance) or instance >= value else None
+def _minimum(instance: Any, value: Any, *_: Any) -> bool:
+    return not _number(instance) or instance >= value
 
 
-def _exclusive_minimum(instance: Any, value: Any, *_: Any) -> bool | None:
-    return True if not _number(instance) or instance > value else None
+def _exclusive_minimum(instance: Any, value: Any, *_: Any) -> bool:
+    return not _number(instance) or instance > value
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -102,73 +100,69 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and isinstance(a, (str, int, float, bool, type(None))) and a == b
 
 
-def _enum(instance: Any, value: Any, *_: Any) -> bool | None:
-    return True if any(_same(instance, v) for v in value) else None
+def _enum(instance: Any, value: Any, *_: Any) -> bool:
+    return any(_same(instance, v) for v in value)
 
 
-def _const(instance: Any, value: Any, *_: Any) -> bool | None:
-    return True if _same(instance, value) else None
+def _const(instance: Any, value: Any, *_: Any) -> bool:
+    return _same(instance, value)
 
 
 def _properties(
     instance: Any, value: Any, _s: dict[str, Any], root: dict[str, Any], depth: int
-) -> bool | None:
+) -> bool:
     if not isinstance(instance, dict):
         return True
     for name, sub in value.items():
         if name in instance and _check(instance[name], sub, root, depth + 1) is not True:
-            return None
+            return False
     return True
 
 
 def _additional(
     instance: Any, value: Any, schema: dict[str, Any], root: dict[str, Any], depth: int
-) -> bool | None:
+) -> bool:
     if not isinstance(instance, dict):
         return True
     if "patternProperties" in schema:
-        return None
+        return False
     known = schema.get("properties", {})
     extra = [k for k in instance if k not in known]
     if value is False:
-        return True if not extra else None
-    return True if all(_check(instance[k], value, root, depth + 1) for k in extra) else None
+        return not extra
+    return all(_check(instance[k], value, root, depth + 1) for k in extra)
 
 
-def _required(instance: Any, value: Any, *_: Any) -> bool | None:
-    return True if not isinstance(instance, dict) or all(k in instance for k in value) else None
+def _required(instance: Any, value: Any, *_: Any) -> bool:
+    return not isinstance(instance, dict) or all(k in instance for k in value)
 
 
-def _min_properties(instance: Any, value: Any, *_: Any) -> bool | None:
-    return True if not isinstance(instance, dict) or len(instance) >= value else None
+def _min_properties(instance: Any, value: Any, *_: Any) -> bool:
+    return not isinstance(instance, dict) or len(instance) >= value
 
 
-def _items(
-    instance: Any, value: Any, _s: dict[str, Any], root: dict[str, Any], depth: int
-) -> bool | None:
+def _items(instance: Any, value: Any, _s: dict[str, Any], root: dict[str, Any], depth: int) -> bool:
     if not isinstance(instance, list):
         return True
-    return True if all(_check(x, value, root, depth + 1) for x in instance) else None
+    return all(_check(x, value, root, depth + 1) for x in instance)
 
 
-def _min_items(instance: Any, value: Any, *_: Any) -> bool | None:
-    return True if not isinstance(instance, list) or len(instance) >= value else None
+def _min_items(instance: Any, value: Any, *_: Any) -> bool:
+    return not isinstance(instance, list) or len(instance) >= value
 
 
 def _any_of(
     instance: Any, value: Any, _s: dict[str, Any], root: dict[str, Any], depth: int
-) -> bool | None:
-    return True if any(_check(instance, b, root, depth + 1) for b in value) else None
+) -> bool:
+    return any(_check(instance, b, root, depth + 1) for b in value)
 
 
-def _ref(
-    instance: Any, value: Any, _s: dict[str, Any], root: dict[str, Any], depth: int
-) -> bool | None:
+def _ref(instance: Any, value: Any, _s: dict[str, Any], root: dict[str, Any], depth: int) -> bool:
     prefix = "#/$defs/"
     if not isinstance(value, str) or not value.startswith(prefix) or "~" in value or "%" in value:
-        return None  # only plain names: JSON-pointer escapes and percent-encoding are jsonschema's
+        return False  # only plain names: JSON-pointer escapes and percent-encoding are jsonschema's
     target = root.get("$defs", {}).get(value[len(prefix) :])
-    return None if target is None else _check(instance, target, root, depth + 1)
+    return target is not None and _check(instance, target, root, depth + 1)
 
 
 _KEYWORDS = {

@@ -109,14 +109,10 @@ class Headers(Mapping[str, str]):
         parts = lines[start].split(None, 2)
         status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         headers = cls()
-        d = headers._d
         for line in lines[start + 1 :]:
             name, sep, value = line.partition(b":")
             if sep:  # Latin-1, as http.client reads a head
-                key = name.strip().lower().decode("latin-1")
-                text = value.strip().decode("latin-1")
-                old = d.get(key)
-                d[key] = text if old is None else f"{old}, {text}"
+                headers.add(name.strip().decode("latin-1"), value.strip().decode("latin-1"))
         return status, headers
 
     def __getitem__(self, name: str) -> str:
