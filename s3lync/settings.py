@@ -6,7 +6,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping as EnvMapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -141,6 +141,11 @@ def _workers(env: EnvMapping[str, str]) -> int:
     )
 
 
+def _processes(env: EnvMapping[str, str]) -> int:
+    raw = env.get("S3LYNC_PROCESSES", "").strip().lower()
+    return 0 if raw in ("", "auto") else (_int_env(env, "S3LYNC_PROCESSES") or 0)
+
+
 def _threshold(env: EnvMapping[str, str]) -> int:
     default = _overrides.get("multipart_threshold", DEFAULT_MULTIPART_THRESHOLD)
     return _size_env(env, "S3LYNC_MULTIPART_THRESHOLD", default)
@@ -247,6 +252,9 @@ class Settings:
     client_env: tuple[str, ...] = ()
     # Upload arguments for every upload (see UPLOAD_ARGS); a mapping's or an object's own win.
     extra_args: tuple[tuple[str, str], ...] = ()
+    # S3LYNC_PROCESSES: processes that share a large batch of small transfers (0: one per core,
+    # from FANOUT_MIN transfers on; 1: this process only).
+    processes: int = 0
     # A read-only snapshot of the whole environment, for ${VAR} in manifests and the CI
     # scheduler's shard variables.
     environ: EnvMapping[str, str] = field(
@@ -283,8 +291,16 @@ class Settings:
             progress_interval=_seconds_env(env, "S3LYNC_PROGRESS_INTERVAL") or 5.0,
             # Set (even empty) and unset differ: AWS_CA_BUNDLE="" means certifi, unset the file's.
             client_env=tuple("=" + env[k] if k in env else "-" for k in CLIENT_ENV_KEYS),
+            processes=_processes(env),
             environ=env,
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # For a worker process (sync/fanout.py): the environment's read-only view cannot be
+        # pickled, a plain copy of it can.
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        state["environ"] = dict(self.environ)
+        return (_settings_from_state, (state,))
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (``dataclasses.replace``)."""
@@ -493,3 +509,8 @@ def configure_logging(settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
     if settings.log_level_set:
         logger.setLevel(settings.log_level)
+
+
+def _settings_from_state(state: dict[str, Any]) -> Settings:
+    state["environ"] = MappingProxyType(state["environ"])
+    return Settings(**state)

@@ -52,6 +52,8 @@ __all__ = [
     "intercepted",
     "make_client",
     "open_remote",
+    "portable",
+    "reopen",
     "s3_label",
     "translate",
 ]
@@ -272,13 +274,35 @@ def open_remote(
     from s3lync.store.remote import Remote
 
     args = (region, endpoint_url, profile, max_workers, timeouts, settings)
-    return Remote(
+    remote = Remote(
         max_workers=max_workers,
         wire_factory=lambda: get_wire(*args),
         boto_factory=lambda: BotoWire(get_client(*args)),
         attempts_factory=lambda: get_attempts(*args),
         settings=settings,
     )
+    remote.recipe = (region, endpoint_url, profile, timeouts)
+    return remote
+
+
+def portable(remote: Remote) -> bool:
+    """True when another process can open the same store from ``remote.recipe`` and the
+    Settings alone: the fast implementation, credentials read without botocore's session
+    (static keys from the environment or the AWS files: nothing to prompt for or refresh).
+    """
+    from s3lync.store.fast import FastWire
+
+    if remote.recipe is None or intercepted():
+        return False
+    region, endpoint_url, profile, timeouts = remote.recipe
+    found = _resolved(region, endpoint_url, profile, remote.max_workers, timeouts, remote.settings)
+    return found.static is not None and isinstance(remote.wire, FastWire)
+
+
+def reopen(recipe: tuple[Any, ...], max_workers: int, settings: Settings) -> Remote:
+    """The Remote another process's ``recipe`` describes (see :func:`portable`)."""
+    region, endpoint_url, profile, timeouts = recipe
+    return open_remote(region, endpoint_url, profile, max_workers, timeouts, settings)
 
 
 def get_attempts(

@@ -100,6 +100,9 @@ class Remote:
         self._uploader_: Uploader | None = None
         self._deleter_: Deleter | None = None
         self._downloader_: Downloader | None = None
+        # (region, endpoint_url, profile, timeouts) when clients.open_remote built it: what
+        # another process needs to open the same store (clients.portable / reopen).
+        self.recipe: tuple[Any, ...] | None = None
 
     # -- the pipelines, built on first use (they hold no state: two threads may both build one) --
 

@@ -32,9 +32,10 @@ from s3lync.mapping import Direction
 from s3lync.store.clients import translate
 from s3lync.store.objects import OnBytes
 from s3lync.store.remote import Remote
-from s3lync.sync import guards
+from s3lync.sync import fanout, guards
 from s3lync.sync.breaker import Breaker
 from s3lync.sync.events import Subscriber, emit
+from s3lync.sync.fanout import CANCEL_WAIT
 from s3lync.sync.integrity import Status, Verdict
 from s3lync.sync.plan import MappingPlan, Operation, OpKind
 from s3lync.sync.results import MappingResult, OpResult
@@ -43,8 +44,7 @@ from s3lync.uri import check_rel
 
 log = logging.getLogger(__name__)
 
-# Seconds a cancelled run waits for in-flight transfers to stop before leaving them behind.
-CANCEL_WAIT = 1.0
+__all__ = ["CANCEL_WAIT", "Executor"]
 
 
 class Executor:
@@ -89,7 +89,8 @@ class Executor:
         self.breaker = breaker if breaker is not None else Breaker()
         self.endpoint = remote.endpoint
 
-    def _emit(self, event: str, **kwargs: Any) -> None:
+    def emit(self, event: str, **kwargs: Any) -> None:
+        """Tell the subscribers of ``event``."""
         emit(self.subscribers, event, **kwargs)
 
     def _on_bytes(self, mplan: MappingPlan, op: Operation) -> OnBytes | None:
@@ -98,7 +99,7 @@ class Executor:
             return None
 
         def on_bytes(n: int) -> None:
-            self._emit("on_progress", op=op, mapping=mplan, bytes_transferred=n)
+            self.emit("on_progress", op=op, mapping=mplan, bytes_transferred=n)
 
         return on_bytes
 
@@ -112,7 +113,7 @@ class Executor:
         if mplan.mapping.direction is Direction.DOWNLOAD:
             self._prepare_temps(mplan, transfers)
         for op in mkdirs:
-            result.results.append(self._run(mplan, op))
+            result.results.append(self.run_op(mplan, op))
         if transfers:
             large = sum(1 for o in transfers if o.size >= self.remote.threshold)
             # One large file is fastest in parallel ranges; several already fill the workers.
@@ -156,14 +157,20 @@ class Executor:
         """Run transfers on the worker pool; on Ctrl-C stop at once and remove in-flight temps."""
         if self._pool is not None:
             # The pool is shared and outlives this run: never shut it down. A cancelled run's
-            # queued operations return at once (see _run), so waiting for them is short.
-            return self._gather(mplan, ops, [self._pool.submit(self._run, mplan, op) for op in ops])
+            # queued operations return at once (see run_op), so waiting for them is short.
+            return self._gather(
+                mplan, ops, [self._pool.submit(self.run_op, mplan, op) for op in ops]
+            )
+        shared = fanout.plan(self, ops)
+        if shared is not None:
+            # Many small files: processes share them (one core's Python is the limit there).
+            return fanout.FanOut(self, mplan, ops, *shared).run()
         workers = min(self.max_workers, len(ops))
         if workers == 1:
-            return [self._run(mplan, op) for op in ops]
+            return [self.run_op(mplan, op) for op in ops]
         pool = ThreadPoolExecutor(workers, thread_name_prefix="s3lync")
         try:
-            futures = [pool.submit(self._run, mplan, op) for op in ops]
+            futures = [pool.submit(self.run_op, mplan, op) for op in ops]
             results = self._gather(mplan, ops, futures)
         except BaseException:
             self.abort()
@@ -223,7 +230,8 @@ class Executor:
         self.temps.unregister(inflight)
         self._flush_cache()
 
-    def _run(self, mplan: MappingPlan, op: Operation) -> OpResult:
+    def run_op(self, mplan: MappingPlan, op: Operation) -> OpResult:
+        """Run one operation to its result (never raises for the operation's own failure)."""
         if self.cancel.is_set():
             # Cancelled before it started: no transfer begins after a cancel.
             exc = TransferCancelledError(f"{op.kind.value} s3://{mplan.bucket}/{op.key}: cancelled")
@@ -235,7 +243,7 @@ class Executor:
                 f"{self.endpoint} is not answering)"
             )
             return OpResult(op, str(down), type(down).__name__, down)
-        self._emit("on_start", op=op, mapping=mplan)
+        self.emit("on_start", op=op, mapping=mplan)
         error: S3lyncError | None = None
         verdict: Verdict | None = None
         try:
@@ -257,7 +265,7 @@ class Executor:
             if error is None
             else OpResult(op, str(error), type(error).__name__, error)
         )
-        self._emit("on_done", op=op, mapping=mplan, error=res.error, verdict=verdict)
+        self.emit("on_done", op=op, mapping=mplan, error=res.error, verdict=verdict)
         return res
 
     def _guard(self, mplan: MappingPlan, op: Operation, create: bool = False) -> None:
@@ -414,7 +422,7 @@ class Executor:
         out: list[OpResult] = []
         if mplan.mapping.direction is Direction.UPLOAD:
             for op in deletes:
-                self._emit("on_start", op=op, mapping=mplan)
+                self.emit("on_start", op=op, mapping=mplan)
             checked = guards.delete_conditions(self.remote, mplan.bucket, deletes, self.max_workers)
             conditions = {k: v for k, v in checked.items() if isinstance(v, str)}
             failed = self.remote.delete_many(mplan.bucket, list(conditions), conditions)
@@ -422,14 +430,14 @@ class Executor:
                 refused = checked[op.key]
                 if isinstance(refused, S3lyncError):
                     out.append(OpResult(op, str(refused), type(refused).__name__, refused))
-                    self._emit("on_done", op=op, mapping=mplan, error=str(refused))
+                    self.emit("on_done", op=op, mapping=mplan, error=str(refused))
                     continue
                 msg = failed.get(op.key)
                 out.append(OpResult(op, msg, "SyncError" if msg else None))
-                self._emit("on_done", op=op, mapping=mplan, error=msg)
+                self.emit("on_done", op=op, mapping=mplan, error=msg)
             return out
         for op in deletes:
-            self._emit("on_start", op=op, mapping=mplan)
+            self.emit("on_start", op=op, mapping=mplan)
             err: str | None = None
             etype: str | None = None
             try:
@@ -443,8 +451,36 @@ class Executor:
             except OSError as exc:
                 err, etype = f"delete {op.local_path}: {exc.strerror or exc}", "S3ObjectError"
             out.append(OpResult(op, err, etype))
-            self._emit("on_done", op=op, mapping=mplan, error=err)
+            self.emit("on_done", op=op, mapping=mplan, error=err)
         return out
+
+    def adopt_temps(self, temp_for: dict[str, str]) -> None:
+        """Use temporaries another process registered (download target -> temporary)."""
+        self._temp_for = dict(temp_for)
+
+    def temp_map(self) -> dict[str, str]:
+        """Download target -> its registered temporary, for this mapping's transfers."""
+        return dict(self._temp_for)
+
+    @property
+    def create_only(self) -> bool:
+        """True when uploads only create (If-None-Match: *)."""
+        return self._create_only
+
+    def temps_of(self, ops: Sequence[Operation]) -> list[str]:
+        """The registered temporaries of ``ops`` (downloads only)."""
+        return [t for t in (self._temp_for.get(op.local_path) for op in ops) if t]
+
+    def take_cache_rows(self) -> list[tuple[str, Fingerprint, Digest]]:
+        """The hash-cache rows queued so far (a worker process sends them to its parent)."""
+        with self._rows_lock:
+            rows, self._cache_rows = self._cache_rows, []
+        return rows
+
+    def add_cache_rows(self, rows: list[tuple[str, Fingerprint, Digest]]) -> None:
+        """Queue rows a worker process computed, for this executor's hash cache."""
+        with self._rows_lock:
+            self._cache_rows.extend(rows)
 
     def _remember(self, path: str, fp: Fingerprint, digest: Digest, stat_at: int) -> None:
         """Queue a digest for the hash cache, unless the file is too fresh to trust (racily clean)."""
@@ -454,6 +490,4 @@ class Executor:
             self._cache_rows.append((os.path.abspath(path), fp, digest))
 
     def _flush_cache(self) -> None:
-        with self._rows_lock:
-            rows, self._cache_rows = self._cache_rows, []
-        self.cache.put_many(rows)
+        self.cache.put_many(self.take_cache_rows())

@@ -1,0 +1,370 @@
+"""A large batch of small transfers shared by this process and worker processes.
+
+A small file costs ~0.3 ms of Python (request, MD5, rename, bookkeeping), and Python runs one
+thread at a time: 1000 small files keep one core busy however many requests are in flight
+(benchmarks/RESULTS.md). From :data:`FANOUT_MIN` small transfers on, the executor starts one
+worker process per further core (``python -c`` with this interpreter and this ``sys.path``;
+never ``multiprocessing``, whose spawn re-runs a caller's unguarded script). Each worker opens
+the same store from the Remote's recipe and the run's Settings and runs the operations it is
+handed through its own Executor -- the same code, checks and messages as here. The run's
+``max_workers`` is split between the processes, so requests in flight stay within it.
+
+The parent keeps every decision about the run: it registers every download temporary before
+anything starts, hands out operations a chunk at a time from the queue its own threads take
+from (a worker still starting costs nothing), turns each worker's answers into OpResults and
+subscriber events, feeds the run's breaker, and writes the hash cache. Large transfers stay in
+the parent. On cancel (Ctrl-C, ``cancel.set()``) workers are told to stop, temporaries of
+everything they were handed are removed, and a worker that has not ended after CANCEL_WAIT is
+killed. A worker that dies reports its unfinished operations as failed, never as done; one
+whose parent dies stops at once (its socket closes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from s3lync import errors
+from s3lync.errors import SyncError, TransferCancelledError
+from s3lync.localfs import scan as local
+from s3lync.store.clients import portable
+from s3lync.sync.plan import MappingPlan, Operation
+from s3lync.sync.results import OpResult
+
+if TYPE_CHECKING:
+    import subprocess
+    from multiprocessing.connection import Connection
+
+    from s3lync.sync.executor import Executor
+
+log = logging.getLogger(__name__)
+
+#: Small transfers from which a batch is shared between processes (S3LYNC_PROCESSES unset): a
+#: worker's start-up (~0.2 s of imports) costs more than it saves below a few hundred files.
+FANOUT_MIN = 256
+# Seconds a cancelled run waits for workers to stop before killing them (as executor.py's).
+CANCEL_WAIT = 1.0
+#: Small transfers each process should get, at least, when the count of processes is chosen.
+PER_PROCESS = 128
+
+# What a worker runs: this interpreter's import path, then the worker loop (fanworker.py).
+_BOOT = (
+    "import sys;sys.path[:]=sys.argv[4:];"
+    "from s3lync.sync.fanworker import main;sys.exit(main(int(sys.argv[1]),sys.argv[2]))"
+)
+
+
+def processes_for(setting: int, small: int) -> int:
+    """How many processes share ``small`` small transfers (1: this one alone)."""
+    if setting == 1 or os.name != "posix" or getattr(sys, "frozen", False) or not sys.executable:
+        return 1
+    if setting >= 2:
+        return max(1, min(setting, small // 2))
+    if small < FANOUT_MIN:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, small // PER_PROCESS))
+
+
+def plan(ex: Executor, ops: Sequence[Operation]) -> tuple[int, list[int], list[int]] | None:
+    """(processes, small indices, large indices) when ``ops`` are worth sharing, else None."""
+    threshold = ex.remote.threshold
+    small = [i for i, op in enumerate(ops) if op.size < threshold]
+    processes = processes_for(ex.remote.settings.processes, len(small))
+    if processes < 2 or ex.max_workers < 2 or not portable(ex.remote):
+        return None
+    large = [i for i, op in enumerate(ops) if op.size >= threshold]
+    return min(processes, ex.max_workers), small, large
+
+
+def split(workers: int, processes: int) -> list[int]:
+    """``workers`` threads over ``processes`` (the first, this process's, gets any extra)."""
+    each, extra = divmod(workers, processes)
+    return [each + (1 if i < extra else 0) for i in range(processes)]
+
+
+class FanOut:
+    """One mapping's transfers, shared by this process's threads and worker processes."""
+
+    def __init__(
+        self,
+        ex: Executor,
+        mplan: MappingPlan,
+        ops: Sequence[Operation],
+        processes: int,
+        small: list[int],
+        large: list[int],
+    ) -> None:
+        self.ex = ex
+        self.mplan = mplan
+        self.ops = list(ops)
+        self.processes = processes
+        self.results: list[OpResult | None] = [None] * len(self.ops)
+        self._lock = threading.Lock()
+        self._large = deque(large)
+        self._small = deque(small)
+
+    def take(self, n: int, small_only: bool = False) -> list[int]:
+        """Up to ``n`` operations nobody has taken yet (large ones only for this process)."""
+        out: list[int] = []
+        with self._lock:
+            while self._large and not small_only and len(out) < n:
+                out.append(self._large.popleft())
+            while self._small and len(out) < n:
+                out.append(self._small.popleft())
+        return out
+
+    def run(self) -> list[OpResult]:
+        """Run every operation; the results in the order of ``ops``."""
+        ex = self.ex
+        shares = split(ex.max_workers, self.processes)
+        workers = [w for w in (Worker.start(self, share) for share in shares[1:]) if w]
+        pool = ThreadPoolExecutor(shares[0], thread_name_prefix="s3lync")
+        futures = [pool.submit(self._work) for _ in range(shares[0])]
+        try:
+            self._wait(futures, workers)
+        except BaseException:
+            ex.abort()
+            self._stop(workers)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        self._stop(workers)
+        pool.shutdown(wait=not ex.cancel.is_set(), cancel_futures=True)
+        answered = [w.answered for w in workers]
+        log.debug(
+            "%d transfers: %d in this process, %s in %d worker process(es)",
+            len(self.ops),
+            len(self.ops) - sum(answered),
+            "+".join(map(str, answered)) or "0",
+            len(workers),
+        )
+        return [
+            r if r is not None else self._cancelled(op)
+            for r, op in zip(self.results, self.ops, strict=True)
+        ]
+
+    def _work(self) -> None:
+        while not self.ex.cancel.is_set():
+            taken = self.take(1)
+            if not taken:
+                return
+            self.results[taken[0]] = self.ex.run_op(self.mplan, self.ops[taken[0]])
+
+    def _wait(self, futures: list[Future[None]], workers: list[Worker]) -> None:
+        """Until every thread and worker is done; on cancel, stop the workers (see module)."""
+        deadline: float | None = None
+        pending = set(futures)
+        while True:
+            busy = [w for w in workers if not w.done.is_set()]
+            if not pending and not busy:
+                return
+            if pending:
+                _, pending = wait(pending, timeout=0.1)
+            else:
+                busy[0].done.wait(0.1)
+            if not self.ex.cancel.is_set():
+                continue
+            if deadline is None:
+                self.ex.abort()
+                for w in workers:
+                    w.cancel()
+                deadline = time.monotonic() + CANCEL_WAIT
+            elif time.monotonic() >= deadline:
+                self.ex.abort()
+                return
+
+    def _stop(self, workers: list[Worker]) -> None:
+        """Every worker ended (killed if it must be), its unfinished operations accounted for."""
+        for w in workers:
+            w.close()
+        for w in workers:
+            unfinished = [i for i in w.handed if self.results[i] is None]
+            for tmp in self.ex.temps_of([self.ops[i] for i in unfinished]):
+                local.discard(tmp)
+            if w.died is None or self.ex.cancel.is_set():
+                continue
+            for i in unfinished:
+                op = self.ops[i]
+                exc = SyncError(
+                    f"{op.kind.value} s3://{self.mplan.bucket}/{op.key}: {w.died}; run again"
+                )
+                self.results[i] = OpResult(op, str(exc), type(exc).__name__, exc)
+                if i in w.started:
+                    self.ex.emit("on_done", op=op, mapping=self.mplan, error=str(exc), verdict=None)
+
+    def _cancelled(self, op: Operation) -> OpResult:
+        exc = TransferCancelledError(
+            f"{op.kind.value} s3://{self.mplan.bucket}/{op.key}: cancelled"
+        )
+        return OpResult(op, str(exc), type(exc).__name__, exc)
+
+    def finished(self, i: int, answer: tuple[Any, ...]) -> None:
+        """A worker's result for operation ``i``: recorded, told, its digests queued."""
+        error, etype, exc, network, verdict, rows = answer
+        op = self.ops[i]
+        if error is not None and not isinstance(exc, BaseException):
+            exc = getattr(errors, str(etype), SyncError)(error)
+        if network and isinstance(exc, BaseException):
+            exc.__cause__ = ConnectionError(error)
+        res = OpResult(op, error, etype, exc, verdict)
+        self.results[i] = res
+        if not isinstance(exc, TransferCancelledError):
+            self.ex.breaker.record(self.ex.endpoint, exc)
+        self.ex.add_cache_rows(rows)
+        self.ex.emit("on_done", op=op, mapping=self.mplan, error=error, verdict=verdict)
+
+    def hello(self, share: int) -> tuple[Any, ...]:
+        """What a worker needs to run this mapping's operations."""
+        ex = self.ex
+        light = replace(self.mplan, operations=(), unchanged_paths=())
+        return (
+            ex.remote.settings,
+            ex.remote.recipe,
+            share,
+            light,
+            self.ops,
+            ex.temp_map(),
+            ex.create_only,
+            bool(ex.subscribers),
+        )
+
+
+class Worker:
+    """One worker process, seen from the parent: a socket and the thread that serves it."""
+
+    def __init__(self, fan: FanOut, share: int, proc: subprocess.Popen[bytes], conn: Connection):
+        self.fan = fan
+        self.share = share
+        self.proc = proc
+        self.conn = conn
+        self.handed: list[int] = []
+        self.started: set[int] = set()
+        self.outstanding = 0
+        self.answered = 0
+        self.done = threading.Event()
+        self.died: str | None = None
+        self._send_lock = threading.Lock()
+        self._finishing = False
+        threading.Thread(target=self._serve, name="s3lync-worker", daemon=True).start()
+
+    @classmethod
+    def start(cls, fan: FanOut, share: int) -> Worker | None:
+        """A new worker process, or None (logged) when one cannot be started."""
+        import socket
+        import subprocess
+        from multiprocessing.connection import Connection
+
+        import s3lync
+
+        ours, theirs = socket.socketpair()
+        # The parent's pid only names the worker's parent for ps and tests; the worker ignores it.
+        parent = str(os.getpid())
+        argv = [sys.executable, "-c", _BOOT, str(theirs.fileno()), s3lync.__file__, parent]
+        argv += sys.path
+        try:
+            proc = subprocess.Popen(
+                argv,
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            log.debug("no worker process (%s): this process transfers alone", exc)
+            ours.close()
+            return None
+        finally:
+            theirs.close()
+        return cls(fan, share, proc, Connection(ours.detach()))
+
+    def _send(self, msg: tuple[Any, ...]) -> bool:
+        try:
+            with self._send_lock:
+                self.conn.send(msg)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _feed(self) -> None:
+        """Keep two rounds of the worker's threads queued, while there is work and no stop."""
+        fan = self.fan
+        while self.outstanding <= self.share and not self._finishing:
+            stop = fan.ex.cancel.is_set() or fan.ex.breaker.is_open(fan.ex.endpoint)
+            taken = [] if stop else fan.take(self.share, small_only=True)
+            if not taken:
+                self.finish()
+                return
+            self.handed.extend(taken)
+            self.outstanding += len(taken)
+            if not self._send(("run", taken)):
+                return
+
+    def finish(self) -> None:
+        """Nothing more for this worker: it ends once what it was handed is done."""
+        if not self._finishing:
+            self._finishing = True
+            self._send(("finish",))
+
+    def cancel(self) -> None:
+        """Stop: the worker's queued operations end as cancelled, its streams stop."""
+        self._send(("cancel",))
+        self.finish()
+
+    def _serve(self) -> None:
+        fan = self.fan
+        try:
+            if not self._send(("hello", *fan.hello(self.share))):
+                raise EOFError
+            while True:
+                msg = self.conn.recv()
+                kind = msg[0]
+                if kind == "d":
+                    self.outstanding -= 1
+                    self.answered += 1
+                    fan.finished(msg[1], msg[2:])
+                    self._feed()
+                elif kind == "s":
+                    self.started.add(msg[1])
+                    fan.ex.emit("on_start", op=fan.ops[msg[1]], mapping=fan.mplan)
+                elif kind == "p":
+                    op = fan.ops[msg[1]]
+                    fan.ex.emit("on_progress", op=op, mapping=fan.mplan, bytes_transferred=msg[2])
+                elif kind == "log":
+                    logging.getLogger(msg[1]).log(msg[2], "%s", msg[3])
+                elif kind == "ready":
+                    self._feed()
+                elif kind == "bye":
+                    break
+                elif kind == "fail":
+                    self.died = msg[1]
+                    log.debug("worker process %d: %s", self.proc.pid, msg[1])
+                    break
+        except (EOFError, OSError):
+            code = self.proc.poll()
+            self.died = f"its worker process ended unexpectedly (exit status {code})"
+        except BaseException as exc:  # the serving thread must always set done
+            self.died = f"its worker process could not be served ({exc})"
+        finally:
+            self.done.set()
+
+    def close(self) -> None:
+        """Wait briefly for the process to end, then kill it; close the socket."""
+        import subprocess
+
+        self.finish()
+        try:
+            self.proc.wait(timeout=0 if self.fan.ex.cancel.is_set() else 5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.done.wait(1)
+        self.conn.close()
+        if self.died is None and self.outstanding > 0:
+            self.died = "its worker process ended before answering"
