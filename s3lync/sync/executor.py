@@ -32,7 +32,7 @@ from s3lync.mapping import Direction
 from s3lync.store.clients import translate
 from s3lync.store.objects import OnBytes
 from s3lync.store.remote import Remote
-from s3lync.sync import fanout, guards
+from s3lync.sync import deleting, fanout, guards
 from s3lync.sync.breaker import Breaker
 from s3lync.sync.events import Subscriber, emit
 from s3lync.sync.fanout import CANCEL_WAIT
@@ -137,7 +137,7 @@ class Executor:
                         OpResult(op, f"deletion skipped: {why}", "SkippedDeletion")
                     )
             else:
-                result.results.extend(self._delete(mplan, deletes))
+                result.results.extend(deleting.run_deletes(self, mplan, deletes))
         for r in result.results:
             if not r.ok:
                 # The faces report failures (exception or CLI lines); this is for debugging only.
@@ -248,7 +248,7 @@ class Executor:
         verdict: Verdict | None = None
         try:
             if op.kind is OpKind.MKDIR:
-                self._guard(mplan, op)
+                self.guard(mplan, op)
                 local.ensure_dir(op.local_path)
             elif mplan.mapping.direction is Direction.DOWNLOAD:
                 verdict = self._download(mplan, op)
@@ -268,7 +268,7 @@ class Executor:
         self.emit("on_done", op=op, mapping=mplan, error=res.error, verdict=verdict)
         return res
 
-    def _guard(self, mplan: MappingPlan, op: Operation, create: bool = False) -> None:
+    def guard(self, mplan: MappingPlan, op: Operation, create: bool = False) -> None:
         """Last check before a local write or delete: the path stays inside the mapping root."""
         if not mplan.is_dir:
             if create:
@@ -288,7 +288,7 @@ class Executor:
             self._safe_dirs.add(parent)
 
     def _download(self, mplan: MappingPlan, op: Operation) -> Verdict | None:
-        self._guard(mplan, op, create=True)
+        self.guard(mplan, op, create=True)
         tmp = self._temp_for.get(op.local_path) or new_temp_path(op.local_path)
         with self._rows_lock:
             self._inflight.add(tmp)
@@ -417,42 +417,6 @@ class Executor:
             raise SyncError(
                 f"upload {op.local_path}: the file changed while it was being uploaded; run again"
             )
-
-    def _delete(self, mplan: MappingPlan, deletes: list[Operation]) -> list[OpResult]:
-        out: list[OpResult] = []
-        if mplan.mapping.direction is Direction.UPLOAD:
-            for op in deletes:
-                self.emit("on_start", op=op, mapping=mplan)
-            checked = guards.delete_conditions(self.remote, mplan.bucket, deletes, self.max_workers)
-            conditions = {k: v for k, v in checked.items() if isinstance(v, str)}
-            failed = self.remote.delete_many(mplan.bucket, list(conditions), conditions)
-            for op in deletes:
-                refused = checked[op.key]
-                if isinstance(refused, S3lyncError):
-                    out.append(OpResult(op, str(refused), type(refused).__name__, refused))
-                    self.emit("on_done", op=op, mapping=mplan, error=str(refused))
-                    continue
-                msg = failed.get(op.key)
-                out.append(OpResult(op, msg, "SyncError" if msg else None))
-                self.emit("on_done", op=op, mapping=mplan, error=msg)
-            return out
-        for op in deletes:
-            self.emit("on_start", op=op, mapping=mplan)
-            err: str | None = None
-            etype: str | None = None
-            try:
-                self._guard(mplan, op)
-                guards.check_local_target(op)
-                local.remove_file(op.local_path)
-            except FileNotFoundError:
-                pass
-            except S3lyncError as exc:
-                err, etype = str(exc), type(exc).__name__
-            except OSError as exc:
-                err, etype = f"delete {op.local_path}: {exc.strerror or exc}", "S3ObjectError"
-            out.append(OpResult(op, err, etype))
-            self.emit("on_done", op=op, mapping=mplan, error=err)
-        return out
 
     def adopt_temps(self, temp_for: dict[str, str]) -> None:
         """Use temporaries another process registered (download target -> temporary)."""

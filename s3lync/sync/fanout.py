@@ -79,6 +79,9 @@ def plan(ex: Executor, ops: Sequence[Operation]) -> tuple[int, list[int], list[i
     threshold = ex.remote.threshold
     small = [i for i, op in enumerate(ops) if op.size < threshold]
     processes = processes_for(ex.remote.settings.processes, len(small))
+    if ex.remote.settings.processes == 0:
+        # Each process gets two threads at least: one would leave its core waiting on the network.
+        processes = min(processes, ex.max_workers // 2)
     if processes < 2 or ex.max_workers < 2 or not portable(ex.remote):
         return None
     large = [i for i, op in enumerate(ops) if op.size >= threshold]

@@ -13,7 +13,10 @@ import logging
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -194,8 +197,12 @@ def test_cancel_stops_the_workers_and_leaves_no_temporary(
     cancel = threading.Event()
     data = tmp_path / "data"
 
+    in_flight: list[int] = []
+
     def cancel_when_in_flight() -> None:
         wait_until(lambda: len(temporaries(data)) >= 4, "transfers in flight", 60)
+        time.sleep(0.5)  # time for any request over the bound to show
+        in_flight.append(len(temporaries(data)))
         cancel.set()
 
     threading.Thread(target=cancel_when_in_flight, daemon=True).start()
@@ -205,6 +212,8 @@ def test_cancel_stops_the_workers_and_leaves_no_temporary(
     finally:
         proxy.clear()
     assert cancel.is_set()
+    # max_workers=4 split 2 + 2: every stalled GET holds a temporary, and there are 4, not 8.
+    assert in_flight == [4]
     assert all(isinstance(r.exception, TransferCancelledError) for r in result.results)
     assert temporaries(tmp_path) == []
     assert not data.exists() or list(data.iterdir()) == []
@@ -277,3 +286,64 @@ def test_ctrl_c_ends_the_cli_and_its_workers_with_nothing_left(
     wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in workers), "workers end", 10)
     assert temporaries(tmp_path) == []
     assert not data.exists() or list(data.iterdir()) == []
+
+
+_SCRIPT = """
+import logging, os, sys
+print("RAN", flush=True)  # a multiprocessing spawn would run this again in the worker
+logging.basicConfig(level=logging.DEBUG, format="%(name)s %(message)s")
+from s3lync import S3Object
+S3Object(sys.argv[1], sys.argv[2], endpoint_url=sys.argv[3]).download()
+"""
+
+
+def test_a_script_without_a_main_guard_runs_once(
+    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    put_objects(s3, bucket, {f"p/{k}": v for k, v in FILES.items()})
+    proxy.add_rule("stall", method="GET", key="/p/f", delay=0.1, times=None)
+    script = tmp_path / "job.py"
+    script.write_text(_SCRIPT)
+    env = cli_env(tmp_path, S3LYNC_PROCESSES="2", S3LYNC_MAX_WORKERS="4")
+    out = subprocess.run(
+        [sys.executable, str(script), f"s3://{bucket}/p/", str(tmp_path / "data"), proxy.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["RAN"]
+    line = [ln for ln in out.stderr.splitlines() if "worker process(es)" in ln]
+    assert line and " 0 in 1 worker" not in line[0], out.stderr
+    assert tree(tmp_path / "data") == FILES
+
+
+def test_refreshable_credentials_stay_in_one_process(
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A credential_process (or SSO, or a role) may prompt or refresh: no worker gets them."""
+    caplog.set_level(logging.DEBUG, logger="s3lync.sync.fanout")
+    put_objects(s3, bucket, {f"p/{k}": v for k, v in FILES.items()})
+    proxy.add_rule("stall", method="GET", key="/p/f", delay=0.1, times=None)
+    config = tmp_path / "aws-config"
+    creds = (
+        '{\\"Version\\": 1, \\"AccessKeyId\\": \\"test\\", \\"SecretAccessKey\\": \\"testsecret\\"}'
+    )
+    config.write_text(f"[default]\ncredential_process = {sys.executable} -c \"print('{creds}')\"\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    mapping = Mapping(f"s3://{bucket}/p/", str(tmp_path / "data"), Direction.DOWNLOAD)
+
+    result, _ = run(proxy.url, mapping, 2)
+
+    assert all(r.ok for r in result.results)
+    assert tree(tmp_path / "data") == FILES
+    assert shared(caplog) == [], "a worker was started for refreshable credentials"
+    assert workers_of(os.getpid()) == []
