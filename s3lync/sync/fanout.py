@@ -33,7 +33,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from s3lync import errors
-from s3lync.errors import SyncError, TransferCancelledError
+from s3lync.errors import EndpointDownError, SyncError, TransferCancelledError
 from s3lync.localfs import scan as local
 from s3lync.store.clients import portable
 from s3lync.sync.plan import MappingPlan, Operation
@@ -54,6 +54,11 @@ FANOUT_MIN = 256
 CANCEL_WAIT = 1.0
 #: Small transfers each process should get, at least, when the count of processes is chosen.
 PER_PROCESS = 128
+
+#: Seconds of transfers watched before deciding whether this process keeps a core busy.
+SAMPLE = 0.2
+#: Share of a core (CPU seconds per second) from which the transfers count as CPU-bound.
+BUSY = 0.7
 
 # What a worker runs: this interpreter's import path, then the worker loop (fanworker.py).
 _BOOT = (
@@ -88,6 +93,11 @@ def plan(ex: Executor, ops: Sequence[Operation]) -> tuple[int, list[int], list[i
     return min(processes, ex.max_workers), small, large
 
 
+def saturated(cpu: float, wall: float) -> bool:
+    """True when this process used most of a core over ``wall`` seconds (``cpu`` seconds)."""
+    return wall > 0 and cpu / wall >= BUSY
+
+
 def split(workers: int, processes: int) -> list[int]:
     """``workers`` threads over ``processes`` (the first, this process's, gets any extra)."""
     each, extra = divmod(workers, processes)
@@ -110,35 +120,96 @@ class FanOut:
         self.mplan = mplan
         self.ops = list(ops)
         self.processes = processes
+        # S3LYNC_PROCESSES unset: workers only if this process turns out to be CPU-bound.
+        self.auto = ex.remote.settings.processes == 0
+        # (monotonic, process CPU) when this process's transfers started; None once decided.
+        self._clock: tuple[float, float] | None = None
         self.results: list[OpResult | None] = [None] * len(self.ops)
         self._lock = threading.Lock()
+        # Requests in flight, this process's and the ready workers', stay within max_workers:
+        # this process runs all of them until a worker is ready (a worker takes ~0.3 s to
+        # start), then only its own share; its threads above the share leave.
+        self._slots = threading.Condition(self._lock)
+        self._active = 0
+        self._threads = 0
+        self._limit = ex.max_workers
+        self.workers: list[Worker] = []
         self._large = deque(large)
         self._small = deque(small)
 
-    def take(self, n: int, small_only: bool = False) -> list[int]:
-        """Up to ``n`` operations nobody has taken yet (large ones only for this process)."""
+    def _take(self, n: int, small_only: bool = False) -> list[int]:
+        """Up to ``n`` operations nobody has taken yet (large ones only for this process);
+        called with the lock held."""
         out: list[int] = []
-        with self._lock:
-            while self._large and not small_only and len(out) < n:
-                out.append(self._large.popleft())
-            while self._small and len(out) < n:
-                out.append(self._small.popleft())
+        while self._large and not small_only and len(out) < n:
+            out.append(self._large.popleft())
+        while self._small and len(out) < n:
+            out.append(self._small.popleft())
         return out
+
+    def _busy(self) -> int:
+        """Requests in flight now (with the lock held): ours, and each ready worker's."""
+        return self._active + sum(min(w.outstanding, w.share) for w in self.workers if w.ready)
+
+    def grant(self, w: Worker) -> list[int]:
+        """Operations for worker ``w``: two rounds of its threads queued, none in flight beyond
+        the free slots."""
+        with self._lock:
+            room = 2 * w.share - w.outstanding
+            if w.outstanding < w.share:
+                free = self.ex.max_workers - self._busy()
+                if free < w.share - w.outstanding:
+                    room = free
+            taken = self._take(room, small_only=True) if room > 0 else []
+            w.outstanding += len(taken)
+            return taken
+
+    def left(self) -> bool:
+        """True while some small operation has not been handed out."""
+        with self._lock:
+            return bool(self._small)
+
+    def worker_ready(self, w: Worker) -> None:
+        """``w`` can take operations: this process gives up its share of the slots."""
+        with self._lock:
+            w.ready = True
+            self._limit -= w.share
+            self._slots.notify_all()
+
+    def worker_answered(self, w: Worker) -> None:
+        """One of ``w``'s operations ended: its slot is free (or taken by its next queued one)."""
+        with self._lock:
+            w.outstanding -= 1
+            w.answered += 1
+            self._slots.notify_all()
+
+    def worker_gone(self, w: Worker) -> None:
+        """``w`` ended: its slots come back to this process."""
+        with self._lock:
+            if w.ready:
+                w.ready = False
+                self._limit += w.share
+            self._slots.notify_all()
 
     def run(self) -> list[OpResult]:
         """Run every operation; the results in the order of ``ops``."""
         ex = self.ex
-        shares = split(ex.max_workers, self.processes)
-        workers = [w for w in (Worker.start(self, share) for share in shares[1:]) if w]
-        pool = ThreadPoolExecutor(shares[0], thread_name_prefix="s3lync")
-        futures = [pool.submit(self._work) for _ in range(shares[0])]
+        with self._lock:
+            self._threads = ex.max_workers
+        pool = ThreadPoolExecutor(ex.max_workers, thread_name_prefix="s3lync")
+        if self.auto:
+            self._clock = (time.monotonic(), time.process_time())
+        futures = [pool.submit(self._work) for _ in range(ex.max_workers)]
+        if not self.auto:
+            self._start_workers()
         try:
-            self._wait(futures, workers)
+            self._wait(futures)
         except BaseException:
             ex.abort()
-            self._stop(workers)
+            self._stop(self.workers)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+        workers = self.workers
         self._stop(workers)
         pool.shutdown(wait=not ex.cancel.is_set(), cancel_futures=True)
         answered = [w.answered for w in workers]
@@ -155,17 +226,68 @@ class FanOut:
         ]
 
     def _work(self) -> None:
-        while not self.ex.cancel.is_set():
-            taken = self.take(1)
-            if not taken:
-                return
-            self.results[taken[0]] = self.ex.run_op(self.mplan, self.ops[taken[0]])
+        try:
+            while not self.ex.cancel.is_set():
+                with self._slots:
+                    while self._active >= self._limit or self._busy() >= self.ex.max_workers:
+                        if self._threads > self._limit or not (self._large or self._small):
+                            return  # more threads than our share: this one leaves
+                        self._slots.wait(0.1)
+                        if self.ex.cancel.is_set():
+                            return
+                    taken = self._take(1)
+                    if not taken:
+                        return
+                    self._active += 1
+                try:
+                    self.results[taken[0]] = self.ex.run_op(self.mplan, self.ops[taken[0]])
+                finally:
+                    with self._slots:
+                        self._active -= 1
+                        self._slots.notify_all()
+                if self._clock is not None and time.monotonic() >= self._clock[0] + SAMPLE:
+                    self._decide()
+                for w in self.workers:
+                    w.feed()
+        finally:
+            with self._slots:
+                self._threads -= 1
 
-    def _wait(self, futures: list[Future[None]], workers: list[Worker]) -> None:
+    def _decide(self) -> None:
+        """With ``S3LYNC_PROCESSES`` unset, workers start only once this process is seen to keep
+        a core busy (``saturated``): over a slow network the transfers wait on it, not on
+        Python, and a worker would only add its start-up. Asked by this process's threads (the
+        run's thread may wait long for the GIL behind them)."""
+        with self._lock:
+            if self._clock is None:
+                return
+            (since, cpu0), self._clock = self._clock, None
+            remaining = len(self._small)
+        wall, cpu = time.monotonic() - since, time.process_time() - cpu0
+        start = saturated(cpu, wall) and remaining >= PER_PROCESS
+        log.debug(
+            "transfers use %.0f%% of a core, %d small ones left: %s",
+            100 * cpu / wall,
+            remaining,
+            "starting worker processes" if start else "no worker process",
+        )
+        if start:
+            self._start_workers()
+
+    def _start_workers(self) -> None:
+        shares = split(self.ex.max_workers, self.processes)
+        started = [w for w in (Worker.start(self, share) for share in shares[1:]) if w]
+        with self._lock:
+            self.workers = started
+        for w in started:
+            w.serve()
+
+    def _wait(self, futures: list[Future[None]]) -> None:
         """Until every thread and worker is done; on cancel, stop the workers (see module)."""
         deadline: float | None = None
         pending = set(futures)
         while True:
+            workers = self.workers
             busy = [w for w in workers if not w.done.is_set()]
             if not pending and not busy:
                 return
@@ -219,7 +341,9 @@ class FanOut:
             exc.__cause__ = ConnectionError(error)
         res = OpResult(op, error, etype, exc, verdict)
         self.results[i] = res
-        if not isinstance(exc, TransferCancelledError):
+        if not isinstance(exc, TransferCancelledError | EndpointDownError):
+            # As for this process's own: a transfer not tried or cancelled says nothing of the
+            # endpoint.
             self.ex.breaker.record(self.ex.endpoint, exc)
         self.ex.add_cache_rows(rows)
         self.ex.emit("on_done", op=op, mapping=self.mplan, error=error, verdict=verdict)
@@ -252,10 +376,15 @@ class Worker:
         self.started: set[int] = set()
         self.outstanding = 0
         self.answered = 0
+        self.ready = False
         self.done = threading.Event()
         self.died: str | None = None
         self._send_lock = threading.Lock()
         self._finishing = False
+        self._feeding = threading.Lock()
+
+    def serve(self) -> None:
+        """Start the thread that talks to the worker."""
         threading.Thread(target=self._serve, name="s3lync-worker", daemon=True).start()
 
     @classmethod
@@ -295,19 +424,21 @@ class Worker:
             return False
         return True
 
-    def _feed(self) -> None:
-        """Keep two rounds of the worker's threads queued, while there is work and no stop."""
+    def feed(self) -> None:
+        """Hand the worker what it may take now (FanOut.grant), or tell it to finish."""
         fan = self.fan
-        while self.outstanding <= self.share and not self._finishing:
-            stop = fan.ex.cancel.is_set() or fan.ex.breaker.is_open(fan.ex.endpoint)
-            taken = [] if stop else fan.take(self.share, small_only=True)
-            if not taken:
+        if not self.ready or self._finishing:
+            return
+        with self._feeding:  # one "run" at a time, in the order granted
+            if fan.ex.cancel.is_set() or fan.ex.breaker.is_open(fan.ex.endpoint):
                 self.finish()
                 return
-            self.handed.extend(taken)
-            self.outstanding += len(taken)
-            if not self._send(("run", taken)):
-                return
+            taken = fan.grant(self)
+            if taken:
+                self.handed.extend(taken)
+                self._send(("run", taken))
+            elif not fan.left():
+                self.finish()
 
     def finish(self) -> None:
         """Nothing more for this worker: it ends once what it was handed is done."""
@@ -329,10 +460,9 @@ class Worker:
                 msg = self.conn.recv()
                 kind = msg[0]
                 if kind == "d":
-                    self.outstanding -= 1
-                    self.answered += 1
+                    fan.worker_answered(self)
                     fan.finished(msg[1], msg[2:])
-                    self._feed()
+                    self.feed()
                 elif kind == "s":
                     self.started.add(msg[1])
                     fan.ex.emit("on_start", op=fan.ops[msg[1]], mapping=fan.mplan)
@@ -342,7 +472,8 @@ class Worker:
                 elif kind == "log":
                     logging.getLogger(msg[1]).log(msg[2], "%s", msg[3])
                 elif kind == "ready":
-                    self._feed()
+                    fan.worker_ready(self)
+                    self.feed()
                 elif kind == "bye":
                     break
                 elif kind == "fail":
@@ -355,6 +486,7 @@ class Worker:
         except BaseException as exc:  # the serving thread must always set done
             self.died = f"its worker process could not be served ({exc})"
         finally:
+            fan.worker_gone(self)
             self.done.set()
 
     def close(self) -> None:

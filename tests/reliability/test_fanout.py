@@ -26,6 +26,7 @@ import pytest
 from s3lync.errors import PlanStaleError, TransferCancelledError
 from s3lync.mapping import Direction, Mapping
 from s3lync.settings import Settings
+from s3lync.sync import fanout
 from s3lync.sync.engine import Engine
 from s3lync.sync.results import MappingResult
 from s3lync.sync.run import RunOptions
@@ -88,13 +89,13 @@ class Events:
 
 
 def run(
-    endpoint: str, mapping: Mapping, processes: int, **options: Any
+    endpoint: str, mapping: Mapping, processes: int | str, max_workers: int = 4, **options: Any
 ) -> tuple[MappingResult, Events]:
     """One plan and apply of ``mapping`` with S3LYNC_PROCESSES=``processes``."""
     settings = Settings.from_env({**os.environ, "S3LYNC_PROCESSES": str(processes)})
     events = Events()
     opts = RunOptions(subscribers=(events, *options.pop("subscribers", ())), **options)
-    with Engine(endpoint_url=endpoint, settings=settings, max_workers=4) as engine:
+    with Engine(endpoint_url=endpoint, settings=settings, max_workers=max_workers) as engine:
         plan = engine.plan([mapping], opts)
         (result,) = engine.apply(plan, opts)
     return result, events
@@ -103,7 +104,9 @@ def run(
 def shared(caplog: pytest.LogCaptureFixture) -> list[int]:
     """What each worker process answered, from the run's debug line (empty: none ran)."""
     for rec in caplog.records:
-        if rec.name == "s3lync.sync.fanout" and "worker process" in rec.getMessage():
+        if rec.name == "s3lync.sync.fanout" and " in this process, " in rec.getMessage():
+            if rec.getMessage().endswith(" in 0 worker process(es)"):
+                return []
             counts = rec.getMessage().split(" in this process, ")[1].split(" in ")[0]
             return [int(c) for c in counts.split("+")]
     return []
@@ -224,19 +227,37 @@ def test_a_worker_that_dies_reports_its_files_as_failed_not_done(
     s3_server: Any, s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path
 ) -> None:
     put_objects(s3, bucket, {f"p/{k}": v for k, v in FILES.items()})
-    rule = proxy.add_rule("stall", method="GET", key="/p/f", where="body", delay=3600, times=None)
+    # Slow GETs (0.2 s): the run outlasts the worker's start-up.
+    proxy.add_rule("stall", method="GET", key="/p/f", delay=0.2, times=None)
     data = tmp_path / "data"
+    stalled = threading.Event()
+
+    class StallOnceTheWorkerAnswers:
+        """The worker's first answer (told on its serving thread): from now on GETs stall."""
+
+        def on_done(self, **_: Any) -> None:
+            if threading.current_thread().name == "s3lync-worker" and not stalled.is_set():
+                stalled.set()
+                proxy.clear()
+                rules.append(
+                    proxy.add_rule(
+                        "stall", method="GET", key="/p/f", where="body", delay=3600, times=None
+                    )
+                )
+
+    rules: list[Any] = []
 
     def kill_the_worker() -> None:
-        wait_until(lambda: workers_of(os.getpid()), "a worker process", 60)
+        assert stalled.wait(60), "the worker never answered"
+        # Both processes' slots (2 + 2) held by stalled GETs, the worker's included.
         wait_until(lambda: len(temporaries(data)) >= 4, "transfers in flight", 60)
         for pid in workers_of(os.getpid()):
             os.kill(pid, signal.SIGKILL)
-        rule.release()
+        rules[0].release()
 
     threading.Thread(target=kill_the_worker, daemon=True).start()
     mapping = Mapping(f"s3://{bucket}/p/", str(data), Direction.DOWNLOAD)
-    result, events = run(proxy.url, mapping, 2)
+    result, events = run(proxy.url, mapping, 2, subscribers=(StallOnceTheWorkerAnswers(),))
 
     failed = [r for r in result.results if not r.ok]
     assert failed, "the worker's files were reported as done"
@@ -347,3 +368,48 @@ def test_refreshable_credentials_stay_in_one_process(
     assert tree(tmp_path / "data") == FILES
     assert shared(caplog) == [], "a worker was started for refreshable credentials"
     assert workers_of(os.getpid()) == []
+
+
+MANY = {f"m{i:04d}.bin": blob(i, 64 + i % 50) for i in range(fanout.FANOUT_MIN + 44)}
+
+
+class Busy:
+    """Keeps this process's threads busy in Python for 10 ms after each file (a CPU-bound run)."""
+
+    def on_done(self, **_: Any) -> None:
+        end = time.process_time() + 0.01
+        while time.process_time() < end:
+            pass
+
+
+@pytest.mark.parametrize("busy", [True, False], ids=["cpu-bound", "network-bound"])
+def test_by_default_a_worker_starts_only_when_this_process_keeps_a_core_busy(
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    busy: bool,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="s3lync.sync.fanout")
+    if busy:
+        # Under the suite's parallel load this process may get half a core: a busy run here is
+        # one that uses what it gets; the default bar (0.7 of a core) holds for the other case.
+        monkeypatch.setattr(fanout, "BUSY", 0.3)
+    put_objects(s3, bucket, {f"m/{k}": v for k, v in MANY.items()})
+    # 30 ms a GET: long enough for a worker to start and take part; for a run waiting on the
+    # network (nothing else to do), far from a busy core.
+    proxy.add_rule("stall", method="GET", key="/m/m", delay=0.03, times=None)
+    data = tmp_path / "data"
+    mapping = Mapping(f"s3://{bucket}/m/", str(data), Direction.DOWNLOAD)
+
+    result, _ = run(proxy.url, mapping, "auto", 8, subscribers=(Busy(),) if busy else ())
+
+    assert all(r.ok for r in result.results)
+    assert tree(data) == MANY
+    answered = shared(caplog)
+    if busy:
+        assert answered and answered[0] > 0, "a CPU-bound run got no worker"
+    else:
+        assert answered == [], "a run waiting on the network started a worker"
