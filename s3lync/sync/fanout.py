@@ -59,6 +59,9 @@ PER_PROCESS = 128
 SAMPLE = 0.2
 #: Share of a core (CPU seconds per second) from which the transfers count as CPU-bound.
 BUSY = 0.7
+#: Idle cores (the whole machine's, over the same 0.2 s) a worker needs: a store served from
+#: this machine, or any other busy process, may have taken the other cores already.
+IDLE_MIN = 0.5
 
 # What a worker runs: this interpreter's import path, then the worker loop (fanworker.py).
 _BOOT = (
@@ -75,8 +78,7 @@ def processes_for(setting: int, small: int) -> int:
         return max(1, min(setting, small // 2))
     if small < FANOUT_MIN:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, small // PER_PROCESS))
+    return max(1, min(_cores(), small // PER_PROCESS))
 
 
 def plan(ex: Executor, ops: Sequence[Operation]) -> tuple[int, list[int], list[int]] | None:
@@ -91,6 +93,32 @@ def plan(ex: Executor, ops: Sequence[Operation]) -> tuple[int, list[int], list[i
         return None
     large = [i for i, op in enumerate(ops) if op.size >= threshold]
     return min(processes, ex.max_workers), small, large
+
+
+def cpu_times() -> tuple[int, int] | None:
+    """(idle, total) clock ticks of every core since boot (/proc/stat), None where unknown."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 5:
+        return None
+    # user nice system idle iowait irq softirq steal guest guest_nice: guests are in user too.
+    return fields[3] + fields[4], sum(fields[:8])
+
+
+def idle_cores(before: tuple[int, int] | None, after: tuple[int, int] | None, cores: int) -> float:
+    """Cores left idle between two ``cpu_times`` (all of them when the machine cannot say)."""
+    if before is None or after is None or after[1] <= before[1]:
+        return float(cores)
+    return cores * (after[0] - before[0]) / (after[1] - before[1])
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def saturated(cpu: float, wall: float) -> bool:
@@ -124,6 +152,7 @@ class FanOut:
         self.auto = ex.remote.settings.processes == 0
         # (monotonic, process CPU) when this process's transfers started; None once decided.
         self._clock: tuple[float, float] | None = None
+        self._machine: tuple[int, int] | None = None
         self.results: list[OpResult | None] = [None] * len(self.ops)
         self._lock = threading.Lock()
         # Requests in flight, this process's and the ready workers', stay within max_workers:
@@ -199,6 +228,7 @@ class FanOut:
         pool = ThreadPoolExecutor(ex.max_workers, thread_name_prefix="s3lync")
         if self.auto:
             self._clock = (time.monotonic(), time.process_time())
+            self._machine = cpu_times()
         futures = [pool.submit(self._work) for _ in range(ex.max_workers)]
         if not self.auto:
             self._start_workers()
@@ -264,10 +294,12 @@ class FanOut:
             (since, cpu0), self._clock = self._clock, None
             remaining = len(self._small)
         wall, cpu = time.monotonic() - since, time.process_time() - cpu0
-        start = saturated(cpu, wall) and remaining >= PER_PROCESS
+        idle = idle_cores(self._machine, cpu_times(), _cores())
+        start = saturated(cpu, wall) and idle >= IDLE_MIN and remaining >= PER_PROCESS
         log.debug(
-            "transfers use %.0f%% of a core, %d small ones left: %s",
+            "transfers use %.0f%% of a core, %.1f core(s) idle, %d small ones left: %s",
             100 * cpu / wall,
+            idle,
             remaining,
             "starting worker processes" if start else "no worker process",
         )

@@ -72,3 +72,19 @@ def test_a_run_counts_as_cpu_bound_from_most_of_a_core() -> None:
     assert fanout.saturated(cpu=0.15, wall=0.2)
     assert not fanout.saturated(cpu=0.08, wall=0.2)  # waiting on the network
     assert not fanout.saturated(cpu=0.0, wall=0.0)
+
+
+def test_idle_cores_come_from_the_machines_clock_ticks() -> None:
+    # 2 cores, 200 ticks passed, 100 of them idle: one core's worth was idle.
+    assert fanout.idle_cores((1000, 5000), (1100, 5200), 2) == 1.0
+    assert fanout.idle_cores((1000, 5000), (1000, 5200), 2) == 0.0
+    # A machine that cannot say counts as idle (the process's own use still decides).
+    assert fanout.idle_cores(None, (1, 2), 4) == 4.0
+    assert fanout.idle_cores((5, 9), (5, 9), 2) == 2.0
+
+
+def test_this_machine_tells_its_clock_ticks() -> None:
+    found = fanout.cpu_times()
+    assert found is not None  # Linux: /proc/stat
+    idle, total = found
+    assert 0 <= idle <= total
