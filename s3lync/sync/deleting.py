@@ -28,7 +28,7 @@ def run_deletes(ex: Executor, mplan: MappingPlan, deletes: list[Operation]) -> l
         for op in deletes:
             refused = checked[op.key]
             if isinstance(refused, S3lyncError):
-                out.append(OpResult(op, str(refused), type(refused).__name__, refused))
+                out.append(OpResult.failed(op, refused))
                 ex.emit("on_done", op=op, mapping=mplan, error=str(refused))
                 continue
             msg = failed.get(op.key)

@@ -210,10 +210,7 @@ class Executor:
             if f.done() and not f.cancelled():
                 out.append(f.result())
             else:
-                exc = TransferCancelledError(
-                    f"{op.kind.value} s3://{mplan.bucket}/{op.key}: cancelled"
-                )
-                out.append(OpResult(op, str(exc), type(exc).__name__, exc))
+                out.append(OpResult.cancelled(op, mplan.bucket))
         return out
 
     def abort(self) -> None:
@@ -234,15 +231,14 @@ class Executor:
         """Run one operation to its result (never raises for the operation's own failure)."""
         if self.cancel.is_set():
             # Cancelled before it started: no transfer begins after a cancel.
-            exc = TransferCancelledError(f"{op.kind.value} s3://{mplan.bucket}/{op.key}: cancelled")
-            return OpResult(op, str(exc), type(exc).__name__, exc)
+            return OpResult.cancelled(op, mplan.bucket)
         transfer = op.kind in (OpKind.CREATE, OpKind.UPDATE)
         if transfer and self.breaker.is_open(self.endpoint):
             down = EndpointDownError(
                 f"{op.kind.value} s3://{mplan.bucket}/{op.key}: not tried (the S3 endpoint "
                 f"{self.endpoint} is not answering)"
             )
-            return OpResult(op, str(down), type(down).__name__, down)
+            return OpResult.failed(op, down)
         self.emit("on_start", op=op, mapping=mplan)
         error: S3lyncError | None = None
         verdict: Verdict | None = None
@@ -260,11 +256,7 @@ class Executor:
             error = translate(exc, mplan.bucket, op.key, op.kind.value)
         if transfer and not isinstance(error, TransferCancelledError):
             self.breaker.record(self.endpoint, error)
-        res = (
-            OpResult(op, verdict=verdict)
-            if error is None
-            else OpResult(op, str(error), type(error).__name__, error)
-        )
+        res = OpResult(op, verdict=verdict) if error is None else OpResult.failed(op, error)
         self.emit("on_done", op=op, mapping=mplan, error=res.error, verdict=verdict)
         return res
 

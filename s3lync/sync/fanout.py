@@ -2,21 +2,23 @@
 
 A small file costs ~0.3 ms of Python (request, MD5, rename, bookkeeping), and Python runs one
 thread at a time: 1000 small files keep one core busy however many requests are in flight
-(benchmarks/RESULTS.md). From :data:`FANOUT_MIN` small transfers on, the executor starts one
-worker process per further core (``python -c`` with this interpreter and this ``sys.path``;
-never ``multiprocessing``, whose spawn re-runs a caller's unguarded script). Each worker opens
-the same store from the Remote's recipe and the run's Settings and runs the operations it is
-handed through its own Executor -- the same code, checks and messages as here. The run's
-``max_workers`` is split between the processes, so requests in flight stay within it.
+(benchmarks/RESULTS.md). From :data:`FANOUT_MIN` small transfers on, this process's threads
+start at once; after :data:`SAMPLE` seconds, if they keep :data:`BUSY` of a core busy while the
+machine has :data:`IDLE_MIN` of a core idle (``S3LYNC_PROCESSES`` unset; a number starts workers
+at once), one worker process per further core is started (fanproc.py: ``python -c`` with this
+interpreter and ``sys.path``; never ``multiprocessing``, whose spawn re-runs a caller's unguarded
+script). Each worker opens the same store from the Remote's recipe and the run's Settings and
+runs the operations it is handed through its own Executor -- the same code, checks and messages
+as here (fanworker.py). ``max_workers`` bounds the requests in flight across the processes: this
+process runs all of them until a worker is ready, then hands slots over as its own requests end.
 
 The parent keeps every decision about the run: it registers every download temporary before
-anything starts, hands out operations a chunk at a time from the queue its own threads take
-from (a worker still starting costs nothing), turns each worker's answers into OpResults and
-subscriber events, feeds the run's breaker, and writes the hash cache. Large transfers stay in
-the parent. On cancel (Ctrl-C, ``cancel.set()``) workers are told to stop, temporaries of
-everything they were handed are removed, and a worker that has not ended after CANCEL_WAIT is
-killed. A worker that dies reports its unfinished operations as failed, never as done; one
-whose parent dies stops at once (its socket closes).
+anything starts, hands out operations from the queue its own threads take from, turns each
+worker's answers into OpResults and subscriber events, feeds the run's breaker, and writes the
+hash cache. Large transfers stay in the parent. On cancel (Ctrl-C, ``cancel.set()``) workers are
+told to stop, temporaries of everything they were handed are removed, and a worker that has not
+ended after CANCEL_WAIT is killed. A worker that dies has its unfinished operations reported as
+failed, never as done; one whose parent dies stops at once (its socket closes).
 """
 
 from __future__ import annotations
@@ -36,13 +38,11 @@ from s3lync import errors
 from s3lync.errors import EndpointDownError, SyncError, TransferCancelledError
 from s3lync.localfs import scan as local
 from s3lync.store.clients import portable
+from s3lync.sync.fanproc import Worker
 from s3lync.sync.plan import MappingPlan, Operation
 from s3lync.sync.results import OpResult
 
 if TYPE_CHECKING:
-    import subprocess
-    from multiprocessing.connection import Connection
-
     from s3lync.sync.executor import Executor
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 #: Small transfers from which a batch is shared between processes (S3LYNC_PROCESSES unset): a
 #: worker's start-up (~0.2 s of imports) costs more than it saves below a few hundred files.
 FANOUT_MIN = 256
-# Seconds a cancelled run waits for workers to stop before killing them (as executor.py's).
+# Seconds a cancelled run waits for its threads and workers to stop (executor.py uses it too).
 CANCEL_WAIT = 1.0
 #: Small transfers each process should get, at least, when the count of processes is chosen.
 PER_PROCESS = 128
@@ -62,12 +62,6 @@ BUSY = 0.7
 #: Idle cores (the whole machine's, over the same 0.2 s) a worker needs: a store served from
 #: this machine, or any other busy process, may have taken the other cores already.
 IDLE_MIN = 0.5
-
-# What a worker runs: this interpreter's import path, then the worker loop (fanworker.py).
-_BOOT = (
-    "import sys;sys.path[:]=sys.argv[4:];"
-    "from s3lync.sync.fanworker import main;sys.exit(main(int(sys.argv[1]),sys.argv[2]))"
-)
 
 
 def processes_for(setting: int, small: int) -> int:
@@ -251,7 +245,7 @@ class FanOut:
             len(workers),
         )
         return [
-            r if r is not None else self._cancelled(op)
+            r if r is not None else OpResult.cancelled(op, self.mplan.bucket)
             for r, op in zip(self.results, self.ops, strict=True)
         ]
 
@@ -353,15 +347,9 @@ class FanOut:
                 exc = SyncError(
                     f"{op.kind.value} s3://{self.mplan.bucket}/{op.key}: {w.died}; run again"
                 )
-                self.results[i] = OpResult(op, str(exc), type(exc).__name__, exc)
+                self.results[i] = OpResult.failed(op, exc)
                 if i in w.started:
                     self.ex.emit("on_done", op=op, mapping=self.mplan, error=str(exc), verdict=None)
-
-    def _cancelled(self, op: Operation) -> OpResult:
-        exc = TransferCancelledError(
-            f"{op.kind.value} s3://{self.mplan.bucket}/{op.key}: cancelled"
-        )
-        return OpResult(op, str(exc), type(exc).__name__, exc)
 
     def finished(self, i: int, answer: tuple[Any, ...]) -> None:
         """A worker's result for operation ``i``: recorded, told, its digests queued."""
@@ -394,144 +382,3 @@ class FanOut:
             ex.create_only,
             bool(ex.subscribers),
         )
-
-
-class Worker:
-    """One worker process, seen from the parent: a socket and the thread that serves it."""
-
-    def __init__(self, fan: FanOut, share: int, proc: subprocess.Popen[bytes], conn: Connection):
-        self.fan = fan
-        self.share = share
-        self.proc = proc
-        self.conn = conn
-        self.handed: list[int] = []
-        self.started: set[int] = set()
-        self.outstanding = 0
-        self.answered = 0
-        self.ready = False
-        self.done = threading.Event()
-        self.died: str | None = None
-        self._send_lock = threading.Lock()
-        self._finishing = False
-        self._feeding = threading.Lock()
-
-    def serve(self) -> None:
-        """Start the thread that talks to the worker."""
-        threading.Thread(target=self._serve, name="s3lync-worker", daemon=True).start()
-
-    @classmethod
-    def start(cls, fan: FanOut, share: int) -> Worker | None:
-        """A new worker process, or None (logged) when one cannot be started."""
-        import socket
-        import subprocess
-        from multiprocessing.connection import Connection
-
-        import s3lync
-
-        ours, theirs = socket.socketpair()
-        # The parent's pid only names the worker's parent for ps and tests; the worker ignores it.
-        parent = str(os.getpid())
-        argv = [sys.executable, "-c", _BOOT, str(theirs.fileno()), s3lync.__file__, parent]
-        argv += sys.path
-        try:
-            proc = subprocess.Popen(
-                argv,
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-            )
-        except OSError as exc:
-            log.debug("no worker process (%s): this process transfers alone", exc)
-            ours.close()
-            return None
-        finally:
-            theirs.close()
-        return cls(fan, share, proc, Connection(ours.detach()))
-
-    def _send(self, msg: tuple[Any, ...]) -> bool:
-        try:
-            with self._send_lock:
-                self.conn.send(msg)
-        except (OSError, ValueError):
-            return False
-        return True
-
-    def feed(self) -> None:
-        """Hand the worker what it may take now (FanOut.grant), or tell it to finish."""
-        fan = self.fan
-        if not self.ready or self._finishing:
-            return
-        with self._feeding:  # one "run" at a time, in the order granted
-            if fan.ex.cancel.is_set() or fan.ex.breaker.is_open(fan.ex.endpoint):
-                self.finish()
-                return
-            taken = fan.grant(self)
-            if taken:
-                self.handed.extend(taken)
-                self._send(("run", taken))
-            elif not fan.left():
-                self.finish()
-
-    def finish(self) -> None:
-        """Nothing more for this worker: it ends once what it was handed is done."""
-        if not self._finishing:
-            self._finishing = True
-            self._send(("finish",))
-
-    def cancel(self) -> None:
-        """Stop: the worker's queued operations end as cancelled, its streams stop."""
-        self._send(("cancel",))
-        self.finish()
-
-    def _serve(self) -> None:
-        fan = self.fan
-        try:
-            if not self._send(("hello", *fan.hello(self.share))):
-                raise EOFError
-            while True:
-                msg = self.conn.recv()
-                kind = msg[0]
-                if kind == "d":
-                    fan.worker_answered(self)
-                    fan.finished(msg[1], msg[2:])
-                    self.feed()
-                elif kind == "s":
-                    self.started.add(msg[1])
-                    fan.ex.emit("on_start", op=fan.ops[msg[1]], mapping=fan.mplan)
-                elif kind == "p":
-                    op = fan.ops[msg[1]]
-                    fan.ex.emit("on_progress", op=op, mapping=fan.mplan, bytes_transferred=msg[2])
-                elif kind == "log":
-                    logging.getLogger(msg[1]).log(msg[2], "%s", msg[3])
-                elif kind == "ready":
-                    fan.worker_ready(self)
-                    self.feed()
-                elif kind == "bye":
-                    break
-                elif kind == "fail":
-                    self.died = msg[1]
-                    log.debug("worker process %d: %s", self.proc.pid, msg[1])
-                    break
-        except (EOFError, OSError):
-            code = self.proc.poll()
-            self.died = f"its worker process ended unexpectedly (exit status {code})"
-        except BaseException as exc:  # the serving thread must always set done
-            self.died = f"its worker process could not be served ({exc})"
-        finally:
-            fan.worker_gone(self)
-            self.done.set()
-
-    def close(self) -> None:
-        """Wait briefly for the process to end, then kill it; close the socket."""
-        import subprocess
-
-        self.finish()
-        try:
-            self.proc.wait(timeout=0 if self.fan.ex.cancel.is_set() else 5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.done.wait(1)
-        self.conn.close()
-        if self.died is None and self.outstanding > 0:
-            self.died = "its worker process ended before answering"

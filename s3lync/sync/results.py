@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from s3lync.errors import TransferCancelledError
 from s3lync.sync.integrity import Status, Verdict
 from s3lync.sync.plan import MappingPlan, Operation, OpKind
 
@@ -45,6 +46,18 @@ class OpResult:
     def ok(self) -> bool:
         """True when the operation succeeded."""
         return self.error is None
+
+    @classmethod
+    def failed(cls, op: Operation, exc: BaseException) -> OpResult:
+        """``op`` ended with ``exc`` (its message and class name kept for reports)."""
+        return cls(op, str(exc), type(exc).__name__, exc)
+
+    @classmethod
+    def cancelled(cls, op: Operation, bucket: str) -> OpResult:
+        """``op`` did not run, or did not finish, because the run was cancelled."""
+        return cls.failed(
+            op, TransferCancelledError(f"{op.kind.value} s3://{bucket}/{op.key}: cancelled")
+        )
 
 
 @dataclass
