@@ -66,6 +66,9 @@ class NeedsBotocore(Exception):
 class FastWire:
     """Signs and sends S3 requests on a shared connection pool; see wire.Wire."""
 
+    #: Its requests run on a transfer loop when sent from one (store/loop.py).
+    loops = True
+
     def __init__(
         self,
         endpoint_url: str,

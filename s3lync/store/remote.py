@@ -168,6 +168,11 @@ class Remote:
                 self._boto = self._boto_factory()
         return self._boto
 
+    def loops(self, bucket: str) -> bool:
+        """True when ``bucket``'s transfers may run on a loop (store/loop.py): s3lync's own
+        request path, whose requests yield to the loop (botocore's would block it)."""
+        return bool(getattr(self.wire_for(bucket), "loops", False))
+
     @property
     def endpoint(self) -> str:
         """The endpoint's URL, for messages (userinfo and secrets redacted)."""

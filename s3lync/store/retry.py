@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from s3lync.errors import WireError
+from s3lync.store.loop import pause
 
 if TYPE_CHECKING:
     # wire.py imports this module: at run time AnswerError is looked up where it is needed.
@@ -98,7 +98,7 @@ def transient(exc: BaseException) -> bool:
 class RetryPolicy:
     """Attempts, backoff and resend rules for every request of one store."""
 
-    def __init__(self, attempts: int = 3, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, attempts: int = 3, sleep: Callable[[float], None] = pause) -> None:
         self.attempts = max(1, attempts)
         self._sleep = sleep
 

@@ -20,6 +20,10 @@ import threading
 import weakref
 from collections.abc import Iterator
 
+from s3lync.store.loop import current as current_loop
+
+# Seconds between a loop transfer's tries for a request slot.
+_SLOT_POLL = 0.005
 _ALL: weakref.WeakSet[Scheduler] = weakref.WeakSet()
 
 
@@ -76,7 +80,14 @@ class Scheduler:
 
     def acquire_request(self) -> None:
         """Wait for a request slot (released by :meth:`release_request`)."""
-        self._requests.acquire()
+        loop = current_loop()
+        if loop is None:
+            self._requests.acquire()
+            return
+        # A transfer under a loop must not block the loop's thread: the slots it waits for may
+        # be held by the loop's other transfers.
+        while not self._requests.acquire(0):
+            loop.sleep(_SLOT_POLL)
 
     def release_request(self) -> None:
         """Give a request slot back."""

@@ -43,6 +43,7 @@ import pycurl
 
 from s3lync.errors import WireError
 from s3lync.redact import redact_url
+from s3lync.store.loop import current as current_loop
 from s3lync.store.scheduler import Scheduler, scheduler_for
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ _TLS = frozenset({35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98
 # libcurl adds these unless told not to: a form content type on POST (S3 would store it as the
 # object's type on CreateMultipartUpload), "Expect: 100-continue" on large bodies, "Accept: */*".
 _SUPPRESSED = ("Content-Type:", "Expect:", "Accept:")
+# Idle multi handles kept (one per loop running at once: two engines' runs in two threads).
+_MULTIS_KEPT = 2
 
 
 class Timeouts:
@@ -358,6 +361,11 @@ class Transport:
         # of a pool made for one large file come and go; their connections stay): the most
         # recently used on top, at most ``maxsize`` kept.
         self._idle: list[pycurl.Curl] = []
+        # Idle multi handles (store/loop.py), each with the connections a loop kept alive, and
+        # the handles loops send with: kept apart, as adding a handle to a multi handle closes
+        # the connections it kept from its own requests.
+        self._multis: list[pycurl.CurlMulti] = []
+        self._looped: list[pycurl.Curl] = []
         self._lock = threading.Lock()
         self._inherited: list[object] = []
         _TRANSPORTS.add(self)
@@ -367,24 +375,45 @@ class Transport:
         # Neither used nor closed here: a TLS connection's close sends its close_notify on the
         # socket the parent still uses. They are kept referenced, so none is ever cleaned up.
         self._inherited.append(self._idle)
+        self._inherited.extend((self._multis, self._looped))
         self._idle = []
+        self._multis = []
+        self._looped = []
         self._lock = threading.Lock()  # another thread may have held it at the fork
 
-    def _take(self) -> pycurl.Curl:
+    def _take(self, idle: list[pycurl.Curl]) -> pycurl.Curl:
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
+            if idle:
+                return idle.pop()
         return pycurl.Curl()
+
+    def take_multi(self) -> pycurl.CurlMulti:
+        """A multi handle for a loop's requests (its connections kept from an earlier loop)."""
+        with self._lock:
+            if self._multis:
+                return self._multis.pop()
+        multi = pycurl.CurlMulti()
+        multi.setopt(pycurl.M_MAXCONNECTS, self.maxsize)
+        return multi
+
+    def give_multi(self, multi: pycurl.CurlMulti) -> None:
+        """Keep a loop's multi handle, and its connections, for the next loop."""
+        with self._lock:
+            if len(self._multis) < _MULTIS_KEPT:
+                self._multis.append(multi)
+                return
+        multi.close()
 
     def _give(self, c: pycurl.Curl, idle: list[pycurl.Curl]) -> None:
         # Drop the request's callbacks, and with them its body, sink and kept answer (an idle
         # handle must hold its connection only); the next request sets every option again.
         c.reset()
+        ours = idle is self._idle or idle is self._looped
         with self._lock:
-            if idle is self._idle and len(idle) < self.maxsize:
+            if ours and len(idle) < self.maxsize:
                 idle.append(c)
                 return
-        if idle is self._idle:  # more than maxsize idle: the oldest connections are enough
+        if ours:  # more than maxsize idle: the oldest connections are enough
             c.close()
         # else: taken before a fork in a parent's thread; the parent's, never closed here
 
@@ -411,11 +440,15 @@ class Transport:
         x = _Exchange(sink, cancel, self.timeout.read_timeout)
         self.scheduler.acquire_request()
         try:
-            idle = self._idle
-            c = self._take()
+            loop = current_loop()
+            idle = self._idle if loop is None else self._looped
+            c = self._take(idle)
             try:
                 self._prepare(c, method, origin, target, headers, body, replayable, x)
-                c.perform()
+                if loop is None:
+                    c.perform()
+                else:
+                    loop.perform(c, self)
             except pycurl.error:
                 x.os_errno = int(c.getinfo(pycurl.OS_ERRNO))
                 x.connect_code = int(c.getinfo(pycurl.HTTP_CONNECTCODE))
@@ -497,8 +530,12 @@ class Transport:
         """Close every idle connection (one in use is kept by its request until it ends)."""
         with self._lock:
             idle, self._idle = self._idle, []
-        for c in idle:
+            looped, self._looped = self._looped, []
+            multis, self._multis = self._multis, []
+        for c in idle + looped:
             c.close()
+        for m in multis:
+            m.close()
 
 
 def _line(name: str, value: str) -> bytes:

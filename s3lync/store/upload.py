@@ -154,8 +154,8 @@ class Uploader:
                 # The bytes read now are not the ones hashed before: the file is being written
                 # to. Uploading it anyway would store a wrong md5chksum.
                 raise SyncError(
-                    f"upload {up.where}: {up.path} changed while being uploaded (the store "
-                    "refused it: BadDigest); run again"
+                    f"upload {up.where}: {up.path} changed while it was being uploaded "
+                    "(the store refused it: BadDigest); run again"
                 ) from exc
             raise
 
@@ -306,7 +306,7 @@ class Uploader:
                 if exc.code == "BadDigest":
                     if known is not None and hashlib.md5(buf).digest() != known:
                         raise SyncError(
-                            f"upload {up.where}: {up.path} changed while being uploaded "
+                            f"upload {up.where}: {up.path} changed while it was being uploaded "
                             f"(part {number} is not the bytes hashed before); run again"
                         ) from exc
                     # Damaged on the way: send it again from the bytes we hashed.

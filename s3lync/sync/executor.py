@@ -6,6 +6,7 @@ as s3transfer's do); this module never prints.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -168,6 +169,9 @@ class Executor:
         workers = min(self.max_workers, len(ops))
         if workers == 1:
             return [self.run_op(mplan, op) for op in ops]
+        small = sum(1 for o in ops if o.size < self.remote.threshold)
+        if small > 1 and self.remote.loops(mplan.bucket):
+            return self._run_loop(mplan, ops, workers, len(ops) - small)
         pool = ThreadPoolExecutor(workers, thread_name_prefix="s3lync")
         try:
             futures = [pool.submit(self.run_op, mplan, op) for op in ops]
@@ -179,6 +183,49 @@ class Executor:
         # After a cancel a worker may still be stuck in a read: it ends on its own, writing nothing.
         pool.shutdown(wait=not self.cancel.is_set(), cancel_futures=True)
         return results
+
+    def _run_loop(
+        self, mplan: MappingPlan, ops: list[Operation], width: int, large: int
+    ) -> list[OpResult]:
+        """Small transfers on one thread, ``width`` at once (store/loop.py); the ``large`` first
+        ones (each sent in parallel parts) on threads beside it."""
+        from s3lync.store.loop import Loop
+
+        futures: list[Future[OpResult]] = [Future() for _ in ops]
+
+        def job(op: Operation, f: Future[OpResult]) -> None:
+            if f.set_running_or_notify_cancel():
+                try:
+                    f.set_result(self.run_op(mplan, op))
+                except BaseException as exc:
+                    f.set_exception(exc)
+
+        jobs = (
+            functools.partial(job, op, f)
+            for op, f in zip(ops[large:], futures[large:], strict=True)
+        )
+        threads = [threading.Thread(target=Loop(width).run, args=(jobs,), name="s3lync-loop")]
+        if large:
+            big = iter(zip(ops[:large], futures[:large], strict=True))
+
+            def work() -> None:
+                for op, f in big:  # one zip shared by the threads: each pair is taken once
+                    job(op, f)
+
+            n = min(width, large)
+            threads += [threading.Thread(target=work, name="s3lync") for _ in range(n)]
+        for t in threads:
+            t.daemon = True
+            t.start()
+        try:
+            return self._gather(mplan, ops, futures)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            if not self.cancel.is_set():
+                for t in threads:
+                    t.join()
 
     def _gather(
         self, mplan: MappingPlan, ops: list[Operation], futures: list[Future[OpResult]]

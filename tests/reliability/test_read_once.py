@@ -185,7 +185,7 @@ def test_a_file_written_to_after_its_hashing_is_refused_not_stored(
     settings = Settings.from_env()
     wire = get_wire(endpoint_url=s3_server.endpoint_url, settings=settings)
     remote = Remote(wire=wire, settings=settings)
-    with pytest.raises(SyncError, match="changed while being uploaded"):
+    with pytest.raises(SyncError, match="changed while it was being uploaded"):
         remote.upload(
             str(src), bucket, "big.bin", hashed.size, hashed.md5, part_md5s=hashed.part_md5s[part]
         )

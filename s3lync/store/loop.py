@@ -1,0 +1,169 @@
+"""One thread driving many transfers: libcurl's multi interface, a greenlet per transfer.
+
+A small file costs ~0.3 ms of Python, and with a thread per request in flight most of a run's
+CPU goes to threads handing the GIL to each other (~54 switches a file at 16 threads,
+benchmarks/RESULTS.md). Here one thread runs every transfer of a batch, each in its own greenlet
+(the coroutine library gevent and SQLAlchemy build on): the same code as on a worker thread,
+unchanged, until it sends a request. Then :meth:`Loop.perform` adds the request's libcurl handle
+to the loop's multi handle and switches to the loop, which drives every handle at once and
+switches back to a transfer when its exchange is over, as ``Curl.perform()`` would have returned
+(or raised). Nothing else in a transfer waits on the network, so nothing else needs to know:
+a retry's pause (:func:`pause`) and a wait for a request slot (:func:`wait_slot`) yield to the
+loop instead of blocking its thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pycurl
+
+_here = threading.local()
+# libcurl calls the progress callbacks (which carry the read timeout and cancel) only when its
+# handles are driven: the loop drives them at least this often (seconds).
+_TICK = 0.25
+
+
+def current() -> Loop | None:
+    """The loop running in this thread, when called from one of its transfers; else None."""
+    loop: Loop | None = getattr(_here, "loop", None)
+    if loop is None or loop.getcurrent() is loop.hub:
+        return None
+    return loop
+
+
+def pause(seconds: float) -> None:
+    """Wait ``seconds``: a transfer under a loop lets the others run meanwhile."""
+    loop = current()
+    if loop is None:
+        time.sleep(seconds)
+    else:
+        loop.sleep(seconds)
+
+
+class Multis(Protocol):
+    """Where a loop takes a multi handle for a transport's requests, and gives it back."""
+
+    def take_multi(self) -> pycurl.CurlMulti: ...
+
+    def give_multi(self, multi: pycurl.CurlMulti) -> None: ...
+
+
+class Loop:
+    """Runs jobs, each in its own greenlet, at most ``width`` at once, in the calling thread."""
+
+    def __init__(self, width: int) -> None:
+        # Imported here: a run that never starts a loop never pays for them.
+        import pycurl
+        from greenlet import getcurrent, greenlet
+
+        self.getcurrent = getcurrent
+        self._greenlet = greenlet
+        self._pycurl = pycurl
+        self.width = max(1, width)
+        self.hub: Any = None
+        # One multi handle per transport the transfers send through (nearly always one): its
+        # kept-alive connections go back to the transport when the loop ends, for the next run.
+        self._multis: dict[int, tuple[Multis, pycurl.CurlMulti]] = {}
+        self._waiting: dict[int, Any] = {}
+        self._timers: list[tuple[float, int, Any]] = []
+        self._seq = itertools.count()
+
+    def perform(self, c: pycurl.Curl, owner: Multis) -> None:
+        """``c.perform()`` from a transfer: the loop drives it with the others."""
+        found = self._multis.get(id(owner))
+        if found is None:
+            found = self._multis[id(owner)] = (owner, owner.take_multi())
+        multi = found[1]
+        multi.add_handle(c)
+        self._waiting[id(c)] = self.getcurrent()
+        try:
+            err = self.hub.switch()
+        finally:
+            self._waiting.pop(id(c), None)
+            multi.remove_handle(c)
+        if err is not None:
+            raise self._pycurl.error(*err)
+
+    def sleep(self, seconds: float) -> None:
+        """Park the calling transfer for ``seconds``."""
+        heapq.heappush(
+            self._timers, (time.monotonic() + seconds, next(self._seq), self.getcurrent())
+        )
+        self.hub.switch()
+
+    def run(self, jobs: Iterator[Callable[[], None]]) -> None:
+        """Run every job to its end (each as if on its own worker thread)."""
+        self.hub = self.getcurrent()
+        _here.loop = self
+        running: set[Any] = set()
+        try:
+            while True:
+                while len(running) < self.width:
+                    job = next(jobs, None)
+                    if job is None:
+                        break
+                    g = self._greenlet(job)
+                    running.add(g)
+                    self._resume(g, (), running)
+                if not running:
+                    return
+                self._drive(running)
+        except BaseException:
+            for g in list(running):
+                g.throw()  # GreenletExit: each unwinds (temporaries, slots, handles)
+            raise
+        finally:
+            _here.loop = None
+            for owner, multi in self._multis.values():
+                owner.give_multi(multi)
+            self._multis.clear()
+
+    def _resume(self, g: Any, value: object, running: set[Any]) -> None:
+        if value == ():
+            g.switch()  # its first run: the job takes no argument
+        else:
+            g.switch(value)
+        if g.dead:
+            running.discard(g)
+
+    def _drive(self, running: set[Any]) -> None:
+        """Move every transfer on; resume those whose exchange ended or whose pause is over,
+        else wait for a socket (at most ``_TICK``: the progress callbacks carry timeouts)."""
+        done: list[tuple[Any, object]] = []
+        wait = _TICK
+        for _, multi in self._multis.values():
+            while multi.perform()[0] == self._pycurl.E_CALL_MULTI_PERFORM:
+                pass
+            while True:
+                queued, ok, failed = multi.info_read()
+                done.extend((self._waiting.pop(id(c)), None) for c in ok)
+                done.extend((self._waiting.pop(id(c)), (code, msg)) for c, code, msg in failed)
+                if not queued:
+                    break
+            ms = multi.timeout()
+            if ms >= 0:
+                wait = min(wait, ms / 1000)
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            done.append((heapq.heappop(self._timers)[2], None))
+        for g, value in done:
+            self._resume(g, value, running)
+        if done:
+            return
+        if self._timers:
+            wait = min(wait, max(0.0, self._timers[0][0] - now))
+        busy = [m for _, m in self._multis.values()]
+        if len(busy) == 1 and self._waiting:
+            busy[0].select(wait)
+        elif busy and self._waiting:
+            for multi in busy:  # several stores at once: each watched in turn
+                multi.select(wait / len(busy))
+        elif wait > 0:
+            time.sleep(wait)
