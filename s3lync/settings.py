@@ -252,8 +252,8 @@ class Settings:
     client_env: tuple[str, ...] = ()
     # Upload arguments for every upload (see UPLOAD_ARGS); a mapping's or an object's own win.
     extra_args: tuple[tuple[str, str], ...] = ()
-    # S3LYNC_PROCESSES: processes that share a large batch of small transfers (0: one per core,
-    # from FANOUT_MIN transfers on; 1: this process only).
+    # S3LYNC_PROCESSES: processes that share a large batch of small transfers (0 or 1: this
+    # process only, on its transfer loop).
     processes: int = 0
     # A read-only snapshot of the whole environment, for ${VAR} in manifests and the CI
     # scheduler's shard variables.

@@ -192,30 +192,39 @@ class Executor:
         from s3lync.store.loop import Loop
 
         futures: list[Future[OpResult]] = [Future() for _ in ops]
+        small = list(zip(ops[large:], futures[large:], strict=True))
 
         def job(op: Operation, f: Future[OpResult]) -> None:
             if f.set_running_or_notify_cancel():
+                f.set_result(self.run_op(mplan, op))
+
+        def drive() -> None:
+            try:
+                Loop(width).run(functools.partial(job, op, f) for op, f in small)
+            except BaseException as exc:  # the loop's own fault: its transfers end failed, not hung
+                log.debug("the transfer loop stopped", exc_info=True)
+                for op, f in small:
+                    if not f.done():
+                        stopped = SyncError(
+                            f"{op.kind.value} {op.key}: the transfer loop stopped ({exc})"
+                        )
+                        f.set_result(OpResult.failed(op, stopped))
+
+        big = iter(zip(ops[:large], futures[:large], strict=True))
+
+        def work() -> None:
+            for op, f in big:  # one zip shared by the threads: each pair is taken once
                 try:
-                    f.set_result(self.run_op(mplan, op))
+                    job(op, f)
                 except BaseException as exc:
                     f.set_exception(exc)
 
-        jobs = (
-            functools.partial(job, op, f)
-            for op, f in zip(ops[large:], futures[large:], strict=True)
-        )
-        threads = [threading.Thread(target=Loop(width).run, args=(jobs,), name="s3lync-loop")]
-        if large:
-            big = iter(zip(ops[:large], futures[:large], strict=True))
-
-            def work() -> None:
-                for op, f in big:  # one zip shared by the threads: each pair is taken once
-                    job(op, f)
-
-            n = min(width, large)
-            threads += [threading.Thread(target=work, name="s3lync") for _ in range(n)]
+        threads = [threading.Thread(target=drive, name="s3lync-loop", daemon=True)]
+        threads += [
+            threading.Thread(target=work, name="s3lync", daemon=True)
+            for _ in range(min(width, large))
+        ]
         for t in threads:
-            t.daemon = True
             t.start()
         try:
             return self._gather(mplan, ops, futures)

@@ -1,16 +1,14 @@
-"""A large batch of small transfers shared by this process and worker processes.
+"""A large batch of small transfers shared by this process and worker processes (on request).
 
-A small file costs ~0.3 ms of Python (request, MD5, rename, bookkeeping), and Python runs one
-thread at a time: 1000 small files keep one core busy however many requests are in flight
-(benchmarks/RESULTS.md). From :data:`FANOUT_MIN` small transfers on, this process's threads
-start at once; after :data:`SAMPLE` seconds, if they keep :data:`BUSY` of a core busy while the
-machine has :data:`IDLE_MIN` of a core idle (``S3LYNC_PROCESSES`` unset; a number starts workers
-at once), one worker process per further core is started (fanproc.py: ``python -c`` with this
-interpreter and ``sys.path``; never ``multiprocessing``, whose spawn re-runs a caller's unguarded
-script). Each worker opens the same store from the Remote's recipe and the run's Settings and
-runs the operations it is handed through its own Executor -- the same code, checks and messages
-as here (fanworker.py). ``max_workers`` bounds the requests in flight across the processes: this
-process runs all of them until a worker is ready, then hands slots over as its own requests end.
+With ``S3LYNC_PROCESSES=N`` (N >= 2), a mapping's small transfers are shared with N - 1 worker
+processes (fanproc.py: ``python -c`` with this interpreter and ``sys.path``; never
+``multiprocessing``, whose spawn re-runs a caller's unguarded script). By default one process runs
+them all on its transfer loop (store/loop.py), which measured faster than two processes of
+threads on a 2-core machine (benchmarks/RESULTS.md). Each worker opens the same store from the
+Remote's recipe and the run's Settings and runs the operations it is handed through its own
+Executor -- the same code, checks and messages as here (fanworker.py). ``max_workers`` bounds
+the requests in flight across the processes: this process runs all of them until a worker is
+ready, then hands slots over as its own requests end.
 
 The parent keeps every decision about the run: it registers every download temporary before
 anything starts, hands out operations from the queue its own threads take from, turns each
@@ -47,32 +45,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Small transfers from which a batch is shared between processes (S3LYNC_PROCESSES unset): a
-#: worker's start-up (~0.2 s of imports) costs more than it saves below a few hundred files.
-FANOUT_MIN = 256
 # Seconds a cancelled run waits for its threads and workers to stop (executor.py uses it too).
 CANCEL_WAIT = 1.0
-#: Small transfers each process should get, at least, when the count of processes is chosen.
-PER_PROCESS = 128
-
-#: Seconds of transfers watched before deciding whether this process keeps a core busy.
-SAMPLE = 0.2
-#: Share of a core (CPU seconds per second) from which the transfers count as CPU-bound.
-BUSY = 0.7
-#: Idle cores (the whole machine's, over the same 0.2 s) a worker needs: a store served from
-#: this machine, or any other busy process, may have taken the other cores already.
-IDLE_MIN = 0.5
 
 
 def processes_for(setting: int, small: int) -> int:
     """How many processes share ``small`` small transfers (1: this one alone)."""
-    if setting == 1 or os.name != "posix" or getattr(sys, "frozen", False) or not sys.executable:
+    if setting < 2 or os.name != "posix" or getattr(sys, "frozen", False) or not sys.executable:
         return 1
-    if setting >= 2:
-        return max(1, min(setting, small // 2))
-    if small < FANOUT_MIN:
-        return 1
-    return max(1, min(_cores(), small // PER_PROCESS))
+    return max(1, min(setting, small // 2))
 
 
 def plan(ex: Executor, ops: Sequence[Operation]) -> tuple[int, list[int], list[int]] | None:
@@ -80,44 +61,10 @@ def plan(ex: Executor, ops: Sequence[Operation]) -> tuple[int, list[int], list[i
     threshold = ex.remote.threshold
     small = [i for i, op in enumerate(ops) if op.size < threshold]
     processes = processes_for(ex.remote.settings.processes, len(small))
-    if ex.remote.settings.processes == 0:
-        # Each process gets two threads at least: one would leave its core waiting on the network.
-        processes = min(processes, ex.max_workers // 2)
     if processes < 2 or ex.max_workers < 2 or not portable(ex.remote):
         return None
     large = [i for i, op in enumerate(ops) if op.size >= threshold]
     return min(processes, ex.max_workers), small, large
-
-
-def cpu_times() -> tuple[int, int] | None:
-    """(idle, total) clock ticks of every core since boot (/proc/stat), None where unknown."""
-    try:
-        with open("/proc/stat", "rb") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    if len(fields) < 5:
-        return None
-    # user nice system idle iowait irq softirq steal guest guest_nice: guests are in user too.
-    return fields[3] + fields[4], sum(fields[:8])
-
-
-def idle_cores(before: tuple[int, int] | None, after: tuple[int, int] | None, cores: int) -> float:
-    """Cores left idle between two ``cpu_times`` (all of them when the machine cannot say)."""
-    if before is None or after is None or after[1] <= before[1]:
-        return float(cores)
-    return cores * (after[0] - before[0]) / (after[1] - before[1])
-
-
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def saturated(cpu: float, wall: float) -> bool:
-    """True when this process used most of a core over ``wall`` seconds (``cpu`` seconds)."""
-    return wall > 0 and cpu / wall >= BUSY
 
 
 def split(workers: int, processes: int) -> list[int]:
@@ -142,11 +89,6 @@ class FanOut:
         self.mplan = mplan
         self.ops = list(ops)
         self.processes = processes
-        # S3LYNC_PROCESSES unset: workers only if this process turns out to be CPU-bound.
-        self.auto = ex.remote.settings.processes == 0
-        # (monotonic, process CPU) when this process's transfers started; None once decided.
-        self._clock: tuple[float, float] | None = None
-        self._machine: tuple[int, int] | None = None
         self.results: list[OpResult | None] = [None] * len(self.ops)
         self._lock = threading.Lock()
         # Requests in flight, this process's and the ready workers', stay within max_workers:
@@ -220,12 +162,8 @@ class FanOut:
         with self._lock:
             self._threads = ex.max_workers
         pool = ThreadPoolExecutor(ex.max_workers, thread_name_prefix="s3lync")
-        if self.auto:
-            self._clock = (time.monotonic(), time.process_time())
-            self._machine = cpu_times()
         futures = [pool.submit(self._work) for _ in range(ex.max_workers)]
-        if not self.auto:
-            self._start_workers()
+        self._start_workers()
         try:
             self._wait(futures)
         except BaseException:
@@ -269,36 +207,11 @@ class FanOut:
                     with self._slots:
                         self._active -= 1
                         self._slots.notify_all()
-                if self._clock is not None and time.monotonic() >= self._clock[0] + SAMPLE:
-                    self._decide()
                 for w in self.workers:
                     w.feed()
         finally:
             with self._slots:
                 self._threads -= 1
-
-    def _decide(self) -> None:
-        """With ``S3LYNC_PROCESSES`` unset, workers start only once this process is seen to keep
-        a core busy (``saturated``): over a slow network the transfers wait on it, not on
-        Python, and a worker would only add its start-up. Asked by this process's threads (the
-        run's thread may wait long for the GIL behind them)."""
-        with self._lock:
-            if self._clock is None:
-                return
-            (since, cpu0), self._clock = self._clock, None
-            remaining = len(self._small)
-        wall, cpu = time.monotonic() - since, time.process_time() - cpu0
-        idle = idle_cores(self._machine, cpu_times(), _cores())
-        start = saturated(cpu, wall) and idle >= IDLE_MIN and remaining >= PER_PROCESS
-        log.debug(
-            "transfers use %.0f%% of a core, %.1f core(s) idle, %d small ones left: %s",
-            100 * cpu / wall,
-            idle,
-            remaining,
-            "starting worker processes" if start else "no worker process",
-        )
-        if start:
-            self._start_workers()
 
     def _start_workers(self) -> None:
         shares = split(self.ex.max_workers, self.processes)
