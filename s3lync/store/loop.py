@@ -8,8 +8,12 @@ unchanged, until it sends a request. Then :meth:`Loop.perform` adds the request'
 to the loop's multi handle and switches to the loop, which drives every handle at once and
 switches back to a transfer when its exchange is over, as ``Curl.perform()`` would have returned
 (or raised). Nothing else in a transfer waits on the network, so nothing else needs to know:
-a retry's pause (:func:`pause`) and a wait for a request slot (:func:`wait_slot`) yield to the
-loop instead of blocking its thread.
+a retry's pause (:func:`pause`) and a wait for a request slot (``Scheduler.acquire_request``)
+yield to the loop instead of blocking its thread.
+
+The loop calls ``curl_multi_perform`` (every handle moved on), not the socket-action API: that
+is what calls each handle's progress callback, which carries the read timeout and cancel, even
+for a handle whose socket stays silent.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ _here = threading.local()
 # libcurl calls the progress callbacks (which carry the read timeout and cancel) only when its
 # handles are driven: the loop drives them at least this often (seconds).
 _TICK = 0.25
+# libcurl's advice when it exposes no socket to wait on (resolving a name; a socket numbered past
+# select()'s limit): wait a little rather than spin.
+_NO_SOCKET = 0.01
 
 
 def current() -> Loop | None:
@@ -111,7 +118,9 @@ class Loop:
                         break
                     g = self._greenlet(job)
                     running.add(g)
-                    self._resume(g, (), running)
+                    g.switch()  # it runs until its first request or pause
+                    if g.dead:
+                        running.discard(g)
                 if not running:
                     return
                 self._drive(running)
@@ -126,10 +135,7 @@ class Loop:
             self._multis.clear()
 
     def _resume(self, g: Any, value: object, running: set[Any]) -> None:
-        if value == ():
-            g.switch()  # its first run: the job takes no argument
-        else:
-            g.switch(value)
+        g.switch(value)
         if g.dead:
             running.discard(g)
 
@@ -159,11 +165,12 @@ class Loop:
             return
         if self._timers:
             wait = min(wait, max(0.0, self._timers[0][0] - now))
-        busy = [m for _, m in self._multis.values()]
-        if len(busy) == 1 and self._waiting:
-            busy[0].select(wait)
-        elif busy and self._waiting:
-            for multi in busy:  # several stores at once: each watched in turn
-                multi.select(wait / len(busy))
-        elif wait > 0:
+        multis = [m for _, m in self._multis.values()] if self._waiting else []
+        for multi in multis:  # nearly always one; several stores at once are watched in turn
+            share = wait / len(multis)
+            if any(multi.fdset()):
+                multi.select(share)
+            else:
+                time.sleep(min(share, _NO_SOCKET))
+        if not multis and wait > 0:
             time.sleep(wait)
