@@ -461,3 +461,52 @@ def test_successive_calls_reuse_the_loops_connections(
     assert seen == {LOOP}  # the second call's transfers ran on a loop too
     assert len(proxy.requests("GET", "/r/f")) == 20
     assert proxy.accepted == opened, f"{proxy.accepted - opened} new connection(s)"
+
+
+# --------------------------------------------------------------------------- the loop's own fault
+
+
+def test_a_fault_of_the_loop_itself_fails_its_transfers_instead_of_hanging(
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_loop_left: None,
+) -> None:
+    """A bug in the loop (here: its driver raising after a few rounds) must end the run with
+    every unfinished transfer failed -- never a hang, a transfer reported done that is not, a
+    temporary left, or a request slot kept."""
+    from s3lync.store import loop
+
+    put_objects(s3, bucket, {f"p/{k}": v for k, v in FILES.items()})
+    proxy.add_rule("stall", method="GET", key="/p/f", delay=0.2, times=None)
+    drive = loop.Loop._drive
+    rounds = {"n": 0}
+
+    def failing(self: Any, running: Any) -> None:
+        rounds["n"] += 1
+        if rounds["n"] > 3:
+            raise RuntimeError("boom")
+        drive(self, running)
+
+    monkeypatch.setattr(loop.Loop, "_drive", failing)
+    data = tmp_path / "data"
+    mapping = Mapping(f"s3://{bucket}/p/", str(data), Direction.DOWNLOAD)
+    out: list[MappingResult] = []
+    # On a thread: if the run hung, the test fails here instead of hanging the suite.
+    runner = threading.Thread(target=lambda: out.append(run(proxy.url, mapping, 8)[0]))
+    runner.daemon = True
+    runner.start()
+    runner.join(15)
+
+    assert not runner.is_alive(), "the run hung after the loop failed"
+    (result,) = out
+    failed = [r for r in result.results if not r.ok]
+    assert failed, "the loop's fault went unnoticed"
+    assert all("the transfer loop stopped (boom)" in str(r.error) for r in failed)
+    done = {r.op.rel for r in result.results if r.ok}
+    assert {p.name for p in data.iterdir()} == done if data.exists() else not done
+    assert all((data / rel).read_bytes() == FILES[rel] for rel in done)
+    assert temporaries(tmp_path) == []
+    assert scheduler_for(8).requests_in_flight == 0
