@@ -23,11 +23,13 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import pycurl
 
+T = TypeVar("T")
 _here = threading.local()
 # libcurl calls the progress callbacks (which carry the read timeout and cancel) only when its
 # handles are driven: the loop drives them at least this often (seconds).
@@ -35,6 +37,10 @@ _TICK = 0.25
 # libcurl's advice when it exposes no socket to wait on (resolving a name; a socket numbered past
 # select()'s limit): wait a little rather than spin.
 _NO_SOCKET = 0.01
+# Seconds between a transfer's looks at work it handed to a thread (offload).
+_OFFLOAD_POLL = 0.005
+# Times a failing loop throws into transfers that are still unwinding.
+_UNWIND_ROUNDS = 5
 
 
 def current() -> Loop | None:
@@ -43,6 +49,26 @@ def current() -> Loop | None:
     if loop is None or loop.getcurrent() is loop.hub:
         return None
     return loop
+
+
+def offload(fn: Callable[[], T]) -> T:
+    """``fn()``; from a loop's transfer, on a thread of its own, the other transfers running
+    meanwhile (for work that blocks: a large file's parts, on threads and part slots)."""
+    loop = current()
+    if loop is None:
+        return fn()
+    done: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(fn())
+        except BaseException as exc:
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name="s3lync", daemon=True).start()
+    while not done.done():
+        loop.sleep(_OFFLOAD_POLL)
+    return done.result()
 
 
 def pause(seconds: float) -> None:
@@ -125,13 +151,23 @@ class Loop:
                     return
                 self._drive(running)
         except BaseException:
-            for g in list(running):
-                g.throw()  # GreenletExit: each unwinds (temporaries, slots, handles)
+            # GreenletExit into each: it unwinds (temporaries, slots, handles). One whose
+            # cleanup sends a request (an abort) comes back here from it: it is thrown into
+            # again, where it waits, until it is gone.
+            for _ in range(_UNWIND_ROUNDS):
+                alive = [g for g in running if not g.dead]
+                if not alive:
+                    break
+                for g in alive:
+                    g.throw()
             raise
         finally:
             _here.loop = None
             for owner, multi in self._multis.values():
-                owner.give_multi(multi)
+                if self._waiting:  # a handle still in it: never lent to another loop
+                    multi.close()
+                else:
+                    owner.give_multi(multi)
             self._multis.clear()
 
     def _resume(self, g: Any, value: object, running: set[Any]) -> None:
@@ -149,8 +185,10 @@ class Loop:
                 pass
             while True:
                 queued, ok, failed = multi.info_read()
-                done.extend((self._waiting.pop(id(c)), None) for c in ok)
-                done.extend((self._waiting.pop(id(c)), (code, msg)) for c, code, msg in failed)
+                done.extend((self._waiting.pop(id(c), None), None) for c in ok)
+                done.extend(
+                    (self._waiting.pop(id(c), None), (code, msg)) for c, code, msg in failed
+                )
                 if not queued:
                     break
             ms = multi.timeout()
@@ -160,7 +198,8 @@ class Loop:
         while self._timers and self._timers[0][0] <= now:
             done.append((heapq.heappop(self._timers)[2], None))
         for g, value in done:
-            self._resume(g, value, running)
+            if g is not None:  # None: a handle no transfer waits for any more
+                self._resume(g, value, running)
         if done:
             return
         if self._timers:

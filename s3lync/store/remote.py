@@ -171,7 +171,11 @@ class Remote:
     def loops(self, bucket: str) -> bool:
         """True when ``bucket``'s transfers may run on a loop (store/loop.py): s3lync's own
         request path, whose requests yield to the loop (botocore's would block it)."""
-        return bool(getattr(self.wire_for(bucket), "loops", False))
+        try:
+            wire = self.wire_for(bucket)
+        except Exception:  # each transfer reports it as its own failure, as on threads
+            return False
+        return bool(getattr(wire, "loops", False))
 
     @property
     def endpoint(self) -> str:

@@ -6,6 +6,7 @@ as s3transfer's do); this module never prints.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -14,7 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor as FuturesExecutor
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor, wait
 from typing import Any
 
 from s3lync.errors import (
@@ -30,6 +31,7 @@ from s3lync.localfs import scan as local
 from s3lync.localfs.hashcache import Fingerprint, HashCache, fingerprint, racily_clean
 from s3lync.localfs.tempfiles import TempRegistry, new_temp_path
 from s3lync.mapping import Direction
+from s3lync.store import loop
 from s3lync.store.clients import translate
 from s3lync.store.objects import OnBytes
 from s3lync.store.remote import Remote
@@ -189,8 +191,6 @@ class Executor:
     ) -> list[OpResult]:
         """Small transfers on one thread, ``width`` at once (store/loop.py); the ``large`` first
         ones (each sent in parallel parts) on threads beside it."""
-        from s3lync.store.loop import Loop
-
         futures: list[Future[OpResult]] = [Future() for _ in ops]
         small = list(zip(ops[large:], futures[large:], strict=True))
 
@@ -200,7 +200,7 @@ class Executor:
 
         def drive() -> None:
             try:
-                Loop(width).run(functools.partial(job, op, f) for op, f in small)
+                loop.Loop(width).run(functools.partial(job, op, f) for op, f in small)
             except BaseException as exc:  # the loop's own fault: its transfers end failed, not hung
                 log.debug("the transfer loop stopped", exc_info=True)
                 for op, f in small:
@@ -208,7 +208,8 @@ class Executor:
                         stopped = SyncError(
                             f"{op.kind.value} {op.key}: the transfer loop stopped ({exc})"
                         )
-                        f.set_result(OpResult.failed(op, stopped))
+                        with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
+                            f.set_result(OpResult.failed(op, stopped))
 
         big = iter(zip(ops[:large], futures[:large], strict=True))
 
@@ -384,6 +385,10 @@ class Executor:
         st = local.stat_path(op.local_path)
         if st is None:
             raise SyncError(f"upload {op.local_path}: the file disappeared since it was planned")
+        if st.st_size >= self.remote.threshold and loop.current() is not None:
+            # Planned small, grown large since: its parts go on threads and part slots, which
+            # must not block the loop's other transfers (the thread sees no loop).
+            return loop.offload(lambda: self._upload(mplan, op))
         if_match = guards.check_remote_target(self.remote, mplan.bucket, op)
         digest, body, part = self._upload_digest(op, st)
         where = f"upload s3://{mplan.bucket}/{op.key}"

@@ -391,6 +391,7 @@ def test_cancel_ends_a_stalled_loop_at_once_and_leaves_nothing(
 # --------------------------------------------------------------------------- 6: mixed plan
 
 KiB = 1024
+MiB = 1024 * KiB
 LARGE = {"big0.bin": blob(7, 600 * KiB), "big1.bin": blob(8, 700 * KiB)}
 MIXED_SMALL = {f"s{i:02d}.bin": blob(200 + i, 1000 + 13 * i) for i in range(20)}
 
@@ -510,3 +511,53 @@ def test_a_fault_of_the_loop_itself_fails_its_transfers_instead_of_hanging(
     assert all((data / rel).read_bytes() == FILES[rel] for rel in done)
     assert temporaries(tmp_path) == []
     assert scheduler_for(8).requests_in_flight == 0
+    # The next run (same process, same shared connections) is not poisoned by the last one.
+    monkeypatch.setattr(loop.Loop, "_drive", drive)
+    again, _ = run(proxy.url, mapping, 8)
+    assert [r.error for r in again.results if not r.ok] == []
+    assert tree(data) == FILES
+
+
+def test_a_file_grown_large_since_the_plan_does_not_hold_up_the_loop(
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_loop_left: None,
+) -> None:
+    """A file planned small (so on the loop) that has grown to several parts when its upload
+    starts goes up on threads of its own: the loop's other transfers go on meanwhile instead of
+    waiting for its parts (review finding: the loop thread blocked on the parts' pool)."""
+    monkeypatch.setenv("S3LYNC_MULTIPART_THRESHOLD", str(256 * KiB))
+    monkeypatch.setenv("S3LYNC_MULTIPART_CHUNKSIZE", str(5 * MiB))
+    small = {f"s{i:02d}.bin": blob(100 + i, 1000 + i) for i in range(16)}
+    local = tmp_path / "local"
+    write_files(local, {"grown.bin": blob(7, 200 * KiB), **small})
+    grown = blob(8, 11 * MiB)  # three parts
+
+    class Grow:
+        def on_start(self, op: Any, **_: Any) -> None:
+            if op.rel == "grown.bin":
+                (local / "grown.bin").write_bytes(grown)
+
+    # Its parts are held 1.5 s at the store, each small PUT 0.1 s.
+    proxy.add_rule("stall", method="PUT", key="/g/grown", delay=1.5, times=None)
+    proxy.add_rule("stall", method="PUT", key="/g/s", delay=0.1, times=None)
+    mapping = Mapping(f"s3://{bucket}/g/", str(local), Direction.UPLOAD)
+    threads = Threads()
+    opts = RunOptions(subscribers=(Grow(), threads))
+    with Engine(endpoint_url=proxy.url, settings=Settings.from_env(), max_workers=4) as engine:
+        plan = engine.plan([mapping], opts)
+        (result,) = engine.apply(plan, opts)
+
+    assert [r.error for r in result.results if not r.ok] == []
+    assert remote_tree(s3, bucket, "g/") == {
+        "g/grown.bin": grown,
+        **{f"g/{k}": v for k, v in small.items()},
+    }
+    parts = [r for r in proxy.requests("PUT", "/g/grown") if "partNumber" in r.query]
+    assert len(parts) == 3
+    assert threads.names() == {LOOP}  # planned small: started and ended on the loop
+    # It started first (the largest planned) and ended last: the small ones did not wait.
+    assert threads.order[-1] == "grown.bin", threads.order
