@@ -206,7 +206,8 @@ class Executor:
                 for op, f in small:
                     if not f.done():
                         stopped = SyncError(
-                            f"{op.kind.value} {op.key}: the transfer loop stopped ({exc})"
+                            f"{op.kind.value} s3://{mplan.bucket}/{op.key}: the transfer loop "
+                            f"stopped ({exc}); run again"
                         )
                         with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
                             f.set_result(OpResult.failed(op, stopped))
