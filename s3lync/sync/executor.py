@@ -190,9 +190,11 @@ class Executor:
         self, mplan: MappingPlan, ops: list[Operation], width: int, large: int
     ) -> list[OpResult]:
         """Small transfers on one thread, ``width`` at once (store/loop.py); the ``large`` first
-        ones (each sent in parallel parts) on threads beside it."""
-        futures: list[Future[OpResult]] = [Future() for _ in ops]
-        small = list(zip(ops[large:], futures[large:], strict=True))
+        ones of ``ops`` (largest first; each sent in parallel parts) on a thread pool beside it."""
+        pool = ThreadPoolExecutor(min(width, large), "s3lync") if large else None
+        futures = [pool.submit(self.run_op, mplan, op) for op in ops[:large]] if pool else []
+        small = [(op, Future[OpResult]()) for op in ops[large:]]
+        futures += [f for _, f in small]
 
         def job(op: Operation, f: Future[OpResult]) -> None:
             if f.set_running_or_notify_cancel():
@@ -212,31 +214,19 @@ class Executor:
                         with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
                             f.set_result(OpResult.failed(op, stopped))
 
-        big = iter(zip(ops[:large], futures[:large], strict=True))
-
-        def work() -> None:
-            for op, f in big:  # one zip shared by the threads: each pair is taken once
-                try:
-                    job(op, f)
-                except BaseException as exc:
-                    f.set_exception(exc)
-
-        threads = [threading.Thread(target=drive, name="s3lync-loop", daemon=True)]
-        threads += [
-            threading.Thread(target=work, name="s3lync", daemon=True)
-            for _ in range(min(width, large))
-        ]
-        for t in threads:
-            t.start()
+        thread = threading.Thread(target=drive, name="s3lync-loop", daemon=True)
+        thread.start()
         try:
             return self._gather(mplan, ops, futures)
         except BaseException:
             self.abort()
             raise
         finally:
+            # After a cancel a transfer may still be stuck in a read: it ends on its own.
+            if pool is not None:
+                pool.shutdown(wait=not self.cancel.is_set(), cancel_futures=True)
             if not self.cancel.is_set():
-                for t in threads:
-                    t.join()
+                thread.join()
 
     def _gather(
         self, mplan: MappingPlan, ops: list[Operation], futures: list[Future[OpResult]]

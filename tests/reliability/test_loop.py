@@ -75,10 +75,12 @@ class Threads:
         return {self.started[r][1] for r in keys} | {self.done[r][1] for r in keys}
 
 
-def run(endpoint: str, mapping: Mapping, max_workers: int) -> tuple[MappingResult, Threads]:
+def run(
+    endpoint: str, mapping: Mapping, max_workers: int, *subscribers: Any
+) -> tuple[MappingResult, Threads]:
     """One plan and apply of ``mapping``, its operations' threads recorded."""
     threads = Threads()
-    opts = RunOptions(subscribers=(threads,))
+    opts = RunOptions(subscribers=(*subscribers, threads))
     settings = Settings.from_env()
     with Engine(endpoint_url=endpoint, settings=settings, max_workers=max_workers) as engine:
         plan = engine.plan([mapping], opts)
@@ -545,11 +547,8 @@ def test_a_file_grown_large_since_the_plan_does_not_hold_up_the_loop(
     proxy.add_rule("stall", method="PUT", key="/g/grown", delay=1.5, times=None)
     proxy.add_rule("stall", method="PUT", key="/g/s", delay=0.1, times=None)
     mapping = Mapping(f"s3://{bucket}/g/", str(local), Direction.UPLOAD)
-    threads = Threads()
-    opts = RunOptions(subscribers=(Grow(), threads))
-    with Engine(endpoint_url=proxy.url, settings=Settings.from_env(), max_workers=4) as engine:
-        plan = engine.plan([mapping], opts)
-        (result,) = engine.apply(plan, opts)
+
+    result, threads = run(proxy.url, mapping, 4, Grow())
 
     assert [r.error for r in result.results if not r.ok] == []
     assert remote_tree(s3, bucket, "g/") == {
