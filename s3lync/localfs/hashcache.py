@@ -145,6 +145,8 @@ class HashCache:
             return
         prefix = root.rstrip(os.sep) + os.sep
         with self._lock:
+            if prefix in self._preloaded_roots:  # read ahead of the digest stage already
+                return
             try:
                 rows = self._conn.execute(
                     "SELECT path, size, mtime_ns, ctime_ns, inode, md5, etags, seen, version "
@@ -182,7 +184,8 @@ class HashCache:
         row = self._row(path)
         if row is None or tuple(row[:4]) != tuple(fp) or row[7] != SCHEMA_VERSION:
             return None
-        etags = {int(k): str(v) for k, v in json.loads(row[5]).items()}
+        # Most rows are a small file's: no multipart ETags ("{}"), read a thousand at a time.
+        etags = {} if row[5] == "{}" else {int(k): str(v) for k, v in json.loads(row[5]).items()}
         return Digest(size=row[0], md5=row[4], etags=etags, seen_etags=list(json.loads(row[6])))
 
     def put_many(self, rows: list[tuple[str, Fingerprint, Digest]]) -> None:

@@ -94,18 +94,20 @@ class Engine:
     @property
     def cache(self) -> HashCache:
         """The persistent hash cache (opened on first use)."""
-        if self._cache is None:
-            state = self.settings.state_dir / "hashes.sqlite3"
-            migrate_legacy_state(self.settings.cache_dir, state)
-            self._cache = HashCache(state)
-        return self._cache
+        with self._lock:  # the scan-ahead thread may open it first
+            if self._cache is None:
+                state = self.settings.state_dir / "hashes.sqlite3"
+                migrate_legacy_state(self.settings.cache_dir, state)
+                self._cache = HashCache(state)
+            return self._cache
 
     @property
     def temps(self) -> TempRegistry:
         """The registry of download temporaries s3lync created (opened on first use)."""
-        if self._temps is None:
-            self._temps = TempRegistry(self.settings.state_dir / "temporaries.sqlite3")
-        return self._temps
+        with self._lock:  # the scan-ahead thread may open it first
+            if self._temps is None:
+                self._temps = TempRegistry(self.settings.state_dir / "temporaries.sqlite3")
+            return self._temps
 
     def remote(self, mapping: Mapping) -> Remote:
         """One Remote per (region, endpoint, profile), reused across mappings."""
@@ -164,9 +166,20 @@ class Engine:
         mapping = options.policy.strict(mapping)
         allow_empty_source = options.policy.allow_empty_source
         remote = self.remote(mapping)
-        listing = self._list(remote, mapping, options, fed_by)
-        skip = self.temps.registered_under(listing.local_root) if listing.is_dir else frozenset()
-        snap, scanned_at = stages.scan(listing, mapping, skip)
+        ahead = self._scan_ahead(mapping)
+        try:
+            listing = self._list(remote, mapping, options, fed_by)
+        except Exception:
+            if ahead is not None:
+                ahead.wait()  # done with the cache before the caller may close the engine
+            raise
+        scanned = ahead.result(listing) if ahead is not None else None
+        if scanned is None:
+            skip = (
+                self.temps.registered_under(listing.local_root) if listing.is_dir else frozenset()
+            )
+            scanned = stages.scan(listing, mapping, skip)
+        snap, scanned_at = scanned
         pairing = pair(
             mapping, listing.uri.bucket, listing.root_key, listing.is_dir, snap, listing.objects
         )
@@ -192,6 +205,25 @@ class Engine:
         )
         _warn_no_etags(mplan, options)
         return sharding.finish(mplan, shard, holders) if shard is not None else mplan
+
+    def _scan_ahead(self, mapping: Mapping) -> stages.ScanAhead | None:
+        """The scan stage started beside the listing where the listing cannot move it: a no-op
+        re-sync then waits for the store or for its disk, not for both one after the other."""
+        try:
+            uri = parse_s3_uri(mapping.s3_uri)
+            target = stages.scan_target(mapping, uri)
+        except Exception:  # the list stage reports a bad URI or local path in its own words
+            return None
+        if target is None:
+            return None
+        return stages.ScanAhead(
+            uri, target, mapping, lambda root: self.temps.registered_under(root), self._warm
+        )
+
+    def _warm(self, root: str) -> None:
+        """Read the hash cache's rows under ``root`` and its layouts (the digest stage's reads)."""
+        self.cache.preload(root)
+        self.cache.layouts()
 
     def _list(
         self, remote: Remote, mapping: Mapping, options: RunOptions, fed_by: str | None

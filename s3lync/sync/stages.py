@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from s3lync.errors import LocalPathNotFoundError, S3ObjectError
 from s3lync.localfs import scan as local
 from s3lync.localfs.scan import LocalSnapshot
-from s3lync.mapping import Mapping
+from s3lync.mapping import Direction, Mapping
 from s3lync.store.evidence import Evidence
 from s3lync.store.objects import RemoteObject
 from s3lync.store.remote import Remote
@@ -163,21 +164,90 @@ def scan(
 
     ``skip``: paths left out (download temporaries s3lync registered under the root).
     """
-    root = listing.local_root
-    if listing.is_dir and os.path.exists(root) and not os.path.isdir(root):
+    return scan_root(listing.uri, listing.local_root, listing.is_dir, mapping, skip)
+
+
+def scan_root(
+    uri: S3Uri, root: str, is_dir: bool, mapping: Mapping, skip: frozenset[str] = frozenset()
+) -> tuple[LocalSnapshot, int]:
+    """:func:`scan` of ``root`` (a folder when ``is_dir``) for the mapping to ``uri``."""
+    if is_dir and os.path.exists(root) and not os.path.isdir(root):
         raise S3ObjectError(
-            f"{mapping.direction.value} {listing.uri}: local path {root} is a file, but the "
+            f"{mapping.direction.value} {uri}: local path {root} is a file, but the "
             "remote side is a folder"
         )
     # Before the scan's stats: a file stamped within a clock tick of this is not cached.
     scanned_at = time.time_ns()
     snap = local.scan(
         root,
-        exclude_matcher(mapping) if listing.is_dir else None,
+        exclude_matcher(mapping) if is_dir else None,
         follow_outside=mapping.follow_symlinks,
-        skip=skip if listing.is_dir else frozenset(),
+        skip=skip if is_dir else frozenset(),
     )
     return snap, scanned_at
+
+
+def scan_target(mapping: Mapping, uri: S3Uri) -> tuple[str, bool] | None:
+    """What the scan stage will read (local root, is a folder) when the listing cannot change
+    it: an upload's source, a download of a prefix (``s3://b/p/``); None for a download of a
+    key that may be an object or a prefix."""
+    root = local.as_abs(mapping.local)
+    if mapping.direction is Direction.DOWNLOAD:
+        return (root, True) if uri.is_prefix else None
+    if local.stat_path(root) is None:
+        return None  # list_upload says so
+    return root, os.path.isdir(root)
+
+
+class ScanAhead:
+    """The scan stage on a thread of its own while the list stage waits for the store.
+
+    Only where the listing cannot change what is scanned (:func:`scan_target`); ``then`` runs on
+    the same thread after the scan (the hash cache's rows for the root). The listing's error,
+    if any, wins over the scan's, as when the stages ran one after the other.
+    """
+
+    def __init__(
+        self,
+        uri: S3Uri,
+        target: tuple[str, bool],
+        mapping: Mapping,
+        skip: Callable[[str], frozenset[str]],
+        then: Callable[[str], object],
+    ) -> None:
+        self.target = target
+        self._out: tuple[LocalSnapshot, int] | None = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            root, is_dir = target
+            try:
+                self._out = scan_root(
+                    uri, root, is_dir, mapping, skip(root) if is_dir else frozenset()
+                )
+            except BaseException as exc:  # handed to the planning thread by result()
+                self._error = exc
+                return
+            try:
+                then(root)
+            except Exception as exc:  # only a head start: the digest stage reads for itself
+                log.debug("reading ahead for %s failed: %r", root, exc)
+
+        self._thread = threading.Thread(target=run, name="s3lync-scan", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Until the thread is done (its outcome is dropped)."""
+        self._thread.join()
+
+    def result(self, listing: Listing) -> tuple[LocalSnapshot, int] | None:
+        """The scan, once done; None when ``listing`` landed elsewhere (scan again)."""
+        self._thread.join()
+        if (listing.local_root, listing.is_dir) != self.target:
+            return None
+        if self._error is not None:
+            raise self._error
+        return self._out
 
 
 def single_target(local_path: str, key: str) -> str:
