@@ -253,12 +253,21 @@ class FastWire:
         self, bucket: str, prefix: str, token: str | None, seen: set[str]
     ) -> tuple[list[Listed], str | None]:
         """One ListObjectsV2 page (keys url-encoded on the wire)."""
+        return self.list_parse(self.list_fetch(bucket, prefix, token), bucket, prefix, seen)
+
+    def list_fetch(self, bucket: str, prefix: str, token: str | None) -> bytes:
+        """One ListObjectsV2 page as the store sent it (Remote reads ahead with these)."""
         query = {"list-type": "2", "encoding-type": "url", "max-keys": "1000"}
         if prefix:
             query["prefix"] = prefix
         if token:
             query["continuation-token"] = token
-        data = self._read("GET", bucket, "", query)
+        return self._read("GET", bucket, "", query)
+
+    def list_parse(
+        self, data: bytes, bucket: str, prefix: str, seen: set[str]
+    ) -> tuple[list[Listed], str | None]:
+        """A page :meth:`list_fetch` brought: (objects, next continuation token or None)."""
         return s3xml.parse_list(
             data, f"list s3://{bucket}/{prefix}: the answer of {self.where}", seen
         )

@@ -29,10 +29,11 @@ from s3lync.store.objects import (
     RemoteObject,
     UploadResult,
 )
+from s3lync.store.pages import pages_ahead
 from s3lync.store.retry import Exhausted, RetryPolicy, answer_behind
 from s3lync.store.s3xml import Listed
 from s3lync.store.scheduler import scheduler_for
-from s3lync.store.wire import Cancelled, Wire
+from s3lync.store.wire import Cancelled, ReadAheadWire, Wire
 from s3lync.upload_args import upload_arguments
 
 if TYPE_CHECKING:
@@ -224,14 +225,36 @@ class Remote:
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[RemoteObject]:
         """Every object under ``prefix``: one paginated ListObjectsV2, no recursion, no HEAD."""
+        for page in self._pages(bucket, prefix):
+            for o in page:
+                yield RemoteObject(o.key, o.size, o.etag, o.last_modified)
+
+    def _pages(self, bucket: str, prefix: str) -> Iterator[list[Listed]]:
+        """The ListObjectsV2 pages under ``prefix``, each request under the retry policy; on
+        s3lync's own request path the next page is requested while this one is parsed."""
         seen: set[str] = set()
+        label = prefix or None
+        wire = self.wire_for(bucket)
+        if isinstance(wire, ReadAheadWire):
+            ahead = wire
+
+            def fetch(token: str | None) -> bytes:
+                return self._run(
+                    "list", bucket, label, lambda _: ahead.list_fetch(bucket, prefix, token)
+                )
+
+            def parse(data: bytes) -> tuple[list[Listed], str | None]:
+                read = lambda _: ahead.list_parse(data, bucket, prefix, seen)  # noqa: E731
+                return self._run("list", bucket, label, read, retried=False)
+
+            yield from pages_ahead(fetch, parse)
+            return
         token: str | None = None
         while True:
             page, token = self._run(
-                "list", bucket, prefix or None, partial(_list_page, bucket, prefix, token, seen)
+                "list", bucket, label, partial(_list_page, bucket, prefix, token, seen)
             )
-            for o in page:
-                yield RemoteObject(o.key, o.size, o.etag, o.last_modified)
+            yield page
             if not token:
                 return
 
@@ -435,18 +458,10 @@ class Remote:
         """Every current object under ``prefix`` with its checksum algorithm (and version id)."""
         seen: set[str] = set()
         if not versioned:
-            token: str | None = None
-            while True:
-                page, token = self._run(
-                    "list",
-                    bucket,
-                    prefix or None,
-                    partial(_list_page, bucket, prefix, token, seen),
-                )
+            for page in self._pages(bucket, prefix):
                 for o in page:
                     yield LockListing(o.key, o.size, o.etag, o.checksum_algorithm)
-                if not token:
-                    return
+            return
         marker: tuple[str, str] | None = None
         while True:
             versions, marker = self._run(

@@ -10,6 +10,8 @@ everything and a mirror delete nothing.
 
 from __future__ import annotations
 
+import html
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -135,6 +137,27 @@ def check_claims(
                 f"{where} repeats the continuation token {token[:40]!r}: the listing never ends"
             )
         seen.add(token)
+
+
+# <NextContinuationToken> in any namespace prefix; what peek_token finds is only a guess that
+# parse_list confirms (a listing's pages are read one after the other either way).
+_TOKEN_RE = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?NextContinuationToken>([^<]*)</(?:[A-Za-z_][\w.-]*:)?NextContinuationToken>"
+)
+
+
+def peek_token(data: bytes) -> str | None:
+    """The continuation token of a ListObjectsV2 page, found without parsing the page (None
+    when there is none): the next page's request can start while this one is read."""
+    found = _TOKEN_RE.search(data, max(0, len(data) - 4096))  # after the keys, near the end
+    if found is None:
+        found = _TOKEN_RE.search(data)
+    if found is None:
+        return None
+    try:
+        return html.unescape(found.group(1).decode("utf-8")) or None
+    except UnicodeDecodeError:
+        return None
 
 
 def parse_list(data: bytes, where: str, seen: set[str]) -> tuple[list[Listed], str | None]:

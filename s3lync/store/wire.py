@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from s3lync.store import retry
 from s3lync.store.objects import ObjectInfo
@@ -167,3 +167,16 @@ class Wire(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class ReadAheadWire(Wire, Protocol):
+    """A wire whose listing pages can be fetched and parsed apart (Remote reads one page ahead)."""
+
+    def list_fetch(self, bucket: str, prefix: str, token: str | None) -> bytes:
+        """One ListObjectsV2 page as the store sent it."""
+
+    def list_parse(
+        self, data: bytes, bucket: str, prefix: str, seen: set[str]
+    ) -> tuple[list[Listed], str | None]:
+        """A fetched page: (objects, next continuation token or None)."""
