@@ -29,8 +29,9 @@ from s3lync.manifest.checks import (
 from s3lync.manifest.conforms import conforms
 from s3lync.manifest.semantics import semantic_problems
 from s3lync.manifest.yamldoc import DocPath as _Path
-from s3lync.manifest.yamldoc import Document, Problem, line_col, parse, quote, shorten
+from s3lync.manifest.yamldoc import Document, Problem, line_col, quote, shorten
 from s3lync.manifest.yamldoc import Fatal as _Fatal
+from s3lync.manifest.yamlparse import parse
 from s3lync.mapping import Direction, Mapping
 from s3lync.settings import environ_snapshot, state_dir_in
 from s3lync.upload_args import check_extra_args
