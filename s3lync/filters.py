@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-import shlex
 from collections.abc import Callable, Iterable
 
 INCLUDE = "include"
@@ -152,6 +151,8 @@ def _shown(pattern: str) -> str:
 def _as_glob(pattern: str, key: str, style: str) -> str:
     regex = glob_to_regex(pattern)
     if style == "shell":
+        import shlex  # only for a hint: a run whose filters are fine never needs it
+
         return (
             f"did you mean the regex {shlex.quote(regex)}? (--{key} takes a regex; "
             f"--{key}-glob {shlex.quote(pattern)} takes the glob as it is)"

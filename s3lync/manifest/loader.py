@@ -27,9 +27,10 @@ from s3lync.manifest.checks import (
     value_loc,
 )
 from s3lync.manifest.conforms import conforms
+from s3lync.manifest.parsecache import parse_cached
 from s3lync.manifest.semantics import semantic_problems
 from s3lync.manifest.yamldoc import DocPath as _Path
-from s3lync.manifest.yamldoc import Document, Problem, line_col, parse, quote, shorten
+from s3lync.manifest.yamldoc import Document, Problem, line_col, quote, shorten
 from s3lync.manifest.yamldoc import Fatal as _Fatal
 from s3lync.mapping import Direction, Mapping
 from s3lync.settings import environ_snapshot, state_dir_in
@@ -216,7 +217,7 @@ def validate_document(
         limit = MAX_MANIFEST_BYTES // 1024 // 1024
         raise ManifestError(f"{filename}: larger than {limit} MiB, the most a manifest may be")
     try:
-        data, builder = parse(text)
+        data, builder = parse_cached(text, env)
         data = _fill(data, (), env, builder)
         _check_version(data, builder)
         # A document that certainly conforms needs no jsonschema (conforms.py); any doubt, and

@@ -7,7 +7,6 @@ offending value's own line; nothing raises for bad input. Run on every load (the
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import re
@@ -121,6 +120,8 @@ def endpoint_problem(url: str) -> str | None:
     if port == 0:
         return f"not a valid URL {quote(url)}: the port must be a number from 1 to 65535"
     if parts.netloc.rpartition("@")[2].startswith("["):
+        import ipaddress  # only for an IPv6 endpoint (urllib.parse may already have it)
+
         try:
             ipaddress.IPv6Address(host.partition("%")[0])
         except ValueError:

@@ -285,6 +285,31 @@ def test_concurrent_apply_is_refused_while_locked(seeded):
     assert not out_dir.exists()
 
 
+def test_apply_reads_the_manifest_once(seeded, monkeypatch):
+    """The mappings apply runs and the ones its lock file is checked against are one reading."""
+    from s3lync.manifest import loader
+
+    _, manifest, _ = seeded
+    reads = []
+    real = loader.load_manifest
+
+    def counted(path, *args, **kwargs):
+        reads.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(loader, "load_manifest", counted)
+    code, out, _ = run("-f", str(manifest), "apply")
+    assert code == 0, out
+    assert len(reads) == 1
+    code, out, err = run("-f", str(manifest), "lock")
+    assert code == 0, err
+    reads.clear()
+    code, out, err = run("-f", str(manifest), "apply", "--locked")
+    assert code == 0, err
+    assert "0 transferred" in out
+    assert len(reads) == 1
+
+
 def test_init_writes_a_valid_starter_and_refuses_to_overwrite(tmp_path, env):
     target = tmp_path / "s3lync.yaml"
     code, _, _ = run("-f", str(target), "init")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from s3lync.errors import ManifestError
 from s3lync.filters import glob_to_regex
-from s3lync.manifest import yamldoc
+from s3lync.manifest import yamlparse
 from s3lync.manifest.loader import Manifest, validate_document
 from s3lync.manifest.semantics import endpoint_problem
 
@@ -128,7 +128,7 @@ def test_without_libyaml_lone_surrogates_from_escapes_are_refused_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The pure-Python reader turns "\ud800" into a lone surrogate where libyaml refuses it.
-    monkeypatch.setattr(yamldoc, "LOADER", yaml.SafeLoader)
+    monkeypatch.setattr(yamlparse, "LOADER", yaml.SafeLoader)
     region = one_error(mapping(region='"\\ud800"'))
     assert region.startswith("s3lync.yaml:7:13: mappings[0].region: must be a region name")
     local = one_error(mapping(local='"d\\ud800"'))

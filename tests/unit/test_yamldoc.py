@@ -1,4 +1,4 @@
-"""yamldoc: libyaml (CSafeLoader) and the pure-Python SafeLoader give the same data, positions and
+"""yamlparse: libyaml (CSafeLoader) and the pure-Python SafeLoader give the same data, positions and
 problems, so the fallback on a PyYAML built without libyaml changes no message."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from s3lync.manifest import yamldoc
-from s3lync.manifest.yamldoc import Fatal, line_col, parse, quote
+from s3lync.manifest import yamlparse
+from s3lync.manifest.yamldoc import Fatal, line_col, quote
+from s3lync.manifest.yamlparse import parse
 
 pytestmark = pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="PyYAML without libyaml")
 
@@ -27,7 +28,7 @@ def _outcome(text: str, loader: type[yaml.SafeLoader]) -> Any:
 
 
 def test_libyaml_is_used_where_available() -> None:
-    assert yamldoc.LOADER is yaml.CSafeLoader
+    assert yamlparse.LOADER is yaml.CSafeLoader
 
 
 SAMPLES = [

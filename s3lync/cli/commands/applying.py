@@ -17,6 +17,7 @@ from s3lync.sync.engine import run_lock
 from s3lync.sync.plan import Plan
 
 if TYPE_CHECKING:
+    from s3lync.manifest.loader import Manifest
     from s3lync.sync import lockfile
 
 
@@ -44,11 +45,11 @@ def _lock_source(ctx: Context, plan_file: str | None) -> str:
 
 def _apply_inputs(
     ctx: Context, names: Sequence[str], plan_file: str | None
-) -> tuple[Plan | None, list[Mapping], str | None]:
-    """The saved plan (if any), the mappings to run in order, and the manifest path."""
+) -> tuple[Plan | Manifest, list[Mapping], str | None]:
+    """The saved plan or the manifest, the mappings to run in order, and the manifest path."""
     if not plan_file:
-        manifest_path, mappings = load_selected(ctx, names)
-        return None, list(mappings), manifest_path
+        manifest, mappings = load_selected(ctx, names)
+        return manifest, list(mappings), str(manifest.path)
     saved = read_plan(plan_file)
     if names:
         raise S3lyncError("give either mapping names or a saved plan file, not both")
@@ -56,19 +57,17 @@ def _apply_inputs(
 
 
 def _apply_lock(
-    ctx: Context, saved: Plan | None, opts: ApplyOptions, mappings: Sequence[Mapping]
+    source: Plan | Manifest, opts: ApplyOptions, mappings: Sequence[Mapping]
 ) -> lockfile.LockFile | None:
     """The lock apply honours: the saved plan's, or the manifest's (checked with it)."""
-    if saved is None:
-        from s3lync.manifest.loader import load_manifest
-
-        manifest = load_manifest(ctx.manifest)
-        return use_lock(manifest.path, manifest.mappings, mappings, opts.lock_mode)
+    if not isinstance(source, Plan):
+        # The manifest the mappings came from: read once, so both answer for the same text.
+        return use_lock(source.path, source.mappings, mappings, opts.lock_mode)
     from s3lync.sync import lockfile
 
-    if opts.lock_mode != "ignore" and saved.meta.get("lock"):
+    if opts.lock_mode != "ignore" and source.meta.get("lock"):
         # The plan was made under this lock: it is checked again under it.
-        return lockfile.load(Path(saved.meta["lock"]))
+        return lockfile.load(Path(source.meta["lock"]))
     if opts.lock_mode == "require":
         raise lockfile.LockFileError(
             f"--locked: the saved plan {opts.plan_file} was not made from a lock file"
@@ -77,7 +76,8 @@ def _apply_lock(
 
 
 def _apply_locked(ctx: Context, names: Sequence[str], opts: ApplyOptions) -> int:
-    saved, mappings, manifest_path = _apply_inputs(ctx, names, opts.plan_file)
+    source, mappings, manifest_path = _apply_inputs(ctx, names, opts.plan_file)
+    saved = source if isinstance(source, Plan) else None
     shard = saved_shard(saved, opts.plan_file, opts.shard)
-    the_lock = _apply_lock(ctx, saved, opts, mappings)
+    the_lock = _apply_lock(source, opts, mappings)
     return run_mappings(ctx, mappings, manifest_path, opts, saved, shard, the_lock)

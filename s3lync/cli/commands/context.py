@@ -84,10 +84,11 @@ def _printable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def load_selected(ctx: Context, names: Sequence[str]) -> tuple[str, Sequence[Any]]:
-    """The manifest's path and the mappings ``names`` select (every mapping when none)."""
+def load_selected(ctx: Context, names: Sequence[str]) -> tuple[Any, Sequence[Any]]:
+    """The manifest (read once, its warnings shown) and the mappings ``names`` select (every
+    mapping when none)."""
     manifest = read_manifest(ctx)
-    return str(manifest.path), manifest.select(list(names))
+    return manifest, manifest.select(list(names))
 
 
 def read_manifest(ctx: Context) -> Any:
