@@ -696,8 +696,11 @@ def _integration_env(
 ) -> None:
     """A clean, private AWS/XDG environment for integration tests and the whole reliability suite."""
     in_reliability = _RELIABILITY_DIR in Path(str(request.node.path)).parents
-    # Every test keeps s3lync's cache and state (hash cache, known-valid manifests) to itself.
+    # Every test keeps s3lync's cache and state (hash cache, known-valid manifests) to itself,
+    # also one that hands s3lync an environment of its own (environ={...}: no XDG_CACHE_HOME, so
+    # ~/.cache): nothing is written to the home folder of whoever runs the tests.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     if request.node.get_closest_marker("integration") is None and not in_reliability:
         return
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
