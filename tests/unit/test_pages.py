@@ -37,7 +37,7 @@ def page(keys: list[str], token: str | None, *, ns: bytes = NS, prefix: str = ""
 
 
 @pytest.mark.parametrize("prefix", ["", "s3:"])
-@pytest.mark.parametrize("token", ["1/abc+def==", "a&b<c", "ü-token"])
+@pytest.mark.parametrize("token", ["1/abc+def==", "a&b<c>\"d'", "ü-token"])
 def test_peek_token_finds_what_the_parse_finds(prefix: str, token: str) -> None:
     data = page([f"k{i}" for i in range(50)], token, prefix=prefix)
     _, parsed = s3xml.parse_list(data, "here", set())
@@ -133,3 +133,8 @@ def test_at_most_one_request_is_ahead_of_the_reader() -> None:
     threading.Event().wait(0.2)
     assert store.fetched == [None, "t1", "t2"]
     assert [o.key for p in got for o in p] == [f"k{i}" for i in range(2, 30)]
+
+
+def test_peek_token_reads_entities_and_character_references() -> None:
+    data = b"<X><NextContinuationToken>a&amp;b&#233;&#xE9;&lt;&quot;&apos;&gt;</NextContinuationToken></X>"
+    assert peek_token(data) == "a&b\u00e9\u00e9<\"'>"
