@@ -26,7 +26,7 @@ def exists(remote: Any, uri: S3Uri) -> bool:
         except RemoteNotFoundError:
             pass
     remote.bucket_exists(b)
-    return _any(remote.list_objects(b, uri.dir_prefix))
+    return _any(remote.list_objects(b, uri.dir_prefix, read_ahead=False))
 
 
 def is_object(remote: Any, uri: S3Uri, mode: str, label: str) -> bool:
@@ -34,7 +34,7 @@ def is_object(remote: Any, uri: S3Uri, mode: str, label: str) -> bool:
     b, k = uri.bucket, uri.key
     if not uri.is_prefix and remote.head_or_none(b, k) is not None:
         return True
-    if uri.is_prefix or _any(remote.list_objects(b, k + "/")):
+    if uri.is_prefix or _any(remote.list_objects(b, k + "/", read_ahead=False)):
         raise S3ObjectError(
             f"open({mode!r}) needs an object, not a prefix: {label} is a folder "
             "(use download() for folders)"

@@ -40,6 +40,10 @@ class _Early(Generic[T]):
         self._thread = threading.Thread(target=run, name="s3lync-list", daemon=True)
         self._thread.start()
 
+    def wait(self) -> None:
+        """Until the thread is done (its outcome is dropped)."""
+        self._thread.join()
+
     def result(self) -> T:
         """The outcome, once the thread is done."""
         self._thread.join()
@@ -55,8 +59,20 @@ def pages_ahead(fetch: Fetch, parse: Parse) -> Iterator[list[Listed]]:
     while True:
         guess = peek_token(data)
         early = _Early(partial(fetch, guess)) if guess else None
-        page, token = parse(data)
-        yield page
+        try:
+            page, token = parse(data)
+            yield page
+        except (Exception, GeneratorExit):
+            # A bad page, or a reader that stopped early: the request already out ends before
+            # the listing does (no request of this listing outlives it). Ctrl-C does not wait.
+            if early is not None:
+                early.wait()
+            raise
+        if early is not None and guess == token:
+            data = early.result()
+            continue
+        if early is not None:
+            early.wait()  # a guess the parse did not confirm: its answer is dropped
         if not token:
             return
-        data = early.result() if early is not None and guess == token else fetch(token)
+        data = fetch(token)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from s3lync.errors import PlanStaleError, RemoteNotFoundError, S3lyncError, SyncError
 from s3lync.settings import Settings
 from s3lync.store.describe import answer_error, describe, s3_label
+from s3lync.store.loop import current as current_loop
 from s3lync.store.objects import (
     DownloadResult,
     Meter,
@@ -223,19 +224,27 @@ class Remote:
 
     # -- listing -------------------------------------------------------------------------
 
-    def list_objects(self, bucket: str, prefix: str) -> Iterator[RemoteObject]:
-        """Every object under ``prefix``: one paginated ListObjectsV2, no recursion, no HEAD."""
-        for page in self._pages(bucket, prefix):
+    def list_objects(
+        self, bucket: str, prefix: str, *, read_ahead: bool = True
+    ) -> Iterator[RemoteObject]:
+        """Every object under ``prefix``: one paginated ListObjectsV2, no recursion, no HEAD.
+
+        ``read_ahead=False`` for a caller that may stop at the first object (``exists``): no
+        request for the next page is sent before this one is read to its end.
+        """
+        for page in self._pages(bucket, prefix, read_ahead):
             for o in page:
                 yield RemoteObject(o.key, o.size, o.etag, o.last_modified)
 
-    def _pages(self, bucket: str, prefix: str) -> Iterator[list[Listed]]:
+    def _pages(self, bucket: str, prefix: str, read_ahead: bool = True) -> Iterator[list[Listed]]:
         """The ListObjectsV2 pages under ``prefix``, each request under the retry policy; on
         s3lync's own request path the next page is requested while this one is parsed."""
         seen: set[str] = set()
         label = prefix or None
         wire = self.wire_for(bucket)
-        if isinstance(wire, ReadAheadWire):
+        # Not on a transfer loop (a delete's check in a greenlet): joining the early request's
+        # thread would stop the loop, whose transfers may hold every request slot it needs.
+        if read_ahead and current_loop() is None and isinstance(wire, ReadAheadWire):
             ahead = wire
 
             def fetch(token: str | None) -> bytes:

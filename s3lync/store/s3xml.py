@@ -148,7 +148,8 @@ _TOKEN_RE = re.compile(
 def peek_token(data: bytes) -> str | None:
     """The continuation token of a ListObjectsV2 page, found without parsing the page (None
     when there is none): the next page's request can start while this one is read."""
-    found = _TOKEN_RE.search(data, max(0, len(data) - 4096))  # after the keys, near the end
+    # Stores put it after the keys (near the end) or, as AWS does, before them (near the start).
+    found = _TOKEN_RE.search(data, max(0, len(data) - 4096))
     if found is None:
         found = _TOKEN_RE.search(data)
     if found is None:
@@ -162,7 +163,7 @@ def peek_token(data: bytes) -> str | None:
 
 # XML's five named entities and character references (not html.unescape: importing the HTML
 # entity table costs every run ~3 ms).
-_ENTITY_RE = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#[xX]([0-9A-Fa-f]+));")
+_ENTITY_RE = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#[xX]([0-9A-Fa-f]{1,6}));")
 _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 
 
@@ -171,7 +172,7 @@ def _entity(m: re.Match[str]) -> str:
     if name:
         return _NAMED[name]
     code = int(dec) if dec else int(hexa, 16)
-    return chr(code) if code <= 0x10FFFF else m.group(0)
+    return chr(code) if code <= 0x10FFFF else m.group(0)  # a guess only: parse_list decides
 
 
 def parse_list(data: bytes, where: str, seen: set[str]) -> tuple[list[Listed], str | None]:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from s3lync import S3Object
 from s3lync.errors import S3lyncError
 from s3lync.settings import Settings
 from s3lync.store import s3xml
@@ -124,3 +125,58 @@ def test_the_lock_listing_reads_ahead_too(bucket: str, proxy: FaultProxy, tmp_pa
     listed = [o.key for o in remote_at(proxy.url).list_for_lock(bucket, "p/", versioned=False)]
     assert listed == KEYS
     assert len(proxy.requests("GET")) == 3
+
+
+def list_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "s3lync-list"]
+
+
+def test_a_reader_that_stops_early_leaves_no_request_out(bucket: str, proxy: FaultProxy) -> None:
+    """Closing the listing after its first page waits for the page already asked for."""
+    proxy.add_rule("answer", method="GET", query=LISTING, times=None, respond=listing_page)
+    listing = remote_at(proxy.url).list_objects(bucket, "p/")
+    first = next(listing)
+    listing.close()
+    assert first.key == KEYS[0]
+    assert list_threads() == []
+    assert len(proxy.requests("GET")) == 2  # the first page and the one read ahead, no more
+
+
+def test_exists_sends_one_listing_of_a_many_page_prefix(
+    bucket: str, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """``exists()`` stops at the first object: nothing is read ahead for it."""
+    proxy.add_rule("answer", method="GET", query=LISTING, times=None, respond=listing_page)
+    obj = S3Object(f"s3://{bucket}/p/", tmp_path / "x", endpoint_url=proxy.url)
+    assert obj.exists()
+    assert len([s for s in proxy.requests("GET") if LISTING in s.query]) == 1
+    assert list_threads() == []
+
+
+def test_a_listing_inside_a_transfer_loop_reads_page_after_page(
+    bucket: str, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing from a loop's transfer (a delete's check) never waits on a thread of its own:
+    the loop would stop while its transfers hold the request slots that thread needs."""
+    from s3lync.store.loop import Loop
+
+    proxy.add_rule("answer", method="GET", query=LISTING, times=None, respond=listing_page)
+    remote = remote_at(proxy.url)
+    listed: list[str] = []
+    requested_by_parse: list[int] = []
+    real = s3xml.parse_list
+
+    def parse(data: bytes, where: str, seen: set[str]) -> Any:
+        threading.Event().wait(0.3)  # time enough for a request sent ahead to arrive
+        requested_by_parse.append(len(proxy.requests("GET")))
+        return real(data, where, seen)
+
+    monkeypatch.setattr(s3xml, "parse_list", parse)
+
+    def job() -> None:
+        listed.extend(o.key for o in remote.list_objects(bucket, "p/"))
+
+    Loop(2).run(iter([job]))
+
+    assert listed == KEYS
+    assert requested_by_parse == [1, 2, 3]
