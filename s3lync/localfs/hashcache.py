@@ -145,8 +145,6 @@ class HashCache:
             return
         prefix = root.rstrip(os.sep) + os.sep
         with self._lock:
-            if prefix in self._preloaded_roots:  # read ahead of the digest stage already
-                return
             try:
                 rows = self._conn.execute(
                     "SELECT path, size, mtime_ns, ctime_ns, inode, md5, etags, seen, version "

@@ -35,15 +35,17 @@ def local_digests(
     cache: HashCache,
     layouts: TMapping[str, Layout] | None = None,
     scanned_at: int = 0,
+    preloaded: bool = False,
 ) -> dict[str, Digest]:
     """Digests of the local files that need comparing: from the cache, else hashed once.
 
     ``scanned_at`` (``time.time_ns()`` before the files were stat'ed): a digest of a file whose
-    mtime is that recent is used but not cached (racily clean, see hashcache).
+    mtime is that recent is used but not cached (racily clean, see hashcache). ``preloaded``:
+    the cache's rows under the root were read for this plan already (the scan stage's thread).
     """
     need = pairing.needs_digest(layouts)
     out: dict[str, Digest] = {}
-    if len(need) > 1:
+    if len(need) > 1 and not preloaded:
         cache.preload(pairing.local_root)
     misses: list[tuple[str, list[int]]] = []
     for rel, parts in need.items():

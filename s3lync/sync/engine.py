@@ -169,11 +169,14 @@ class Engine:
         ahead = self._scan_ahead(mapping)
         try:
             listing = self._list(remote, mapping, options, fed_by)
-        except Exception:
+        except BaseException:
             if ahead is not None:
-                ahead.wait()  # done with the cache before the caller may close the engine
+                # Done with the cache and the temporaries' registry before the caller closes
+                # the engine (a thread still reading would open them again on a closed engine).
+                ahead.wait()
             raise
         scanned = ahead.result(listing) if ahead is not None else None
+        warmed = scanned is not None and ahead is not None and ahead.warmed
         if scanned is None:
             skip = (
                 self.temps.registered_under(listing.local_root) if listing.is_dir else frozenset()
@@ -192,7 +195,7 @@ class Engine:
             # A shard whose share of a non-empty source is empty is not an empty source.
             allow_empty_source = allow_empty_source or source_nonempty
         layouts = self.cache.layouts()
-        digests = local_digests(pairing, self.cache, layouts, scanned_at)
+        digests = local_digests(pairing, self.cache, layouts, scanned_at, preloaded=warmed)
         evidence = gather_evidence(pairing, digests, layouts, listing.heads)
         complete(pairing, digests, evidence)
         learn_layouts(remote, self.cache, pairing, digests, evidence, self.max_workers)

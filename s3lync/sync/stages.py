@@ -216,6 +216,8 @@ class ScanAhead:
         then: Callable[[str], object],
     ) -> None:
         self.target = target
+        # True once ``then`` ran to its end (the hash cache's rows for the root are read).
+        self.warmed = False
         self._out: tuple[LocalSnapshot, int] | None = None
         self._error: BaseException | None = None
 
@@ -230,6 +232,7 @@ class ScanAhead:
                 return
             try:
                 then(root)
+                self.warmed = True
             except Exception as exc:  # only a head start: the digest stage reads for itself
                 log.debug("reading ahead for %s failed: %r", root, exc)
 

@@ -8,6 +8,7 @@ listing, the listing's error before the scan's, nothing left running after an er
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,6 +128,8 @@ def test_the_listings_error_wins_over_the_scans(
 
     with pytest.raises(S3lyncError) as caught:
         plan(proxy.url, mapping)
+    # The scan had ended before the error came out (the engine closed after it).
+    assert [t for t in threading.enumerate() if t.name == SCAN] == []
 
     assert not isinstance(caught.value, S3ObjectError) or "is a file" not in str(caught.value)
     assert "no-such-bucket-s3lync" in str(caught.value)
@@ -198,3 +201,70 @@ def test_scan_ahead_gives_what_the_scan_stage_gives_or_none_when_the_listing_mov
     moved = stages.Listing(uri, False, "p", str(local / "a.bin"), [])
     again = stages.ScanAhead(uri, (str(local), True), mapping, lambda _: frozenset(), warmed.append)
     assert again.result(moved) is None
+
+
+def test_a_failed_listing_waits_for_a_slow_scan_before_it_is_reported(
+    proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine is closed once the error is out: no scan may still be reading its cache."""
+    local = tmp_path / "data"
+    write_files(local, {"a.bin": b"a"})
+    real = localfs.scan
+    finished: list[bool] = []
+
+    def slow(*args: Any, **kw: Any) -> Any:
+        threading.Event().wait(0.5)
+        out = real(*args, **kw)
+        finished.append(True)
+        return out
+
+    monkeypatch.setattr(localfs, "scan", slow)
+    mapping = Mapping("s3://no-such-bucket-s3lync/p/", str(local), Direction.DOWNLOAD)
+
+    with pytest.raises(S3lyncError, match="no-such-bucket-s3lync"):
+        plan(proxy.url, mapping)
+
+    assert finished == [True]
+    assert [t for t in threading.enumerate() if t.name == SCAN] == []
+
+
+def test_an_engine_planning_again_reads_the_rows_another_process_cached_since(
+    s3: Any,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scan stage's thread reads the root's cache rows for each plan: a long-lived engine
+    uses what another process hashed meanwhile instead of hashing it again."""
+    from s3lync.hashing import digest_file
+    from s3lync.localfs.hashcache import HashCache, fingerprint
+    from s3lync.sync import digests as digests_mod
+
+    local = tmp_path / "data"
+    files = {f"f{i}.bin": blob(50 + i, 400 + i) for i in range(3)}
+    write_files(local, files)
+    put_objects(s3, bucket, {f"p/{k}": v for k, v in files.items()})
+    hashed: list[str] = []
+
+    def counting(path: str, *a: Any, **kw: Any) -> Any:
+        hashed.append(os.path.basename(path))
+        return digest_file(path, *a, **kw)
+
+    monkeypatch.setattr(digests_mod, "digest_file", counting)
+    mapping = Mapping(f"s3://{bucket}/p/", str(local), Direction.UPLOAD)
+    settings = Settings.from_env()
+    with Engine(endpoint_url=proxy.url, settings=settings) as engine:
+        assert engine.plan_mapping(mapping, RunOptions()).operations == ()
+        assert sorted(hashed) == sorted(files)  # hashed once, now cached
+        extra = local / "f9.bin"
+        extra.write_bytes(blob(99, 777))
+        os.utime(extra, ns=(1_600_000_000_000_000_000,) * 2)  # not racily clean
+        s3.put_object(Bucket=bucket, Key="p/f9.bin", Body=extra.read_bytes())
+        other = HashCache(settings.state_dir / "hashes.sqlite3")  # "another process"
+        fp = fingerprint(os.stat(extra))
+        other.put_many([(str(extra), fp, digest_file(str(extra), []))])
+        other.close()
+        hashed.clear()
+        assert engine.plan_mapping(mapping, RunOptions()).operations == ()
+    assert hashed == []
