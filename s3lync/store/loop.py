@@ -23,8 +23,9 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from s3lync.background import OnThread
 
 if TYPE_CHECKING:
     import pycurl
@@ -57,15 +58,7 @@ def offload(fn: Callable[[], T]) -> T:
     loop = current()
     if loop is None:
         return fn()
-    done: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            done.set_result(fn())
-        except BaseException as exc:
-            done.set_exception(exc)
-
-    threading.Thread(target=run, name="s3lync", daemon=True).start()
+    done = OnThread(fn, "s3lync")
     while not done.done():
         loop.sleep(_OFFLOAD_POLL)
     return done.result()

@@ -11,45 +11,14 @@ the right one sent. At most one request is ahead, so memory stays one page.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Generic, TypeVar
 
+from s3lync.background import OnThread
 from s3lync.store.s3xml import Listed, peek_token
-
-T = TypeVar("T")
 
 Fetch = Callable[[str | None], bytes]
 Parse = Callable[[bytes], tuple[list[Listed], str | None]]
-
-
-class _Early(Generic[T]):
-    """``fn()`` on a thread of its own; :meth:`result` waits and returns or raises its outcome."""
-
-    def __init__(self, fn: Callable[[], T]) -> None:
-        self._value: T | None = None
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._value = fn()
-            except BaseException as exc:  # handed to the reader by result()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, name="s3lync-list", daemon=True)
-        self._thread.start()
-
-    def wait(self) -> None:
-        """Until the thread is done (its outcome is dropped)."""
-        self._thread.join()
-
-    def result(self) -> T:
-        """The outcome, once the thread is done."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 def pages_ahead(fetch: Fetch, parse: Parse) -> Iterator[list[Listed]]:
@@ -58,7 +27,7 @@ def pages_ahead(fetch: Fetch, parse: Parse) -> Iterator[list[Listed]]:
     data = fetch(None)
     while True:
         guess = peek_token(data)
-        early = _Early(partial(fetch, guess)) if guess else None
+        early = OnThread(partial(fetch, guess), "s3lync-list") if guess else None
         try:
             page, token = parse(data)
             yield page

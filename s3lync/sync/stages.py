@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from s3lync.background import OnThread
 from s3lync.errors import LocalPathNotFoundError, S3ObjectError
 from s3lync.localfs import scan as local
 from s3lync.localfs.scan import LocalSnapshot
@@ -218,39 +218,29 @@ class ScanAhead:
         self.target = target
         # True once ``then`` ran to its end (the hash cache's rows for the root are read).
         self.warmed = False
-        self._out: tuple[LocalSnapshot, int] | None = None
-        self._error: BaseException | None = None
 
-        def run() -> None:
+        def run() -> tuple[LocalSnapshot, int]:
             root, is_dir = target
-            try:
-                self._out = scan_root(
-                    uri, root, is_dir, mapping, skip(root) if is_dir else frozenset()
-                )
-            except BaseException as exc:  # handed to the planning thread by result()
-                self._error = exc
-                return
+            out = scan_root(uri, root, is_dir, mapping, skip(root) if is_dir else frozenset())
             try:
                 then(root)
                 self.warmed = True
             except Exception as exc:  # only a head start: the digest stage reads for itself
                 log.debug("reading ahead for %s failed: %r", root, exc)
+            return out
 
-        self._thread = threading.Thread(target=run, name="s3lync-scan", daemon=True)
-        self._thread.start()
+        self._scan = OnThread(run, "s3lync-scan")
 
     def wait(self) -> None:
         """Until the thread is done (its outcome is dropped)."""
-        self._thread.join()
+        self._scan.wait()
 
     def result(self, listing: Listing) -> tuple[LocalSnapshot, int] | None:
         """The scan, once done; None when ``listing`` landed elsewhere (scan again)."""
-        self._thread.join()
+        self.wait()
         if (listing.local_root, listing.is_dir) != self.target:
             return None
-        if self._error is not None:
-            raise self._error
-        return self._out
+        return self._scan.result()
 
 
 def single_target(local_path: str, key: str) -> str:
