@@ -27,7 +27,7 @@ from s3lync.manifest.checks import (
     value_loc,
 )
 from s3lync.manifest.conforms import conforms
-from s3lync.manifest.parsecache import parse_cached
+from s3lync.manifest.parsecache import keep_newest, parse_cached
 from s3lync.manifest.semantics import semantic_problems
 from s3lync.manifest.yamldoc import DocPath as _Path
 from s3lync.manifest.yamldoc import Document, Problem, line_col, quote, shorten
@@ -284,9 +284,7 @@ class _KnownValid:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / key).touch()
-            known = sorted(self.folder.iterdir(), key=lambda p: p.stat().st_mtime)
-            for old in known[: max(0, len(known) - self.KEEP)]:
-                old.unlink(missing_ok=True)
+            keep_newest(self.folder, self.KEEP, key)
         except OSError as exc:
             log.debug("cannot remember a valid manifest in %s: %s", self.folder, exc)
 

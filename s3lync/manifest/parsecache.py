@@ -87,13 +87,18 @@ class ParseCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             _write_atomically(self.folder / key, body)
-            # Not the entry just written: another one written in the same clock tick has its mtime.
-            others = [p for p in self.folder.iterdir() if p.name != key]
-            others.sort(key=lambda p: p.stat().st_mtime)
-            for old in others[: max(0, len(others) + 1 - self.KEEP)]:
-                old.unlink(missing_ok=True)
+            keep_newest(self.folder, self.KEEP, key)
         except OSError as exc:
             log.debug("cannot keep a parsed manifest in %s: %s", self.folder, exc)
+
+
+def keep_newest(folder: Path, keep: int, written: str) -> None:
+    """Delete all but the ``keep`` newest entries of ``folder``, never ``written`` (the one just
+    written: another written in the same clock tick has the same mtime)."""
+    others = [p for p in folder.iterdir() if p.name != written]
+    others.sort(key=lambda p: p.stat().st_mtime)
+    for old in others[: max(0, len(others) + 1 - keep)]:
+        old.unlink(missing_ok=True)
 
 
 def _write_atomically(path: Path, body: bytes) -> None:
