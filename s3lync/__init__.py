@@ -5,34 +5,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from s3lync._version import __version__
-from s3lync.errors import (
-    ApplyRefusedError,
-    BadResponseError,
-    ConfigError,
-    HashMismatchError,
-    InvalidURIError,
-    LocalPathNotFoundError,
-    LockedError,
-    ManifestError,
-    ObjectExistsError,
-    PlanStaleError,
-    RemoteNotFoundError,
-    S3lyncError,
-    S3ObjectError,
-    SyncError,
-    TransferCancelledError,
-    UnsafeKeyError,
-    UnverifiedError,
-)
-from s3lync.mapping import Direction, Mapping
-from s3lync.settings import Config, Settings
-from s3lync.sync.plan import Plan
-from s3lync.sync.policy import ApplyPolicy
-from s3lync.sync.results import SyncResult
 
 if TYPE_CHECKING:
     from s3lync.api.aio import AsyncS3Object
     from s3lync.api.s3object import S3Object
+    from s3lync.errors import (
+        ApplyRefusedError,
+        BadResponseError,
+        ConfigError,
+        HashMismatchError,
+        InvalidURIError,
+        LocalPathNotFoundError,
+        LockedError,
+        ManifestError,
+        ObjectExistsError,
+        PlanStaleError,
+        RemoteNotFoundError,
+        S3lyncError,
+        S3ObjectError,
+        SyncError,
+        TransferCancelledError,
+        UnsafeKeyError,
+        UnverifiedError,
+    )
+    from s3lync.mapping import Direction, Mapping
+    from s3lync.settings import Config, Settings
+    from s3lync.sync.plan import Plan
+    from s3lync.sync.policy import ApplyPolicy
+    from s3lync.sync.results import SyncResult
 
 __all__ = [
     "ApplyPolicy",
@@ -65,15 +65,32 @@ __all__ = [
 ]
 
 
+# Where each public name lives. Importing s3lync (or any module below it: the store, the CLI)
+# loads none of them: a run's first request is sent before the planner, the executor and the
+# records they build are imported (they load while the store answers).
+_HOME = {
+    "AsyncS3Object": "s3lync.api.aio",
+    "S3Object": "s3lync.api.s3object",
+    "Direction": "s3lync.mapping",
+    "Mapping": "s3lync.mapping",
+    "Config": "s3lync.settings",
+    "Settings": "s3lync.settings",
+    "Plan": "s3lync.sync.plan",
+    "ApplyPolicy": "s3lync.sync.policy",
+    "SyncResult": "s3lync.sync.results",
+}
+
+
 def __getattr__(name: str) -> Any:
-    # The faces are imported on first use, so importing one layer (s3lync.sync.planner, the
-    # manifest) does not load the store and its HTTP stack, and plain scripts never pay for asyncio.
-    if name == "S3Object":
-        from s3lync.api.s3object import S3Object
+    home = _HOME.get(name) or ("s3lync.errors" if name.endswith("Error") else None)
+    if home is None or name not in __all__:
+        raise AttributeError(f"module 's3lync' has no attribute {name!r}")
+    import importlib
 
-        return S3Object
-    if name == "AsyncS3Object":
-        from s3lync.api.aio import AsyncS3Object
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
 
-        return AsyncS3Object
-    raise AttributeError(f"module 's3lync' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -132,6 +132,45 @@ def test_help_and_validate_load_no_engine_and_no_http(tmp_path: Path) -> None:
         assert json.loads(out.stderr.strip().splitlines()[-1]) == [0, []], (argv, out.stderr)
 
 
+def test_importing_the_package_or_the_store_loads_no_planner() -> None:
+    """``import s3lync`` loads no layer, and the store (what a run's first request needs) no
+    sync module: what plans and executes loads while that request is out."""
+    code = (
+        "import sys, json\n"
+        "import s3lync\n"
+        "bare = sorted(m for m in sys.modules if m.startswith('s3lync.'))\n"
+        "import s3lync.store.clients, s3lync.store.remote\n"
+        "store = sorted(m for m in sys.modules if m.startswith(('s3lync.sync', 's3lync.api')))\n"
+        "print(json.dumps([bare, store]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [["s3lync._version"], []]
+
+
+def test_the_public_names_resolve_on_first_use() -> None:
+    """Each public name is the class its module defines, whichever way it is reached."""
+    code = (
+        "import sys, json, importlib\n"
+        "import s3lync\n"
+        "from s3lync import Plan, S3lyncError\n"
+        "out = {n: getattr(s3lync, n).__module__ for n in s3lync.__all__ if n != '__version__'}\n"
+        "out['same'] = Plan is importlib.import_module('s3lync.sync.plan').Plan\n"
+        "out['dir'] = 'SyncResult' in dir(s3lync)\n"
+        "try:\n    s3lync.NoSuchError\nexcept AttributeError as e:\n    out['missing'] = str(e)\n"
+        "print(json.dumps(out))"
+    )
+    out = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert out.pop("same") is True and out.pop("dir") is True
+    assert out.pop("missing") == "module 's3lync' has no attribute 'NoSuchError'"
+    assert out["Plan"] == "s3lync.sync.plan" and out["S3Object"] == "s3lync.api.s3object"
+    assert out["SyncError"] == "s3lync.errors" and out["Settings"] == "s3lync.settings"
+    assert set(out) == set(s3lync.__all__) - {"__version__"}
+
+
 def test_the_public_names() -> None:
     """``import s3lync`` offers exactly the documented public names, each importable."""
     # Written out once here, on purpose: a change to the public names must change this test too.
