@@ -34,7 +34,7 @@ from s3lync.mapping import Direction, Mapping
 from s3lync.settings import Settings
 from s3lync.store.clients import open_remote
 from s3lync.store.remote import Remote
-from s3lync.sync import planner, stages
+from s3lync.sync import gcpause, planner, stages
 from s3lync.sync import shard as sharding
 from s3lync.sync.digests import complete, gather_evidence, learn_layouts, local_digests
 from s3lync.sync.executor import Executor
@@ -163,6 +163,13 @@ class Engine:
         mapping of the same run that writes it (RemoteNotFoundError instead with
         ``options.missing_source_raises``).
         """
+        with gcpause.paused():
+            return self._plan_mapping(mapping, options, fed_by)
+
+    def _plan_mapping(
+        self, mapping: Mapping, options: RunOptions, fed_by: str | None
+    ) -> MappingPlan:
+        """The stages of :meth:`plan_mapping`, in order."""
         mapping = options.policy.strict(mapping)
         allow_empty_source = options.policy.allow_empty_source
         remote = self.remote(mapping)
