@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,9 +36,15 @@ _here = threading.local()
 # libcurl calls the progress callbacks (which carry the read timeout and cancel) only when its
 # handles are driven: the loop drives them at least this often (seconds).
 _TICK = 0.25
-# libcurl's advice when it exposes no socket to wait on (resolving a name; a socket numbered past
-# select()'s limit): wait a little rather than spin.
+# libcurl's advice when it exposes no socket to wait on (resolving a name): wait a little rather
+# than spin.
 _NO_SOCKET = 0.01
+# select() watches sockets numbered below this only, and libcurl's fdset leaves the others out: in
+# a process holding more files open, a loop waits with poll() instead (_Watch).
+_FD_SETSIZE = 1024
+# There, a socket whose awaited event libcurl does not tell (past the limit, or still connecting) is
+# watched for an answer only, so the wait is cut this short (a body being sent, a connect).
+_BLIND_WAIT = 0.001
 # Seconds between a transfer's looks at work it handed to a thread (offload).
 _OFFLOAD_POLL = 0.005
 # Times a failing loop throws into transfers that are still unwinding.
@@ -73,6 +80,19 @@ def pause(seconds: float) -> None:
         loop.sleep(seconds)
 
 
+class _Beyond:
+    """Whether this process has opened a connection socket past select()'s limit."""
+
+    seen = False
+
+
+def note_socket(fd: int) -> None:
+    """Told of each new connection socket: one numbered past select()'s limit makes every loop
+    wait with poll() from then on."""
+    if fd >= _FD_SETSIZE:
+        _Beyond.seen = True
+
+
 class Multis(Protocol):
     """Where a loop takes a multi handle for a transport's requests, and gives it back."""
 
@@ -98,6 +118,7 @@ class Loop:
         # kept-alive connections go back to the transport when the loop ends, for the next run.
         self._multis: dict[int, tuple[Multis, pycurl.CurlMulti]] = {}
         self._waiting: dict[int, Any] = {}
+        self._handles: dict[int, tuple[pycurl.Curl, pycurl.CurlMulti]] = {}
         self._timers: list[tuple[float, int, Any]] = []
         self._seq = itertools.count()
 
@@ -109,10 +130,12 @@ class Loop:
         multi = found[1]
         multi.add_handle(c)
         self._waiting[id(c)] = self.getcurrent()
+        self._handles[id(c)] = (c, multi)
         try:
             err = self.hub.switch()
         finally:
             self._waiting.pop(id(c), None)
+            self._handles.pop(id(c), None)
             multi.remove_handle(c)
         if err is not None:
             raise self._pycurl.error(*err)
@@ -200,9 +223,39 @@ class Loop:
         multis = [m for _, m in self._multis.values()] if self._waiting else []
         for multi in multis:  # nearly always one; several stores at once are watched in turn
             share = wait / len(multis)
-            if any(multi.fdset()):
+            if _Beyond.seen and hasattr(select, "poll"):
+                self._poll(multi, share)
+            elif any(multi.fdset()):
                 multi.select(share)
             else:
                 time.sleep(min(share, _NO_SOCKET))
         if not multis and wait > 0:
             time.sleep(wait)
+
+    def _poll(self, multi: pycurl.CurlMulti, timeout: float) -> None:
+        """Wait as ``multi.select`` would, for sockets past select()'s limit too."""
+        pc = self._pycurl
+        want: dict[int, int] = {}
+        for fds, event in zip(
+            multi.fdset(), (select.POLLIN, select.POLLOUT, select.POLLPRI), strict=True
+        ):
+            for fd in fds:
+                want[fd] = want.get(fd, 0) | event
+        blind = False
+        for c, m in list(self._handles.values()):
+            if m is not multi:
+                continue
+            fd = c.getinfo(pc.ACTIVESOCKET)
+            if fd >= _FD_SETSIZE or fd < 0:
+                blind = True
+                if fd >= 0:
+                    want[fd] = want.get(fd, 0) | select.POLLIN
+        if blind:
+            timeout = min(timeout, _BLIND_WAIT)
+        if not want:
+            time.sleep(min(timeout, _BLIND_WAIT if blind else _NO_SOCKET))
+            return
+        poller = select.poll()
+        for fd, events in want.items():
+            poller.register(fd, events)
+        poller.poll(timeout * 1000)

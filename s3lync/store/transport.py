@@ -44,6 +44,7 @@ import pycurl
 from s3lync.errors import WireError
 from s3lync.redact import redact_url
 from s3lync.store.loop import current as current_loop
+from s3lync.store.loop import note_socket
 from s3lync.store.scheduler import Scheduler, scheduler_for
 
 if TYPE_CHECKING:
@@ -228,6 +229,7 @@ class _Exchange:
         """A new connection is being made (libcurl's own replay included): its connect and
         TLS handshake fall under the connect timeout, so the idle clock waits for them."""
         self.when = None
+        note_socket(fd)
         return _keep_count(fd)
 
     def on_connected(self, *_where: object) -> int:
