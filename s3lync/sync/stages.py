@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -218,10 +219,14 @@ class ScanAhead:
         self.target = target
         # True once ``then`` ran to its end (the hash cache's rows for the root are read).
         self.warmed = False
+        # What the scan warned of ("skipping dangling symlink ..."), said only once its result
+        # is used: a run whose listing failed says nothing of the folder, as before.
+        self._held = _HeldWarnings()
 
         def run() -> tuple[LocalSnapshot, int]:
             root, is_dir = target
-            out = scan_root(uri, root, is_dir, mapping, skip(root) if is_dir else frozenset())
+            with self._held:
+                out = scan_root(uri, root, is_dir, mapping, skip(root) if is_dir else frozenset())
             try:
                 then(root)
                 self.warmed = True
@@ -232,15 +237,44 @@ class ScanAhead:
         self._scan = OnThread(run, "s3lync-scan")
 
     def wait(self) -> None:
-        """Until the thread is done (its outcome is dropped)."""
+        """Until the thread is done (its outcome and its warnings are dropped)."""
         self._scan.wait()
 
     def result(self, listing: Listing) -> tuple[LocalSnapshot, int] | None:
         """The scan, once done; None when ``listing`` landed elsewhere (scan again)."""
         self.wait()
         if (listing.local_root, listing.is_dir) != self.target:
-            return None
+            return None  # scanned again, and that scan says what it finds
+        self._held.say()
         return self._scan.result()
+
+
+class _HeldWarnings(logging.Filter):
+    """Holds what the local scan logs on the thread that enters it, instead of saying it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self._thread = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if threading.get_ident() != self._thread:
+            return True
+        self.records.append(record)
+        return False
+
+    def __enter__(self) -> None:
+        self._thread = threading.get_ident()
+        local.log.addFilter(self)
+
+    def __exit__(self, *exc: object) -> None:
+        local.log.removeFilter(self)
+
+    def say(self) -> None:
+        """Log what was held, on the calling thread, once."""
+        records, self.records = self.records, []
+        for record in records:
+            local.log.handle(record)
 
 
 def single_target(local_path: str, key: str) -> str:

@@ -135,6 +135,40 @@ def test_the_listings_error_wins_over_the_scans(
     assert "no-such-bucket-s3lync" in str(caught.value)
 
 
+def test_a_failed_listing_says_nothing_of_the_folder(
+    proxy: FaultProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture, no_scan_left: None
+) -> None:
+    """The scan ran beside the listing and met a dangling symlink; the listing failed: only the
+    listing's error is said, as when the scan came after it."""
+    local = tmp_path / "data"
+    write_files(local, {"a.txt": b"a"})
+    (local / "gone").symlink_to(local / "nowhere")
+    mapping = Mapping("s3://no-such-bucket-s3lync/p/", str(local), Direction.UPLOAD)
+
+    with caplog.at_level("WARNING"), pytest.raises(S3lyncError, match="no-such-bucket-s3lync"):
+        plan(proxy.url, mapping)
+    assert [r.getMessage() for r in caplog.records if "symlink" in r.getMessage()] == []
+
+
+def test_the_scans_warnings_are_said_once_its_result_is_used(
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    no_scan_left: None,
+) -> None:
+    local = tmp_path / "data"
+    write_files(local, {"a.txt": b"a"})
+    (local / "gone").symlink_to(local / "nowhere")
+
+    with caplog.at_level("WARNING"):
+        mplan = plan(proxy.url, Mapping(f"s3://{bucket}/p/", str(local), Direction.UPLOAD))
+    said = [r for r in caplog.records if "dangling symlink" in r.getMessage()]
+    assert [r.getMessage() for r in said] == [f"skipping dangling symlink {local / 'gone'}"]
+    assert said[0].threadName == SCAN  # held from the scan thread, said by the planning one
+    assert [op.rel for op in mplan.operations] == ["a.txt"]
+
+
 def test_the_scans_error_comes_once_the_listing_succeeded(
     s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path, no_scan_left: None
 ) -> None:
