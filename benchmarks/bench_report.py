@@ -24,7 +24,7 @@ LABELS = {
 
 MAX_VS_AWS = 0.5
 MAX_VS_LEGACY = 0.25
-STARTUP_LIMITS = {"s3lync --help": 0.150, "import s3lync": 0.100}
+STARTUP_LIMITS = {"s3lync --help": 0.150, "from s3lync import S3Object": 0.100}
 RSS_LIMIT_MB = 300.0
 
 

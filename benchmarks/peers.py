@@ -562,6 +562,12 @@ class Bench:
         cmds = {
             "python -c pass (baseline)": [str(tc.s3lync_python), "-c", "pass"],
             "import s3lync": [str(tc.s3lync_python), "-c", "import s3lync"],
+            # What a script imports to transfer (import s3lync alone loads only the version).
+            "from s3lync import S3Object": [
+                str(tc.s3lync_python),
+                "-c",
+                "from s3lync import S3Object",
+            ],
             "s3lync --help": [str(tc.s3lync_cli), "--help"],
         }
         if tc.legacy_python:

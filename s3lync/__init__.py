@@ -82,12 +82,21 @@ _HOME = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOME.get(name) or ("s3lync.errors" if name.endswith("Error") else None)
-    if home is None or name not in __all__:
-        raise AttributeError(f"module 's3lync' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(home), name)
+    home = _HOME.get(name) or ("s3lync.errors" if name.endswith("Error") else None)
+    if home is not None and name in __all__:
+        value = getattr(importlib.import_module(home), name)
+    elif name.isidentifier() and not name.startswith("__"):
+        # A submodule (s3lync.errors after a bare `import s3lync`), as when the package
+        # imported its layers eagerly.
+        from importlib.util import find_spec
+
+        if find_spec(f"s3lync.{name}") is None:
+            raise AttributeError(f"module 's3lync' has no attribute {name!r}")
+        value = importlib.import_module(f"s3lync.{name}")
+    else:
+        raise AttributeError(f"module 's3lync' has no attribute {name!r}")
     globals()[name] = value  # the next lookup is a plain attribute
     return value
 

@@ -42,8 +42,8 @@ _NO_SOCKET = 0.01
 # select() watches sockets numbered below this only, and libcurl's fdset leaves the others out: in
 # a process holding more files open, a loop waits with poll() instead (_Watch).
 _FD_SETSIZE = 1024
-# There, a socket whose awaited event libcurl does not tell (past the limit, or still connecting) is
-# watched for an answer only, so the wait is cut this short (a body being sent, a connect).
+# There, while a transfer is still connecting (libcurl names no socket for it yet), the wait is
+# cut this short.
 _BLIND_WAIT = 0.001
 # Seconds between a transfer's looks at work it handed to a thread (offload).
 _OFFLOAD_POLL = 0.005
@@ -246,10 +246,14 @@ class Loop:
             if m is not multi:
                 continue
             fd = c.getinfo(pc.ACTIVESOCKET)
-            if fd >= _FD_SETSIZE or fd < 0:
-                blind = True
-                if fd >= 0:
-                    want[fd] = want.get(fd, 0) | select.POLLIN
+            if fd < 0:
+                blind = True  # resolving or connecting: no socket libcurl names yet
+            elif fd >= _FD_SETSIZE:
+                # Left out of fdset: an answer is awaited, or the body's rest is being sent.
+                events = select.POLLIN
+                if c.getinfo(pc.SIZE_UPLOAD_T) < c.getinfo(pc.CONTENT_LENGTH_UPLOAD_T):
+                    events |= select.POLLOUT
+                want[fd] = want.get(fd, 0) | events
         if blind:
             timeout = min(timeout, _BLIND_WAIT)
         if not want:

@@ -221,18 +221,22 @@ class ScanAhead:
         self.warmed = False
         # What the scan warned of ("skipping dangling symlink ..."), said only once its result
         # is used: a run whose listing failed says nothing of the folder, as before.
-        self._held = _HeldWarnings()
+        self._held: list[logging.LogRecord] = []
+        hold = _hold()
 
         def run() -> tuple[LocalSnapshot, int]:
             root, is_dir = target
-            with self._held:
-                out = scan_root(uri, root, is_dir, mapping, skip(root) if is_dir else frozenset())
+            hold.local.records = self._held
             try:
-                then(root)
-                self.warmed = True
-            except Exception as exc:  # only a head start: the digest stage reads for itself
-                log.debug("reading ahead for %s failed: %r", root, exc)
-            return out
+                out = scan_root(uri, root, is_dir, mapping, skip(root) if is_dir else frozenset())
+                try:
+                    then(root)
+                    self.warmed = True
+                except Exception as exc:  # only a head start: the digest stage reads for itself
+                    log.debug("reading ahead for %s failed: %r", root, exc)
+                return out
+            finally:
+                hold.local.records = None
 
         self._scan = OnThread(run, "s3lync-scan")
 
@@ -245,36 +249,45 @@ class ScanAhead:
         self.wait()
         if (listing.local_root, listing.is_dir) != self.target:
             return None  # scanned again, and that scan says what it finds
-        self._held.say()
+        records, self._held = self._held, []
+        for record in records:
+            logging.getLogger(record.name).handle(record)
         return self._scan.result()
 
 
-class _HeldWarnings(logging.Filter):
-    """Holds what the local scan logs on the thread that enters it, instead of saying it."""
+# What the scan ahead runs logs to: the scan, the temporaries' registry, the hash cache.
+_AHEAD_LOGGERS = ("s3lync.localfs.scan", "s3lync.localfs.tempfiles", "s3lync.localfs.hashcache")
+
+
+class _Hold(logging.Filter):
+    """On the scan ahead's loggers for good (a filter removed while another thread logs can
+    make that thread skip the next one): a thread that set ``local.records`` keeps its records
+    there instead of saying them."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.records: list[logging.LogRecord] = []
-        self._thread = 0
+        self.local = threading.local()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if threading.get_ident() != self._thread:
+        held: list[logging.LogRecord] | None = getattr(self.local, "records", None)
+        if held is None:
             return True
-        self.records.append(record)
+        held.append(record)
         return False
 
-    def __enter__(self) -> None:
-        self._thread = threading.get_ident()
-        local.log.addFilter(self)
 
-    def __exit__(self, *exc: object) -> None:
-        local.log.removeFilter(self)
+_HOLD: list[_Hold] = []
+_HOLD_LOCK = threading.Lock()
 
-    def say(self) -> None:
-        """Log what was held, on the calling thread, once."""
-        records, self.records = self.records, []
-        for record in records:
-            local.log.handle(record)
+
+def _hold() -> _Hold:
+    """The one filter, installed on first use."""
+    with _HOLD_LOCK:
+        if not _HOLD:
+            _HOLD.append(_Hold())
+            for name in _AHEAD_LOGGERS:
+                logging.getLogger(name).addFilter(_HOLD[0])
+        return _HOLD[0]
 
 
 def single_target(local_path: str, key: str) -> str:

@@ -156,6 +156,7 @@ def test_the_public_names_resolve_on_first_use() -> None:
         "out = {n: getattr(s3lync, n).__module__ for n in s3lync.__all__ if n != '__version__'}\n"
         "out['same'] = Plan is importlib.import_module('s3lync.sync.plan').Plan\n"
         "out['dir'] = 'SyncResult' in dir(s3lync)\n"
+        "out['submodule'] = s3lync.errors.SyncError is s3lync.SyncError\n"
         "try:\n    s3lync.NoSuchError\nexcept AttributeError as e:\n    out['missing'] = str(e)\n"
         "print(json.dumps(out))"
     )
@@ -165,6 +166,8 @@ def test_the_public_names_resolve_on_first_use() -> None:
         ).stdout
     )
     assert out.pop("same") is True and out.pop("dir") is True
+    # A submodule, as when the package imported its layers eagerly (s3lync.errors.X).
+    assert out.pop("submodule") is True
     assert out.pop("missing") == "module 's3lync' has no attribute 'NoSuchError'"
     assert out["Plan"] == "s3lync.sync.plan" and out["S3Object"] == "s3lync.api.s3object"
     assert out["SyncError"] == "s3lync.errors" and out["Settings"] == "s3lync.settings"
