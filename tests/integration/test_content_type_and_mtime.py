@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import timezone
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 import s3lync.sync.digests
 from s3lync import S3Object
+from s3lync.localfs.hashcache import FINE_GRANULARITY_NS
 
 FILES = {
     "index.html": b"<h1>hi</h1>",
@@ -110,6 +112,11 @@ def test_download_sets_mtime_to_last_modified_and_the_hash_cache_holds(
 ) -> None:
     for rel, body in FILES.items():
         s3.put_object(Bucket=bucket, Key=f"p/{rel}", Body=body)
+    # A file whose mtime lies within the clock's tick of the moment it was looked at is racily
+    # clean and rightly not cached; on a fast machine the download lands within 20 ms of a
+    # LastModified with milliseconds in it (rclone's). Download once that tick has passed.
+    newest = max(_listed_mtimes(s3, bucket, "p/").values())
+    time.sleep(max(0.0, newest + 2 * FINE_GRANULARITY_NS / 1e9 - time.time()))
     dest = tmp_path / "dest"
     obj = make_obj(f"s3://{bucket}/p/", local_path=dest)
     obj.download()
