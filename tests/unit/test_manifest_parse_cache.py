@@ -515,3 +515,22 @@ def test_what_json_cannot_give_back_exactly_is_not_kept(make: Callable[[], str])
     got, _ = parse_cached(text, _env())
     assert got == data
     assert _entries() == []
+
+
+# The parser's source under each FORMAT. Entries are keyed by FORMAT (and the version, which
+# stays 1.0.0.dev0 between releases): a parser that gives other data or positions for a text
+# under the same FORMAT would have old entries read back as its own.
+_PARSER_SOURCE_BY_FORMAT = {
+    1: "a4fd6ce47ed95e078cfcec4171ae151a91d4a5084fa8b8286bc567890ae77f6f",
+}
+
+
+def test_the_parser_source_is_pinned_to_the_cache_format() -> None:
+    import hashlib
+
+    here = Path(parsecache.__file__)
+    source = b"".join(here.with_name(n).read_bytes() for n in ("yamlparse.py", "yamldoc.py"))
+    assert hashlib.sha256(source).hexdigest() == _PARSER_SOURCE_BY_FORMAT.get(parsecache.FORMAT), (
+        "manifest/yamlparse.py or yamldoc.py changed: if any text may now parse to other data "
+        "or positions, bump parsecache.FORMAT; then pin the new sha256 of the two files here"
+    )
