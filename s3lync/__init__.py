@@ -65,9 +65,8 @@ __all__ = [
 ]
 
 
-# Where each public name lives. Importing s3lync (or any module below it: the store, the CLI)
-# loads none of them: a run's first request is sent before the planner, the executor and the
-# records they build are imported (they load while the store answers).
+# Where each public name lives, imported on first use: importing s3lync (or a layer below it,
+# such as the store or the manifest) loads none of them.
 _HOME = {
     "AsyncS3Object": "s3lync.api.aio",
     "S3Object": "s3lync.api.s3object",

@@ -40,7 +40,7 @@ _TICK = 0.25
 # than spin.
 _NO_SOCKET = 0.01
 # select() watches sockets numbered below this only, and libcurl's fdset leaves the others out: in
-# a process holding more files open, a loop waits with poll() instead (_Watch).
+# a process holding more files open, a loop waits with poll() instead (Loop._poll).
 _FD_SETSIZE = 1024
 # There, while a transfer is still connecting (libcurl names no socket for it yet), the wait is
 # cut this short.

@@ -222,11 +222,10 @@ class ScanAhead:
         # What the scan warned of ("skipping dangling symlink ..."), said only once its result
         # is used: a run whose listing failed says nothing of the folder, as before.
         self._held: list[logging.LogRecord] = []
-        hold = _hold()
 
         def run() -> tuple[LocalSnapshot, int]:
             root, is_dir = target
-            hold.local.records = self._held
+            _HOLD.local.records = self._held
             try:
                 out = scan_root(uri, root, is_dir, mapping, skip(root) if is_dir else frozenset())
                 try:
@@ -236,7 +235,7 @@ class ScanAhead:
                     log.debug("reading ahead for %s failed: %r", root, exc)
                 return out
             finally:
-                hold.local.records = None
+                _HOLD.local.records = None
 
         self._scan = OnThread(run, "s3lync-scan")
 
@@ -276,18 +275,10 @@ class _Hold(logging.Filter):
         return False
 
 
-_HOLD: list[_Hold] = []
-_HOLD_LOCK = threading.Lock()
-
-
-def _hold() -> _Hold:
-    """The one filter, installed on first use."""
-    with _HOLD_LOCK:
-        if not _HOLD:
-            _HOLD.append(_Hold())
-            for name in _AHEAD_LOGGERS:
-                logging.getLogger(name).addFilter(_HOLD[0])
-        return _HOLD[0]
+# Installed once, here: it passes every record of a thread that holds none.
+_HOLD = _Hold()
+for _name in _AHEAD_LOGGERS:
+    logging.getLogger(_name).addFilter(_HOLD)
 
 
 def single_target(local_path: str, key: str) -> str:

@@ -1,4 +1,4 @@
-"""What the scan ahead logs is held per thread (stages._hold), with other threads logging."""
+"""What the scan ahead logs is held per thread (stages._HOLD), with other threads logging."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_held_threads_say_nothing_and_the_others_are_not_swallowed(name: str) ->
     logger = logging.getLogger(name)
     sink = Collect()
     logger.addHandler(sink)
-    hold = stages._hold()
+    hold = stages._HOLD
     held: dict[int, list[logging.LogRecord]] = {}
     start = threading.Barrier(8)
 
