@@ -14,6 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,16 @@ def racily_clean(fp: Fingerprint, taken_ns: int) -> bool:
     return fp[1] + granularity_ns(fp) > taken_ns
 
 
+def _json_etags(etags: dict[int, str]) -> str:
+    # Most rows are a small file's, with no part ETags: no encoder call for them.
+    return json.dumps({str(k): v for k, v in etags.items()}) if etags else "{}"
+
+
+def _json_strings(items: list[str]) -> str:
+    """``json.dumps(items)`` for a list of strings, at a fifth of its cost (the same text)."""
+    return "[" + ", ".join(map(_quote, items)) + "]"
+
+
 class HashCache:
     """A path-keyed digest cache; a fingerprint mismatch is a miss. Thread-safe, one connection."""
 
@@ -198,8 +209,8 @@ class HashCache:
                 fp[2],
                 fp[3],
                 d.md5,
-                json.dumps({str(k): v for k, v in d.etags.items()}),
-                json.dumps(d.seen_etags[-8:]),  # most recent last
+                _json_etags(d.etags),
+                _json_strings(d.seen_etags[-8:]),  # most recent last
                 SCHEMA_VERSION,
             )
             for path, fp, d in rows

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor as FuturesExecutor
-from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor, wait
+from concurrent.futures import InvalidStateError, ThreadPoolExecutor
 from typing import Any
 
 from s3lync.errors import (
@@ -40,6 +40,7 @@ from s3lync.sync.breaker import Breaker
 from s3lync.sync.events import Subscriber, emit
 from s3lync.sync.fanout import CANCEL_WAIT
 from s3lync.sync.integrity import Status, Verdict
+from s3lync.sync.outcomes import AllDone, Outcome, Slot
 from s3lync.sync.plan import MappingPlan, Operation, OpKind
 from s3lync.sync.results import MappingResult, OpResult
 from s3lync.sync.verify import enforce, upload_evidence, verify
@@ -48,6 +49,9 @@ from s3lync.uri import check_rel
 log = logging.getLogger(__name__)
 
 __all__ = ["CANCEL_WAIT", "Executor"]
+
+# Hash-cache rows written at once while a run's transfers go on.
+_CACHE_BATCH = 256
 
 
 class Executor:
@@ -192,11 +196,12 @@ class Executor:
         """Small transfers on one thread, ``width`` at once (store/loop.py); the ``large`` first
         ones of ``ops`` (largest first; each sent in parallel parts) on a thread pool beside it."""
         pool = ThreadPoolExecutor(min(width, large), "s3lync") if large else None
-        futures = [pool.submit(self.run_op, mplan, op) for op in ops[:large]] if pool else []
-        small = [(op, Future[OpResult]()) for op in ops[large:]]
-        futures += [f for _, f in small]
+        pool_futures = [pool.submit(self.run_op, mplan, op) for op in ops[:large]] if pool else []
+        lock = threading.Lock()
+        small = [(op, Slot[OpResult](lock)) for op in ops[large:]]
+        futures: list[Outcome[OpResult]] = [*pool_futures, *(f for _, f in small)]
 
-        def job(op: Operation, f: Future[OpResult]) -> None:
+        def job(op: Operation, f: Slot[OpResult]) -> None:
             if f.set_running_or_notify_cancel():
                 f.set_result(self.run_op(mplan, op))
 
@@ -229,7 +234,7 @@ class Executor:
                 thread.join()
 
     def _gather(
-        self, mplan: MappingPlan, ops: list[Operation], futures: list[Future[OpResult]]
+        self, mplan: MappingPlan, ops: list[Operation], futures: Sequence[Outcome[OpResult]]
     ) -> list[OpResult]:
         """Wait for every operation; once ``cancel`` is set from outside, abort at once.
 
@@ -237,12 +242,15 @@ class Executor:
         a worker is waited for a moment (CANCEL_WAIT) and then left to end on its own: its
         operation counts as cancelled.
         """
-        pending = set(futures)
+        finished = AllDone(futures)
         deadline: float | None = None
-        while pending:
-            _, pending = wait(pending, timeout=0.1)
+        while not finished.wait(0.1):
             if not self.cancel.is_set():
+                if len(self._cache_rows) >= _CACHE_BATCH:
+                    # Written while the transfers run, so the run's end has little left to write.
+                    self._flush_cache()
                 continue
+            pending = [f for f in futures if not f.done()]
             if deadline is None:
                 self.abort()
                 deadline = time.monotonic() + CANCEL_WAIT
