@@ -47,6 +47,11 @@ _FD_SETSIZE = 1024
 _BLIND_WAIT = 0.001
 # Seconds between a transfer's looks at work it handed to a thread (offload).
 _OFFLOAD_POLL = 0.005
+# While many transfers start at once (the first 64, or those that replace a burst of finished
+# ones), their requests go out every this many starts, not after the last one is prepared: 1000
+# small downloads at 64 in flight over a 20 ms relay spent 8% less time in the loop (4 and 16:
+# less gain; each send walks every handle).
+_SEND_EVERY = 8
 # Times a failing loop throws into transfers that are still unwinding.
 _UNWIND_ROUNDS = 5
 
@@ -154,6 +159,7 @@ class Loop:
         running: set[Any] = set()
         try:
             while True:
+                started = 0
                 while len(running) < self.width:
                     job = next(jobs, None)
                     if job is None:
@@ -163,6 +169,9 @@ class Loop:
                     g.switch()  # it runs until its first request or pause
                     if g.dead:
                         running.discard(g)
+                    started += 1
+                    if started % _SEND_EVERY == 0:
+                        self._send()
                 if not running:
                     return
                 self._drive(running)
@@ -185,6 +194,12 @@ class Loop:
                 else:
                     owner.give_multi(multi)
             self._multis.clear()
+
+    def _send(self) -> None:
+        """Put the requests added so far on the wire, without waiting or resuming anyone."""
+        for _, multi in self._multis.values():
+            while multi.perform()[0] == self._pycurl.E_CALL_MULTI_PERFORM:
+                pass
 
     def _resume(self, g: Any, value: object, running: set[Any]) -> None:
         g.switch(value)
