@@ -10,7 +10,9 @@ Best effort: an entry that cannot be read, decoded or written is a miss, never a
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -50,6 +52,29 @@ def parse_cached(text: str, env: StrMapping[str, str]) -> Parsed:
     return data, doc
 
 
+def _pyyaml_file() -> str | None:
+    try:
+        spec = importlib.util.find_spec("yaml")
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec is not None else None
+
+
+@functools.lru_cache(maxsize=1)
+def pyyaml_identity() -> str:
+    """Which PyYAML would parse, told without importing it: its package file's path, size and
+    mtime. An upgrade (or a rebuild with or without libyaml) rewrites it, so texts parsed by the
+    older one are parsed again rather than served as the older one read them."""
+    origin = _pyyaml_file()
+    if not origin:
+        return "no PyYAML"
+    try:
+        st = os.stat(origin)
+    except OSError:
+        return f"PyYAML at {origin}"
+    return f"PyYAML at {origin} {st.st_size} {st.st_mtime_ns}"
+
+
 class ParseCache:
     """Parse results in ``<state>/parsed-manifests``, one JSON file per text; the newest 64 kept."""
 
@@ -61,7 +86,7 @@ class ParseCache:
     @staticmethod
     def key(text: str) -> str:
         """The entry's file name: a digest of the text and of the parser that reads it."""
-        salt = f"s3lync {__version__} parse format {FORMAT}\0".encode()
+        salt = f"s3lync {__version__} parse format {FORMAT} {pyyaml_identity()}\0".encode()
         # A text handed to the library may hold a lone surrogate (libyaml refuses it later).
         return hashlib.sha256(salt + text.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -534,3 +534,40 @@ def test_the_parser_source_is_pinned_to_the_cache_format() -> None:
         "manifest/yamlparse.py or yamldoc.py changed: if any text may now parse to other data "
         "or positions, bump parsecache.FORMAT; then pin the new sha256 of the two files here"
     )
+
+
+def test_another_pyyaml_parses_again(
+    tmp_path: Path, parses: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A text parsed by one PyYAML is not served to another (an upgrade may parse it otherwise):
+    the installed PyYAML's package file is part of the key, read without importing it."""
+    stand_in = tmp_path / "yaml" / "__init__.py"
+    stand_in.parent.mkdir()
+    stand_in.write_text("__version__ = '6.0.1'\n")
+    monkeypatch.setattr(parsecache, "_pyyaml_file", lambda: str(stand_in))
+    parsecache.pyyaml_identity.cache_clear()
+    path = tmp_path / "s3lync.yaml"
+    path.write_text(VALID)
+    try:
+        load_manifest(path)
+        load_manifest(path)
+        assert len(parses) == 1
+        stand_in.write_text("__version__ = '6.0.2'  # upgraded\n")
+        parsecache.pyyaml_identity.cache_clear()  # the next process
+        assert load_manifest(path).mappings[0].region == "eu-west-1"
+        assert len(parses) == 2
+        load_manifest(path)
+        assert len(parses) == 2  # and kept for that PyYAML
+    finally:
+        parsecache.pyyaml_identity.cache_clear()
+
+
+def test_the_pyyaml_identity_is_the_installed_package_read_without_importing_it() -> None:
+    code = (
+        "import sys; from s3lync.manifest import parsecache\n"
+        "ident = parsecache.pyyaml_identity()\n"
+        "print(ident, 'yaml' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert yaml.__file__ in out.stdout
+    assert out.stdout.strip().endswith("False")
