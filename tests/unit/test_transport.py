@@ -652,3 +652,59 @@ def test_the_last_answers_head_is_parsed_as_http_client_would() -> None:
     assert headers.get("x-amz-meta-empty") == ""
     assert headers.get("x-amz-meta-missing", "d") == "d"
     assert Headers.parse([])[0] == 0 and not Headers.parse([b"garbage\r\n"])[1]
+
+
+class _Recorder(_Listener):
+    """Answers every request of each connection at once (keep-alive) and notes when each request
+    line arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[float] = []
+        super().__init__()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as reader:
+            while line := reader.readline():
+                with self.lock:
+                    self.arrivals.append(time.monotonic())
+                while reader.readline() not in (b"\r\n", b""):
+                    pass
+                if not line.strip():
+                    return
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+def test_a_loop_sends_while_a_burst_of_transfers_is_still_being_prepared() -> None:
+    """The first requests of a burst leave before its last transfer is prepared (loop.py,
+    _SEND_EVERY), not all at once after it."""
+    from s3lync.store import loop
+
+    recorder = _Recorder()
+    transport = Transport(maxsize=32)
+    origin = Origin("http", f"127.0.0.1:{recorder.port}")
+    n = 16
+    assert n // 2 >= loop._SEND_EVERY
+    prepared: list[float] = []
+
+    def warm() -> None:
+        transport.request("GET", origin, "/x", {"host": origin.netloc}, None).release()
+
+    def job() -> None:
+        time.sleep(0.03)  # preparing the transfer (a temporary, signing): the loop's own time
+        prepared.append(time.monotonic())
+        resp = transport.request("GET", origin, "/x", {"host": origin.netloc}, None)
+        assert resp.read() == b"ok"
+        resp.release()
+
+    try:
+        # Kept-alive connections first, as in the middle of a run: a request on one goes out at
+        # the first send (a new connection's would wait for its connect to complete).
+        loop.Loop(n).run(iter([warm] * n))
+        recorder.arrivals.clear()
+        loop.Loop(n).run(iter([job] * n))
+    finally:
+        transport.clear()
+        recorder.close()
+    assert len(recorder.arrivals) == n
+    # Sent after the first _SEND_EVERY were prepared, not after all of them.
+    assert min(recorder.arrivals) < prepared[-1] - 0.1
