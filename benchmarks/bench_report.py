@@ -24,7 +24,14 @@ LABELS = {
 
 MAX_VS_AWS = 0.5
 MAX_VS_LEGACY = 0.25
-STARTUP_LIMITS = {"s3lync --help": 0.150, "from s3lync import S3Object": 0.100}
+# "import s3lync" keeps the package's own bound (it loads only the version). What a script imports
+# to transfer is bounded by issue 22 item 5's aim for the time before a run's first request
+# (<= 150 ms), of which this import is a part: above it, that aim cannot hold.
+STARTUP_LIMITS = {
+    "s3lync --help": 0.150,
+    "import s3lync": 0.100,
+    "from s3lync import S3Object": 0.150,
+}
 RSS_LIMIT_MB = 300.0
 
 
