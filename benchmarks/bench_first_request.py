@@ -5,7 +5,9 @@ two trees side by side (issue 22 item 5).
 
 Each run is a fresh interpreter whose ``sitecustomize`` installs an audit hook: the time from the
 interpreter's start-up (``sitecustomize`` import) to its first ``socket.connect`` to 127.0.0.1 is
-what the run spent before its first request (imports, settings, credentials, clients). Runs of
+what the run spent before its first request (imports, settings, credentials, clients); libcurl
+connects in C, so for s3lync's own transport the mark is the Python socket object its transport
+wraps around each new connection just before libcurl connects it. Runs of
 the two trees alternate, and the ratio is taken pair by pair, so a machine whose speed drifts
 still gives a fair ratio; quote the median of the pairs. Both trees are ``git archive``d into a
 temporary folder and run with this interpreter's site-packages (the same botocore, urllib3...).
@@ -36,13 +38,22 @@ SITECUSTOMIZE = """
 import os, sys, time
 _t0 = time.perf_counter()
 _done = []
+def _first():
+    _done.append(1)
+    with open(os.environ["FIRSTREQ_LOG"], "a") as f:
+        f.write(f"{(time.perf_counter() - _t0) * 1000:.1f}\\n")
 def _hook(event, args):
-    if event == "socket.connect" and not _done:
+    if _done:
+        return
+    if event == "socket.connect":  # urllib3 / http.client (botocore's requests)
         addr = args[1]
         if isinstance(addr, tuple) and addr[0] == "127.0.0.1":
-            _done.append(1)
-            with open(os.environ["FIRSTREQ_LOG"], "a") as f:
-                f.write(f"{(time.perf_counter() - _t0) * 1000:.1f}\\n")
+            _first()
+    elif event == "socket.__new__" and args[1] == -1:
+        # libcurl connects in C, out of the audit hook's sight; s3lync's transport wraps each new
+        # connection's socket by its descriptor (family -1 here: to set its keepalive count)
+        # right before libcurl connects it.
+        _first()
 sys.addaudithook(_hook)
 """
 
