@@ -406,7 +406,10 @@ def schema(as_path: bool) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; it ends the process (in-process callers use ``cli``).
+
+    Before the interpreter exits it freezes the collector's view of what is alive (below): a
+    caller that caught the SystemExit and went on would keep those objects frozen."""
     try:
         cli(prog_name="s3lync")
     finally:

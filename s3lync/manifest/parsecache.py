@@ -62,17 +62,20 @@ def _pyyaml_file() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def pyyaml_identity() -> str:
-    """Which PyYAML would parse, told without importing it: its package file's path, size and
-    mtime. An upgrade (or a rebuild with or without libyaml) rewrites it, so texts parsed by the
-    older one are parsed again rather than served as the older one read them."""
+    """Which PyYAML would parse, told without importing it: a digest of its package file (which
+    holds its version) and the names of its compiled parts (libyaml's binding, when built with
+    it). Another PyYAML, or the same one with or without libyaml, parses a text again rather than
+    being served what the other one read."""
     origin = _pyyaml_file()
     if not origin:
         return "no PyYAML"
     try:
-        st = os.stat(origin)
+        text = Path(origin).read_bytes()
+        folder = os.path.dirname(origin)
+        compiled = sorted(n for n in os.listdir(folder) if n.endswith((".so", ".pyd")))
     except OSError:
         return f"PyYAML at {origin}"
-    return f"PyYAML at {origin} {st.st_size} {st.st_mtime_ns}"
+    return f"PyYAML {hashlib.sha256(text).hexdigest()[:16]} {' '.join(compiled)}"
 
 
 class ParseCache:

@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CANCEL_WAIT", "Executor"]
 
-# Hash-cache rows written at once while a run's transfers go on.
+# Hash-cache rows written at once while a run's transfers go on: one SQLite transaction each (a
+# few ms), a handful per thousand files, so the run's end writes at most this many.
 _CACHE_BATCH = 256
 
 
@@ -198,7 +199,9 @@ class Executor:
         pool = ThreadPoolExecutor(min(width, large), "s3lync") if large else None
         pool_futures = [pool.submit(self.run_op, mplan, op) for op in ops[:large]] if pool else []
         lock = threading.Lock()
-        small = [(op, Slot[OpResult](lock)) for op in ops[large:]]
+        # Slot(lock), not Slot[OpResult](lock): a subscripted call costs 8x (typing tries to set
+        # __orig_class__ on a slotted object).
+        small: list[tuple[Operation, Slot[OpResult]]] = [(op, Slot(lock)) for op in ops[large:]]
         futures: list[Outcome[OpResult]] = [*pool_futures, *(f for _, f in small)]
 
         def job(op: Operation, f: Slot[OpResult]) -> None:

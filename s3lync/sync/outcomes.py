@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import InvalidStateError
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, cast
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -53,6 +53,8 @@ class Slot(Generic[T]):
         with self._lock:
             if self._state == _CANCELLED:
                 return False
+            if self._state != _PENDING:
+                raise RuntimeError("the operation was started already")
             self._state = _RUNNING
             return True
 
@@ -90,7 +92,7 @@ class Slot(Generic[T]):
         """The operation's result (only asked once ``done()`` and not ``cancelled()``)."""
         if self._state != _FINISHED:
             raise RuntimeError("the operation has no result")
-        return self._result  # type: ignore[return-value]
+        return cast(T, self._result)
 
     def add_done_callback(self, fn: Callable[[Slot[T]], object]) -> None:
         """Call ``fn(self)`` once the slot is done (now, if it is)."""

@@ -104,3 +104,40 @@ def test_cancel_is_seen_while_waiting(tmp_path: Path) -> None:
     assert done[0] == "r"
     assert done[1].error_type is not None  # the queued one counts as cancelled
     cache.close()
+
+
+def test_the_loops_slots_are_waited_for_like_futures(tmp_path: Path) -> None:
+    """_gather over the transfer loop's light futures: results in order, a queued one cancelled."""
+    from s3lync.sync.outcomes import Slot
+
+    ex, cache = _executor(tmp_path)
+    lock = threading.Lock()
+    slots = [Slot[Any](lock) for _ in range(3)]
+
+    class _Plan:
+        bucket = "b"
+
+    class _Op:
+        key = "k"
+        kind = type("K", (), {"value": "download"})()
+
+    out: list[Any] = []
+    t = threading.Thread(
+        target=lambda: out.extend(ex._gather(_Plan(), [_Op()] * 3, slots)),  # type: ignore[arg-type]
+        daemon=True,
+    )
+    t.start()
+    slots[0].set_running_or_notify_cancel()
+    slots[0].set_result("first")
+    slots[1].set_running_or_notify_cancel()
+    ex.cancel.set()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not slots[2].cancelled():
+        time.sleep(0.01)
+    assert slots[2].cancelled()  # queued: never starts
+    assert not slots[2].set_running_or_notify_cancel()
+    slots[1].set_result("second")  # the one that was running ends on its own
+    t.join(5)
+    assert out[:2] == ["first", "second"]
+    assert out[2].error_type is not None
+    cache.close()

@@ -80,3 +80,10 @@ def test_all_done_across_threads() -> None:
     assert done.wait(1)
     assert all(s.done() for s in slots)
     assert all(s.cancelled() or s.result() == i for i, s in enumerate(slots))
+
+
+def test_a_slot_starts_once() -> None:
+    slot = Slot[int](threading.Lock())
+    assert slot.set_running_or_notify_cancel()
+    with pytest.raises(RuntimeError):
+        slot.set_running_or_notify_cancel()

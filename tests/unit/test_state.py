@@ -188,3 +188,44 @@ def test_a_cache_of_the_old_layout_is_dropped_not_trusted(tmp_path: Path) -> Non
     cache.put_many([("/a", FP, _digest())])
     assert cache.get("/a", FP) == _digest()
     cache.close()
+
+
+def test_a_row_with_non_string_seen_etags_is_read_and_written_back(tmp_path: Path) -> None:
+    """A row another version (or a damaged file) wrote with non-string seen ETags keeps the rest
+    of its digest, and writing it back never fails a run."""
+    import sqlite3
+
+    db = tmp_path / "state.sqlite3"
+    cache = HashCache(db)
+    cache.put_many([("/data/a.bin", FP, _digest())])
+    cache.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE digests SET seen = ? WHERE path = ?", ('[1, null, "e1"]', "/data/a.bin")
+        )
+    cache = HashCache(db)
+    got = cache.get("/data/a.bin", FP)
+    assert got is not None and got.md5 == _digest().md5
+    assert got.seen_etags == ["e1"]
+    got.seen_etags.append(7)  # type: ignore[arg-type]  # whatever a caller holds
+    cache.put_many([("/data/a.bin", FP, got)])
+    again = cache.get("/data/a.bin", FP)
+    assert again is not None and again.seen_etags == ["e1"]
+    cache.close()
+
+
+def test_the_rows_json_is_what_json_dumps_writes() -> None:
+    import json
+
+    from s3lync.localfs.hashcache import _json_etags, _json_strings
+
+    for items in (
+        [],
+        ["a"],
+        ["b2f983cd-3", 'q"uo\\te', "ünï\n\u2028\ud800", ""],
+        ["x"] * 8,
+        [1, "a"],
+    ):
+        assert _json_strings(items) == json.dumps(items)  # type: ignore[arg-type]
+    for etags in ({}, {5: "a-2", 8 * 1024 * 1024: 'b"-3'}):
+        assert _json_etags(etags) == json.dumps({str(k): v for k, v in etags.items()})
