@@ -20,6 +20,19 @@ class _Store:
     endpoint = "http://127.0.0.1:1"
 
 
+class _Plan:
+    """What _gather reads of a plan when it reports a cancelled operation."""
+
+    bucket = "b"
+
+
+class _Op:
+    """What _gather reads of an operation when it reports it cancelled."""
+
+    key = "k"
+    kind = type("K", (), {"value": "download"})()
+
+
 def _executor(tmp_path: Path) -> tuple[Executor, HashCache]:
     cache = HashCache(tmp_path / "cache.db")
     ex = Executor(_Store(), cache, max_workers=4)  # type: ignore[arg-type]
@@ -80,13 +93,6 @@ def test_cancel_is_seen_while_waiting(tmp_path: Path) -> None:
     queued: Future[Any] = Future()
     running.set_running_or_notify_cancel()
 
-    class _Plan:
-        bucket = "b"
-
-    class _Op:
-        key = "k"
-        kind = type("K", (), {"value": "download"})()
-
     done: list[Any] = []
     t = threading.Thread(
         target=lambda: done.extend(ex._gather(_Plan(), [_Op(), _Op()], [running, queued])),  # type: ignore[arg-type]
@@ -113,13 +119,6 @@ def test_the_loops_slots_are_waited_for_like_futures(tmp_path: Path) -> None:
     ex, cache = _executor(tmp_path)
     lock = threading.Lock()
     slots = [Slot[Any](lock) for _ in range(3)]
-
-    class _Plan:
-        bucket = "b"
-
-    class _Op:
-        key = "k"
-        kind = type("K", (), {"value": "download"})()
 
     out: list[Any] = []
     t = threading.Thread(
