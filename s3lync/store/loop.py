@@ -211,9 +211,8 @@ class Loop:
         else wait for a socket (at most ``_TICK``: the progress callbacks carry timeouts)."""
         done: list[tuple[Any, object]] = []
         wait = _TICK
+        self._send()
         for _, multi in self._multis.values():
-            while multi.perform()[0] == self._pycurl.E_CALL_MULTI_PERFORM:
-                pass
             while True:
                 queued, ok, failed = multi.info_read()
                 done.extend((self._waiting.pop(id(c), None), None) for c in ok)
